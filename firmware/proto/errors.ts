@@ -1,0 +1,40 @@
+// Typed errors usable on the Espruino interpreter.
+// A class that `extends Error` loses its message there (ESPRUINO.md), so these are
+// ES5-style constructors whose prototype is Object.create(Error.prototype).
+
+export interface DecodeError extends Error {
+  /** Always "DecodeError". */
+  name: string;
+}
+export interface CryptoError extends Error {
+  name: string;
+}
+
+interface ErrorCtor<T> {
+  new (message: string): T;
+  (message: string): T;
+  prototype: T;
+}
+
+function makeError<T extends Error>(name: string): ErrorCtor<T> {
+  const C = function (this: T, message: string) {
+    this.name = name;
+    this.message = message;
+  } as unknown as ErrorCtor<T>;
+  C.prototype = Object.create(Error.prototype);
+  C.prototype.name = name;
+  C.prototype.constructor = C;
+  return C;
+}
+
+/** The one error any decoder throws for malformed, truncated or oversized input. */
+export const DecodeError = makeError<DecodeError>('DecodeError');
+/** Integrity-check failure, unsupported enctype, bad key length. */
+export const CryptoError = makeError<CryptoError>('CryptoError');
+
+export function isDecodeError(e: unknown): e is DecodeError {
+  return e instanceof DecodeError;
+}
+export function isCryptoError(e: unknown): e is CryptoError {
+  return e instanceof CryptoError;
+}
