@@ -1,0 +1,57 @@
+// board-configs/<board>.json: the single source of a board's facts (ARCHITECTURE.md).
+// The build reads it for the BOARD constant, the emulator to refuse transports the
+// board lacks, the flasher to upload.
+import { readFileSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UsageError } from '../args.ts';
+
+export const BOARD_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'board-configs');
+
+export interface BoardTimers {
+  solicitedTimeoutMs: number;
+  retransmitMs: number[];
+  unsolicitedInitialMs: number;
+  unsolicitedRetries: number;
+  clockSkewSec: number;
+}
+
+export interface BoardConfig {
+  board: string;
+  name: string;
+  /** Espruino board build name (boards/<X>.py in espruino/Espruino). */
+  espruinoBuild: string;
+  /** JS variables (RAM) of the build. */
+  variables: number;
+  /** Bytes per variable (process.memory().blocksize). */
+  blockSize: number;
+  nativeCrypto: { sha1: boolean; sha256: boolean; sha384: boolean; aes: boolean };
+  transports: { udp: boolean; serial: 'Serial1' | 'USB' | null; udpPort: number | null };
+  serial: { port: string | null; rx: string | null; tx: string | null; baud: number | null };
+  timers: BoardTimers;
+  /** Session-table size. */
+  slots: number;
+  notes: string[];
+}
+
+export function listBoards(): string[] {
+  return readdirSync(BOARD_DIR)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => f.slice(0, -5))
+    .sort();
+}
+
+const cache: { [name: string]: BoardConfig } = {};
+
+/** Loads board-configs/<name>.json; UsageError for an unknown board. */
+export function loadBoard(name: string): BoardConfig {
+  if (cache[name]) return cache[name];
+  const boards = listBoards();
+  if (!/^[a-z0-9-]+$/.test(name) || !boards.includes(name)) {
+    throw new UsageError(`unknown board '${name}': expected one of ${boards.join(', ')}`);
+  }
+  const cfg = JSON.parse(readFileSync(join(BOARD_DIR, `${name}.json`), 'utf8')) as BoardConfig;
+  if (cfg.board !== name) throw new Error(`board-configs/${name}.json names board '${cfg.board}'`);
+  cache[name] = cfg;
+  return cfg;
+}
