@@ -1,0 +1,339 @@
+// The SC's CTA registry: durable in SQLite (better-sqlite3), mirrored in memory
+// in a compact struct-of-arrays table so the hot path never touches the disk.
+//
+// SQLite holds principal, address, ports, state and SA *metadata* (SPIs,
+// ciphersuite, established/expiry times, last error) -- never key material.
+// Writes are queued and flushed in one transaction per event-loop turn
+// (setImmediate), so a burst of exchanges costs one commit, not one per CTA.
+//
+// Memory per registered CTA: the principal string, one Map entry, and ~40 bytes
+// of typed-array columns (IPv4 addresses are packed into a u32; anything else
+// lives in a side map).
+import Database from 'better-sqlite3';
+
+export const CTA_STATE = { FREE: 0, REGISTERED: 1, WAKING: 2, REPLIED: 3, ESTABLISHED: 4, UNREACHABLE: 5 } as const;
+export const STATE_NAMES = ['free', 'registered', 'waking', 'replied', 'established', 'unreachable'];
+
+export type CtaRecord = {
+  principal: string;
+  address: string;
+  port: number;
+  signalingPort: number;
+  state: string;
+  ctaSpi: number | null;
+  scSpi: number | null;
+  /** e.g. "hmac-sha1-96/aes-128-cbc" (names) or null before the first SA. */
+  ciphersuite: string | null;
+  /** ms since epoch, or null. */
+  establishedAt: number | null;
+  expiresAt: number | null;
+  lastError: string | null;
+  lastWakeAt: number | null;
+  updatedAt: number;
+};
+
+export type SaMeta = { ctaSpi: number; scSpi: number; ciphersuite: string; establishedAt: number; expiresAt: number };
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS ctas (
+  principal TEXT PRIMARY KEY,
+  address TEXT NOT NULL,
+  port INTEGER NOT NULL,
+  signaling_port INTEGER NOT NULL,
+  state TEXT NOT NULL DEFAULT 'registered',
+  cta_spi INTEGER,
+  sc_spi INTEGER,
+  ciphersuite TEXT,
+  established_at INTEGER,
+  expires_at INTEGER,
+  last_error TEXT,
+  last_wake_at INTEGER,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ctas_expires ON ctas(expires_at);
+`;
+
+function packIPv4(a: string): number {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(a);
+  if (!m) return -1;
+  let v = 0;
+  for (let i = 1; i <= 4; i++) {
+    const o = Number(m[i]);
+    if (o > 255) return -1;
+    v = v * 256 + o;
+  }
+  // 0.0.0.0 is reserved to mean "not packed".
+  return v === 0 ? -1 : v;
+}
+function unpackIPv4(v: number): string {
+  return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+}
+
+type Row = {
+  principal: string;
+  address: string;
+  port: number;
+  signaling_port: number;
+  state: string;
+  cta_spi: number | null;
+  sc_spi: number | null;
+  ciphersuite: string | null;
+  established_at: number | null;
+  expires_at: number | null;
+  last_error: string | null;
+  last_wake_at: number | null;
+  updated_at: number;
+};
+
+function rowToRecord(r: Row): CtaRecord {
+  return {
+    principal: r.principal,
+    address: r.address,
+    port: r.port,
+    signalingPort: r.signaling_port,
+    state: r.state,
+    ctaSpi: r.cta_spi,
+    scSpi: r.sc_spi,
+    ciphersuite: r.ciphersuite,
+    establishedAt: r.established_at,
+    expiresAt: r.expires_at,
+    lastError: r.last_error,
+    lastWakeAt: r.last_wake_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+export class Registry {
+  private db: Database.Database;
+  private index = new Map<string, number>();
+  private names: (string | undefined)[] = [];
+  private free: number[] = [];
+  private cap = 0;
+  private used = 0; // high-water slot count
+  // Columns (by slot).
+  private ip = new Uint32Array(0);
+  private ports = new Uint32Array(0); // port << 16 | signaling port
+  private st = new Uint8Array(0);
+  private ctaSpiCol = new Uint32Array(0);
+  private scSpiCol = new Uint32Array(0);
+  private expiresCol = new Uint32Array(0); // SA expiry, seconds
+  private otherAddr = new Map<number, string>();
+  // Queued SQLite writes.
+  private queue: (() => void)[] = [];
+  private flushScheduled = false;
+  private closed = false;
+  private stmts: { [k: string]: Database.Statement };
+  private txn: (ops: (() => void)[]) => void;
+
+  constructor(path: string) {
+    this.db = new Database(path);
+    if (path !== ':memory:') this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.exec(SCHEMA);
+    this.db.prepare(`INSERT OR IGNORE INTO meta (k, v) VALUES ('schema', '1')`).run();
+    this.stmts = {
+      upsert: this.db.prepare(
+        `INSERT INTO ctas (principal, address, port, signaling_port, state, updated_at) VALUES (?, ?, ?, ?, 'registered', ?)
+         ON CONFLICT(principal) DO UPDATE SET address = excluded.address, port = excluded.port, signaling_port = excluded.signaling_port, updated_at = excluded.updated_at`,
+      ),
+      del: this.db.prepare(`DELETE FROM ctas WHERE principal = ?`),
+      state: this.db.prepare(`UPDATE ctas SET state = ?, last_error = COALESCE(?, last_error), updated_at = ? WHERE principal = ?`),
+      wake: this.db.prepare(`UPDATE ctas SET state = ?, last_wake_at = ?, updated_at = ? WHERE principal = ?`),
+      sa: this.db.prepare(
+        `UPDATE ctas SET state = 'established', cta_spi = ?, sc_spi = ?, ciphersuite = ?, established_at = ?, expires_at = ?, last_error = NULL, updated_at = ? WHERE principal = ?`,
+      ),
+      addr: this.db.prepare(`UPDATE ctas SET address = ?, port = ?, updated_at = ? WHERE principal = ?`),
+      get: this.db.prepare(`SELECT * FROM ctas WHERE principal = ?`),
+      list: this.db.prepare(`SELECT * FROM ctas ORDER BY principal LIMIT ? OFFSET ?`),
+      all: this.db.prepare(`SELECT principal, address, port, signaling_port, state, cta_spi, sc_spi, expires_at FROM ctas ORDER BY rowid`),
+    };
+    this.txn = this.db.transaction((ops: (() => void)[]) => {
+      for (const op of ops) op();
+    });
+    this.grow(1024);
+    // Load what survived the last run. A CTA mid-exchange when we stopped has no
+    // key material any more (it was only ever in memory): it is just registered.
+    for (const r of this.stmts.all.iterate() as IterableIterator<Row>) {
+      const slot = this.alloc(r.principal);
+      this.setAddr(slot, r.address, r.port, r.signaling_port);
+      const s = STATE_NAMES.indexOf(r.state);
+      this.st[slot] = s === CTA_STATE.ESTABLISHED || s === CTA_STATE.UNREACHABLE ? s : CTA_STATE.REGISTERED;
+      if (r.cta_spi != null) this.ctaSpiCol[slot] = r.cta_spi;
+      if (r.sc_spi != null) this.scSpiCol[slot] = r.sc_spi;
+      if (r.expires_at != null) this.expiresCol[slot] = Math.floor(r.expires_at / 1000);
+    }
+  }
+
+  private grow(min: number): void {
+    let cap = this.cap || 1024;
+    while (cap < min) cap = Math.ceil(cap * 1.5);
+    if (cap === this.cap) return;
+    const g32 = (a: Uint32Array) => {
+      const b = new Uint32Array(cap);
+      b.set(a);
+      return b;
+    };
+    this.ip = g32(this.ip);
+    this.ports = g32(this.ports);
+    this.ctaSpiCol = g32(this.ctaSpiCol);
+    this.scSpiCol = g32(this.scSpiCol);
+    this.expiresCol = g32(this.expiresCol);
+    const s = new Uint8Array(cap);
+    s.set(this.st);
+    this.st = s;
+    this.cap = cap;
+  }
+
+  private alloc(principal: string): number {
+    let slot = this.free.pop();
+    if (slot === undefined) {
+      slot = this.used++;
+      if (slot >= this.cap) this.grow(slot + 1);
+    }
+    this.names[slot] = principal;
+    this.index.set(principal, slot);
+    this.st[slot] = CTA_STATE.REGISTERED;
+    this.ctaSpiCol[slot] = 0;
+    this.scSpiCol[slot] = 0;
+    this.expiresCol[slot] = 0;
+    return slot;
+  }
+
+  private setAddr(slot: number, address: string, port: number, sigPort: number): void {
+    const v = packIPv4(address);
+    if (v >= 0) {
+      this.ip[slot] = v;
+      this.otherAddr.delete(slot);
+    } else {
+      this.ip[slot] = 0;
+      this.otherAddr.set(slot, address);
+    }
+    this.ports[slot] = ((port & 0xffff) << 16 | (sigPort & 0xffff)) >>> 0;
+  }
+
+  private enqueue(op: () => void): void {
+    if (this.closed) return;
+    this.queue.push(op);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Writes every queued change in one transaction. */
+  flush(): void {
+    this.flushScheduled = false;
+    if (this.closed || this.queue.length === 0) return;
+    const ops = this.queue;
+    this.queue = [];
+    this.txn(ops);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    this.db.close();
+  }
+
+  // ---- in-memory reads (hot path) ----
+  get count(): number {
+    return this.index.size;
+  }
+  get capacity(): number {
+    return this.cap;
+  }
+  slotOf(principal: string): number {
+    const s = this.index.get(principal);
+    return s === undefined ? -1 : s;
+  }
+  principalOf(slot: number): string {
+    return this.names[slot] as string;
+  }
+  address(slot: number): string {
+    const v = this.ip[slot];
+    return v ? unpackIPv4(v) : (this.otherAddr.get(slot) as string);
+  }
+  port(slot: number): number {
+    return this.ports[slot] >>> 16;
+  }
+  signalingPort(slot: number): number {
+    return this.ports[slot] & 0xffff;
+  }
+  state(slot: number): number {
+    return this.st[slot];
+  }
+  ctaSpi(slot: number): number {
+    return this.ctaSpiCol[slot];
+  }
+  scSpi(slot: number): number {
+    return this.scSpiCol[slot];
+  }
+  /** SA expiry in seconds since epoch (0 = none). */
+  saExpiresSec(slot: number): number {
+    return this.expiresCol[slot];
+  }
+  /** Every registered slot, in slot order. */
+  slots(): number[] {
+    const out: number[] = [];
+    for (const s of this.index.values()) out.push(s);
+    return out.sort((a, b) => a - b);
+  }
+
+  // ---- mutations (memory now, SQLite at the end of the tick) ----
+  register(principal: string, address: string, port: number, signalingPort: number | undefined, now: number): number {
+    const sig = signalingPort ?? port;
+    let slot = this.slotOf(principal);
+    if (slot < 0) slot = this.alloc(principal);
+    this.setAddr(slot, address, port, sig);
+    this.enqueue(() => this.stmts.upsert.run(principal, address, port, sig, now));
+    return slot;
+  }
+  unregister(principal: string): number {
+    const slot = this.slotOf(principal);
+    if (slot < 0) return -1;
+    this.index.delete(principal);
+    this.names[slot] = undefined;
+    this.otherAddr.delete(slot);
+    this.st[slot] = CTA_STATE.FREE;
+    this.free.push(slot);
+    this.enqueue(() => this.stmts.del.run(principal));
+    return slot;
+  }
+  /** The CTA's key management address changed (e.g. NAT): update it. */
+  updateAddress(slot: number, address: string, port: number, now: number): void {
+    this.setAddr(slot, address, port, this.signalingPort(slot));
+    const p = this.principalOf(slot);
+    this.enqueue(() => this.stmts.addr.run(address, port, now, p));
+  }
+  setState(slot: number, state: number, now: number, lastError: string | null = null): void {
+    this.st[slot] = state;
+    const p = this.principalOf(slot);
+    this.enqueue(() => this.stmts.state.run(STATE_NAMES[state], lastError, now, p));
+  }
+  markWaking(slot: number, now: number): void {
+    this.st[slot] = CTA_STATE.WAKING;
+    const p = this.principalOf(slot);
+    this.enqueue(() => this.stmts.wake.run('waking', now, now, p));
+  }
+  setSa(slot: number, sa: SaMeta, now: number): void {
+    this.st[slot] = CTA_STATE.ESTABLISHED;
+    this.ctaSpiCol[slot] = sa.ctaSpi >>> 0;
+    this.scSpiCol[slot] = sa.scSpi >>> 0;
+    this.expiresCol[slot] = Math.floor(sa.expiresAt / 1000);
+    const p = this.principalOf(slot);
+    this.enqueue(() => this.stmts.sa.run(sa.ctaSpi >>> 0, sa.scSpi >>> 0, sa.ciphersuite, sa.establishedAt, sa.expiresAt, now, p));
+  }
+
+  // ---- SQLite reads (control plane) ----
+  get(principal: string): CtaRecord | null {
+    this.flush();
+    const r = this.stmts.get.get(principal) as Row | undefined;
+    return r ? rowToRecord(r) : null;
+  }
+  list(limit = -1, offset = 0): CtaRecord[] {
+    this.flush();
+    return (this.stmts.list.all(limit, offset) as Row[]).map(rowToRecord);
+  }
+}
