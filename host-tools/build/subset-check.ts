@@ -110,8 +110,8 @@ export function checkSubset(source: string): Violation[] {
     out.push({
       rule,
       message: detail ? `${RULES[rule]}: ${detail}` : RULES[rule],
-      line: node.loc.start.line,
-      column: node.loc.start.column,
+      line: node.loc ? node.loc.start.line : 0,
+      column: node.loc ? node.loc.start.column : 0,
       snippet: snippetAt(source, node.start, node.end, lines),
     });
   };
