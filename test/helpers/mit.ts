@@ -101,6 +101,8 @@ export interface MitRealm {
   startKdc(): Promise<void>;
   /** Stops the KDC (SIGTERM, then SIGKILL), keeps the directory. */
   stopKdc(): Promise<void>;
+  /** Process id of the running KDC, or null. */
+  kdcPid(): number | null;
   /** Text of the KDC log so far. */
   kdcLog(): string;
   /** Stops the KDC and removes the directory. Idempotent; call it from t.after(). */
@@ -466,6 +468,7 @@ export async function startMitRealm(opts: MitRealmOptions): Promise<MitRealm> {
     startKdc,
     stopKdc,
     kdcLog,
+    kdcPid: () => (kdc && kdc.pid !== undefined ? kdc.pid : null),
     stop,
   };
 
