@@ -1,0 +1,1009 @@
+// The CTA agent: the client side of server-initiated Kerberized key management
+// (PROTOCOL.md; claims 2-6 and 12-17 of SEED-CLAIMS.md). Written inside the
+// Espruino subset (ESPRUINO.md): it runs on the board, in the host emulator and
+// in the unit tests unchanged.
+//
+// Shape:
+//  - one receive path per channel (key management, KDC, signaling), each wrapped
+//    so no input can throw out of the agent; every drop is counted by reason;
+//  - Wake Ups and Rekeys are rejected cheaply BEFORE any heavy work (header,
+//    nonce and principal are peeked in place, no decoding, no allocation);
+//  - pending sessions live in a fixed-size SessionTable (one Float64Array);
+//  - one platform timer, armed for the earliest deadline of anything pending;
+//  - per-SC state (ticket cache, SA, rekey timestamps) is allocated once at start.
+
+import type { Platform } from '../platform/platform.ts';
+import type { CtaConfig, CtaKey } from '../config.ts';
+import { readU32, ctEqual, fromAscii, toAscii } from '../proto/bytes.ts';
+import { isDecodeError, isCryptoError } from '../proto/errors.ts';
+import { encrypt, decrypt, usageHmacKey } from '../proto/crypto/index.ts';
+import {
+  KMMID,
+  DOI,
+  VERSION,
+  USAGE,
+  HMAC_LEN,
+  MAX_DATAGRAM,
+  encodeApRequest,
+  encodeSaRecovered,
+  decodeApReply,
+  decodeRekey,
+  decodeErrorReply,
+  verifyHmac,
+} from '../proto/pktc.ts';
+import type { Ciphersuite, IpsecAppData } from '../proto/pktc.ts';
+import {
+  encodeApReq,
+  encodeAuthenticator,
+  decodeApRep,
+  decodeEncApRepPart,
+  decodeAsRep,
+  decodeKrbError,
+  messageType,
+  parsePrincipal,
+  principalNameEquals,
+  AP_OPT_MUTUAL_REQUIRED,
+  KU_AP_REQ_AUTH,
+  KU_AP_REP_ENCPART,
+  KRB_AS_REP,
+  KRB_ERROR,
+  KDC_ERR_PREAUTH_REQUIRED,
+  KRB_AP_ERR_SKEW,
+  KRB_AP_ERR_TKT_EXPIRED,
+} from '../proto/krb5.ts';
+import type { PrincipalName, KrbError } from '../proto/krb5.ts';
+import { deriveSaKeys } from '../proto/sa.ts';
+import type { SaKeys } from '../proto/sa.ts';
+import { espSeal, espOpen, espPeekSpi, ReplayWindow, parseNcsCommand, buildNcsResponse, ESP_NEXT_HEADER } from '../proto/esp.ts';
+import {
+  SessionTable,
+  F_STATE,
+  F_SC,
+  F_NONCE,
+  F_DEADLINE,
+  F_RETRIES,
+  F_KIND,
+  F_CTIME,
+  F_CUSEC,
+  F_SPI,
+  F_FLAGS,
+  F_STARTED,
+  F_PORT,
+  S_FREE,
+  S_TICKET,
+  S_AP_REQ_SENT,
+  K_WAKE,
+  K_REKEY,
+  K_CLIENT,
+  FL_SKEW_ADOPTED,
+  FL_TKT_REFRESHED,
+} from './table.ts';
+import { makeTransport, CH_KM, CH_KDC, CH_SIG, SERIAL_ADDRESS } from './transport.ts';
+import type { Transport } from './transport.ts';
+import { buildAsReq, preauthKey, readAsRep, clientName } from './kdc.ts';
+import type { TicketEntry } from './kdc.ts';
+
+/** Drop reasons (counters.drops keys). */
+export const DROP_REASONS = [
+  'unknown_sc',
+  'wrong_address',
+  'nonce_zero',
+  'table_full',
+  'bad_hmac',
+  'malformed',
+  'stale_rekey',
+  'no_pending',
+  'no_session',
+  'bad_ap_rep',
+  'no_subkey',
+  'bad_ciphersuite',
+  'unexpected',
+  'unsupported_doi',
+  'kdc_unmatched',
+  'esp_no_sa',
+  'esp_icv',
+  'esp_replay',
+  'esp_malformed',
+  'internal',
+];
+
+export type AgentCounters = {
+  rx: number;
+  tx: number;
+  drops: { [reason: string]: number };
+  wakeUps: number;
+  rekeysAccepted: number;
+  replaced: number;
+  apRequestsSent: number;
+  retransmits: number;
+  sessionsEstablished: number;
+  sessionsAborted: number;
+  saRecoveredSent: number;
+  asExchanges: number;
+  asRequestsSent: number;
+  kdcRetransmits: number;
+  kdcFailures: number;
+  ticketsCached: number;
+  ticketRefreshes: number;
+  skewAdopted: number;
+  krbErrors: number;
+  clientInitiated: number;
+  saExpired: number;
+  signalingReceived: number;
+  signalingAnswered: number;
+};
+
+export type ScStatus = {
+  principal: string;
+  state: string;
+  ticketEndtime: number | null;
+  sa: null | {
+    ctaSpi: number;
+    scSpi: number;
+    ciphersuite: number[];
+    establishedAt: number;
+    expiresAt: number;
+    lifetimeSec: number;
+    graceSec: number;
+    seqOut: number;
+    seqInTop: number;
+  };
+  pendingNonce: number | null;
+};
+
+export type AgentStatus = {
+  principal: string;
+  running: boolean;
+  transport: string;
+  clockOffsetMs: number;
+  slots: number;
+  slotsInUse: number;
+  scs: ScStatus[];
+  counters: AgentCounters;
+  memory: { free: number; usage: number; total: number };
+};
+
+type Sa = {
+  ctaSpi: number;
+  scSpi: number;
+  keys: SaKeys;
+  ciphersuite: Ciphersuite;
+  establishedAt: number;
+  expiresAt: number;
+  lifetimeSec: number;
+  graceSec: number;
+  replay: ReplayWindow;
+  seqOut: number;
+};
+
+type ScState = {
+  idx: number;
+  principal: string;
+  /** ASCII principal bytes (no NUL) for in-place comparison. */
+  pBytes: Uint8Array;
+  name: PrincipalName;
+  realm: string;
+  address: string | null;
+  port: number;
+  /** Where to send client-initiated AP Requests (configured, else last heard). */
+  lastAddress: string | null;
+  lastPort: number;
+  state: string;
+  ticket: TicketEntry | null;
+  /** Ticket of the last AP exchange the SC accepted (Rekey HMAC key). */
+  accepted: TicketEntry | null;
+  sa: Sa | null;
+  lastRekeyTs: number;
+  lastApReplyHmac: Uint8Array | null;
+  lastSaRecovered: Uint8Array | null;
+  /** AS exchange in flight. */
+  asActive: boolean;
+  asNonce: number;
+  asReq: Uint8Array | null;
+  asTries: number;
+  asDeadline: number;
+  asPreauth: boolean;
+  asSkewAdopted: boolean;
+  /** Next client-initiated attempt (platform ms), 0 = none. */
+  ciAt: number;
+  ciBackoff: number;
+};
+
+const MAX_TIMER_MS = 3600000;
+const LOCAL = ['localhost', '127.0.0.1', '::1', '::ffff:127.0.0.1'];
+
+function normHost(a: string): string {
+  if (a.indexOf('::ffff:') === 0) a = a.substr(7);
+  return LOCAL.indexOf(a) >= 0 ? '127.0.0.1' : a;
+}
+
+export class CtaAgent {
+  platform: Platform;
+  config: CtaConfig;
+  counters: AgentCounters;
+  table: SessionTable;
+  scs: ScState[];
+  running: boolean;
+  /** Adjusted clock = platform.now() + offsetMs (set by KRB_AP_ERR_SKEW). */
+  offsetMs: number;
+  transport: Transport | null;
+  cname: PrincipalName;
+  ciphersuites: Ciphersuite[];
+  timer: unknown;
+  timerAt: number;
+  lastAuthUs: number;
+  inTick: boolean;
+
+  constructor(platform: Platform, config: CtaConfig) {
+    this.platform = platform;
+    this.config = config;
+    const drops: { [reason: string]: number } = {};
+    for (let i = 0; i < DROP_REASONS.length; i++) drops[DROP_REASONS[i]] = 0;
+    this.counters = {
+      rx: 0,
+      tx: 0,
+      drops: drops,
+      wakeUps: 0,
+      rekeysAccepted: 0,
+      replaced: 0,
+      apRequestsSent: 0,
+      retransmits: 0,
+      sessionsEstablished: 0,
+      sessionsAborted: 0,
+      saRecoveredSent: 0,
+      asExchanges: 0,
+      asRequestsSent: 0,
+      kdcRetransmits: 0,
+      kdcFailures: 0,
+      ticketsCached: 0,
+      ticketRefreshes: 0,
+      skewAdopted: 0,
+      krbErrors: 0,
+      clientInitiated: 0,
+      saExpired: 0,
+      signalingReceived: 0,
+      signalingAnswered: 0,
+    };
+    this.table = new SessionTable(config.slots);
+    this.running = false;
+    this.offsetMs = 0;
+    this.transport = null;
+    this.timer = null;
+    this.timerAt = -1;
+    this.lastAuthUs = 0;
+    this.inTick = false;
+    this.cname = clientName(config.principal);
+    this.ciphersuites = [];
+    for (let i = 0; i < config.ciphersuites.length; i++) {
+      this.ciphersuites.push({ auth: config.ciphersuites[i][0], enc: config.ciphersuites[i][1] });
+    }
+    this.scs = [];
+    for (let i = 0; i < config.scs.length; i++) {
+      const c = config.scs[i];
+      const p = parsePrincipal(c.principal, config.realm);
+      this.scs.push({
+        idx: i,
+        principal: c.principal,
+        pBytes: fromAscii(c.principal),
+        name: p.name,
+        realm: p.realm,
+        address: c.address === undefined ? null : c.address,
+        port: c.port === undefined ? 1293 : c.port,
+        lastAddress: c.address === undefined ? null : c.address,
+        lastPort: c.port === undefined ? 1293 : c.port,
+        state: 'idle',
+        ticket: null,
+        accepted: null,
+        sa: null,
+        lastRekeyTs: 0,
+        lastApReplyHmac: null,
+        lastSaRecovered: null,
+        asActive: false,
+        asNonce: 0,
+        asReq: null,
+        asTries: 0,
+        asDeadline: 0,
+        asPreauth: false,
+        asSkewAdopted: false,
+        ciAt: 0,
+        ciBackoff: 0,
+      });
+    }
+  }
+
+  // ------------------------------------------------------------ lifecycle
+
+  start(): void {
+    if (this.running) return;
+    this.transport = makeTransport(this.platform, this.config, (ch, data, address, port) => this.receive(ch, data, address, port));
+    this.running = true;
+    this.platform.log('cta.start', { principal: this.config.principal + '@' + this.config.realm, transport: this.transport.kind, slots: this.table.n, scs: this.scs.length });
+    if (this.config.clientInitiatedOnBoot) {
+      const now = this.platform.now();
+      for (let i = 0; i < this.scs.length; i++) this.scs[i].ciAt = now;
+    }
+    this.arm();
+  }
+
+  stop(): void {
+    if (!this.running) return;
+    this.running = false;
+    if (this.timer !== null) this.platform.clearTimeout(this.timer);
+    this.timer = null;
+    this.timerAt = -1;
+    if (this.transport) this.transport.close();
+    this.transport = null;
+    this.platform.log('cta.stop', {});
+  }
+
+  /** Adjusted wall clock (ms) used for Kerberos timestamps and ticket lifetimes. */
+  now(): number {
+    return this.platform.now() + this.offsetMs;
+  }
+
+  // ------------------------------------------------------------ receive
+
+  /** Entry point for every datagram: never throws. */
+  receive(ch: number, data: Uint8Array, address: string, port: number): void {
+    if (!this.running) return;
+    this.counters.rx++;
+    try {
+      if (ch === CH_KM) this.onKm(data, address, port);
+      else if (ch === CH_KDC) this.onKdc(data, address, port);
+      else if (ch === CH_SIG) this.onSignaling(data, address, port);
+    } catch (e) {
+      this.caught(e, 'rx');
+    }
+    this.arm();
+  }
+
+  caught(e: unknown, where: string): void {
+    if (isDecodeError(e) || isCryptoError(e)) this.drop('malformed');
+    else {
+      this.drop('internal');
+      this.platform.log('cta.error', { where: where, error: String(e && (e as Error).message ? (e as Error).message : e) });
+    }
+  }
+
+  drop(reason: string): void {
+    this.counters.drops[reason] = (this.counters.drops[reason] || 0) + 1;
+  }
+
+  send(ch: number, data: Uint8Array, address: string, port: number): void {
+    if (!this.transport) return;
+    this.counters.tx++;
+    this.transport.send(ch, data, address, port);
+  }
+
+  /** Is `address` acceptable for SC `sc`? (no configured address, or serial: yes) */
+  fromSc(sc: ScState, address: string): boolean {
+    if (sc.address === null || address === SERIAL_ADDRESS) return true;
+    return normHost(sc.address) === normHost(address);
+  }
+
+  /** SC whose principal equals data[from, from+len) (ASCII, no allocation), or null. */
+  scByPrincipalBytes(data: Uint8Array, from: number, len: number): ScState | null {
+    for (let i = 0; i < this.scs.length; i++) {
+      const p = this.scs[i].pBytes;
+      if (p.length !== len) continue;
+      let k = 0;
+      while (k < len && p[k] === data[from + k]) k++;
+      if (k === len) return this.scs[i];
+    }
+    return null;
+  }
+
+  onKm(data: Uint8Array, address: string, port: number): void {
+    const n = data.length;
+    if (n < 3 || n > MAX_DATAGRAM) return this.drop('malformed');
+    if (data[2] >> 4 !== VERSION >> 4) return this.drop('malformed');
+    const k = data[0];
+    if (k === KMMID.WAKE_UP || k === KMMID.REKEY) return this.onTrigger(k, data, address, port);
+    if (k === KMMID.AP_REPLY) return this.onApReply(data, address);
+    if (k === KMMID.ERROR_REPLY) return this.onErrorReply(data, address);
+    if (k === KMMID.AP_REQUEST || k === KMMID.SA_RECOVERED) return this.drop('unexpected');
+    return this.drop('malformed');
+  }
+
+  /** Wake Up / Rekey: drop cheaply on the 3-byte header, nonce and principal first. */
+  onTrigger(k: number, data: Uint8Array, address: string, port: number): void {
+    const n = data.length;
+    if (n < 9) return this.drop('malformed');
+    const nonce = readU32(data, 3);
+    if (nonce === 0) return this.drop('nonce_zero');
+    // Principal: from offset 7 to the first NUL (a Wake Up ends with it).
+    let end = -1;
+    const lim = n < 7 + 257 ? n : 7 + 257;
+    for (let i = 7; i < lim; i++) {
+      if (data[i] === 0) {
+        end = i;
+        break;
+      }
+    }
+    if (end < 8) return this.drop('malformed');
+    const sc = this.scByPrincipalBytes(data, 7, end - 7);
+    if (!sc) return this.drop('unknown_sc');
+    if (!this.fromSc(sc, address)) return this.drop('wrong_address');
+    if (data[1] !== DOI.IPSEC) return this.drop('unsupported_doi');
+    if (k === KMMID.WAKE_UP) {
+      if (end !== n - 1) return this.drop('malformed');
+      this.counters.wakeUps++;
+      this.openSession(sc, nonce, K_WAKE, address, port);
+      return;
+    }
+    this.onRekey(sc, data, address, port);
+  }
+
+  onRekey(sc: ScState, data: Uint8Array, address: string, port: number): void {
+    const acc = sc.accepted;
+    if (!acc) return this.drop('no_session');
+    if (data.length < HMAC_LEN + 30) return this.drop('malformed');
+    const m = decodeRekey(data);
+    if (!acc.hmacRekey) acc.hmacRekey = usageHmacKey(this.platform.crypto, acc.etype, acc.key, USAGE.REKEY);
+    if (!verifyHmac(this.platform.crypto, acc.hmacRekey, m.signed, m.hmac)) return this.drop('bad_hmac');
+    const skew = this.config.timers.skewSec * 1000;
+    const d = m.timestamp - this.now();
+    if (d > skew || d < -skew || m.timestamp <= sc.lastRekeyTs) return this.drop('stale_rekey');
+    sc.lastRekeyTs = m.timestamp;
+    this.counters.rekeysAccepted++;
+    this.platform.log('cta.rekey', { sc: sc.principal, nonce: m.serverNonce });
+    // Prefer the ticket the SC accepted last (the SC holds its session key): no KDC trip.
+    if (!this.ticketUsable(acc) && sc.ticket === acc) sc.ticket = null;
+    else if (this.ticketUsable(acc)) sc.ticket = acc;
+    this.openSession(sc, m.serverNonce, K_REKEY, address, port);
+  }
+
+  // ------------------------------------------------------------ sessions
+
+  /** Opens (or replaces) the pending session for `sc`. */
+  openSession(sc: ScState, nonce: number, kind: number, address: string | null, port: number): void {
+    const t = this.table;
+    let i = t.findBySc(sc.idx);
+    if (i >= 0) {
+      // A client-initiated attempt never displaces a server-triggered one.
+      if (kind === K_CLIENT && t.get(i, F_KIND) !== K_CLIENT) return;
+      this.counters.replaced++;
+      t.reset(i);
+    } else {
+      i = t.alloc();
+      if (i < 0) return this.drop('table_full');
+    }
+    const now = this.platform.now();
+    t.set(i, F_STATE, S_TICKET);
+    t.set(i, F_SC, sc.idx);
+    t.set(i, F_NONCE, nonce);
+    t.set(i, F_KIND, kind);
+    t.set(i, F_STARTED, now);
+    t.set(i, F_PORT, port);
+    t.addr[i] = address;
+    if (address !== null && address !== SERIAL_ADDRESS) {
+      sc.lastAddress = address;
+      sc.lastPort = port;
+    }
+    const tk = sc.ticket;
+    if (tk && this.ticketUsable(tk)) {
+      this.sendApRequest(i, sc, tk);
+      return;
+    }
+    sc.state = 'ticket';
+    t.set(i, F_DEADLINE, now + this.kdcBudget());
+    this.startAs(sc);
+  }
+
+  kdcBudget(): number {
+    const tm = this.config.timers;
+    return tm.kdcTimeoutMs * (tm.kdcRetries + 1) * 3 + 1000;
+  }
+
+  ticketUsable(tk: TicketEntry): boolean {
+    return tk.endtime - this.config.timers.ticketRefreshMarginSec * 1000 > this.now();
+  }
+
+  rand32(): number {
+    return readU32(this.platform.crypto.randomBytes(4), 0);
+  }
+
+  /** 0.75 .. 1.25 */
+  jitter(): number {
+    const r = this.platform.crypto.randomBytes(1)[0];
+    return 0.75 + r / 510;
+  }
+
+  /** Builds the AP Request (fresh authenticator) for slot i and sends it. */
+  sendApRequest(i: number, sc: ScState, tk: TicketEntry): void {
+    const b = this.platform.crypto;
+    const t = this.table;
+    const ms = this.now();
+    let us = Math.floor(ms / 1000) * 1000000 + (ms % 1000) * 1000 + (b.randomBytes(1)[0] & 0x3f);
+    if (us <= this.lastAuthUs) us = this.lastAuthUs + 1;
+    this.lastAuthUs = us;
+    const ctimeS = Math.floor(us / 1000000);
+    const cusec = us - ctimeS * 1000000;
+    const auth = encodeAuthenticator({ crealm: this.config.realm, cname: this.cname, cusec: cusec, ctime: ctimeS * 1000 });
+    const apReq = encodeApReq({
+      apOptions: AP_OPT_MUTUAL_REQUIRED,
+      ticket: tk.ticket,
+      authenticator: { etype: tk.etype, cipher: encrypt(b, tk.etype, tk.key, KU_AP_REQ_AUTH, auth) },
+    });
+    let spi = this.config.spi === undefined ? 0 : this.config.spi;
+    while (spi < 256) spi = this.rand32();
+    const msg = encodeApRequest(b, tk.hmacReq, {
+      kmmid: 2,
+      doi: DOI.IPSEC,
+      apReq: apReq,
+      serverNonce: t.get(i, F_NONCE),
+      appData: { spi: spi },
+      ciphersuites: this.ciphersuites,
+      reestablish: sc.sa !== null,
+    });
+    const now = this.platform.now();
+    t.req[i] = msg;
+    t.tkt[i] = tk;
+    t.set(i, F_STATE, S_AP_REQ_SENT);
+    t.set(i, F_CTIME, ctimeS);
+    t.set(i, F_CUSEC, cusec);
+    t.set(i, F_SPI, spi);
+    t.set(i, F_RETRIES, 0);
+    t.set(i, F_STARTED, now);
+    t.set(i, F_DEADLINE, now + this.firstWait(i));
+    sc.state = 'ap_req_sent';
+    this.counters.apRequestsSent++;
+    this.sendReq(i, sc);
+  }
+
+  firstWait(i: number): number {
+    const tm = this.config.timers;
+    if (this.table.get(i, F_KIND) === K_CLIENT) return Math.floor(tm.unsolicitedBaseMs * this.jitter());
+    return tm.retransmitMs.length ? tm.retransmitMs[0] : tm.abortMs;
+  }
+
+  sendReq(i: number, sc: ScState): void {
+    const msg = this.table.req[i];
+    const addr = this.table.addr[i] || sc.lastAddress;
+    if (!msg || addr === null) return;
+    const port = this.table.addr[i] ? this.table.get(i, F_PORT) : sc.lastPort;
+    this.send(CH_KM, msg, addr, port);
+  }
+
+  abort(i: number, why: string): void {
+    const t = this.table;
+    const sc = this.scs[t.get(i, F_SC)];
+    const kind = t.get(i, F_KIND);
+    const nonce = t.get(i, F_NONCE);
+    const tries = t.get(i, F_RETRIES);
+    t.free(i);
+    this.counters.sessionsAborted++;
+    sc.state = 'aborted';
+    this.platform.log('cta.abort', { sc: sc.principal, nonce: nonce, why: why });
+    if (kind === K_CLIENT && sc.sa) {
+      // Keep trying (exponential backoff, capped) while the old SA is still up.
+      sc.ciBackoff = sc.ciBackoff ? sc.ciBackoff * 2 : this.config.timers.unsolicitedBaseMs * Math.pow(2, tries + 1);
+      if (sc.ciBackoff > 300000) sc.ciBackoff = 300000;
+      sc.ciAt = this.platform.now() + Math.floor(sc.ciBackoff * this.jitter());
+    }
+  }
+
+  /** Slot deadline reached. */
+  expire(i: number, now: number): void {
+    const t = this.table;
+    const st = t.state(i);
+    const sc = this.scs[t.get(i, F_SC)];
+    if (st === S_TICKET) return this.abort(i, 'kdc');
+    const tm = this.config.timers;
+    const r = t.get(i, F_RETRIES);
+    if (t.get(i, F_KIND) === K_CLIENT) {
+      if (r >= tm.unsolicitedRetries) return this.abort(i, 'timeout');
+      t.set(i, F_RETRIES, r + 1);
+      t.set(i, F_DEADLINE, now + Math.floor(tm.unsolicitedBaseMs * Math.pow(2, r + 1) * this.jitter()));
+    } else {
+      // Solicited: retransmit the same bytes at retransmitMs[k] after the first send; abort at abortMs.
+      if (r >= tm.retransmitMs.length) return this.abort(i, 'timeout');
+      t.set(i, F_RETRIES, r + 1);
+      const base = t.get(i, F_STARTED);
+      t.set(i, F_DEADLINE, base + (r + 1 < tm.retransmitMs.length ? tm.retransmitMs[r + 1] : tm.abortMs));
+    }
+    this.counters.retransmits++;
+    this.sendReq(i, sc);
+  }
+
+  // ------------------------------------------------------------ AP Reply / Error Reply
+
+  onApReply(data: Uint8Array, address: string): void {
+    const t = this.table;
+    if (!t.anyIn(S_AP_REQ_SENT)) {
+      // A repeated AP Reply for the SA just established: our SA Recovered was lost.
+      this.repeatSaRecovered(data, address);
+      return;
+    }
+    const m = decodeApReply(data);
+    if (m.doi !== DOI.IPSEC) return this.drop('unsupported_doi');
+    const rep = decodeApRep(m.apRep);
+    const b = this.platform.crypto;
+    let found = -1;
+    let part = null;
+    for (let i = 0; i < t.n && found < 0; i++) {
+      if (t.state(i) !== S_AP_REQ_SENT) continue;
+      const sc = this.scs[t.get(i, F_SC)];
+      if (!this.fromSc(sc, address)) continue;
+      const tk = t.tkt[i] as TicketEntry;
+      if (!tk || rep.encPart.etype !== tk.etype) continue;
+      let p;
+      try {
+        p = decodeEncApRepPart(decrypt(b, tk.etype, tk.key, KU_AP_REP_ENCPART, rep.encPart.cipher));
+      } catch (e) {
+        continue;
+      }
+      if (Math.floor(p.ctime / 1000) === t.get(i, F_CTIME) && p.cusec === t.get(i, F_CUSEC)) {
+        found = i;
+        part = p;
+      }
+    }
+    if (found < 0 || !part) {
+      if (this.repeatSaRecovered(data, address)) return;
+      return this.drop('bad_ap_rep');
+    }
+    const i = found;
+    const sc = this.scs[t.get(i, F_SC)];
+    const sub = part.subkey;
+    if (!sub || !sub.keyvalue || sub.keyvalue.length < 16) return this.drop('no_subkey');
+    const hk = usageHmacKey(b, sub.keytype, sub.keyvalue, USAGE.AP_REPLY);
+    if (!verifyHmac(b, hk, m.signed, m.hmac)) return this.drop('bad_hmac');
+    const cs = m.ciphersuite;
+    let offered = false;
+    for (let k = 0; k < this.ciphersuites.length; k++) {
+      if (this.ciphersuites[k].auth === cs.auth && this.ciphersuites[k].enc === cs.enc) offered = true;
+    }
+    if (!offered) return this.drop('bad_ciphersuite');
+    const scSpi = (m.appData as IpsecAppData).spi;
+    const ctaSpi = t.get(i, F_SPI);
+    const now = this.platform.now();
+    sc.sa = {
+      ctaSpi: ctaSpi,
+      scSpi: scSpi,
+      keys: deriveSaKeys(b, sub.keyvalue, ctaSpi, scSpi),
+      ciphersuite: cs,
+      establishedAt: now,
+      expiresAt: now + m.saLifetime * 1000,
+      lifetimeSec: m.saLifetime,
+      graceSec: m.gracePeriod,
+      replay: new ReplayWindow(),
+      seqOut: 0,
+    };
+    sc.accepted = t.tkt[i] as TicketEntry;
+    sc.state = 'established';
+    sc.lastApReplyHmac = m.hmac;
+    sc.lastSaRecovered = null;
+    sc.ciBackoff = 0;
+    // The client starts its own session half-way through the grace period if the SC has not re-keyed.
+    const grace = m.gracePeriod < m.saLifetime ? m.gracePeriod : m.saLifetime;
+    sc.ciAt = now + (m.saLifetime - grace) * 1000 + Math.floor((grace * 1000) / 2);
+    const nonce = t.get(i, F_NONCE);
+    const addr = t.addr[i] || sc.lastAddress;
+    const port = t.addr[i] ? t.get(i, F_PORT) : sc.lastPort;
+    t.free(i);
+    this.counters.sessionsEstablished++;
+    this.platform.log('cta.established', { sc: sc.principal, nonce: nonce, ctaSpi: ctaSpi, scSpi: scSpi, lifetime: m.saLifetime });
+    if (m.ackRequired && addr !== null) {
+      const rk = usageHmacKey(b, sub.keytype, sub.keyvalue, USAGE.SA_RECOVERED);
+      const sr = encodeSaRecovered(b, rk, { kmmid: 4, doi: DOI.IPSEC }, m.hmac);
+      sc.lastSaRecovered = sr;
+      this.counters.saRecoveredSent++;
+      this.send(CH_KM, sr, addr, port);
+    }
+  }
+
+  /** A byte-identical repeat of the last AP Reply (same HMAC) gets the same SA Recovered again. */
+  repeatSaRecovered(data: Uint8Array, address: string): boolean {
+    if (data.length < HMAC_LEN + 3) {
+      this.drop('no_pending');
+      return false;
+    }
+    const mac = data.subarray(data.length - HMAC_LEN);
+    for (let i = 0; i < this.scs.length; i++) {
+      const sc = this.scs[i];
+      if (sc.lastSaRecovered && sc.lastApReplyHmac && this.fromSc(sc, address) && ctEqual(sc.lastApReplyHmac, mac)) {
+        this.send(CH_KM, sc.lastSaRecovered, sc.lastAddress || address, sc.lastPort);
+        this.counters.saRecoveredSent++;
+        return true;
+      }
+    }
+    this.drop('no_pending');
+    return false;
+  }
+
+  onErrorReply(data: Uint8Array, address: string): void {
+    const t = this.table;
+    if (!t.anyIn(S_AP_REQ_SENT)) return this.drop('no_pending');
+    const err = decodeKrbError(decodeErrorReply(data).krbError);
+    let i = -1;
+    for (let k = 0; k < t.n; k++) {
+      if (t.state(k) !== S_AP_REQ_SENT) continue;
+      const sc = this.scs[t.get(k, F_SC)];
+      if (!this.fromSc(sc, address) || !principalNameEquals(sc.name, err.sname)) continue;
+      if (err.ctime !== undefined && (Math.floor(err.ctime / 1000) !== t.get(k, F_CTIME) || (err.cusec !== undefined && err.cusec !== t.get(k, F_CUSEC)))) continue;
+      i = k;
+      break;
+    }
+    if (i < 0) return this.drop('no_pending');
+    this.counters.krbErrors++;
+    const sc = this.scs[t.get(i, F_SC)];
+    const flags = t.get(i, F_FLAGS);
+    this.platform.log('cta.krb_error', { sc: sc.principal, code: err.errorCode });
+    if (err.errorCode === KRB_AP_ERR_SKEW && !(flags & FL_SKEW_ADOPTED)) {
+      this.adoptSkew(err);
+      t.set(i, F_FLAGS, flags | FL_SKEW_ADOPTED);
+      this.retryWith(i, sc, t.tkt[i] as TicketEntry);
+      return;
+    }
+    if (err.errorCode === KRB_AP_ERR_TKT_EXPIRED && !(flags & FL_TKT_REFRESHED)) {
+      t.set(i, F_FLAGS, flags | FL_TKT_REFRESHED);
+      if (sc.ticket === t.tkt[i]) sc.ticket = null;
+      this.counters.ticketRefreshes++;
+      t.req[i] = null;
+      t.tkt[i] = null;
+      t.set(i, F_STATE, S_TICKET);
+      t.set(i, F_DEADLINE, this.platform.now() + this.kdcBudget());
+      sc.state = 'ticket';
+      this.startAs(sc);
+      return;
+    }
+    this.abort(i, 'krb_error_' + err.errorCode);
+  }
+
+  /** Rebuild the slot's AP Request with a fresh authenticator, keeping its nonce/kind/flags. */
+  retryWith(i: number, sc: ScState, tk: TicketEntry): void {
+    const flags = this.table.get(i, F_FLAGS);
+    this.sendApRequest(i, sc, tk);
+    this.table.set(i, F_FLAGS, flags);
+  }
+
+  adoptSkew(err: KrbError): void {
+    const stime = err.stime + Math.floor(err.susec / 1000);
+    this.offsetMs = stime - this.platform.now();
+    this.counters.skewAdopted++;
+    this.platform.log('cta.skew', { offsetMs: this.offsetMs });
+  }
+
+  // ------------------------------------------------------------ KDC
+
+  startAs(sc: ScState): void {
+    if (sc.asActive) return;
+    sc.asActive = true;
+    sc.asPreauth = false;
+    sc.asSkewAdopted = false;
+    this.counters.asExchanges++;
+    this.sendAsReq(sc, null);
+  }
+
+  sendAsReq(sc: ScState, pa: CtaKey | null): void {
+    const cfg = this.config;
+    sc.asNonce = this.rand32() & 0x7fffffff;
+    sc.asReq = buildAsReq(this.platform.crypto, this.cname, cfg.realm, sc.name, cfg.keys, sc.asNonce, this.now(), pa);
+    sc.asTries = 0;
+    sc.asDeadline = this.platform.now() + cfg.timers.kdcTimeoutMs;
+    sc.asPreauth = pa !== null;
+    this.counters.asRequestsSent++;
+    this.send(CH_KDC, sc.asReq, cfg.kdc.address, cfg.kdc.port);
+  }
+
+  onKdc(data: Uint8Array, address: string, port: number): void {
+    const kdc = this.config.kdc;
+    if (address !== SERIAL_ADDRESS && (normHost(address) !== normHost(kdc.address) || port !== kdc.port)) return this.drop('wrong_address');
+    const mt = messageType(data);
+    if (mt === KRB_AS_REP) {
+      const rep = decodeAsRep(data);
+      for (let i = 0; i < this.scs.length; i++) {
+        const sc = this.scs[i];
+        if (!sc.asActive || !principalNameEquals(rep.ticket.sname, sc.name)) continue;
+        let tk;
+        try {
+          tk = readAsRep(this.platform.crypto, rep, this.config.keys, sc.asNonce, sc.name);
+        } catch (e) {
+          continue;
+        }
+        this.asDone(sc, tk);
+        return;
+      }
+      return this.drop('kdc_unmatched');
+    }
+    if (mt === KRB_ERROR) {
+      const err = decodeKrbError(data);
+      let sc: ScState | null = null;
+      for (let i = 0; i < this.scs.length; i++) if (this.scs[i].asActive && principalNameEquals(err.sname, this.scs[i].name)) sc = this.scs[i];
+      if (!sc) return this.drop('kdc_unmatched');
+      this.platform.log('cta.kdc_error', { sc: sc.principal, code: err.errorCode });
+      if (err.errorCode === KDC_ERR_PREAUTH_REQUIRED && !sc.asPreauth) {
+        const key = preauthKey(err, this.config.keys);
+        if (key) return this.sendAsReq(sc, key);
+      } else if (err.errorCode === KRB_AP_ERR_SKEW && !sc.asSkewAdopted) {
+        sc.asSkewAdopted = true;
+        this.adoptSkew(err);
+        return this.sendAsReq(sc, this.config.keys[0]);
+      }
+      this.asFailed(sc, 'kdc_error_' + err.errorCode);
+      return;
+    }
+    this.drop('malformed');
+  }
+
+  asDone(sc: ScState, tk: TicketEntry): void {
+    sc.asActive = false;
+    sc.asReq = null;
+    sc.ticket = tk;
+    this.counters.ticketsCached++;
+    this.platform.log('cta.ticket', { sc: sc.principal, endtime: tk.endtime });
+    const t = this.table;
+    for (let i = 0; i < t.n; i++) {
+      if (t.state(i) === S_TICKET && t.get(i, F_SC) === sc.idx) this.sendApRequest(i, sc, tk);
+    }
+  }
+
+  asFailed(sc: ScState, why: string): void {
+    sc.asActive = false;
+    sc.asReq = null;
+    this.counters.kdcFailures++;
+    const t = this.table;
+    for (let i = 0; i < t.n; i++) {
+      if (t.state(i) === S_TICKET && t.get(i, F_SC) === sc.idx) this.abort(i, why);
+    }
+  }
+
+  // ------------------------------------------------------------ protected signaling
+
+  onSignaling(data: Uint8Array, address: string, port: number): void {
+    const spi = espPeekSpi(data);
+    let sc: ScState | null = null;
+    for (let i = 0; i < this.scs.length; i++) {
+      const s = this.scs[i];
+      if (s.sa && s.sa.ctaSpi === spi) sc = s;
+    }
+    if (!sc || !sc.sa) return this.drop('esp_no_sa');
+    if (!this.fromSc(sc, address)) return this.drop('wrong_address');
+    const sa = sc.sa;
+    if (this.platform.now() >= sa.expiresAt) return this.drop('esp_no_sa');
+    if (data.length < 8 || !sa.replay.check(readU32(data, 4))) return this.drop('esp_replay');
+    const enc = sa.ciphersuite.enc === 0x0b ? null : sa.keys.encScToCta;
+    let opened;
+    try {
+      opened = espOpen(this.platform.crypto, { encKey: enc, authKey: sa.keys.authScToCta }, data);
+    } catch (e) {
+      if (isCryptoError(e)) return this.drop('esp_icv');
+      return this.drop('esp_malformed');
+    }
+    if (!sa.replay.update(opened.seq)) return this.drop('esp_replay');
+    this.counters.signalingReceived++;
+    let reply: string;
+    try {
+      const cmd = parseNcsCommand(toAscii(opened.payload));
+      reply = buildNcsResponse(cmd.txid, 200, 'OK');
+      this.platform.log('cta.ncs', { sc: sc.principal, verb: cmd.verb, txid: cmd.txid });
+    } catch (e) {
+      return this.drop('esp_malformed');
+    }
+    sa.seqOut++;
+    const out = espSeal(this.platform.crypto, { spi: sa.scSpi, seq: sa.seqOut, encKey: sa.ciphersuite.enc === 0x0b ? null : sa.keys.encCtaToSc, authKey: sa.keys.authCtaToSc }, fromAscii(reply), ESP_NEXT_HEADER.NONE);
+    this.counters.signalingAnswered++;
+    this.send(CH_SIG, out, address, port);
+  }
+
+  // ------------------------------------------------------------ timers
+
+  /** Arms the one platform timer for the earliest pending deadline. */
+  arm(): void {
+    if (!this.running || this.inTick) return;
+    let at = this.table.earliest();
+    for (let i = 0; i < this.scs.length; i++) {
+      const sc = this.scs[i];
+      if (sc.asActive && (at < 0 || sc.asDeadline < at)) at = sc.asDeadline;
+      if (sc.ciAt && (at < 0 || sc.ciAt < at)) at = sc.ciAt;
+      if (sc.sa && (at < 0 || sc.sa.expiresAt < at)) at = sc.sa.expiresAt;
+    }
+    if (at === this.timerAt) return;
+    if (this.timer !== null) this.platform.clearTimeout(this.timer);
+    this.timer = null;
+    this.timerAt = at;
+    if (at < 0) return;
+    let delay = at - this.platform.now();
+    if (delay < 0) delay = 0;
+    if (delay > MAX_TIMER_MS) delay = MAX_TIMER_MS;
+    this.timer = this.platform.setTimeout(() => {
+      this.timer = null;
+      this.timerAt = -1;
+      this.tick();
+    }, delay);
+  }
+
+  tick(): void {
+    if (!this.running) return;
+    this.inTick = true;
+    try {
+      const now = this.platform.now();
+      const t = this.table;
+      for (let i = 0; i < t.n; i++) {
+        if (t.state(i) !== S_FREE && t.get(i, F_DEADLINE) <= now) this.expire(i, now);
+      }
+      const tm = this.config.timers;
+      for (let k = 0; k < this.scs.length; k++) {
+        const sc = this.scs[k];
+        if (sc.asActive && sc.asDeadline <= now && sc.asReq) {
+          if (sc.asTries >= tm.kdcRetries) this.asFailed(sc, 'kdc_timeout');
+          else {
+            sc.asTries++;
+            sc.asDeadline = now + tm.kdcTimeoutMs * Math.pow(2, sc.asTries);
+            this.counters.kdcRetransmits++;
+            this.send(CH_KDC, sc.asReq, this.config.kdc.address, this.config.kdc.port);
+          }
+        }
+        if (sc.sa && sc.sa.expiresAt <= now) {
+          sc.sa = null;
+          this.counters.saExpired++;
+          if (sc.state === 'established') sc.state = 'idle';
+          this.platform.log('cta.sa_expired', { sc: sc.principal });
+        }
+        if (sc.ciAt && sc.ciAt <= now) {
+          sc.ciAt = 0;
+          if (t.findBySc(sc.idx) < 0) {
+            if (sc.lastAddress === null) this.platform.log('cta.no_address', { sc: sc.principal });
+            else {
+              this.counters.clientInitiated++;
+              this.openSession(sc, 0, K_CLIENT, null, 0);
+            }
+          }
+        }
+      }
+    } catch (e) {
+      this.caught(e, 'tick');
+    }
+    this.inTick = false;
+    this.arm();
+  }
+
+  // ------------------------------------------------------------ status
+
+  /** A snapshot: states, SPIs and expiry per SC, counters. Never key material. */
+  status(): AgentStatus {
+    const scs: ScStatus[] = [];
+    for (let i = 0; i < this.scs.length; i++) {
+      const sc = this.scs[i];
+      const slot = this.table.findBySc(i);
+      const sa = sc.sa;
+      scs.push({
+        principal: sc.principal,
+        state: sc.state,
+        ticketEndtime: sc.ticket ? sc.ticket.endtime : null,
+        sa: sa
+          ? {
+              ctaSpi: sa.ctaSpi,
+              scSpi: sa.scSpi,
+              ciphersuite: [sa.ciphersuite.auth, sa.ciphersuite.enc],
+              establishedAt: sa.establishedAt,
+              expiresAt: sa.expiresAt,
+              lifetimeSec: sa.lifetimeSec,
+              graceSec: sa.graceSec,
+              seqOut: sa.seqOut,
+              seqInTop: sa.replay.top,
+            }
+          : null,
+        pendingNonce: slot >= 0 ? this.table.get(slot, F_NONCE) : null,
+      });
+    }
+    const c = this.counters;
+    const drops: { [k: string]: number } = {};
+    const dk = Object.keys(c.drops);
+    for (let i = 0; i < dk.length; i++) drops[dk[i]] = c.drops[dk[i]];
+    const copy = JSON.parse(JSON.stringify(c)) as AgentCounters;
+    copy.drops = drops;
+    const mem = this.platform.memory();
+    return {
+      principal: this.config.principal + '@' + this.config.realm,
+      running: this.running,
+      transport: this.transport ? this.transport.kind : this.config.transport,
+      clockOffsetMs: this.offsetMs,
+      slots: this.table.n,
+      slotsInUse: this.table.inUse(),
+      scs: scs,
+      counters: copy,
+      memory: { free: mem.free, usage: mem.usage, total: mem.total },
+    };
+  }
+}

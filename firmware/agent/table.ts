@@ -1,0 +1,133 @@
+// The pending-session table: a FIXED number of slots in ONE preallocated typed
+// array (Float64Array so that wall-clock deadlines in ms fit exactly), plus two
+// preallocated reference arrays for per-session objects (the AP Request bytes to
+// retransmit, the ticket it was built from). Nothing here grows: a full table
+// makes alloc() return -1, and the caller drops and counts.
+// Written inside the Espruino subset.
+
+// Field offsets inside one slot.
+export const F_STATE = 0;
+export const F_SC = 1; // index into config.scs
+export const F_NONCE = 2; // the nonce to echo (0 = client-initiated)
+export const F_DEADLINE = 3; // ms (adjusted wall clock is NOT used: platform clock)
+export const F_RETRIES = 4; // retransmissions / attempts done
+export const F_KIND = 5;
+export const F_CTIME = 6; // authenticator ctime, seconds
+export const F_CUSEC = 7; // authenticator cusec
+export const F_SPI = 8; // CTA inbound SPI offered in this AP Request
+export const F_FLAGS = 9;
+export const F_STARTED = 10; // ms, when the session was opened
+export const F_GEN = 11; // generation, bumped on every (re)use of the slot
+export const F_PORT = 12; // reply port (from the trigger)
+export const FIELDS = 13;
+
+// F_STATE values.
+export const S_FREE = 0;
+export const S_TICKET = 1; // waiting for the KDC
+export const S_AP_REQ_SENT = 2; // waiting for the AP Reply
+
+// F_KIND values.
+export const K_WAKE = 1;
+export const K_REKEY = 2;
+export const K_CLIENT = 3;
+
+// F_FLAGS bits.
+export const FL_SKEW_ADOPTED = 1;
+export const FL_TKT_REFRESHED = 2;
+
+export class SessionTable {
+  n: number;
+  f: Float64Array;
+  /** The AP Request bytes of each slot (retransmitted byte-identical). */
+  req: (Uint8Array | null)[];
+  /** The ticket-cache entry the slot's AP Request was built from. */
+  tkt: (unknown | null)[];
+  /** The address to answer (from the trigger), per slot. */
+  addr: (string | null)[];
+
+  constructor(slots: number) {
+    this.n = slots;
+    this.f = new Float64Array(slots * FIELDS);
+    this.req = [];
+    this.tkt = [];
+    this.addr = [];
+    for (let i = 0; i < slots; i++) {
+      this.req.push(null);
+      this.tkt.push(null);
+      this.addr.push(null);
+    }
+  }
+
+  get(i: number, field: number): number {
+    return this.f[i * FIELDS + field];
+  }
+  set(i: number, field: number, v: number): void {
+    this.f[i * FIELDS + field] = v;
+  }
+  state(i: number): number {
+    return this.f[i * FIELDS + F_STATE];
+  }
+
+  /** The slot pending for SC index `sc`, or -1. */
+  findBySc(sc: number): number {
+    const f = this.f;
+    for (let i = 0; i < this.n; i++) {
+      const o = i * FIELDS;
+      if (f[o + F_STATE] !== S_FREE && f[o + F_SC] === sc) return i;
+    }
+    return -1;
+  }
+
+  /** Any slot in state `st`? (cheap pre-check before decoding a reply) */
+  anyIn(st: number): boolean {
+    const f = this.f;
+    for (let i = 0; i < this.n; i++) if (f[i * FIELDS + F_STATE] === st) return true;
+    return false;
+  }
+
+  /** A free slot (cleared, generation bumped), or -1 when the table is full. */
+  alloc(): number {
+    const f = this.f;
+    for (let i = 0; i < this.n; i++) {
+      if (f[i * FIELDS + F_STATE] === S_FREE) {
+        this.reset(i);
+        return i;
+      }
+    }
+    return -1;
+  }
+
+  /** Clears slot i for reuse (keeps and bumps its generation). */
+  reset(i: number): void {
+    const o = i * FIELDS;
+    const gen = this.f[o + F_GEN] + 1;
+    this.f.fill(0, o, o + FIELDS);
+    this.f[o + F_GEN] = gen;
+    this.req[i] = null;
+    this.tkt[i] = null;
+    this.addr[i] = null;
+  }
+
+  free(i: number): void {
+    this.reset(i);
+  }
+
+  inUse(): number {
+    let c = 0;
+    for (let i = 0; i < this.n; i++) if (this.f[i * FIELDS + F_STATE] !== S_FREE) c++;
+    return c;
+  }
+
+  /** Earliest deadline of any busy slot, or -1. */
+  earliest(): number {
+    let best = -1;
+    for (let i = 0; i < this.n; i++) {
+      const o = i * FIELDS;
+      if (this.f[o + F_STATE] !== S_FREE) {
+        const d = this.f[o + F_DEADLINE];
+        if (best < 0 || d < best) best = d;
+      }
+    }
+    return best;
+  }
+}

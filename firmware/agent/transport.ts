@@ -1,0 +1,97 @@
+// How datagrams reach the agent: a small pluggable piece. The agent only sees
+// send(channel, bytes, address, port) and one receive callback with a channel.
+//   udp:    channel 1 (key management) on config.listenPort, channel 2 (KDC) on an
+//           ephemeral socket to config.kdc, channel 3 (signaling) on config.signalingPort.
+//   serial: frames (firmware/proto/serial-frame.ts) on the platform's serial link,
+//           channel 1 key management, 2 KDC (relayed by the host), 3 signaling.
+//           There is no address on a serial link: received datagrams carry
+//           address "serial", port 0, and the SC address check does not apply.
+// Written inside the Espruino subset.
+
+import type { Platform, UdpSocket } from '../platform/platform.ts';
+import type { CtaConfig } from '../config.ts';
+import { encodeFrame, FrameDecoder } from '../proto/serial-frame.ts';
+
+export const CH_KM = 1;
+export const CH_KDC = 2;
+export const CH_SIG = 3;
+
+export const SERIAL_ADDRESS = 'serial';
+
+export type RxHandler = (channel: number, data: Uint8Array, address: string, port: number) => void;
+
+export interface Transport {
+  readonly kind: string;
+  send(channel: number, data: Uint8Array, address: string, port: number): void;
+  close(): void;
+  /** Frame-level drops (serial only); zeros for UDP. */
+  stats(): { [k: string]: number };
+}
+
+class UdpTransport {
+  kind: string;
+  km: UdpSocket | null;
+  kdc: UdpSocket | null;
+  sig: UdpSocket | null;
+  constructor(platform: Platform, cfg: CtaConfig, rx: RxHandler) {
+    this.kind = 'udp';
+    this.km = platform.udpBind(cfg.listenPort, (d, a, p) => rx(CH_KM, d, a, p));
+    if (!this.km) throw new Error('transport: this board has no UDP (use transport "serial")');
+    this.kdc = platform.udpBind(0, (d, a, p) => rx(CH_KDC, d, a, p));
+    this.sig = platform.udpBind(cfg.signalingPort, (d, a, p) => rx(CH_SIG, d, a, p));
+  }
+  send(channel: number, data: Uint8Array, address: string, port: number): void {
+    const s = channel === CH_KDC ? this.kdc : channel === CH_SIG ? this.sig : this.km;
+    if (s) s.send(data, port, address);
+  }
+  close(): void {
+    if (this.km) this.km.close();
+    if (this.kdc) this.kdc.close();
+    if (this.sig) this.sig.close();
+    this.km = null;
+    this.kdc = null;
+    this.sig = null;
+  }
+  stats(): { [k: string]: number } {
+    return {};
+  }
+}
+
+class SerialTransport {
+  kind: string;
+  platform: Platform;
+  dec: FrameDecoder;
+  open: boolean;
+  constructor(platform: Platform, rx: RxHandler) {
+    this.kind = 'serial';
+    this.platform = platform;
+    this.open = true;
+    const link = platform.serial;
+    if (!link) throw new Error('transport: this board has no serial link');
+    this.dec = new FrameDecoder((ch, payload) => {
+      if (!this.open) return;
+      if ((ch === CH_KM || ch === CH_KDC || ch === CH_SIG) && payload instanceof Uint8Array) {
+        rx(ch, payload, SERIAL_ADDRESS, 0);
+      }
+    });
+    link.onData((chunk) => {
+      if (this.open) this.dec.feed(chunk);
+    });
+  }
+  send(channel: number, data: Uint8Array, address: string, port: number): void {
+    const link = this.platform.serial;
+    if (this.open && link) link.write(encodeFrame(channel, data));
+  }
+  close(): void {
+    this.open = false;
+  }
+  stats(): { [k: string]: number } {
+    const s = this.dec.stats;
+    return { frames: s.frames, badCrc: s.badCrc, badCbor: s.badCbor, oversized: s.oversized, badEscape: s.badEscape, runt: s.runt };
+  }
+}
+
+export function makeTransport(platform: Platform, cfg: CtaConfig, rx: RxHandler): Transport {
+  if (cfg.transport === 'serial') return new SerialTransport(platform, rx);
+  return new UdpTransport(platform, cfg, rx);
+}
