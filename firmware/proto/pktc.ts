@@ -1,0 +1,709 @@
+// PacketCable-style Kerberized key-management messages (PROTOCOL.md), byte for
+// byte as Wireshark's `pktc` dissector (epan/dissectors/packet-pktc.c) reads
+// them. Runs on the board and in the Signaling Controller: written inside the
+// Espruino subset. docs/protocol.md describes the format.
+//
+// KRB_AP_REQ / KRB_AP_REP / KRB_ERROR are carried as raw DER; this module only
+// finds where each one ends (outer TLV length) - decode them with krb5.ts.
+
+import { DecodeError } from './errors.ts';
+import { concat, ctEqual, readU32, u32 } from './bytes.ts';
+import type { CryptoBackend } from './crypto/backend.ts';
+import { hmacSha1 } from './crypto/index.ts';
+
+export const KMMID = {
+  WAKE_UP: 1,
+  AP_REQUEST: 2,
+  AP_REPLY: 3,
+  SA_RECOVERED: 4,
+  REKEY: 5,
+  ERROR_REPLY: 6,
+} as const;
+export const DOI = { IPSEC: 1, SNMPV3: 2 };
+/** major<<4 | minor: this profile is 1.0. */
+export const VERSION = 0x10;
+/** Application key usages of the HMAC keys (PROTOCOL.md "HMACs and keys"). */
+export const USAGE = { AP_REQUEST: 1101, AP_REPLY: 1102, SA_RECOVERED: 1103, REKEY: 1104 };
+/** Ciphersuite algorithm numbers as the dissector names them. */
+export const IPSEC_AUTH = { HMAC_MD5_96: 0x01, HMAC_SHA1_96: 0x02 };
+export const IPSEC_ENC = { NULL: 0x0b, AES128_CBC: 0x0c };
+export const SNMP_AUTH = { HMAC_MD5: 0x21, HMAC_SHA1: 0x22 };
+export const SNMP_ENC = { NULL: 0x20, DES: 0x21 };
+
+/** Largest datagram accepted or produced. */
+export const MAX_DATAGRAM = 4096;
+export const HMAC_LEN = 20;
+/** Longest server principal (bytes, excluding the NUL). */
+export const MAX_PRINCIPAL = 255;
+/** Most ciphersuites in one list. */
+export const MAX_CIPHERSUITES = 16;
+/** SNMPv3 engineID length bounds (RFC 3411 SnmpEngineID SIZE(5..32)). */
+export const SNMP_ENGINE_ID_MIN = 5;
+export const SNMP_ENGINE_ID_MAX = 32;
+/** usmUserName length bounds (RFC 3414 SnmpAdminString SIZE(1..32)). */
+export const SNMP_USER_MAX = 32;
+/** Outer DER tags of the carried Kerberos messages. */
+export const DER_TAG = { AP_REQ: 0x6e, AP_REP: 0x6f, KRB_ERROR: 0x7e };
+
+// ------------------------------------------------------------------ types
+
+/** DOI IPsec application data: an inbound SPI. */
+export interface IpsecAppData {
+  spi: number;
+}
+/** DOI SNMPv3 application data. */
+export interface SnmpAppData {
+  engineId: Uint8Array;
+  engineBoots: number;
+  engineTime: number;
+  userName: string;
+}
+export type AppData = IpsecAppData | SnmpAppData;
+
+export interface Ciphersuite {
+  /** Authentication algorithm (IPsec 0x02 HMAC-SHA1-96; SNMPv3 0x22 HMAC-SHA1). */
+  auth: number;
+  /** Encryption transform (IPsec 0x0c AES-128-CBC, 0x0b NULL; SNMPv3 0x20 NULL). */
+  enc: number;
+}
+
+export interface WakeUp {
+  kmmid: 1;
+  doi: number;
+  version?: number;
+  serverNonce: number;
+  serverPrincipal: string;
+}
+export interface ApRequest {
+  kmmid: 2;
+  doi: number;
+  version?: number;
+  /** KRB_AP_REQ, DER ([APPLICATION 14]). */
+  apReq: Uint8Array;
+  /** returned_nonce: the Wake Up's / Rekey's nonce, 0 = client-initiated. */
+  serverNonce: number;
+  appData: AppData;
+  ciphersuites: Ciphersuite[];
+  reestablish: boolean;
+}
+export interface ApReply {
+  kmmid: 3;
+  doi: number;
+  version?: number;
+  /** KRB_AP_REP, DER ([APPLICATION 15]). */
+  apRep: Uint8Array;
+  appData: AppData;
+  /** The one selected ciphersuite (sent as a list of count 1). */
+  ciphersuite: Ciphersuite;
+  saLifetime: number;
+  gracePeriod: number;
+  reestablish: boolean;
+  ackRequired: boolean;
+}
+export interface SaRecovered {
+  kmmid: 4;
+  doi: number;
+  version?: number;
+}
+export interface Rekey {
+  kmmid: 5;
+  doi: number;
+  version?: number;
+  serverNonce: number;
+  serverPrincipal: string;
+  /** UTC, milliseconds since 1970 (whole seconds on the wire). */
+  timestamp: number;
+  appData: AppData;
+  ciphersuites: Ciphersuite[];
+  saLifetime: number;
+  gracePeriod: number;
+  reestablish: boolean;
+}
+export interface ErrorReply {
+  kmmid: 6;
+  doi: number;
+  version?: number;
+  /** KRB_ERROR, DER ([APPLICATION 30]). */
+  krbError: Uint8Array;
+}
+export type PktcMessage = WakeUp | ApRequest | ApReply | SaRecovered | Rekey | ErrorReply;
+
+/** What a decoder adds to a message that carries an HMAC. */
+export interface Signed {
+  version: number;
+  /** The bytes the HMAC covers (SA Recovered: only the 3-byte header; see verifySaRecovered). */
+  signed: Uint8Array;
+  hmac: Uint8Array;
+}
+export type DecodedWakeUp = WakeUp & { version: number };
+export type DecodedApRequest = ApRequest & Signed;
+export type DecodedApReply = ApReply & Signed;
+export type DecodedSaRecovered = SaRecovered & Signed;
+export type DecodedRekey = Rekey & Signed;
+export type DecodedErrorReply = ErrorReply & { version: number };
+export type DecodedMessage =
+  | DecodedWakeUp
+  | DecodedApRequest
+  | DecodedApReply
+  | DecodedSaRecovered
+  | DecodedRekey
+  | DecodedErrorReply;
+
+// ------------------------------------------------------------------ helpers
+
+function fail(what: string): never {
+  throw new DecodeError('pktc: ' + what);
+}
+
+function isU32(v: number): boolean {
+  return typeof v === 'number' && v >= 0 && v <= 0xffffffff && Math.floor(v) === v;
+}
+function checkU32(v: number, what: string): void {
+  if (!isU32(v)) fail(what + ' is not a u32');
+}
+function checkU8(v: number, what: string): void {
+  if (!(typeof v === 'number' && v >= 0 && v <= 255 && Math.floor(v) === v)) fail(what + ' is not a u8');
+}
+
+function header(kmmid: number, doi: number, version: number | undefined): Uint8Array {
+  if (doi !== DOI.IPSEC && doi !== DOI.SNMPV3) fail('unknown DOI ' + doi);
+  const v = version === undefined ? VERSION : version;
+  if (v >> 4 !== VERSION >> 4) fail('unsupported version ' + v);
+  const h = new Uint8Array(3);
+  h[0] = kmmid;
+  h[1] = doi;
+  h[2] = v;
+  return h;
+}
+
+/** Printable ASCII (0x21..0x7e) only. */
+function asciiBytes(s: string, max: number, what: string, allowSpace: boolean): Uint8Array {
+  if (typeof s !== 'string' || s.length === 0) fail(what + ' is empty');
+  if (s.length > max) fail(what + ' longer than ' + max);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < (allowSpace ? 0x20 : 0x21) || c > 0x7e) fail(what + ' is not printable ASCII');
+    out[i] = c;
+  }
+  return out;
+}
+
+function principalBytes(p: string): Uint8Array {
+  const b = asciiBytes(p, MAX_PRINCIPAL, 'server principal', false);
+  const out = new Uint8Array(b.length + 1);
+  out.set(b, 0);
+  return out; // trailing NUL
+}
+
+function flag(v: boolean): Uint8Array {
+  const b = new Uint8Array(1);
+  b[0] = v ? 1 : 0;
+  return b;
+}
+
+function appDataBytes(doi: number, a: AppData): Uint8Array {
+  if (!a || typeof a !== 'object') fail('AppData missing');
+  if (doi === DOI.IPSEC) {
+    const spi = (a as IpsecAppData).spi;
+    checkU32(spi, 'AppData SPI');
+    return u32(spi);
+  }
+  const s = a as SnmpAppData;
+  if (!(s.engineId instanceof Uint8Array)) fail('AppData snmpEngineID missing');
+  if (s.engineId.length < SNMP_ENGINE_ID_MIN || s.engineId.length > SNMP_ENGINE_ID_MAX) fail('AppData snmpEngineID length');
+  checkU32(s.engineBoots, 'AppData snmpEngineBoots');
+  checkU32(s.engineTime, 'AppData snmpEngineTime');
+  const name = asciiBytes(s.userName, SNMP_USER_MAX, 'AppData usmUserName', true);
+  const out = new Uint8Array(1 + s.engineId.length + 8 + 1 + name.length);
+  let o = 0;
+  out[o++] = s.engineId.length;
+  out.set(s.engineId, o);
+  o += s.engineId.length;
+  out.set(u32(s.engineBoots), o);
+  out.set(u32(s.engineTime), o + 4);
+  o += 8;
+  out[o++] = name.length;
+  out.set(name, o);
+  return out;
+}
+
+function ciphersuitesBytes(list: Ciphersuite[], min: number, max: number): Uint8Array {
+  if (!Array.isArray(list)) fail('ciphersuite list missing');
+  if (list.length < min || list.length > max) fail('ciphersuite count ' + list.length);
+  const out = new Uint8Array(1 + list.length * 2);
+  out[0] = list.length;
+  for (let i = 0; i < list.length; i++) {
+    checkU8(list[i].auth, 'ciphersuite auth algorithm');
+    checkU8(list[i].enc, 'ciphersuite encryption transform');
+    out[1 + i * 2] = list[i].auth;
+    out[2 + i * 2] = list[i].enc;
+  }
+  return out;
+}
+
+function derBlob(der: Uint8Array, tag: number, what: string): Uint8Array {
+  if (!(der instanceof Uint8Array)) fail(what + ' missing');
+  const n = derTlvLength(der, 0, tag, what);
+  if (n !== der.length) fail(what + ' has bytes after its DER TLV');
+  return der;
+}
+
+function finish(parts: Uint8Array[]): Uint8Array {
+  const out = concat(parts);
+  if (out.length > MAX_DATAGRAM) fail('message larger than ' + MAX_DATAGRAM + ' bytes');
+  return out;
+}
+
+function sign(b: CryptoBackend, key: Uint8Array, parts: Uint8Array[]): Uint8Array {
+  const body = concat(parts);
+  if (body.length + HMAC_LEN > MAX_DATAGRAM) fail('message larger than ' + MAX_DATAGRAM + ' bytes');
+  const mac = hmacSha1(b, key, body);
+  if (mac.length !== HMAC_LEN) throw new DecodeError('pktc: HMAC-SHA1 returned ' + mac.length + ' bytes');
+  return concat([body, mac]);
+}
+
+/**
+ * Length in bytes (header + content) of the DER TLV at bytes[off], which must
+ * carry `tag`. Definite lengths only, minimal encoding, at most 2 length bytes
+ * (the datagram cap makes more impossible). Throws DecodeError naming `what`.
+ */
+export function derTlvLength(bytes: Uint8Array, off: number, tag: number, what: string): number {
+  const avail = bytes.length - off;
+  if (avail < 2) fail(what + ' truncated');
+  if (bytes[off] !== tag) fail(what + ' does not start with DER tag 0x' + tag.toString(16));
+  const l0 = bytes[off + 1];
+  let hdr = 2;
+  let len = 0;
+  if (l0 < 0x80) len = l0;
+  else if (l0 === 0x81) {
+    if (avail < 3) fail(what + ' length truncated');
+    len = bytes[off + 2];
+    if (len < 0x80) fail(what + ' DER length not minimal');
+    hdr = 3;
+  } else if (l0 === 0x82) {
+    if (avail < 4) fail(what + ' length truncated');
+    len = (bytes[off + 2] << 8) | bytes[off + 3];
+    if (len < 0x100) fail(what + ' DER length not minimal');
+    hdr = 4;
+  } else if (l0 === 0x80) fail(what + ' has an indefinite DER length');
+  else fail(what + ' DER length too large');
+  if (len > avail - hdr) fail(what + ' runs past the end of the message');
+  return hdr + len;
+}
+
+// ------------------------------------------------------------ timestamps
+
+function daysFromCivil(y: number, m: number, d: number): number {
+  y -= m <= 2 ? 1 : 0;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
+}
+
+function two(n: number): string {
+  return n < 10 ? '0' + n : '' + n;
+}
+
+const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/**
+ * `YYMMDDhhmmssZ` (UTC; YY 50-99 = 19YY, 00-49 = 20YY as in X.509 UTCTime)
+ * to milliseconds since 1970. DecodeError on anything else.
+ */
+export function timestampToMs(s: string): number {
+  if (typeof s !== 'string' || s.length !== 13 || s.charAt(12) !== 'Z') fail('timestamp is not YYMMDDhhmmssZ');
+  const f: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    const a = s.charCodeAt(i * 2) - 48;
+    const c = s.charCodeAt(i * 2 + 1) - 48;
+    if (a < 0 || a > 9 || c < 0 || c > 9) fail('timestamp has a non-digit');
+    f.push(a * 10 + c);
+  }
+  const y = f[0] >= 50 ? 1900 + f[0] : 2000 + f[0];
+  const mo = f[1];
+  const d = f[2];
+  if (mo < 1 || mo > 12) fail('timestamp month');
+  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  const dim = mo === 2 && leap ? 29 : MONTH_DAYS[mo - 1];
+  if (d < 1 || d > dim) fail('timestamp day');
+  if (f[3] > 23 || f[4] > 59 || f[5] > 59) fail('timestamp time of day');
+  return ((daysFromCivil(y, mo, d) * 24 + f[3]) * 60 + f[4]) * 60000 + f[5] * 1000;
+}
+
+/** Milliseconds since 1970 (1950..2049, floored to the second) to `YYMMDDhhmmssZ`. */
+export function msToTimestamp(ms: number): string {
+  if (typeof ms !== 'number' || ms !== ms) fail('timestamp is not a number');
+  const secs = Math.floor(ms / 1000);
+  let days = Math.floor(secs / 86400);
+  let rem = secs - days * 86400;
+  // civil from days (proleptic Gregorian)
+  days += 719468;
+  const era = Math.floor(days / 146097);
+  const doe = days - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const m = mp < 10 ? mp + 3 : mp - 9;
+  const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+  if (y < 1950 || y > 2049) fail('timestamp year ' + y + ' outside 1950..2049');
+  const hh = Math.floor(rem / 3600);
+  rem -= hh * 3600;
+  const mi = Math.floor(rem / 60);
+  return two(y % 100) + two(m) + two(d) + two(hh) + two(mi) + two(rem - mi * 60) + 'Z';
+}
+
+// --------------------------------------------------------------- encoders
+
+export function encodeWakeUp(m: WakeUp): Uint8Array {
+  checkU32(m.serverNonce, 'server nonce');
+  return finish([header(KMMID.WAKE_UP, m.doi, m.version), u32(m.serverNonce), principalBytes(m.serverPrincipal)]);
+}
+
+/** AP Request; `key` is the derived HMAC key (usage 1101 under the ticket session key). */
+export function encodeApRequest(b: CryptoBackend, key: Uint8Array, m: ApRequest): Uint8Array {
+  checkU32(m.serverNonce, 'server nonce');
+  return sign(b, key, [
+    header(KMMID.AP_REQUEST, m.doi, m.version),
+    derBlob(m.apReq, DER_TAG.AP_REQ, 'KRB_AP_REQ'),
+    u32(m.serverNonce),
+    appDataBytes(m.doi, m.appData),
+    ciphersuitesBytes(m.ciphersuites, 1, MAX_CIPHERSUITES),
+    flag(m.reestablish),
+  ]);
+}
+
+/** AP Reply; `key` is the derived HMAC key (usage 1102 under the AP-REP subkey). */
+export function encodeApReply(b: CryptoBackend, key: Uint8Array, m: ApReply): Uint8Array {
+  checkU32(m.saLifetime, 'SA lifetime');
+  checkU32(m.gracePeriod, 'grace period');
+  return sign(b, key, [
+    header(KMMID.AP_REPLY, m.doi, m.version),
+    derBlob(m.apRep, DER_TAG.AP_REP, 'KRB_AP_REP'),
+    appDataBytes(m.doi, m.appData),
+    ciphersuitesBytes([m.ciphersuite], 1, 1),
+    u32(m.saLifetime),
+    u32(m.gracePeriod),
+    flag(m.reestablish),
+    flag(m.ackRequired),
+  ]);
+}
+
+/** The bytes an SA Recovered HMAC covers: its 3-byte header || the AP Reply's HMAC. */
+export function saRecoveredSigned(hdr: Uint8Array, apReplyHmac: Uint8Array): Uint8Array {
+  if (hdr.length !== 3) fail('SA Recovered header length');
+  if (apReplyHmac.length !== HMAC_LEN) fail('AP Reply HMAC length');
+  return concat([hdr, apReplyHmac]);
+}
+
+/** SA Recovered; `key` is the derived HMAC key (usage 1103 under the AP-REP subkey). */
+export function encodeSaRecovered(b: CryptoBackend, key: Uint8Array, m: SaRecovered, apReplyHmac: Uint8Array): Uint8Array {
+  const h = header(KMMID.SA_RECOVERED, m.doi, m.version);
+  return concat([h, hmacSha1(b, key, saRecoveredSigned(h, apReplyHmac))]);
+}
+
+/** Rekey (DOI IPsec only, as the dissector); `key`: usage 1104 under the last ticket's session key. */
+export function encodeRekey(b: CryptoBackend, key: Uint8Array, m: Rekey): Uint8Array {
+  if (m.doi !== DOI.IPSEC) fail('Rekey is defined for DOI IPsec only');
+  checkU32(m.serverNonce, 'server nonce');
+  checkU32(m.saLifetime, 'SA lifetime');
+  checkU32(m.gracePeriod, 'grace period');
+  const ts = msToTimestamp(m.timestamp);
+  const tsb = new Uint8Array(13);
+  for (let i = 0; i < 13; i++) tsb[i] = ts.charCodeAt(i);
+  return sign(b, key, [
+    header(KMMID.REKEY, m.doi, m.version),
+    u32(m.serverNonce),
+    principalBytes(m.serverPrincipal),
+    tsb,
+    appDataBytes(m.doi, m.appData),
+    ciphersuitesBytes(m.ciphersuites, 1, MAX_CIPHERSUITES),
+    u32(m.saLifetime),
+    u32(m.gracePeriod),
+    flag(m.reestablish),
+  ]);
+}
+
+export function encodeErrorReply(m: ErrorReply): Uint8Array {
+  return finish([header(KMMID.ERROR_REPLY, m.doi, m.version), derBlob(m.krbError, DER_TAG.KRB_ERROR, 'KRB_ERROR')]);
+}
+
+/**
+ * Encode any message. `b` and `key` are needed for AP Request, AP Reply,
+ * SA Recovered (which also needs apReplyHmac) and Rekey; pass null otherwise.
+ */
+export function encodeMessage(
+  b: CryptoBackend | null,
+  key: Uint8Array | null,
+  m: PktcMessage,
+  apReplyHmac?: Uint8Array,
+): Uint8Array {
+  if (m.kmmid === KMMID.WAKE_UP) return encodeWakeUp(m as WakeUp);
+  if (m.kmmid === KMMID.ERROR_REPLY) return encodeErrorReply(m as ErrorReply);
+  if (!b || !key) fail('an HMAC key and crypto backend are required for KMMID ' + m.kmmid);
+  if (m.kmmid === KMMID.AP_REQUEST) return encodeApRequest(b, key, m as ApRequest);
+  if (m.kmmid === KMMID.AP_REPLY) return encodeApReply(b, key, m as ApReply);
+  if (m.kmmid === KMMID.REKEY) return encodeRekey(b, key, m as Rekey);
+  if (m.kmmid === KMMID.SA_RECOVERED) {
+    if (!apReplyHmac) fail('SA Recovered needs the AP Reply HMAC');
+    return encodeSaRecovered(b, key, m as SaRecovered, apReplyHmac);
+  }
+  return fail('unknown KMMID ' + (m as { kmmid: number }).kmmid);
+}
+
+// --------------------------------------------------------------- decoders
+
+class Reader {
+  b: Uint8Array;
+  p: number;
+  what: string;
+  constructor(b: Uint8Array, what: string) {
+    this.b = b;
+    this.p = 3;
+    this.what = what;
+  }
+  need(n: number, field: string): void {
+    if (n > this.b.length - this.p) fail(this.what + ': ' + field + ' truncated');
+  }
+  u8(field: string): number {
+    this.need(1, field);
+    return this.b[this.p++];
+  }
+  u32(field: string): number {
+    this.need(4, field);
+    const v = readU32(this.b, this.p);
+    this.p += 4;
+    return v;
+  }
+  bytes(n: number, field: string): Uint8Array {
+    this.need(n, field);
+    const out = this.b.slice(this.p, this.p + n);
+    this.p += n;
+    return out;
+  }
+  flag(field: string): boolean {
+    const v = this.u8(field);
+    if (v > 1) fail(this.what + ': ' + field + ' is ' + v + ', not 0 or 1');
+    return v === 1;
+  }
+  ascii(n: number, field: string, allowSpace: boolean): string {
+    this.need(n, field);
+    let s = '';
+    for (let i = 0; i < n; i++) {
+      const c = this.b[this.p + i];
+      if (c < (allowSpace ? 0x20 : 0x21) || c > 0x7e) fail(this.what + ': ' + field + ' is not printable ASCII');
+      s += String.fromCharCode(c);
+    }
+    this.p += n;
+    return s;
+  }
+  principal(): string {
+    const n = this.b.subarray(this.p).indexOf(0);
+    if (n < 0) fail(this.what + ': server principal has no NUL terminator');
+    if (n === 0) fail(this.what + ': server principal is empty');
+    if (n > MAX_PRINCIPAL) fail(this.what + ': server principal longer than ' + MAX_PRINCIPAL);
+    const s = this.ascii(n, 'server principal', false);
+    this.p++; // NUL
+    return s;
+  }
+  der(tag: number, field: string): Uint8Array {
+    const n = derTlvLength(this.b, this.p, tag, this.what + ': ' + field);
+    return this.bytes(n, field);
+  }
+  appData(doi: number): AppData {
+    if (doi === DOI.IPSEC) return { spi: this.u32('AppData SPI') };
+    const idLen = this.u8('AppData snmpEngineID length');
+    if (idLen < SNMP_ENGINE_ID_MIN || idLen > SNMP_ENGINE_ID_MAX) fail(this.what + ': AppData snmpEngineID length ' + idLen);
+    const engineId = this.bytes(idLen, 'AppData snmpEngineID');
+    const engineBoots = this.u32('AppData snmpEngineBoots');
+    const engineTime = this.u32('AppData snmpEngineTime');
+    const nameLen = this.u8('AppData usmUserName length');
+    if (nameLen < 1 || nameLen > SNMP_USER_MAX) fail(this.what + ': AppData usmUserName length ' + nameLen);
+    const userName = this.ascii(nameLen, 'AppData usmUserName', true);
+    return { engineId: engineId, engineBoots: engineBoots, engineTime: engineTime, userName: userName };
+  }
+  ciphersuites(min: number, max: number): Ciphersuite[] {
+    const n = this.u8('ciphersuite count');
+    if (n < min || n > max) fail(this.what + ': ciphersuite count ' + n);
+    this.need(n * 2, 'ciphersuite list');
+    const out: Ciphersuite[] = [];
+    for (let i = 0; i < n; i++) {
+      out.push({ auth: this.b[this.p], enc: this.b[this.p + 1] });
+      this.p += 2;
+    }
+    return out;
+  }
+  hmac(): Uint8Array {
+    this.need(HMAC_LEN, 'HMAC');
+    const mac = this.b.slice(this.p, this.p + HMAC_LEN);
+    this.p += HMAC_LEN;
+    return mac;
+  }
+  end(): void {
+    if (this.p !== this.b.length) fail(this.what + ': ' + (this.b.length - this.p) + ' trailing bytes');
+  }
+}
+
+const NAMES = ['', 'Wake Up', 'AP Request', 'AP Reply', 'SA Recovered', 'Rekey', 'Error Reply'];
+
+/** Cheap look at the first byte: the KMMID (1..6), or 0 if this is not a plausible message. */
+export function peekKmmid(bytes: Uint8Array): number {
+  if (!bytes || bytes.length < 3 || bytes.length > MAX_DATAGRAM) return 0;
+  const k = bytes[0];
+  return k >= 1 && k <= 6 ? k : 0;
+}
+
+function start(bytes: Uint8Array, kmmid: number): Reader {
+  const what = NAMES[kmmid];
+  if (!(bytes instanceof Uint8Array)) fail(what + ': not bytes');
+  if (bytes.length > MAX_DATAGRAM) fail(what + ': datagram larger than ' + MAX_DATAGRAM + ' bytes');
+  if (bytes.length < 3) fail(what + ': header truncated');
+  if (bytes[0] !== kmmid) fail(what + ': KMMID is ' + bytes[0]);
+  if (bytes[1] !== DOI.IPSEC && bytes[1] !== DOI.SNMPV3) fail(what + ': unknown DOI ' + bytes[1]);
+  if (bytes[2] >> 4 !== VERSION >> 4) fail(what + ': unsupported version 0x' + bytes[2].toString(16));
+  return new Reader(bytes, what);
+}
+
+export function decodeWakeUp(bytes: Uint8Array): DecodedWakeUp {
+  const r = start(bytes, KMMID.WAKE_UP);
+  const serverNonce = r.u32('server nonce');
+  const serverPrincipal = r.principal();
+  r.end();
+  return { kmmid: 1, doi: bytes[1], version: bytes[2], serverNonce: serverNonce, serverPrincipal: serverPrincipal };
+}
+
+export function decodeApRequest(bytes: Uint8Array): DecodedApRequest {
+  const r = start(bytes, KMMID.AP_REQUEST);
+  const doi = bytes[1];
+  const apReq = r.der(DER_TAG.AP_REQ, 'KRB_AP_REQ');
+  const serverNonce = r.u32('server nonce');
+  const appData = r.appData(doi);
+  const ciphersuites = r.ciphersuites(1, MAX_CIPHERSUITES);
+  const reestablish = r.flag('re-establish flag');
+  const signedLen = r.p;
+  const hmac = r.hmac();
+  r.end();
+  return {
+    kmmid: 2,
+    doi: doi,
+    version: bytes[2],
+    apReq: apReq,
+    serverNonce: serverNonce,
+    appData: appData,
+    ciphersuites: ciphersuites,
+    reestablish: reestablish,
+    signed: bytes.slice(0, signedLen),
+    hmac: hmac,
+  };
+}
+
+export function decodeApReply(bytes: Uint8Array): DecodedApReply {
+  const r = start(bytes, KMMID.AP_REPLY);
+  const doi = bytes[1];
+  const apRep = r.der(DER_TAG.AP_REP, 'KRB_AP_REP');
+  const appData = r.appData(doi);
+  const cs = r.ciphersuites(1, 1);
+  const saLifetime = r.u32('SA lifetime');
+  const gracePeriod = r.u32('grace period');
+  const reestablish = r.flag('re-establish flag');
+  const ackRequired = r.flag('ACK-required flag');
+  const signedLen = r.p;
+  const hmac = r.hmac();
+  r.end();
+  return {
+    kmmid: 3,
+    doi: doi,
+    version: bytes[2],
+    apRep: apRep,
+    appData: appData,
+    ciphersuite: cs[0],
+    saLifetime: saLifetime,
+    gracePeriod: gracePeriod,
+    reestablish: reestablish,
+    ackRequired: ackRequired,
+    signed: bytes.slice(0, signedLen),
+    hmac: hmac,
+  };
+}
+
+/**
+ * SA Recovered. `signed` is only the 3-byte header: the HMAC also covers the
+ * AP Reply's HMAC, which the receiver must supply (verifySaRecovered).
+ */
+export function decodeSaRecovered(bytes: Uint8Array): DecodedSaRecovered {
+  const r = start(bytes, KMMID.SA_RECOVERED);
+  const hmac = r.hmac();
+  r.end();
+  return { kmmid: 4, doi: bytes[1], version: bytes[2], signed: bytes.slice(0, 3), hmac: hmac };
+}
+
+export function decodeRekey(bytes: Uint8Array): DecodedRekey {
+  const r = start(bytes, KMMID.REKEY);
+  const doi = bytes[1];
+  if (doi !== DOI.IPSEC) fail('Rekey: DOI ' + doi + ' has no Rekey AppData layout (IPsec only)');
+  const serverNonce = r.u32('server nonce');
+  const serverPrincipal = r.principal();
+  const timestamp = timestampToMs(r.ascii(13, 'timestamp', false));
+  const appData = r.appData(doi);
+  const ciphersuites = r.ciphersuites(1, MAX_CIPHERSUITES);
+  const saLifetime = r.u32('SA lifetime');
+  const gracePeriod = r.u32('grace period');
+  const reestablish = r.flag('re-establish flag');
+  const signedLen = r.p;
+  const hmac = r.hmac();
+  r.end();
+  return {
+    kmmid: 5,
+    doi: doi,
+    version: bytes[2],
+    serverNonce: serverNonce,
+    serverPrincipal: serverPrincipal,
+    timestamp: timestamp,
+    appData: appData,
+    ciphersuites: ciphersuites,
+    saLifetime: saLifetime,
+    gracePeriod: gracePeriod,
+    reestablish: reestablish,
+    signed: bytes.slice(0, signedLen),
+    hmac: hmac,
+  };
+}
+
+export function decodeErrorReply(bytes: Uint8Array): DecodedErrorReply {
+  const r = start(bytes, KMMID.ERROR_REPLY);
+  const krbError = r.der(DER_TAG.KRB_ERROR, 'KRB_ERROR');
+  r.end();
+  return { kmmid: 6, doi: bytes[1], version: bytes[2], krbError: krbError };
+}
+
+/** Decode any message by its KMMID. DecodeError on anything malformed. */
+export function decodeMessage(bytes: Uint8Array): DecodedMessage {
+  if (!(bytes instanceof Uint8Array)) fail('not bytes');
+  if (bytes.length > MAX_DATAGRAM) fail('datagram larger than ' + MAX_DATAGRAM + ' bytes');
+  if (bytes.length < 3) fail('header truncated');
+  const k = bytes[0];
+  if (k === KMMID.WAKE_UP) return decodeWakeUp(bytes);
+  if (k === KMMID.AP_REQUEST) return decodeApRequest(bytes);
+  if (k === KMMID.AP_REPLY) return decodeApReply(bytes);
+  if (k === KMMID.SA_RECOVERED) return decodeSaRecovered(bytes);
+  if (k === KMMID.REKEY) return decodeRekey(bytes);
+  if (k === KMMID.ERROR_REPLY) return decodeErrorReply(bytes);
+  return fail('unknown KMMID ' + k);
+}
+
+// ------------------------------------------------------------ verification
+
+/** Constant-time check of a message HMAC: HMAC-SHA1(key, signed) == hmac. */
+export function verifyHmac(b: CryptoBackend, key: Uint8Array, signed: Uint8Array, hmac: Uint8Array): boolean {
+  if (hmac.length !== HMAC_LEN) return false;
+  return ctEqual(hmacSha1(b, key, signed), hmac);
+}
+
+/** Verify a decoded SA Recovered against the AP Reply HMAC it acknowledges. */
+export function verifySaRecovered(b: CryptoBackend, key: Uint8Array, m: DecodedSaRecovered, apReplyHmac: Uint8Array): boolean {
+  if (apReplyHmac.length !== HMAC_LEN) return false;
+  return verifyHmac(b, key, saRecoveredSigned(m.signed, apReplyHmac), m.hmac);
+}
