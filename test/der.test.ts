@@ -1,0 +1,272 @@
+// The strict DER layer: integers, lengths, strings, KerberosTime, flags, bounds.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildSync } from 'esbuild';
+import { readFileSync } from 'node:fs';
+import {
+  DerReader,
+  MAX_DEPTH,
+  MAX_INPUT,
+  civilFromDays,
+  daysFromCivil,
+  decodeAll,
+  encFlags,
+  encInt,
+  encOctets,
+  encSeq,
+  encStr,
+  encTime,
+  flagBit,
+  formatKerberosTime,
+  parseKerberosTime,
+  tlv,
+} from '../firmware/proto/der.ts';
+import { DecodeError } from '../firmware/proto/errors.ts';
+import { fromHex, toHex } from '../firmware/proto/bytes.ts';
+import { decodeMethodData, encodeMethodData } from '../firmware/proto/krb5.ts';
+import { checkSubset, formatViolations } from '../host-tools/build/subset-check.ts';
+import { prng } from './helpers/asn1.ts';
+
+function decodeErr(fn: () => unknown, re?: RegExp): DecodeError {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof DecodeError, `expected DecodeError, got ${e}`);
+    if (re) assert.match((e as Error).message, re);
+    return e as DecodeError;
+  }
+  assert.fail('expected a DecodeError');
+}
+const rd = (hex: string) => DerReader.of(fromHex(hex), 'test');
+
+/** Reference INTEGER encoding via BigInt (minimal two's complement). */
+function refInt(v: number): string {
+  let x = BigInt(v);
+  const out: number[] = [];
+  for (;;) {
+    const b = Number(x & 0xffn);
+    out.unshift(b);
+    x >>= 8n;
+    if ((x === 0n && b < 0x80) || (x === -1n && b >= 0x80)) break;
+  }
+  return '02' + out.length.toString(16).padStart(2, '0') + Buffer.from(out).toString('hex');
+}
+
+test('INTEGER: minimal two-complement encoding matches a BigInt reference and round-trips', () => {
+  const edge = [0, 1, -1, 127, 128, -128, -129, 255, 256, 32767, 32768, -32768, -32769, 65535, 8388607, 8388608, -8388609,
+    2147483647, 2147483648, -2147483648, 4294967295, 999999];
+  const r = prng(7);
+  for (let i = 0; i < 2000; i++) edge.push(r() | 0, r(), r() >>> (r() & 31), -(r() >>> ((r() & 31) | 1)) || 0);
+  for (const v of edge) {
+    const b = encInt(v);
+    assert.equal(toHex(b), refInt(v), `encode ${v}`);
+    assert.equal(DerReader.of(b, 'i').int('i', -2147483648, 4294967295), v);
+  }
+});
+
+test('INTEGER: non-minimal, empty, oversize and out-of-range values are DecodeErrors', () => {
+  decodeErr(() => rd('02020001').int32('x'), /non-minimal/);
+  decodeErr(() => rd('0202007f').int32('x'), /non-minimal/);
+  decodeErr(() => rd('0202ffff').int32('x'), /non-minimal/);
+  decodeErr(() => rd('0202ff80').int32('x'), /non-minimal/);
+  decodeErr(() => rd('0200').int32('x'), /empty/);
+  decodeErr(() => rd('0206010000000000').uint32('x'), /out of range/);
+  decodeErr(() => rd('020500ffffffff').int32('x'), /out of range/); // 2^32-1 is not an Int32
+  decodeErr(() => rd('03020000').int32('x'), /expected tag/);
+  decodeErr(() => rd('02030f4240').usec('x'), /out of range/); // 1000000
+  assert.equal(rd('02030f423f').usec('x'), 999999);
+  // UInt32 accepts the signed encodings some implementations send and maps them to unsigned.
+  assert.equal(rd('0201ff').uint32('x'), 0xffffffff);
+  assert.equal(rd('020480000000').uint32('x'), 0x80000000);
+  assert.equal(rd('020500ffffffff').uint32('x'), 0xffffffff);
+  decodeErr(() => rd('0201ff').usec('x'));
+  assert.throws(() => encInt(2 ** 32), /out of range/);
+  assert.throws(() => encInt(-(2 ** 31) - 1), /out of range/);
+  assert.throws(() => encInt(1.5), /out of range/);
+});
+
+test('INTEGER -2^31 decodes as Int32', () => {
+  assert.equal(rd('020480000000').int32('x'), -2147483648);
+});
+
+test('lengths: short and long forms accepted; indefinite, non-minimal, oversized rejected', () => {
+  for (const n of [0, 1, 127, 128, 200, 255, 256, 1000, 65000]) {
+    const b = encOctets(new Uint8Array(n).fill(0xab));
+    const hdr = n < 128 ? 2 : n < 256 ? 3 : 4;
+    assert.equal(b.length, hdr + n);
+    const v = DerReader.of(b, 'o').octets('o');
+    assert.equal(v.length, n);
+  }
+  decodeErr(() => rd('048105' + '00'.repeat(5)).octets('o'), /non-minimal length/);
+  decodeErr(() => rd('04820080' + '00'.repeat(128)).octets('o'), /non-minimal length/);
+  decodeErr(() => rd('30800201000000').seq('s'), /indefinite/);
+  decodeErr(() => rd('048300000100').octets('o'), /too long/);
+  decodeErr(() => rd('0484ffffffff00').octets('o'), /too long/);
+  decodeErr(() => rd('04ff00').octets('o'), /too long/);
+  decodeErr(() => rd('0482').octets('o'), /truncated length/);
+  decodeErr(() => rd('04').octets('o'), /no length/);
+  decodeErr(() => rd('0405010203').octets('o'), /exceeds/);
+  decodeErr(() => rd('1f2200').octets('o'), /high-tag/);
+});
+
+test('huge length fields fail before anything is allocated or read', () => {
+  // 65535-byte claim in a 4-byte buffer: must fail on the length check, and fast.
+  const b = fromHex('0482ffff');
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < 10000; i++) decodeErr(() => DerReader.of(b, 'h').octets('h'), /exceeds/);
+  assert.ok(process.hrtime.bigint() - t0 < 2_000_000_000n);
+  decodeErr(() => DerReader.of(new Uint8Array(MAX_INPUT + 1), 'big'), /exceeds 65535/);
+  decodeErr(() => DerReader.of(new Uint8Array(0), 'empty'), /empty/);
+  decodeErr(() => DerReader.of('0400' as unknown as Uint8Array, 'str'), /not a Uint8Array/);
+});
+
+test('trailing bytes after a complete element are rejected', () => {
+  const ok = decodeAll(fromHex('020105'), 'x', (r) => r.int32('x'));
+  assert.equal(ok, 5);
+  decodeErr(() => decodeAll(fromHex('02010500'), 'x', (r) => r.int32('x')), /trailing/);
+  // ...also inside a constructed element.
+  decodeErr(() => decodeAll(fromHex('3004020105ff'), 'x', (r) => { const s = r.seq('s'); s.int32('i'); s.end('s'); }), /exceeds|trailing/);
+  decodeErr(() => decodeAll(fromHex('30040201050000'), 'x', (r) => { const s = r.seq('s'); s.int32('i'); s.end('s'); }), /trailing/);
+});
+
+test('decodeAll turns an unexpected exception into a DecodeError marked internal', () => {
+  decodeErr(() => decodeAll(fromHex('0500'), 'x', () => { throw new TypeError('boom'); }), /internal error: boom/);
+});
+
+test('nesting deeper than MAX_DEPTH is refused', () => {
+  const nest = (d: number) => {
+    let b = fromHex('0500');
+    for (let i = 0; i < d; i++) b = encSeq([b]);
+    return b;
+  };
+  const walk = (r: DerReader): void => {
+    while (r.more()) {
+      if (r.peek() === 0x30) walk(r.seq('s'));
+      else r.skip('p');
+    }
+  };
+  decodeAll(nest(MAX_DEPTH), 'ok', walk);
+  decodeErr(() => decodeAll(nest(MAX_DEPTH + 1), 'deep', walk), /nesting deeper/);
+});
+
+test('SEQUENCE OF is capped at 64 elements', () => {
+  const pa = { padataType: 2, padataValue: new Uint8Array(0) };
+  const ok = encodeMethodData(new Array(64).fill(pa));
+  assert.equal(decodeMethodData(ok).length, 64);
+  decodeErr(() => decodeMethodData(encodeMethodData(new Array(65).fill(pa))), /more than 64/);
+});
+
+test('GeneralString: bytes map 1:1 to chars, NUL rejected', () => {
+  const s = 'EXAMPLE.NET/sc@x ~';
+  assert.equal(DerReader.of(encStr(s), 's').str('s'), s);
+  assert.equal(toHex(encStr('AB')), '1b024142');
+  decodeErr(() => rd('1b03410042').str('s'), /NUL/);
+  decodeErr(() => rd('0c024142').str('s'), /expected tag/); // UTF8String is not GeneralString
+  assert.throws(() => encStr('\u0100'));
+  assert.throws(() => encStr('a\u0000'));
+  const hi = '\u00e9t\u00e9'; // binary-string chars (e.g. UTF-8 bytes) pass through unchanged
+  assert.equal(DerReader.of(encStr(hi), 's').str('s'), hi);
+});
+
+function isoToKt(ms: number): string {
+  const iso = new Date(ms).toISOString();
+  return iso.slice(0, 4) + iso.slice(5, 7) + iso.slice(8, 10) + iso.slice(11, 13) + iso.slice(14, 16) + iso.slice(17, 19) + 'Z';
+}
+
+test('KerberosTime: days-from-civil conversions agree with Date over many dates', () => {
+  const r = prng(12345);
+  const min = Date.parse('0000-01-01T00:00:00Z');
+  const max = Date.parse('9999-12-31T23:59:59Z');
+  const dates = [0, -1000, 951782400000, 951868800000, 4107542399000, 4107542400000, 2147483647000, 2147483648000, min, max,
+    Date.parse('1900-02-28T23:59:59Z'), Date.parse('1900-03-01T00:00:00Z'), Date.parse('2100-02-28T12:00:00Z'), Date.parse('2000-02-29T12:00:00Z'),
+    Date.parse('1969-12-31T23:59:59Z'), Date.parse('2037-12-31T23:59:59Z'), Date.parse('2038-01-19T03:14:08Z')];
+  for (let i = 0; i < 5000; i++) dates.push(Math.floor(min + ((r() * 2 ** 21 + (r() >>> 11)) / 2 ** 53) * (max - min)) * 1);
+  for (let i = 0; i < 2000; i++) dates.push(Math.floor(Date.parse('1990-01-01T00:00:00Z') + (r() / 2 ** 32) * 100 * 365.25 * 86400000));
+  for (const ms of dates) {
+    const whole = Math.floor(ms / 1000) * 1000;
+    const s = formatKerberosTime(ms);
+    assert.equal(s, isoToKt(whole), `format ${new Date(ms).toISOString()}`);
+    assert.equal(parseKerberosTime(s), whole, `parse ${s}`);
+    const enc = encTime(ms);
+    assert.equal(enc[0], 0x18);
+    assert.equal(enc[1], 15);
+    assert.equal(DerReader.of(enc, 't').time('t'), whole);
+  }
+  // Every day of a few full 400-year cycles, through both directions.
+  for (let d = daysFromCivil(1600, 1, 1); d < daysFromCivil(2401, 1, 1); d += 1) {
+    const ymd = civilFromDays(d);
+    assert.equal(daysFromCivil(ymd[0], ymd[1], ymd[2]), d);
+    if (d % 97 === 0) {
+      const dt = new Date(d * 86400000);
+      assert.deepEqual(ymd, [dt.getUTCFullYear(), dt.getUTCMonth() + 1, dt.getUTCDate()]);
+    }
+  }
+});
+
+test('KerberosTime: malformed or impossible times are DecodeErrors', () => {
+  const bad = ['20230229000000Z', '19000229000000Z', '21000229000000Z', '20231301000000Z', '20230001000000Z', '20230100000000Z',
+    '20230431000000Z', '20230101240000Z', '20230101006000Z', '20230101000060Z', '20230101000000z', '2023010100000+Z',
+    '2023010100000 Z', ' 20230101000000', '202301-1000000Z', '20230101000000\u0000'];
+  for (const s of bad) {
+    assert.ok(Number.isNaN(parseKerberosTime(s)), s);
+    decodeErr(() => DerReader.of(tlv(0x18, Buffer.from(s, 'latin1')), 't').time('t'), /malformed/);
+  }
+  assert.equal(parseKerberosTime('20240229235959Z'), Date.parse('2024-02-29T23:59:59Z'));
+  assert.equal(parseKerberosTime('20000229000000Z'), Date.parse('2000-02-29T00:00:00Z'));
+  // Fractions, missing Z, two-digit years: wrong length.
+  for (const s of ['20230101000000.5Z', '20230101000000', '230101000000Z', '2023010100000Z']) {
+    decodeErr(() => DerReader.of(tlv(0x18, Buffer.from(s, 'latin1')), 't').time('t'), /15 bytes/);
+  }
+  decodeErr(() => DerReader.of(tlv(0x17, Buffer.from('230101000000Z')), 't').time('t'), /expected tag/); // UTCTime
+  assert.throws(() => formatKerberosTime(Date.parse('+010000-01-01T00:00:00Z')), /out of range/);
+  assert.throws(() => formatKerberosTime(NaN));
+});
+
+test('KerberosFlags: 32-bit BIT STRING, bit 0 is the most significant', () => {
+  assert.equal(toHex(encFlags(0)), '030500' + '00000000');
+  assert.equal(toHex(encFlags(flagBit(2))), '030500' + '20000000');
+  assert.equal(toHex(encFlags(flagBit(0) | flagBit(31))), '030500' + '80000001');
+  const r = prng(99);
+  for (let i = 0; i < 1000; i++) {
+    const v = r();
+    assert.equal(DerReader.of(encFlags(v), 'f').flags('f'), v);
+  }
+  assert.equal(flagBit(0), 0x80000000);
+  assert.equal(flagBit(31), 1);
+  // Shorter (strict-DER named-bit) forms are accepted.
+  assert.equal(rd('03020780').flags('f'), 0x80000000);
+  assert.equal(rd('030100').flags('f'), 0);
+  assert.equal(rd('0303004000').flags('f'), 0x40000000);
+  decodeErr(() => rd('0300').flags('f'), /empty/);
+  decodeErr(() => rd('030107').flags('f'), /unused/);
+  decodeErr(() => rd('03020801').flags('f'), /unused/);
+  decodeErr(() => rd('03020181').flags('f'), /unused bits not zero/);
+  decodeErr(() => rd('0306000000000000').flags('f'), /more than 32/);
+  decodeErr(() => rd('2305030100').flags('f'), /expected tag/); // constructed BIT STRING
+});
+
+test('DerReader.raw copies a whole element; skip passes over any tag', () => {
+  const inner = fromHex('6103020105');
+  const b = encSeq([fromHex('0500'), inner, fromHex('0101ff')]);
+  const s = DerReader.of(b, 'x').seq('s');
+  s.skip('a');
+  const raw = s.raw(0x61, 'raw');
+  assert.equal(toHex(raw), toHex(inner));
+  raw[0] = 0; // a copy, not a view
+  assert.equal(b[4], 0x61);
+  s.skip('c');
+  s.end('s');
+});
+
+test('der.ts and krb5.ts bundle inside the Espruino subset', () => {
+  const exportsOf = (src: string) => [...src.matchAll(/^export (?:function|const|class) (\w+)/gm)].map((m) => m[1]);
+  for (const mod of ['der', 'krb5']) {
+    const path = new URL(`../firmware/proto/${mod}.ts`, import.meta.url).pathname;
+    const names = exportsOf(readFileSync(path, 'utf8'));
+    assert.ok(names.length > 10);
+    const entry = `import { ${names.join(', ')} } from ${JSON.stringify(path)};\nthis.X = [${names.join(', ')}];`;
+    const out = buildSync({ stdin: { contents: entry, loader: 'ts', resolveDir: '.' }, bundle: true, format: 'iife', target: 'es2015', minify: true, write: false });
+    const v = checkSubset(out.outputFiles[0].text);
+    assert.equal(v.length, 0, formatViolations(v, mod));
+  }
+});
