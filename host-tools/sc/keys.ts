@@ -4,17 +4,18 @@
 // a typed array costs ~200 bytes of V8 overhead, a slab record costs its bytes.
 //
 // Record layout (bytes): [0] session etype, [1] session key length,
-// [2..34) session key, [34..106) SA keys (enc CTA->SC 16, auth CTA->SC 20,
-// enc SC->CTA 16, auth SC->CTA 20), [106] flags (1 = session key, 2 = SA).
+// [2..34) session key, [34] flags (1 = session key, 2 = SA), [35] SA subkey
+// length, [36..68) the AP-REP subkey the current SA was derived from (the four
+// 72-byte SA keys are re-derived on demand by the caller and cached for active
+// CTAs only: 32 bytes per CTA instead of 72).
 // u32 columns: ticket end (s), ESP tx seq, rx highest seq, rx window bitmap lo/hi.
 
-const REC = 112;
+const REC = 68;
 const SK = 2;
-const SA = 34;
-const FLAGS = 106;
+const FLAGS = 34;
+const SUBLEN = 35;
+const SUB = 36;
 const U32 = 5;
-
-export const SA_KEY_LEN = 72;
 
 export class KeyStore {
   private idx = new Uint32Array(0); // slot -> record + 1
@@ -78,12 +79,14 @@ export class KeyStore {
     if (!(this.slab[o + FLAGS] & 1)) return null;
     return { etype: this.slab[o], key: this.slab.slice(o + SK, o + SK + this.slab[o + 1]), ticketEndMs: this.meta[r * U32] * 1000 };
   }
-  /** Installs new SA keys (72 bytes, see layout) and resets ESP sequence state. */
-  setSa(slot: number, saKeys: Uint8Array): void {
-    if (saKeys.length !== SA_KEY_LEN) throw new Error('SA key material must be 72 bytes');
+  /** Installs a new SA (its AP-REP subkey) and resets ESP sequence state. */
+  setSa(slot: number, subkey: Uint8Array): void {
+    if (subkey.length > 32) throw new Error('SA subkey longer than 32 bytes');
     const r = this.rec(slot, true);
     const o = r * REC;
-    this.slab.set(saKeys, o + SA);
+    this.slab.fill(0, o + SUB, o + SUB + 32);
+    this.slab.set(subkey, o + SUB);
+    this.slab[o + SUBLEN] = subkey.length;
     this.slab[o + FLAGS] |= 2;
     const m = r * U32;
     this.meta[m + 1] = 0;
@@ -95,13 +98,12 @@ export class KeyStore {
     const r = this.rec(slot, false);
     return r >= 0 && (this.slab[r * REC + FLAGS] & 2) !== 0;
   }
-  /** Views (not copies) of the SA keys; valid until the next mutation of the store. */
-  saKeys(slot: number): { encIn: Uint8Array; authIn: Uint8Array; encOut: Uint8Array; authOut: Uint8Array } | null {
+  /** The current SA's subkey (a copy), or null. */
+  saSubkey(slot: number): Uint8Array | null {
     const r = this.rec(slot, false);
     if (r < 0 || !(this.slab[r * REC + FLAGS] & 2)) return null;
-    const o = r * REC + SA;
-    const s = this.slab;
-    return { encIn: s.subarray(o, o + 16), authIn: s.subarray(o + 16, o + 36), encOut: s.subarray(o + 36, o + 52), authOut: s.subarray(o + 52, o + 72) };
+    const o = r * REC;
+    return this.slab.slice(o + SUB, o + SUB + this.slab[o + SUBLEN]);
   }
   /** Next outbound ESP sequence number (1, 2, ...); 0 when exhausted (re-key needed). */
   nextTxSeq(slot: number): number {

@@ -1,0 +1,1104 @@
+// The Signaling Controller (SC): the server side of server-initiated Kerberized
+// key management (claims 1, 2, 5-7, 10-12, 14, 15, 17-21; PROTOCOL.md).
+//
+//   Wake Up (fresh nonce)  ->  AP Request (returned nonce)  ->  AP Reply  ->  SA Recovered
+//
+// The SC initiates: it sends a trigger with a fresh CSPRNG nonce != 0 kept in a
+// bounded nonce table; the AP Request that comes back must echo an unexpired
+// nonce sent to that very CTA (the client principal of the ticket), which is then
+// consumed. Anything else is a false nonce: the SC did not initiate that session
+// and disregards the request silently -- no Error Reply, just a counter.
+//
+// Hot path: all per-CTA state is in compact in-memory tables (registry.ts,
+// keys.ts); SQLite sees one batched transaction per event-loop turn and never key
+// material; derived keys are cached per base key (crypto layer cache + a small
+// HMAC-key cache here); crypto runs on node:crypto.
+import { EventEmitter } from 'node:events';
+import dgram from 'node:dgram';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+
+import { nodeBackend } from '../crypto/node.ts';
+import { decrypt, encrypt, getProfile, keyCacheSize, randomKey, setKeyCacheSize, usageHmacKey } from '../../firmware/proto/crypto/index.ts';
+import { wipe } from '../../firmware/proto/bytes.ts';
+import { isCryptoError, isDecodeError } from '../../firmware/proto/errors.ts';
+import { findKeys, parseKeytab, type KeytabEntry } from '../../firmware/proto/keytab.ts';
+import {
+  decodeApReq,
+  decodeAuthenticator,
+  decodeEncTicketPart,
+  encodeApRep,
+  encodeEncApRepPart,
+  encodeKrbError,
+  parsePrincipal,
+  principalNameEquals,
+  principalToString,
+  KRB_AP_ERR_BAD_INTEGRITY,
+  KRB_AP_ERR_BADKEYVER,
+  KRB_AP_ERR_BADMATCH,
+  KRB_AP_ERR_NOKEY,
+  KRB_AP_ERR_NOT_US,
+  KRB_AP_ERR_REPEAT,
+  KRB_AP_ERR_SKEW,
+  KRB_AP_ERR_TKT_EXPIRED,
+  KRB_AP_ERR_TKT_NYV,
+  KU_AP_REP_ENCPART,
+  KU_AP_REQ_AUTH,
+  KU_KDC_REP_TICKET,
+  TKT_FLG_INVALID,
+  type EncTicketPart,
+  type PrincipalName,
+} from '../../firmware/proto/krb5.ts';
+import {
+  decodeApRequest,
+  decodeSaRecovered,
+  encodeApReply,
+  encodeErrorReply,
+  encodeRekey,
+  encodeWakeUp,
+  saRecoveredSigned,
+  DOI,
+  HMAC_LEN,
+  IPSEC_AUTH,
+  IPSEC_ENC,
+  KMMID,
+  USAGE,
+  type Ciphersuite,
+  type IpsecAppData,
+} from '../../firmware/proto/pktc.ts';
+import { deriveSaKeys, type SaKeys } from '../../firmware/proto/sa.ts';
+import { espOpen, espPeekSpi, espSeal, ESP_NEXT_HEADER, parseNcsCommand, parseNcsResponse } from '../../firmware/proto/esp.ts';
+
+import { realClock, type Clock } from './clock.ts';
+import { Metrics } from './metrics.ts';
+import { NonceTable } from './nonces.ts';
+import { ReplayCache, ResponseCache } from './replay.ts';
+import { Registry, CTA_STATE, STATE_NAMES, type CtaRecord } from './registry.ts';
+import { KeyStore } from './keys.ts';
+import { randomBytes } from './rand.ts';
+import { startControl, type ControlServer } from './control.ts';
+
+const B = nodeBackend;
+
+export type ScTimers = {
+  /** Lifetime of a Wake Up / Rekey nonce (ms). */
+  nonceLifetimeMs: number;
+  /** Wake Ups sent after the first one, each with a fresh nonce. */
+  wakeRetries: number;
+  /** Gap between Wake Ups (ms). */
+  wakeRetryMs: number;
+  /** Allowed clock skew (s); replay-cache entries live twice this. */
+  skewSec: number;
+  /** SA lifetime announced in the AP Reply (s). */
+  saLifetimeSec: number;
+  /** Grace period announced in the AP Reply; the SC re-keys when less SA lifetime than this is left (s). */
+  graceSec: number;
+  /** Pace of the Wake Ups sent to every registered CTA at start-up and by wakeAll(). */
+  restartWakeRatePerSec: number;
+  /** How long an AP Reply waits for its SA Recovered (ms). */
+  saRecoveredTimeoutMs: number;
+  /** Period of the housekeeping tick: cache sweeps, SA-lifetime scan (ms). */
+  housekeepingMs: number;
+  /** Default timeout of sendSignaling (ms). */
+  signalingTimeoutMs: number;
+};
+
+export const DEFAULT_TIMERS: ScTimers = {
+  nonceLifetimeMs: 5000,
+  wakeRetries: 2,
+  wakeRetryMs: 3000,
+  skewSec: 300,
+  saLifetimeSec: 7 * 24 * 3600,
+  graceSec: 3600,
+  restartWakeRatePerSec: 200,
+  saRecoveredTimeoutMs: 5000,
+  housekeepingMs: 1000,
+  signalingTimeoutMs: 2000,
+};
+
+export type ScPolicy = {
+  /** Accept AP Requests with nonce 0 (client-initiated). Default false. */
+  allowClientInitiated: boolean;
+  /** Per-CTA cap on accepted client-initiated exchanges per minute. Default 6. */
+  clientInitiatedPerMinute: number;
+  /** Auto-register an unknown CTA that starts a client-initiated exchange. Default true. */
+  registerClientInitiated: boolean;
+};
+
+export type ScLog = (event: string, fields: { [k: string]: unknown }) => void;
+
+export type ScOptions = {
+  /** The SC's service principal, "sc/host@REALM"; must be in the keytab. */
+  principal: string;
+  /** Parsed entries, or the path of an MIT keytab file. */
+  keytab: KeytabEntry[] | string;
+  /** UDP listen address; default 0.0.0.0:1293 (tests: 127.0.0.1:0). */
+  listen?: { host?: string; port?: number };
+  /** SQLite file of the CTA registry; default ':memory:'. */
+  statePath?: string;
+  /** Control API (HTTP on 127.0.0.1); omitted = none. */
+  control?: { host?: string; port?: number } | null;
+  policy?: Partial<ScPolicy>;
+  timers?: Partial<ScTimers>;
+  /** Ask the CTA for an SA Recovered (AckRequired). Default true; false = established when the AP Reply is sent. */
+  ackRequired?: boolean;
+  /** ReEstablish flag sent in AP Reply / Rekey. Default false (the SC drives re-keying). */
+  reestablish?: boolean;
+  /** Ciphersuites the SC accepts, in no particular order (the CTA's order decides). Default HMAC-SHA1-96 with AES-128-CBC or NULL. */
+  ciphersuites?: Ciphersuite[];
+  /** Wake every registered CTA at start-up (default true). */
+  wakeOnStart?: boolean;
+  /** Injectable clock/timers (tests, benchmarks). */
+  clock?: Clock;
+  log?: ScLog;
+  /** Table bounds. */
+  limits?: { nonces?: number; replayCache?: number; responseCache?: number; pending?: number; hmacKeyCache?: number };
+};
+
+export type EstablishedEvent = {
+  principal: string;
+  ctaSpi: number;
+  scSpi: number;
+  ciphersuite: Ciphersuite;
+  /** ms since epoch. */
+  establishedAt: number;
+  expiresAt: number;
+  clientInitiated: boolean;
+  /** First Wake Up / Rekey of the exchange -> established (ms); null for client-initiated. */
+  latencyMs: number | null;
+};
+export type UnreachableEvent = { principal: string; attempts: number };
+export type FalseNonceEvent = { principal: string; nonce: number; reason: 'unknown' | 'expired' | 'wrong_cta' | 'unregistered'; address: string; port: number };
+export type DropEvent = { reason: string; address: string; port: number; principal?: string };
+export type WakeEvent = { principal: string; kind: 'wake' | 'rekey'; attempt: number };
+/** Emitted as 'error' (only when someone listens): a Kerberos failure answered with an Error Reply, or an internal failure. */
+export type ScError = Error & { kind: 'krb_error' | 'internal'; code?: number; principal?: string; address?: string; port?: number };
+
+export interface ScServer extends EventEmitter {
+  /** The bound UDP address (key management). */
+  readonly address: { host: string; port: number };
+  /** The UDP socket protected signaling is sent from. */
+  readonly signalingAddress: { host: string; port: number };
+  readonly controlAddress: { host: string; port: number } | null;
+  readonly principal: string;
+  readonly metrics: Metrics;
+  readonly timers: Readonly<ScTimers>;
+  register(principal: string, address: string, port: number, signalingPort?: number): void;
+  unregister(principal: string): boolean;
+  isRegistered(principal: string): boolean;
+  /** From SQLite (flushed first). */
+  get(principal: string): CtaRecord | null;
+  list(limit?: number, offset?: number): CtaRecord[];
+  listCtas(limit?: number, offset?: number): CtaRecord[];
+  /** Number of registered CTAs. */
+  readonly size: number;
+  /** Sends a Wake Up now (retries with fresh nonces, then 'unreachable'). Throws for an unknown CTA. */
+  wake(principal: string): void;
+  /** Queues a paced Wake Up to every registered CTA; returns how many were queued. */
+  wakeAll(): number;
+  /** Rekey (authenticated) if the session key is held, else Wake Up; says which. */
+  rekey(principal: string): 'rekey' | 'wake';
+  /** NCS text over the CTA's SA (ESP) to its signaling port; resolves with the response text. */
+  sendSignaling(principal: string, text: string, timeoutMs?: number): Promise<string>;
+  /** True when the SC holds an established, unexpired SA for the CTA. */
+  hasSa(principal: string): boolean;
+  /** The SA keys the SC holds for a CTA (for tests / tooling; never logged). */
+  saKeys(principal: string): (SaKeys & { ctaSpi: number; scSpi: number }) | null;
+  status(): object;
+  stats(): ReturnType<Metrics['snapshot']>;
+  metricsText(): string;
+  /** Writes queued registry changes to SQLite now. */
+  flush(): void;
+  close(): Promise<void>;
+}
+
+export class ScStartError extends Error {
+  code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+const DEFAULT_CIPHERSUITES: Ciphersuite[] = [
+  { auth: IPSEC_AUTH.HMAC_SHA1_96, enc: IPSEC_ENC.AES128_CBC },
+  { auth: IPSEC_AUTH.HMAC_SHA1_96, enc: IPSEC_ENC.NULL },
+];
+
+export function ciphersuiteName(c: Ciphersuite): string {
+  const a = c.auth === IPSEC_AUTH.HMAC_SHA1_96 ? 'hmac-sha1-96' : c.auth === IPSEC_AUTH.HMAC_MD5_96 ? 'hmac-md5-96' : `auth-${c.auth}`;
+  const e = c.enc === IPSEC_ENC.AES128_CBC ? 'aes-128-cbc' : c.enc === IPSEC_ENC.NULL ? 'null' : `enc-${c.enc}`;
+  return `${a}/${e}`;
+}
+
+type Rinfo = { address: string; port: number };
+
+/** An AP Reply sent, waiting for its SA Recovered. */
+type Pending = {
+  slot: number;
+  principal: string;
+  etype: number;
+  subkey: Uint8Array;
+  apReplyHmac: Uint8Array;
+  ctaSpi: number;
+  scSpi: number;
+  cs: Ciphersuite;
+  startedAt: number;
+  clientInitiated: boolean;
+  expires: number;
+  done: boolean;
+};
+
+/** A CTA being woken: attempt count, timer and the nonces sent. */
+type Waking = { attempt: number; startedAt: number; timer: unknown; nonces: number[]; rekey: boolean };
+
+type SigWaiter = { resolve: (s: string) => void; reject: (e: Error) => void; timer: unknown; slot: number };
+
+function u8(buf: Buffer): Uint8Array {
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
+}
+
+function loadKeytab(k: KeytabEntry[] | string): KeytabEntry[] {
+  if (Array.isArray(k)) return k;
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(k);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ScStartError('keytab', code === 'ENOENT' ? `keytab '${k}' does not exist` : `cannot read keytab '${k}': ${(e as Error).message}`);
+  }
+  try {
+    return parseKeytab(u8(bytes));
+  } catch (e) {
+    throw new ScStartError('keytab', `keytab '${k}' is not a valid keytab: ${(e as Error).message}`);
+  }
+}
+
+function bindUdp(sock: dgram.Socket, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onErr = (e: NodeJS.ErrnoException) => {
+      sock.close();
+      if (e.code === 'EADDRINUSE') reject(new ScStartError('port_in_use', `UDP ${host}:${port} is already in use`));
+      else if (e.code === 'EACCES') reject(new ScStartError('port_denied', `not allowed to bind UDP ${host}:${port}`));
+      else if (e.code === 'EADDRNOTAVAIL') reject(new ScStartError('bad_address', `cannot bind UDP ${host}:${port}: address not available here`));
+      else reject(e);
+    };
+    sock.once('error', onErr);
+    sock.bind(port, host, () => {
+      sock.off('error', onErr);
+      resolve();
+    });
+  });
+}
+
+export async function startSc(opts: ScOptions): Promise<ScServer> {
+  const timers: ScTimers = { ...DEFAULT_TIMERS, ...(opts.timers || {}) };
+  const policy: ScPolicy = { allowClientInitiated: false, clientInitiatedPerMinute: 6, registerClientInitiated: true, ...(opts.policy || {}) };
+  const ackRequired = opts.ackRequired !== false;
+  const reestablish = opts.reestablish === true;
+  const supported = opts.ciphersuites || DEFAULT_CIPHERSUITES;
+  const clock = opts.clock || realClock;
+  const log: ScLog = opts.log || (() => {});
+  const limits = opts.limits || {};
+
+  // ---- identity and keys ----
+  let scName: { name: PrincipalName; realm: string };
+  try {
+    scName = parsePrincipal(opts.principal);
+  } catch (e) {
+    throw new ScStartError('principal', `bad SC principal '${opts.principal}': ${(e as Error).message}`);
+  }
+  const principal = principalToString(scName.name, scName.realm);
+  const entries = loadKeytab(opts.keytab);
+  const myKeys = findKeys(entries, principal).filter((e) => getProfile(e.etype) !== null);
+  if (myKeys.length === 0) {
+    const any = findKeys(entries, principal).length > 0;
+    throw new ScStartError(
+      'principal_not_in_keytab',
+      any ? `keytab has no supported (AES) key for ${principal}` : `principal ${principal} is not in the keytab`,
+    );
+  }
+  // etype -> kvno -> key; and the newest kvno per etype (for tickets without a kvno).
+  const serviceKeys = new Map<number, Map<number, Uint8Array>>();
+  const newestKvno = new Map<number, number>();
+  for (const e of myKeys) {
+    let m = serviceKeys.get(e.etype);
+    if (!m) serviceKeys.set(e.etype, (m = new Map()));
+    if (!m.has(e.kvno)) m.set(e.kvno, e.key.slice());
+    if (!newestKvno.has(e.etype) || e.kvno > (newestKvno.get(e.etype) as number)) newestKvno.set(e.etype, e.kvno);
+  }
+  // The crypto layer caches derived keys per (key, usage); the SC has several live keys.
+  setKeyCacheSize(Math.max(keyCacheSize(), limits.hmacKeyCache ?? 4096, 64));
+
+  // ---- state ----
+  const registry = new Registry(opts.statePath || ':memory:');
+  const keys = new KeyStore();
+  const nonces = new NonceTable(limits.nonces ?? 262144);
+  const replay = new ReplayCache(limits.replayCache ?? 262144);
+  const responses = new ResponseCache(limits.responseCache ?? 8192);
+  const metrics = new Metrics();
+  const pending = new Map<string, Pending[]>(); // "address|port" -> AP Replies awaiting SA Recovered
+  let pendingCount = 0;
+  const waking = new Map<number, Waking>();
+  const ciRate = new Map<number, { windowStart: number; count: number }>();
+  const hmacKeys = new Map<string, Uint8Array>(); // derived HMAC keys per (etype, usage, session key)
+  const hmacKeyMax = limits.hmacKeyCache ?? 4096;
+  const saCache = new Map<number, SaKeys>(); // derived SA keys of CTAs that signal
+  const sigWaiters = new Map<string, SigWaiter>();
+  let sigTxid = 1000 + (randomBytes(2)[0] << 4);
+  const wakeQueue: number[] = [];
+  let wakeQueueHead = 0;
+  let wakeQueueTimer: unknown = null;
+  let closed = false;
+  const startedAtMs = clock.now();
+
+  const em = new EventEmitter();
+
+  function emitError(kind: 'krb_error' | 'internal', message: string, extra: { code?: number; principal?: string; address?: string; port?: number }): void {
+    if (em.listenerCount('error') === 0) return;
+    const e = new Error(message) as ScError;
+    e.kind = kind;
+    Object.assign(e, extra);
+    em.emit('error', e);
+  }
+  function drop(reason: string, r: Rinfo, principal?: string): void {
+    metrics.inc('cta_sc_drops_total', reason);
+    if (em.listenerCount('drop')) em.emit('drop', { reason, address: r.address, port: r.port, principal } satisfies DropEvent);
+  }
+
+  // ---- sockets ----
+  const listenHost = opts.listen?.host ?? '0.0.0.0';
+  const listenPort = opts.listen?.port ?? 1293;
+  const sock = dgram.createSocket({ type: listenHost.includes(':') ? 'udp6' : 'udp4' });
+  await bindUdp(sock, listenHost, listenPort);
+  const sigSock = dgram.createSocket({ type: listenHost.includes(':') ? 'udp6' : 'udp4' });
+  try {
+    await bindUdp(sigSock, listenHost, 0);
+  } catch (e) {
+    sock.close();
+    throw e;
+  }
+  const bound = sock.address() as AddressInfo;
+  const sigBound = sigSock.address() as AddressInfo;
+
+  function send(buf: Uint8Array, port: number, address: string, kind: string): void {
+    metrics.inc('cta_sc_tx_total', kind);
+    sock.send(buf, port, address, (err) => {
+      if (err) {
+        metrics.inc('cta_sc_drops_total', 'send_failed');
+        emitError('internal', `send ${kind} to ${address}:${port} failed: ${err.message}`, { address, port });
+      }
+    });
+  }
+
+  // ---- helpers ----
+  function hmacKey(etype: number, base: Uint8Array, usage: number): Uint8Array {
+    const id = etype + ':' + usage + ':' + Buffer.from(base.buffer, base.byteOffset, base.length).toString('latin1');
+    let k = hmacKeys.get(id);
+    if (!k) {
+      k = usageHmacKey(B, etype, base, usage);
+      if (hmacKeys.size >= hmacKeyMax) {
+        const first = hmacKeys.keys().next();
+        if (!first.done) hmacKeys.delete(first.value);
+      }
+      hmacKeys.set(id, k);
+    }
+    return k;
+  }
+  function hmacOk(key: Uint8Array, signed: Uint8Array, mac: Uint8Array): boolean {
+    if (mac.length !== HMAC_LEN) return false;
+    const h = createHmac('sha1', key).update(signed).digest();
+    return timingSafeEqual(h, mac);
+  }
+  function newScSpi(slot: number, avoid: number): number {
+    // SC inbound SPI = gen (11 bits, 512..2047) << 21 | slot: finds the CTA without a map.
+    for (;;) {
+      const r = randomBytes(2);
+      const gen = 512 + (((r[0] << 8) | r[1]) % 1536);
+      const spi = ((gen << 21) | slot) >>> 0;
+      if (spi !== avoid) return spi;
+    }
+  }
+  function slotOfOrThrow(p: string): number {
+    const s = registry.slotOf(p);
+    if (s < 0) throw new Error(`no CTA '${p}' is registered`);
+    return s;
+  }
+  function selectCiphersuite(offered: Ciphersuite[]): Ciphersuite | null {
+    for (const o of offered) for (const s of supported) if (o.auth === s.auth && o.enc === s.enc) return o;
+    return null;
+  }
+  function krbError(code: number, r: Rinfo, doi: number, ctx: { ctime?: number; cusec?: number; crealm?: string; cname?: PrincipalName }, text: string, principal?: string): void {
+    const now = clock.now();
+    const body = encodeKrbError({
+      ctime: ctx.ctime,
+      cusec: ctx.cusec,
+      stime: now - (now % 1000),
+      susec: (now % 1000) * 1000,
+      errorCode: code,
+      crealm: ctx.crealm,
+      cname: ctx.cname,
+      realm: scName.realm,
+      sname: scName.name,
+      eText: text,
+    });
+    send(encodeErrorReply({ kmmid: KMMID.ERROR_REPLY, doi, krbError: body }), r.port, r.address, 'error_reply');
+    metrics.inc('cta_sc_error_replies_total', String(code));
+    metrics.inc('cta_sc_ap_requests_total', 'error');
+    log('krb_error', { code, text, address: r.address, port: r.port, principal });
+    emitError('krb_error', text, { code, principal, address: r.address, port: r.port });
+  }
+
+  // ---- triggers: Wake Up / Rekey ----
+  function sendTrigger(slot: number, w: Waking): void {
+    const now = clock.now();
+    const useRekey = w.rekey && w.attempt === 0;
+    const nonce = nonces.issue(slot, now, timers.nonceLifetimeMs, w.startedAt, useRekey ? 'rekey' : 'wake');
+    const p = registry.principalOf(slot);
+    if (nonce === 0) {
+      metrics.inc('cta_sc_drops_total', 'nonce_table_full');
+      log('nonce_table_full', { principal: p });
+    } else {
+      w.nonces.push(nonce);
+      let msg: Uint8Array | null = null;
+      if (useRekey) {
+        const sess = keys.getSession(slot);
+        if (sess) {
+          msg = encodeRekey(B, hmacKey(sess.etype, sess.key, USAGE.REKEY), {
+            kmmid: KMMID.REKEY,
+            doi: DOI.IPSEC,
+            serverNonce: nonce,
+            serverPrincipal: principal,
+            timestamp: now,
+            appData: { spi: newScSpi(slot, registry.scSpi(slot)) },
+            ciphersuites: supported,
+            saLifetime: timers.saLifetimeSec,
+            gracePeriod: timers.graceSec,
+            reestablish,
+          });
+          wipe(sess.key);
+        }
+      }
+      if (!msg) msg = encodeWakeUp({ kmmid: KMMID.WAKE_UP, doi: DOI.IPSEC, serverNonce: nonce, serverPrincipal: principal });
+      const kind = msg[0] === KMMID.REKEY ? 'rekey' : 'wake_up';
+      send(msg, registry.port(slot), registry.address(slot), kind);
+      if (em.listenerCount('wake')) em.emit('wake', { principal: p, kind: kind === 'rekey' ? 'rekey' : 'wake', attempt: w.attempt } satisfies WakeEvent);
+    }
+    w.timer = clock.setTimeout(() => onTriggerTimeout(slot, w), timers.wakeRetryMs);
+  }
+  function onTriggerTimeout(slot: number, w: Waking): void {
+    if (closed || waking.get(slot) !== w) return;
+    w.attempt++;
+    if (w.attempt > timers.wakeRetries) {
+      waking.delete(slot);
+      const p = registry.principalOf(slot);
+      registry.setState(slot, CTA_STATE.UNREACHABLE, clock.now(), `no AP Request after ${w.attempt} trigger(s)`);
+      metrics.inc('cta_sc_exchanges_total', 'unreachable');
+      log('unreachable', { principal: p, attempts: w.attempt });
+      em.emit('unreachable', { principal: p, attempts: w.attempt } satisfies UnreachableEvent);
+      return;
+    }
+    sendTrigger(slot, w);
+  }
+  function startTrigger(slot: number, rekey: boolean): void {
+    const old = waking.get(slot);
+    if (old) {
+      clock.clearTimeout(old.timer);
+      // Old nonces stay valid until they expire: a late answer to them still counts.
+    }
+    const w: Waking = { attempt: 0, startedAt: clock.now(), timer: null, nonces: [], rekey };
+    waking.set(slot, w);
+    registry.markWaking(slot, w.startedAt);
+    sendTrigger(slot, w);
+  }
+  function endTrigger(slot: number): void {
+    const w = waking.get(slot);
+    if (!w) return;
+    clock.clearTimeout(w.timer);
+    for (const n of w.nonces) nonces.drop(n);
+    waking.delete(slot);
+  }
+  function rekeyOrWake(slot: number): 'rekey' | 'wake' {
+    const sess = keys.getSession(slot);
+    const usable = !!sess && sess.ticketEndMs > clock.now() + 60000;
+    if (sess) wipe(sess.key);
+    startTrigger(slot, usable);
+    return usable ? 'rekey' : 'wake';
+  }
+
+  // Paced wake of many CTAs (start-up, wakeAll): restartWakeRatePerSec.
+  function queueWakes(slots: number[]): number {
+    for (const s of slots) wakeQueue.push(s);
+    if (!wakeQueueTimer) drainWakes();
+    return slots.length;
+  }
+  function drainWakes(): void {
+    wakeQueueTimer = null;
+    if (closed) return;
+    const rate = timers.restartWakeRatePerSec;
+    const tickMs = rate > 0 && isFinite(rate) ? Math.max(10, 1000 / rate) : 0;
+    const perTick = tickMs ? Math.max(1, Math.round((rate * tickMs) / 1000)) : Infinity;
+    let sent = 0;
+    while (wakeQueueHead < wakeQueue.length && sent < perTick) {
+      const slot = wakeQueue[wakeQueueHead++];
+      const st = registry.state(slot);
+      if (st === CTA_STATE.FREE || waking.has(slot)) continue;
+      startTrigger(slot, false);
+      sent++;
+    }
+    if (wakeQueueHead >= wakeQueue.length) {
+      wakeQueue.length = 0;
+      wakeQueueHead = 0;
+      return;
+    }
+    wakeQueueTimer = clock.setTimeout(drainWakes, tickMs);
+  }
+
+  // ---- AP Request ----
+  function onApRequest(buf: Uint8Array, r: Rinfo): void {
+    const now = clock.now();
+    // A byte-identical retransmission of an answered AP Request gets the same AP Reply.
+    const digest = createHash('sha256').update(buf).digest().toString('latin1');
+    const cached = responses.get(digest, now);
+    if (cached) {
+      metrics.inc('cta_sc_ap_requests_total', 'retransmit');
+      send(cached.reply, r.port, r.address, 'ap_reply');
+      return;
+    }
+    let msg;
+    let apReq;
+    try {
+      msg = decodeApRequest(buf);
+      apReq = decodeApReq(msg.apReq);
+    } catch (e) {
+      if (!isDecodeError(e)) throw e;
+      return drop('malformed', r);
+    }
+    if (msg.doi !== DOI.IPSEC) return drop('unsupported_doi', r);
+    const doi = msg.doi;
+    const t = apReq.ticket;
+    // The ticket must be for us.
+    if (t.realm !== scName.realm || !principalNameEquals(t.sname, scName.name)) {
+      return krbError(KRB_AP_ERR_NOT_US, r, doi, {}, 'ticket is not for ' + principal);
+    }
+    // Service key by the ticket's enctype and kvno.
+    const byKvno = serviceKeys.get(t.encPart.etype);
+    if (!byKvno) return krbError(KRB_AP_ERR_NOKEY, r, doi, {}, `no key for enctype ${t.encPart.etype}`);
+    const kvno = t.encPart.kvno ?? (newestKvno.get(t.encPart.etype) as number);
+    const skey = byKvno.get(kvno);
+    if (!skey) return krbError(KRB_AP_ERR_BADKEYVER, r, doi, {}, `no key with kvno ${kvno}`);
+    let etp: EncTicketPart;
+    try {
+      etp = decodeEncTicketPart(decrypt(B, t.encPart.etype, skey, KU_KDC_REP_TICKET, t.encPart.cipher));
+    } catch (e) {
+      if (!isCryptoError(e) && !isDecodeError(e)) throw e;
+      return krbError(KRB_AP_ERR_BAD_INTEGRITY, r, doi, {}, 'ticket integrity check failed');
+    }
+    const clientName = principalToString(etp.cname, etp.crealm);
+    const skewMs = timers.skewSec * 1000;
+    const start = etp.starttime ?? etp.authtime;
+    if (start - skewMs > now || etp.flags & TKT_FLG_INVALID) {
+      return krbError(KRB_AP_ERR_TKT_NYV, r, doi, { crealm: etp.crealm, cname: etp.cname }, 'ticket not yet valid', clientName);
+    }
+    if (etp.endtime + skewMs < now) {
+      return krbError(KRB_AP_ERR_TKT_EXPIRED, r, doi, { crealm: etp.crealm, cname: etp.cname }, 'ticket expired', clientName);
+    }
+    const sk = etp.key;
+    if (!getProfile(sk.keytype)) return krbError(KRB_AP_ERR_NOKEY, r, doi, {}, `unsupported session key type ${sk.keytype}`, clientName);
+    let auth;
+    try {
+      if (apReq.authenticator.etype !== sk.keytype) throw new Error('etype');
+      auth = decodeAuthenticator(decrypt(B, sk.keytype, sk.keyvalue, KU_AP_REQ_AUTH, apReq.authenticator.cipher));
+    } catch (e) {
+      if (!isCryptoError(e) && !isDecodeError(e) && (e as Error).message !== 'etype') throw e;
+      return krbError(KRB_AP_ERR_BAD_INTEGRITY, r, doi, { crealm: etp.crealm, cname: etp.cname }, 'authenticator integrity check failed', clientName);
+    }
+    const cctx = { ctime: auth.ctime, cusec: auth.cusec, crealm: etp.crealm, cname: etp.cname };
+    if (auth.crealm !== etp.crealm || !principalNameEquals(auth.cname, etp.cname)) {
+      return krbError(KRB_AP_ERR_BADMATCH, r, doi, cctx, 'authenticator and ticket name different clients', clientName);
+    }
+    if (Math.abs(auth.ctime - now) > skewMs) {
+      return krbError(KRB_AP_ERR_SKEW, r, doi, cctx, 'clock skew too great', clientName);
+    }
+    // Kerberos replay cache: client + ctime + cusec + authenticator hash.
+    const rkey = createHash('sha256')
+      .update(clientName)
+      .update('\0' + auth.ctime + '.' + auth.cusec + '\0')
+      .update(apReq.authenticator.cipher)
+      .digest()
+      .toString('latin1', 0, 20);
+    if (replay.has(rkey, now)) {
+      return krbError(KRB_AP_ERR_REPEAT, r, doi, cctx, 'request is a replay', clientName);
+    }
+    // The key-management HMAC (usage 1101 under the session key).
+    if (!hmacOk(hmacKey(sk.keytype, sk.keyvalue, USAGE.AP_REQUEST), msg.signed, msg.hmac)) {
+      return drop('bad_hmac', r, clientName);
+    }
+    // The nonce: did this SC initiate this session?
+    let slot = registry.slotOf(clientName);
+    let startedAt = now;
+    const clientInitiated = msg.serverNonce === 0;
+    if (!clientInitiated) {
+      const c = slot < 0 ? 'unregistered' : nonces.consume(msg.serverNonce, slot, now);
+      if (typeof c === 'string') {
+        // Claims 6, 11, 15: not initiated by us -> disregard silently.
+        metrics.inc('cta_sc_drops_total', 'false_nonce');
+        metrics.inc('cta_sc_ap_requests_total', 'false_nonce');
+        log('false_nonce', { principal: clientName, reason: c, address: r.address, port: r.port });
+        em.emit('false_nonce', { principal: clientName, nonce: msg.serverNonce, reason: c, address: r.address, port: r.port } satisfies FalseNonceEvent);
+        return;
+      }
+      startedAt = c.startedAt;
+    } else {
+      if (!policy.allowClientInitiated) return drop('client_initiated_denied', r, clientName);
+      if (slot >= 0) {
+        let w = ciRate.get(slot);
+        if (!w || now - w.windowStart >= 60000) ciRate.set(slot, (w = { windowStart: now, count: 0 }));
+        if (w.count >= policy.clientInitiatedPerMinute) return drop('client_initiated_rate', r, clientName);
+        w.count++;
+      } else if (!policy.registerClientInitiated) {
+        return drop('client_initiated_unknown_cta', r, clientName);
+      }
+    }
+    const cs = selectCiphersuite(msg.ciphersuites);
+    if (!cs) return drop('no_common_ciphersuite', r, clientName);
+    if (!replay.add(rkey, now + 2 * skewMs, now)) {
+      // Full of live entries: a server-initiated request is still protected by its
+      // single-use nonce (covered by the HMAC); a client-initiated one is not.
+      metrics.inc('cta_sc_drops_total', 'replay_cache_full');
+      if (clientInitiated) return;
+    }
+    if (slot < 0) {
+      slot = registry.register(clientName, r.address, r.port, undefined, now);
+      ciRate.set(slot, { windowStart: now, count: 1 });
+      log('registered', { principal: clientName, address: r.address, port: r.port, by: 'client_initiated' });
+    } else if (registry.port(slot) !== r.port || registry.address(slot) !== r.address) {
+      registry.updateAddress(slot, r.address, r.port, now);
+    }
+    endTrigger(slot);
+
+    // ---- AP Reply ----
+    const subkey = randomKey(B, sk.keytype);
+    const encPart = encrypt(
+      B,
+      sk.keytype,
+      sk.keyvalue,
+      KU_AP_REP_ENCPART,
+      encodeEncApRepPart({ ctime: auth.ctime, cusec: auth.cusec, subkey: { keytype: sk.keytype, keyvalue: subkey } }),
+    );
+    const ctaSpi = (msg.appData as IpsecAppData).spi;
+    const scSpi = newScSpi(slot, registry.scSpi(slot));
+    const reply = encodeApReply(B, usageHmacKey(B, sk.keytype, subkey, USAGE.AP_REPLY), {
+      kmmid: KMMID.AP_REPLY,
+      doi,
+      apRep: encodeApRep({ encPart: { etype: sk.keytype, cipher: encPart } }),
+      appData: { spi: scSpi },
+      ciphersuite: cs,
+      saLifetime: timers.saLifetimeSec,
+      gracePeriod: timers.graceSec,
+      reestablish,
+      ackRequired,
+    });
+    keys.setSession(slot, sk.keytype, sk.keyvalue, etp.endtime);
+    responses.set(digest, { reply, expires: now + Math.max(timers.nonceLifetimeMs, timers.saRecoveredTimeoutMs), address: r.address, port: r.port });
+    metrics.inc('cta_sc_ap_requests_total', clientInitiated ? 'accepted_client_initiated' : 'accepted');
+    const p: Pending = {
+      slot,
+      principal: clientName,
+      etype: sk.keytype,
+      subkey,
+      apReplyHmac: reply.slice(reply.length - HMAC_LEN),
+      ctaSpi,
+      scSpi,
+      cs,
+      startedAt,
+      clientInitiated,
+      expires: now + timers.saRecoveredTimeoutMs,
+      done: false,
+    };
+    if (!ackRequired) {
+      send(reply, r.port, r.address, 'ap_reply');
+      establish(p, now);
+      return;
+    }
+    registry.setState(slot, CTA_STATE.REPLIED, now);
+    const k = r.address + '|' + r.port;
+    let list = pending.get(k);
+    if (!list) pending.set(k, (list = []));
+    if (pendingCount >= (limits.pending ?? 65536)) sweepPending(now, true);
+    list.push(p);
+    pendingCount++;
+    send(reply, r.port, r.address, 'ap_reply');
+  }
+
+  function establish(p: Pending, now: number): void {
+    p.done = true;
+    const expiresAt = now + timers.saLifetimeSec * 1000;
+    keys.setSa(p.slot, p.subkey);
+    saCache.delete(p.slot);
+    registry.setSa(p.slot, { ctaSpi: p.ctaSpi, scSpi: p.scSpi, ciphersuite: ciphersuiteName(p.cs), establishedAt: now, expiresAt }, now);
+    const latencyMs = p.clientInitiated ? null : now - p.startedAt;
+    if (latencyMs !== null) metrics.observeLatency(latencyMs / 1000);
+    metrics.inc('cta_sc_exchanges_total', p.clientInitiated ? 'established_client_initiated' : 'established');
+    log('established', { principal: p.principal, ctaSpi: p.ctaSpi, scSpi: p.scSpi, ciphersuite: ciphersuiteName(p.cs), latencyMs });
+    em.emit('established', {
+      principal: p.principal,
+      ctaSpi: p.ctaSpi,
+      scSpi: p.scSpi,
+      ciphersuite: p.cs,
+      establishedAt: now,
+      expiresAt,
+      clientInitiated: p.clientInitiated,
+      latencyMs,
+    } satisfies EstablishedEvent);
+  }
+
+  // ---- SA Recovered ----
+  function onSaRecovered(buf: Uint8Array, r: Rinfo): void {
+    const now = clock.now();
+    let m;
+    try {
+      m = decodeSaRecovered(buf);
+    } catch (e) {
+      if (!isDecodeError(e)) throw e;
+      return drop('malformed', r);
+    }
+    const k = r.address + '|' + r.port;
+    const list = pending.get(k);
+    if (!list || list.length === 0) return drop('no_pending_exchange', r);
+    for (let i = list.length - 1; i >= 0; i--) {
+      const p = list[i];
+      if (p.expires <= now) continue;
+      const key = usageHmacKey(B, p.etype, p.subkey, USAGE.SA_RECOVERED);
+      if (!hmacOk(key, saRecoveredSigned(m.signed, p.apReplyHmac), m.hmac)) continue;
+      if (p.done) return drop('duplicate_sa_recovered', r, p.principal);
+      // Only the newest exchange for a CTA counts.
+      if (registry.slotOf(p.principal) !== p.slot) return drop('unregistered', r, p.principal);
+      establish(p, now);
+      return;
+    }
+    drop('bad_hmac', r);
+  }
+
+  function sweepPending(now: number, force: boolean): void {
+    for (const [k, list] of pending) {
+      for (let i = list.length - 1; i >= 0; i--) {
+        const p = list[i];
+        if (p.expires > now && !force) continue;
+        if (force && p.expires > now && !p.done) continue;
+        list.splice(i, 1);
+        pendingCount--;
+        if (!p.done) {
+          metrics.inc('cta_sc_exchanges_total', 'no_sa_recovered');
+          if (registry.slotOf(p.principal) === p.slot && registry.state(p.slot) === CTA_STATE.REPLIED) {
+            const back = keys.hasSa(p.slot) && registry.saExpiresSec(p.slot) * 1000 > now ? CTA_STATE.ESTABLISHED : CTA_STATE.REGISTERED;
+            registry.setState(p.slot, back, now, 'no SA Recovered');
+          }
+          log('no_sa_recovered', { principal: p.principal });
+        }
+        wipe(p.subkey);
+      }
+      if (list.length === 0) pending.delete(k);
+    }
+  }
+
+  // ---- protected signaling (ESP) ----
+  function saKeysOf(slot: number): SaKeys | null {
+    let k = saCache.get(slot);
+    if (k) return k;
+    const sub = keys.saSubkey(slot);
+    if (!sub) return null;
+    k = deriveSaKeys(B, sub, registry.ctaSpi(slot), registry.scSpi(slot));
+    wipe(sub);
+    if (saCache.size >= 1024) {
+      const first = saCache.keys().next();
+      if (!first.done) saCache.delete(first.value);
+    }
+    saCache.set(slot, k);
+    return k;
+  }
+  function hasSaSlot(slot: number): boolean {
+    return keys.hasSa(slot) && registry.saExpiresSec(slot) * 1000 > clock.now();
+  }
+  function encNull(slot: number): boolean {
+    // The ciphersuite is recorded in SQLite; the in-memory copy is the SPI pair only,
+    // so keep the enc transform next to the cached keys.
+    return saEncNull.get(slot) === true;
+  }
+  const saEncNull = new Map<number, boolean>();
+  em.on('established', (e: EstablishedEvent) => {
+    const slot = registry.slotOf(e.principal);
+    if (e.ciphersuite.enc === IPSEC_ENC.NULL) saEncNull.set(slot, true);
+    else saEncNull.delete(slot);
+  });
+
+  function onEsp(buf: Uint8Array, r: Rinfo): void {
+    const spi = espPeekSpi(buf);
+    if (spi < 0) return drop('malformed_esp', r);
+    const slot = spi & 0x1fffff;
+    if (registry.state(slot) === CTA_STATE.FREE || registry.scSpi(slot) !== spi || !hasSaSlot(slot)) return drop('unknown_spi', r);
+    const k = saKeysOf(slot);
+    if (!k) return drop('unknown_spi', r);
+    const seq = buf.length >= 8 ? ((buf[4] << 24) | (buf[5] << 16) | (buf[6] << 8) | buf[7]) >>> 0 : 0;
+    if (!keys.rxCheck(slot, seq)) return drop('esp_replay', r);
+    let opened;
+    try {
+      opened = espOpen(B, { encKey: encNull(slot) ? null : k.encCtaToSc, authKey: k.authCtaToSc }, buf);
+    } catch (e) {
+      if (!isDecodeError(e) && !isCryptoError(e)) throw e;
+      return drop(isCryptoError(e) ? 'esp_bad_icv' : 'malformed_esp', r);
+    }
+    keys.rxAccept(slot, seq);
+    let text: string;
+    try {
+      text = Buffer.from(opened.payload).toString('latin1');
+      const resp = parseNcsResponse(text);
+      const w = sigWaiters.get(slot + ':' + resp.txid);
+      if (!w) return drop('esp_unsolicited', r);
+      sigWaiters.delete(slot + ':' + resp.txid);
+      clock.clearTimeout(w.timer);
+      metrics.inc('cta_sc_signaling_total', 'response');
+      w.resolve(text);
+    } catch (e) {
+      if (!isDecodeError(e)) throw e;
+      return drop('malformed_ncs', r);
+    }
+  }
+
+  function sendSignaling(p: string, text: string, timeoutMs?: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const slot = registry.slotOf(p);
+      if (slot < 0) return reject(new Error(`no CTA '${p}' is registered`));
+      if (!hasSaSlot(slot)) return reject(new Error(`no SA established with ${p}`));
+      let cmd;
+      try {
+        cmd = parseNcsCommand(text);
+      } catch (e) {
+        return reject(new Error(`not an NCS command: ${(e as Error).message}`));
+      }
+      // Our transaction ids are unique per CTA: rewrite the caller's if it collides.
+      let txid = cmd.txid;
+      if (sigWaiters.has(slot + ':' + txid)) {
+        txid = String((sigTxid = (sigTxid % 999999999) + 1));
+        text = text.replace(/^(\S+\s+)\S+/, `$1${txid}`);
+      }
+      const k = saKeysOf(slot) as SaKeys;
+      const seq = keys.nextTxSeq(slot);
+      if (seq === 0) return reject(new Error(`ESP sequence numbers exhausted for ${p}: re-key`));
+      const pkt = espSeal(
+        B,
+        { spi: registry.ctaSpi(slot), seq, encKey: encNull(slot) ? null : k.encScToCta, authKey: k.authScToCta },
+        new Uint8Array(Buffer.from(text, 'latin1')),
+        ESP_NEXT_HEADER.UDP,
+      );
+      const key = slot + ':' + txid;
+      const timer = clock.setTimeout(() => {
+        if (sigWaiters.get(key)?.timer !== timer) return;
+        sigWaiters.delete(key);
+        metrics.inc('cta_sc_signaling_total', 'timeout');
+        reject(new Error(`no signaling response from ${p} (transaction ${txid})`));
+      }, timeoutMs ?? timers.signalingTimeoutMs);
+      sigWaiters.set(key, { resolve, reject, timer, slot });
+      metrics.inc('cta_sc_signaling_total', 'request');
+      metrics.inc('cta_sc_tx_total', 'esp');
+      sigSock.send(pkt, registry.signalingPort(slot), registry.address(slot));
+    });
+  }
+
+  // ---- receive ----
+  sock.on('message', (msg: Buffer, rinfo) => {
+    const buf = u8(msg);
+    const r = { address: rinfo.address, port: rinfo.port };
+    try {
+      const k = buf.length >= 3 ? buf[0] : 0;
+      if (k === KMMID.AP_REQUEST) {
+        metrics.inc('cta_sc_rx_total', 'ap_request');
+        onApRequest(buf, r);
+      } else if (k === KMMID.SA_RECOVERED) {
+        metrics.inc('cta_sc_rx_total', 'sa_recovered');
+        onSaRecovered(buf, r);
+      } else if (k >= 1 && k <= 6) {
+        metrics.inc('cta_sc_rx_total', 'unexpected');
+        drop('unexpected_kmmid', r);
+      } else if (buf.length >= 8 && buf[0] >= 0x40) {
+        metrics.inc('cta_sc_rx_total', 'esp');
+        onEsp(buf, r);
+      } else {
+        metrics.inc('cta_sc_rx_total', 'unknown');
+        drop('malformed', r);
+      }
+    } catch (e) {
+      metrics.inc('cta_sc_drops_total', 'internal_error');
+      log('internal_error', { error: (e as Error).message, address: r.address, port: r.port });
+      emitError('internal', (e as Error).message, { address: r.address, port: r.port });
+    }
+  });
+  sigSock.on('message', (msg: Buffer, rinfo) => {
+    metrics.inc('cta_sc_rx_total', 'esp');
+    try {
+      onEsp(u8(msg), { address: rinfo.address, port: rinfo.port });
+    } catch (e) {
+      metrics.inc('cta_sc_drops_total', 'internal_error');
+      emitError('internal', (e as Error).message, { address: rinfo.address, port: rinfo.port });
+    }
+  });
+  sock.on('error', (e) => emitError('internal', `UDP socket: ${e.message}`, {}));
+  sigSock.on('error', (e) => emitError('internal', `signaling socket: ${e.message}`, {}));
+
+  // ---- housekeeping: sweeps and the SA-lifetime re-key scan ----
+  let hkTimer: unknown = null;
+  function housekeeping(): void {
+    hkTimer = null;
+    if (closed) return;
+    const now = clock.now();
+    nonces.sweep(now);
+    replay.sweep(now);
+    sweepPending(now, false);
+    for (const [slot, w] of ciRate) if (now - w.windowStart >= 60000) ciRate.delete(slot);
+    // Re-key CTAs whose SA has less than the grace period left.
+    const dueSec = Math.floor(now / 1000) + timers.graceSec;
+    const due: number[] = [];
+    for (const slot of registry.slots()) {
+      if (registry.state(slot) !== CTA_STATE.ESTABLISHED || waking.has(slot)) continue;
+      const exp = registry.saExpiresSec(slot);
+      if (exp && exp <= dueSec) due.push(slot);
+    }
+    for (const slot of due) {
+      const how = rekeyOrWake(slot);
+      log('sa_expiring', { principal: registry.principalOf(slot), method: how });
+    }
+    hkTimer = clock.setTimeout(housekeeping, timers.housekeepingMs);
+  }
+  hkTimer = clock.setTimeout(housekeeping, timers.housekeepingMs);
+
+  // ---- public object ----
+  const server = Object.assign(em, {
+    address: { host: bound.address, port: bound.port },
+    signalingAddress: { host: sigBound.address, port: sigBound.port },
+    controlAddress: null as { host: string; port: number } | null,
+    principal,
+    metrics,
+    timers,
+    get size() {
+      return registry.count;
+    },
+    register(p: string, address: string, port: number, signalingPort?: number): void {
+      if (!p.includes('@')) throw new Error(`CTA principal '${p}' has no @REALM`);
+      if (!(port >= 1 && port <= 65535)) throw new Error(`bad port ${port} for ${p}`);
+      const slot = registry.register(p, address, port, signalingPort ?? 2427, clock.now());
+      saCache.delete(slot);
+      log('registered', { principal: p, address, port, signalingPort: signalingPort ?? 2427 });
+    },
+    unregister(p: string): boolean {
+      const slot = registry.slotOf(p);
+      if (slot < 0) return false;
+      endTrigger(slot);
+      nonces.dropSlot(slot);
+      keys.clear(slot);
+      saCache.delete(slot);
+      saEncNull.delete(slot);
+      ciRate.delete(slot);
+      registry.unregister(p);
+      log('unregistered', { principal: p });
+      return true;
+    },
+    isRegistered: (p: string) => registry.slotOf(p) >= 0,
+    get: (p: string) => registry.get(p),
+    list: (limit?: number, offset?: number) => registry.list(limit, offset),
+    listCtas: (limit?: number, offset?: number) => registry.list(limit, offset),
+    wake(p: string): void {
+      startTrigger(slotOfOrThrow(p), false);
+    },
+    wakeAll: () => queueWakes(registry.slots()),
+    rekey: (p: string) => rekeyOrWake(slotOfOrThrow(p)),
+    sendSignaling,
+    hasSa(p: string): boolean {
+      const slot = registry.slotOf(p);
+      return slot >= 0 && hasSaSlot(slot);
+    },
+    saKeys(p: string) {
+      const slot = registry.slotOf(p);
+      if (slot < 0 || !keys.hasSa(slot)) return null;
+      const k = saKeysOf(slot) as SaKeys;
+      return { ...k, ctaSpi: registry.ctaSpi(slot), scSpi: registry.scSpi(slot) };
+    },
+    status() {
+      const byState: { [s: string]: number } = {};
+      for (const slot of registry.slots()) {
+        const n = STATE_NAMES[registry.state(slot)];
+        byState[n] = (byState[n] || 0) + 1;
+      }
+      return {
+        principal,
+        listen: { host: bound.address, port: bound.port },
+        signaling: { host: sigBound.address, port: sigBound.port },
+        uptimeSec: Math.floor((clock.now() - startedAtMs) / 1000),
+        ctas: registry.count,
+        byState,
+        waking: waking.size,
+        wakeQueue: wakeQueue.length - wakeQueueHead,
+        outstandingNonces: nonces.size,
+        replayCache: replay.size,
+        pendingSaRecovered: pendingCount,
+        policy,
+        ackRequired,
+        counters: metrics.snapshot(),
+      };
+    },
+    stats: () => metrics.snapshot(),
+    metricsText(): string {
+      return metrics.render({
+        cta_sc_registered_ctas: { help: 'Registered CTAs', value: registry.count },
+        cta_sc_waking_ctas: { help: 'CTAs with a Wake Up / Rekey outstanding', value: waking.size },
+        cta_sc_outstanding_nonces: { help: 'Entries in the nonce table', value: nonces.size },
+        cta_sc_replay_cache_entries: { help: 'Entries in the Kerberos replay cache', value: replay.size },
+        cta_sc_pending_sa_recovered: { help: 'AP Replies awaiting SA Recovered', value: pendingCount },
+      });
+    },
+    flush: () => registry.flush(),
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      if (hkTimer) clock.clearTimeout(hkTimer);
+      if (wakeQueueTimer) clock.clearTimeout(wakeQueueTimer);
+      for (const w of waking.values()) clock.clearTimeout(w.timer);
+      waking.clear();
+      for (const w of sigWaiters.values()) {
+        clock.clearTimeout(w.timer);
+        w.reject(new Error('SC closed'));
+      }
+      sigWaiters.clear();
+      if (control) await control.close();
+      await Promise.all([new Promise<void>((r) => sock.close(() => r())), new Promise<void>((r) => sigSock.close(() => r()))]);
+      registry.close();
+      keys.wipeAll();
+      for (const list of pending.values()) for (const p of list) wipe(p.subkey);
+      pending.clear();
+      for (const m of serviceKeys.values()) for (const k of m.values()) wipe(k);
+      for (const k of hmacKeys.values()) wipe(k);
+      hmacKeys.clear();
+      saCache.clear();
+      log('stopped', {});
+    },
+  });
+
+  let control: ControlServer | null = null;
+  if (opts.control) {
+    try {
+      control = await startControl(server, opts.control, log);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      await server.close();
+      const where = `${opts.control.host || '127.0.0.1'}:${opts.control.port ?? 0}`;
+      if (err.code === 'EADDRINUSE') throw new ScStartError('port_in_use', `control API port ${where} is already in use`);
+      throw new ScStartError('control', `cannot start the control API on ${where}: ${err.message}`);
+    }
+    server.controlAddress = control.address;
+  }
+
+  log('started', { principal, listen: `${bound.address}:${bound.port}`, control: control ? `${control.address.host}:${control.address.port}` : null, ctas: registry.count });
+  // Start-up: keys were only ever in memory, so every registered CTA needs a new SA.
+  if (opts.wakeOnStart !== false && registry.count > 0) queueWakes(registry.slots());
+  return server as unknown as ScServer;
+}
