@@ -36,6 +36,14 @@ const CASES: { [rule: string]: { bad: string[]; good: string[] } } = {
     bad: ['var fs = []; for (let i = 0; i < 3; i++) fs.push(function () { return i; });', 'for (const x of xs) setTimeout(() => use(x), 1);'],
     good: ['for (let i = 0; i < 3; i++) use(i);', 'for (var i = 0; i < 3; i++) { let j = i; fs.push(function () { return j; }); }', 'for (let i = 0; i < 3; i++) fs.push(function (i) { return i; });'],
   },
+  'class-expression-name': {
+    bad: ['var A = class _A { static mk() { return new _A(); } };'],
+    good: ['var B = class _B { m() { return 1; } }; class C { static mk() { return new C(); } }'],
+  },
+  'reserved-name': {
+    bad: ['class R { static of(b) { return new R(b); } }', 'class S { delete(k) {} }', 'class T { get default() { return 1; } }', 'var of = 1;', 'function f(static) {}'],
+    good: ['var o = { of: 1, delete: 2, default: 3 }; o.of(); o.delete(k); x.static = 1;', 'class R { static from2(b) {} remove(k) {} }'],
+  },
 };
 
 test('every rule has a case', () => {

@@ -27,7 +27,8 @@ export interface BoardConfig {
   blockSize: number;
   nativeCrypto: { sha1: boolean; sha256: boolean; sha384: boolean; aes: boolean };
   transports: { udp: boolean; serial: 'Serial1' | 'USB' | null; udpPort: number | null };
-  serial: { port: string | null; rx: string | null; tx: string | null; baud: number | null };
+  /** consoleTo: where the JS console moves when the serial transport shares its port (null: no move). */
+  serial: { port: string | null; rx: string | null; tx: string | null; baud: number | null; consoleTo: string | null };
   timers: BoardTimers;
   /** Session-table size. */
   slots: number;

@@ -38,7 +38,16 @@ export const RULES: { [rule: string]: string } = {
   'extends-error': 'class extending Error (loses its message on Espruino): use an ES5 constructor',
   'regex-unsupported': 'regular-expression features the interpreter lacks (lookbehind, named groups, s/d/v flags)',
   'let-loop-closure': 'a closure capturing a let/const loop-head variable (not re-bound per iteration on Espruino)',
+  'class-expression-name': 'a named class expression referring to its own name (Espruino does not bind it): the build rewrites these',
+  'reserved-name': "an Espruino lexer keyword (of, static, let, ...) used as a class member or variable name",
 };
+
+/** Words Espruino's lexer (src/jslex.c) always turns into keyword tokens. Fine as object keys and after `.`. */
+const ESPRUINO_KEYWORDS = new Set([
+  'if', 'else', 'do', 'while', 'for', 'break', 'continue', 'function', 'return', 'var', 'let', 'const', 'this',
+  'throw', 'try', 'catch', 'finally', 'true', 'false', 'null', 'undefined', 'new', 'in', 'instanceof', 'switch',
+  'case', 'default', 'delete', 'typeof', 'void', 'debugger', 'class', 'extends', 'super', 'static', 'of',
+]);
 
 const FORBIDDEN_GLOBALS = new Set([
   'Map', 'Set', 'WeakMap', 'WeakSet', 'WeakRef', 'FinalizationRegistry', 'Symbol', 'BigInt', 'BigInt64Array',
@@ -223,6 +232,9 @@ export function checkSubset(source: string): Violation[] {
       case 'PropertyDefinition':
         if (node.computed) report('computed-key', node);
         if (node.key.type === 'PrivateIdentifier') report('class-private', node);
+        if (!node.computed && node.key.type === 'Identifier' && ESPRUINO_KEYWORDS.has(node.key.name)) {
+          report('reserved-name', node, `class member '${node.key.name}'`);
+        }
         break;
       case 'Literal':
         if (node.bigint !== undefined) report('bigint', node);
@@ -233,8 +245,12 @@ export function checkSubset(source: string): Violation[] {
           else if (/\(\?<[A-Za-z_$]/.test(pattern) || /\\k</.test(pattern)) report('regex-unsupported', node, 'named group');
         }
         break;
-      case 'ClassDeclaration':
       case 'ClassExpression':
+        if (node.id && resolve(node.id.name, [...ancestors, node.body, node.id]).local && refersTo(node.body, node.id.name)) {
+          report('class-expression-name', node, `class ${node.id.name}`);
+        }
+      // falls through
+      case 'ClassDeclaration':
         if (node.superClass && node.superClass.type === 'Identifier' && ERROR_CLASSES.has(node.superClass.name) && isGlobalRef(node.superClass, [...ancestors, node.superClass])) {
           report('extends-error', node, `extends ${node.superClass.name}`);
         }
@@ -246,6 +262,7 @@ export function checkSubset(source: string): Violation[] {
         if (node.async) report('async', node);
         break;
       case 'Identifier': {
+        if (node.name === 'of' || node.name === 'static') report('reserved-name', node, `identifier '${node.name}'`);
         if (type !== 'Identifier') break; // binding positions come as VariablePattern
         const r = resolve(node.name, ancestors);
         if (!r.local) {
@@ -283,6 +300,14 @@ export function checkSubset(source: string): Violation[] {
   });
   out.sort((a, b) => a.line - b.line || a.column - b.column);
   return out;
+}
+
+function refersTo(root: AnyNode, name: string): boolean {
+  let found = false;
+  fullAncestor(root, (n: AnyNode, _st: unknown, _a: AnyNode[], type: string) => {
+    if (n.type === 'Identifier' && type === 'Identifier' && n.name === name) found = true;
+  });
+  return found;
 }
 
 function memberName(node: AnyNode): string | null {

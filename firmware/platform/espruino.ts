@@ -1,0 +1,191 @@
+// The Platform on Espruino globals: what the board runs, and what the host
+// emulator runs too (it gives the bundle the same globals). Written inside the
+// Espruino subset. API shapes checked against espruino/Espruino:
+//  - libs/network/jswrap_net.c: dgram.createSocket('udp4'), socket.bind(port),
+//    socket.send(string, port, address) (a *string*), 'message' (msg: binary string,
+//    rinfo {address, port, size}).
+//  - src/jswrap_storage.c: Storage.readArrayBuffer(name) (undefined if absent),
+//    Storage.write(name, data) (typed arrays ok; zero-length files are refused),
+//    Storage.erase(name); names up to 28 characters.
+//  - src/jswrap_espruino.c: E.toUint8Array(str), E.toString(u8), E.hwRand(),
+//    E.setConsole(device, {force}).
+import type { Platform, UdpSocket, SerialLink, Storage, MemoryInfo } from './platform.ts';
+import type { CryptoBackend } from '../proto/crypto/backend.ts';
+import { makeEspruinoBackend } from './espruino-crypto.ts';
+
+/** The board facts the build injects as the BOARD constant (host-tools/build/build.ts boardDefine). */
+export interface BoardInfo {
+  board: string;
+  variables: number;
+  nativeCrypto: { sha1: boolean; sha256: boolean; sha384: boolean; aes: boolean };
+  transports: { udp: boolean; serial: string | null; udpPort: number | null };
+  serial: { port: string | null; rx: string | null; tx: string | null; baud: number | null; consoleTo: string | null };
+  timers: {
+    solicitedTimeoutMs: number;
+    retransmitMs: number[];
+    unsolicitedInitialMs: number;
+    unsolicitedRetries: number;
+    clockSkewSec: number;
+  };
+  slots: number;
+}
+
+declare global {
+  /** Injected by `cta build` from board-configs/<board>.json; undefined outside a bundle. */
+  const BOARD: BoardInfo;
+}
+
+// Espruino globals, declared here (module scope) so they shadow Node's typings.
+declare const global: { [name: string]: any };
+declare const E: {
+  hwRand(): number;
+  toUint8Array(s: string): Uint8Array;
+  toString(u8: Uint8Array): string;
+  setConsole(device: string | null, options: { force: boolean }): void;
+};
+declare const process: { memory(): { free: number; usage: number; total: number } };
+declare function print(s: string): void;
+
+/**
+ * Measured on 2v29: Uint8Array.prototype.slice returns a plain Array (not a
+ * Uint8Array, no 8-bit wrap), so `x.slice() instanceof Uint8Array` is false and
+ * code that copies bytes with slice breaks. Espruino lets JS define the method on
+ * the prototype, which then wins over the native one: install a correct copy.
+ * Runs when this module is evaluated (before the agent starts). Portable code
+ * should still prefer `new Uint8Array(x.subarray(a, b))` for copies.
+ */
+export function installEspruinoFixes(): void {
+  const probe = new Uint8Array(1).slice(0);
+  if (!(probe instanceof Uint8Array)) {
+    (Uint8Array.prototype as any).slice = function (this: Uint8Array, start?: number, end?: number): Uint8Array {
+      return new Uint8Array(this.subarray(start as number, end));
+    };
+  }
+}
+installEspruinoFixes();
+
+/**
+ * Espruino's require(), reached through `global` so that esbuild does not treat it
+ * as a bundler import (a literal require("x") makes esbuild emit a shim that probes Proxy).
+ */
+export function espruinoRequire(name: string): any {
+  return global.require(name);
+}
+
+/** A binary string (one char per byte, as dgram/Serial deliver) to bytes. */
+export function fromBinaryString(s: string): Uint8Array {
+  if (typeof E !== 'undefined' && E.toUint8Array) return E.toUint8Array(s);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i) & 0xff;
+  return out;
+}
+
+/** Bytes to a binary string (what dgram.send wants). */
+export function toBinaryString(b: Uint8Array): string {
+  if (b.length === 0) return '';
+  if (typeof E !== 'undefined' && E.toString) return E.toString(b);
+  let s = '';
+  for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i]);
+  return s;
+}
+
+function makeStorage(): Storage {
+  const st = espruinoRequire('Storage');
+  return {
+    read: function (name: string): Uint8Array | null {
+      const ab = st.readArrayBuffer(name);
+      if (ab === undefined || ab === null) return null;
+      // A copy: on a board the buffer is memory-mapped flash (read-only).
+      return new Uint8Array(ab).slice();
+    },
+    write: function (name: string, data: Uint8Array): void {
+      // Espruino cannot create a zero-length file: an empty write removes the file.
+      if (data.length === 0) {
+        st.erase(name);
+        return;
+      }
+      if (!st.write(name, data)) throw new Error('Storage.write failed for ' + name);
+    },
+    erase: function (name: string): void {
+      st.erase(name);
+    },
+  };
+}
+
+function makeSerial(board: BoardInfo): SerialLink | null {
+  const portName = board.transports.serial;
+  if (!portName) return null;
+  const port = global[portName];
+  if (!port) return null;
+  if (board.serial.consoleTo) E.setConsole(board.serial.consoleTo, { force: true });
+  if (portName !== 'USB' && board.serial.baud) {
+    const opts: { [k: string]: string } = {};
+    if (board.serial.rx) opts.rx = board.serial.rx;
+    if (board.serial.tx) opts.tx = board.serial.tx;
+    port.setup(board.serial.baud, opts);
+  }
+  let handler: ((chunk: Uint8Array) => void) | null = null;
+  port.on('data', function (s: string) {
+    if (handler) handler(fromBinaryString(s));
+  });
+  return {
+    write: function (data: Uint8Array): void {
+      port.write(data);
+    },
+    onData: function (fn: (chunk: Uint8Array) => void): void {
+      handler = fn;
+    },
+  };
+}
+
+/** The Platform for `board` (normally the BOARD constant). */
+export function makeEspruinoPlatform(board: BoardInfo): Platform {
+  const crypto: CryptoBackend = makeEspruinoBackend(espruinoRequire('crypto'), E.hwRand);
+  const storage = makeStorage();
+  let serial: SerialLink | null | undefined;
+  return {
+    crypto: crypto,
+    now: function (): number {
+      return Date.now();
+    },
+    setTimeout: function (fn: () => void, ms: number): unknown {
+      return setTimeout(fn, ms);
+    },
+    clearTimeout: function (handle: unknown): void {
+      // Espruino throws on clearTimeout(undefined), and clearTimeout() clears *every* timer.
+      if (handle === undefined || handle === null) return;
+      clearTimeout(handle as any);
+    },
+    udpBind: function (port: number, onMessage: (data: Uint8Array, address: string, port: number) => void): UdpSocket | null {
+      if (!board.transports.udp) return null;
+      const sock = espruinoRequire('dgram').createSocket('udp4');
+      sock.on('message', function (msg: string, rinfo: { address: string; port: number }) {
+        onMessage(fromBinaryString(msg), rinfo.address, rinfo.port);
+      });
+      sock.bind(port);
+      return {
+        send: function (data: Uint8Array, toPort: number, address: string): void {
+          sock.send(toBinaryString(data), toPort, address);
+        },
+        close: function (): void {
+          sock.close();
+        },
+      };
+    },
+    // Set up on first use: opening the port may move the console off it.
+    get serial(): SerialLink | null {
+      if (serial === undefined) serial = makeSerial(board);
+      return serial;
+    },
+    storage: storage,
+    log: function (event: string, fields: { [k: string]: string | number | boolean }): void {
+      const o: { [k: string]: string | number | boolean } = { t: Date.now(), ev: event };
+      for (const k in fields) o[k] = fields[k];
+      print(JSON.stringify(o));
+    },
+    memory: function (): MemoryInfo {
+      const m = process.memory();
+      return { free: m.free, usage: m.usage, total: m.total };
+    },
+  };
+}

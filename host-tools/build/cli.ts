@@ -1,0 +1,47 @@
+// `cta build`: bundle the firmware for one board (or all) and check the bundle
+// against the Espruino subset. Exit 1 when a bundle breaks the subset.
+import { relative } from 'node:path';
+import { parseArgs, UsageError } from '../args.ts';
+import { listBoards, loadBoard } from './boards.ts';
+import { buildFirmware, DEFAULT_ENTRY, DEFAULT_OUT_DIR, REPO_ROOT } from './build.ts';
+import { formatViolations } from './subset-check.ts';
+
+export const help = `usage: cta build [--board B | --all] [--entry firmware/main.ts] [--out dist/firmware] [--no-minify]
+
+Bundles the firmware (esbuild: IIFE, es2015, minified, BOARD constant from
+board-configs/<board>.json) into <out>/<board>.js, prints its size, and checks
+the bundle against the Espruino subset (ESPRUINO.md). Fails (exit 1) listing
+every violation.
+
+  --board B      board config name (default: emulator); boards: ${listBoards().join(', ')}
+  --all          build every board
+  --entry FILE   entry module (default ${DEFAULT_ENTRY}); other entries are written as <board>-<name>.js
+  --out DIR      output directory (default ${DEFAULT_OUT_DIR})
+  --no-minify    readable output (for debugging on the interpreter)`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs(argv, {
+    board: { type: 'string' },
+    all: { type: 'boolean' },
+    entry: { type: 'string' },
+    out: { type: 'string' },
+    'no-minify': { type: 'boolean' },
+  });
+  if (values.all && values.board) throw new UsageError('give either --board or --all, not both');
+  const boards = values.all ? listBoards() : [values.board ?? 'emulator'];
+  for (const b of boards) loadBoard(b); // unknown board -> UsageError before any work
+  let failed = 0;
+  for (const board of boards) {
+    const r = await buildFirmware({ board, entry: values.entry as string | undefined, outDir: values.out as string | undefined, minify: !values['no-minify'] });
+    const rel = relative(REPO_ROOT, r.path) || r.path;
+    const kb = (r.bytes / 1024).toFixed(1);
+    if (r.violations.length) {
+      failed++;
+      console.error(`${board}: ${rel} ${r.bytes} bytes (${kb} KB): ${r.violations.length} Espruino subset violation(s)`);
+      console.error(formatViolations(r.violations, rel));
+    } else {
+      console.log(`${board}: ${rel} ${r.bytes} bytes (${kb} KB), subset check passed`);
+    }
+  }
+  return failed ? 1 : 0;
+}
