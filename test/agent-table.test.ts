@@ -1,0 +1,118 @@
+// CTA agent: the fixed-size session table under load.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { makeWorld, SC_PRINCIPAL, REALM } from './helpers/mini-sc.ts';
+import * as P from '../firmware/proto/pktc.ts';
+import { SessionTable, S_FREE } from '../firmware/agent/table.ts';
+
+const CTA = '10.0.0.2';
+const SCS = [SC_PRINCIPAL, 'sc/sc2.example.net@' + REALM, 'sc/sc3.example.net@' + REALM];
+
+function wake(nonce: number, principal: string): Uint8Array {
+  return P.encodeWakeUp({ kmmid: 1, doi: 1, serverNonce: nonce, serverPrincipal: principal });
+}
+
+test('SessionTable: fixed slots, alloc until full, free and reuse, generation bumps', () => {
+  const t = new SessionTable(3);
+  const len = t.f.length;
+  const a = t.alloc();
+  t.set(a, 0, 1);
+  const b = t.alloc();
+  t.set(b, 0, 1);
+  const c = t.alloc();
+  t.set(c, 0, 1);
+  assert.deepEqual([a, b, c], [0, 1, 2]);
+  assert.equal(t.alloc(), -1);
+  assert.equal(t.inUse(), 3);
+  const g = t.get(b, 11);
+  t.free(b);
+  assert.equal(t.state(b), S_FREE);
+  assert.equal(t.alloc(), b);
+  assert.ok(t.get(b, 11) > g, 'a reused slot has a new generation');
+  assert.equal(t.f.length, len);
+});
+
+test('table full: triggers from more SCs than slots are dropped and counted', () => {
+  const w = makeWorld({ slots: 2, scs: SCS.map((p) => ({ principal: p })) });
+  w.kdc.silent = 1000; // sessions stay waiting for a ticket
+  for (let i = 0; i < 3; i++) w.net.inject('10.0.0.1', 1293, CTA, 1293, wake(100 + i, SCS[i]));
+  assert.equal(w.agent.table.inUse(), 2);
+  assert.equal(w.agent.counters.drops.table_full, 1);
+  assert.equal(w.agent.counters.wakeUps, 3);
+  assert.deepEqual(
+    w.agent.status().scs.map((s) => s.pendingNonce),
+    [100, 101, null],
+  );
+});
+
+test('a newer nonce from the same SC replaces the pending one', () => {
+  const w = makeWorld();
+  w.sc.wakeUp(); // ticket cached
+  w.sc.silent = 1;
+  const a = w.sc.wakeUp();
+  assert.equal(w.agent.status().scs[0].pendingNonce, a);
+  const b = w.sc.wakeUp();
+  assert.equal(w.agent.counters.replaced, 1);
+  assert.equal(w.agent.table.inUse(), 0, 'the replacing session completed');
+  const last = w.sc.apRequests[w.sc.apRequests.length - 1].msg;
+  assert.equal(last.serverNonce, b);
+  assert.equal(w.agent.counters.sessionsEstablished, 2);
+  // The replaced session's retransmission timer is gone with it.
+  w.clock.advance(5000);
+  assert.equal(w.agent.counters.retransmits, 0);
+  assert.equal(w.agent.counters.sessionsAborted, 0);
+});
+
+function gc(): (() => void) | null {
+  try {
+    setFlagsFromString('--expose-gc');
+    const f = runInNewContext('gc') as () => void;
+    return typeof f === 'function' ? f : null;
+  } catch {
+    return null;
+  }
+}
+
+test('a flood of 10,000 Wake Ups leaves table and heap bounded; a legitimate Wake Up still succeeds', () => {
+  const collect = gc();
+  const w = makeWorld({ slots: 4 });
+  w.net.logLimit = 0;
+  w.sc.wakeUp(); // the ticket is cached: spoofed valid Wake Ups cost an AP Request each
+  const tableBytes = w.agent.table.f.byteLength;
+  const reqSlots = w.agent.table.req.length;
+  collect?.();
+  const heap0 = process.memoryUsage().heapUsed;
+  let kinds = [0, 0, 0, 0];
+  const evil = wake(1, 'sc/evil.example.net@' + REALM);
+  const zero = wake(0, SC_PRINCIPAL);
+  for (let i = 0; i < 10000; i++) {
+    const k = i % 50 === 0 ? 3 : i % 3;
+    kinds[k]++;
+    if (k === 0) w.net.inject('10.0.0.1', 1293, CTA, 1293, evil);
+    else if (k === 1) w.net.inject('10.0.0.1', 1293, CTA, 1293, zero);
+    else if (k === 2) w.net.inject('10.6.6.6', 1293, CTA, 1293, wake(0x10000 + i, SC_PRINCIPAL));
+    // k === 3: spoofed from the SC's address with the right principal and a fresh nonce:
+    // it replaces the pending session (the SC will call it a false nonce).
+    else w.net.inject('10.0.0.1', 1293, CTA, 1293, wake(0x20000 + i, SC_PRINCIPAL));
+    if (i % 1000 === 999) w.clock.advance(100);
+  }
+  const c = w.agent.counters;
+  assert.equal(c.drops.unknown_sc, kinds[0]);
+  assert.equal(c.drops.nonce_zero, kinds[1]);
+  assert.equal(c.drops.wrong_address, kinds[2]);
+  assert.equal(c.drops.internal, 0);
+  assert.ok(w.agent.table.inUse() <= 4);
+  assert.equal(w.agent.table.f.byteLength, tableBytes, 'the session table never grows');
+  assert.equal(w.agent.table.req.length, reqSlots);
+  collect?.();
+  const grown = process.memoryUsage().heapUsed - heap0;
+  if (collect) assert.ok(grown < 8 * 1024 * 1024, `heap grew by ${grown} bytes`);
+  // A legitimate Wake Up after the flood completes.
+  w.clock.advance(10000);
+  const est = c.sessionsEstablished;
+  w.sc.wakeUp();
+  assert.equal(w.agent.counters.sessionsEstablished, est + 1);
+  assert.equal(w.agent.status().scs[0].state, 'established');
+});
