@@ -27,8 +27,9 @@ export async function run(argv: string[]): Promise<number> {
     out: { type: 'string' },
     'no-minify': { type: 'boolean' },
   });
-  if (values.all && values.board) throw new UsageError('give either --board or --all, not both');
-  const boards = values.all ? listBoards() : [values.board ?? 'emulator'];
+  const board1 = values.board as string | undefined;
+  if (values.all && board1) throw new UsageError('give either --board or --all, not both');
+  const boards = values.all ? listBoards() : [board1 ?? 'emulator'];
   for (const b of boards) loadBoard(b); // unknown board -> UsageError before any work
   let failed = 0;
   for (const board of boards) {
