@@ -1,0 +1,134 @@
+// Capture real traffic with tshark and read it back as JSON.
+//   const pcap = await captureUdp(port, async () => { ...send... }, { packets: n });
+//   const pkts = tsharkJson(pcap, [`udp.port==${port},pktc`]);
+//   removeCapture(pcap);
+// Callers check needTool(t, 'tshark') first.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+
+export interface CaptureOptions {
+  /** Stop as soon as this many packets are captured (tshark -c); recommended. */
+  packets?: number;
+  /** Interface (default "lo"). */
+  iface?: string;
+  /** Give up after this long (default 20 s). */
+  timeoutMs?: number;
+}
+
+/**
+ * Start `tshark -i lo -f "udp port <port>" -w <tmp>.pcap`, wait until it says
+ * "Capturing on" (and dumpcap's "Capture started."), run `send`, then wait for tshark to exit (with `packets`) or
+ * stop it with SIGINT. Resolves to the pcap path (in its own temp directory:
+ * removeCapture() deletes it).
+ */
+export async function captureUdp(port: number, send: () => Promise<void>, opts: CaptureOptions = {}): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'cta-tshark-'));
+  const pcap = join(dir, 'capture.pcap');
+  const args = ['-i', opts.iface ?? 'lo', '-f', `udp port ${port}`, '-w', pcap, '-q'];
+  if (opts.packets) args.push('-c', String(opts.packets));
+  const timeoutMs = opts.timeoutMs ?? 20000;
+  const child = spawn('tshark', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  let exited = false;
+  const exit = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      exited = true;
+      resolve(code);
+    }),
+  );
+  child.on('error', () => undefined);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`tshark did not start capturing: ${stderr}`)), timeoutMs);
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        // tshark prints "Capturing on" before its dumpcap child has opened the
+        // interface; dumpcap's "Capture started." means the filter is live.
+        if (stderr.includes('Capturing on') && stderr.includes('Capture started')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      exit.then(() => {
+        clearTimeout(timer);
+        reject(new Error(`tshark exited before capturing: ${stderr}`));
+      });
+    });
+    await send();
+    if (opts.packets) {
+      const timer = setTimeout(() => child.kill('SIGINT'), timeoutMs);
+      await exit;
+      clearTimeout(timer);
+    } else {
+      // No packet count: give the kernel a moment to hand the packets over, then stop.
+      await new Promise((r) => setTimeout(r, 500));
+      child.kill('SIGINT');
+      await exit;
+    }
+  } catch (e) {
+    if (!exited) {
+      child.kill('SIGKILL');
+      await exit;
+    }
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  return pcap;
+}
+
+/** Delete a capture made by captureUdp (and its temp directory). */
+export function removeCapture(pcap: string): void {
+  if (basename(pcap) === 'capture.pcap' && basename(dirname(pcap)).startsWith('cta-tshark-')) {
+    rmSync(dirname(pcap), { recursive: true, force: true });
+  }
+}
+
+export type TsharkPacket = { _source: { layers: Record<string, unknown> } };
+
+/**
+ * `tshark -r <pcap> -d <decodeAs>... -T json --no-duplicate-keys` (repeated
+ * fields become arrays), plus any `-o` preferences, parsed.
+ */
+export function tsharkJson(pcap: string, decodeAs: string[], prefs: string[] = []): TsharkPacket[] {
+  const args = ['-r', pcap, '-T', 'json', '--no-duplicate-keys'];
+  for (const d of decodeAs) args.push('-d', d);
+  for (const p of prefs) args.push('-o', p);
+  const out = execFileSync('tshark', args, { encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'pipe'] });
+  return JSON.parse(out) as TsharkPacket[];
+}
+
+/**
+ * Every field under `root` (a layer object), flattened: field name -> list of
+ * values, in tree order. Subtree objects are walked; their labels are skipped.
+ */
+export function flattenFields(root: unknown, out: Record<string, string[]> = {}): Record<string, string[]> {
+  if (!root || typeof root !== 'object') return out;
+  for (const [k, v] of Object.entries(root as Record<string, unknown>)) {
+    const push = (x: unknown) => {
+      if (x !== null && typeof x === 'object') flattenFields(x, out);
+      else (out[k] ??= []).push(String(x));
+    };
+    if (Array.isArray(v)) v.forEach(push);
+    else if (v !== null && typeof v === 'object') {
+      // "field_tree" objects hold the children of field "field"
+      flattenFields(v, out);
+    } else push(v);
+  }
+  return out;
+}
+
+/** Names of malformed/expert markers anywhere in a packet ("_ws.malformed", "_ws.expert", ...). */
+export function problems(pkt: TsharkPacket): string[] {
+  const found: string[] = [];
+  const walk = (x: unknown, path: string) => {
+    if (!x || typeof x !== 'object') return;
+    for (const [k, v] of Object.entries(x as Record<string, unknown>)) {
+      if (k.startsWith('_ws.malformed') || k.startsWith('_ws.expert') || k === '_ws.short') found.push(`${path}/${k}: ${JSON.stringify(v).slice(0, 200)}`);
+      walk(v, `${path}/${k}`);
+    }
+  };
+  walk(pkt._source.layers, '');
+  return found;
+}
