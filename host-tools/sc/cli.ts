@@ -1,0 +1,246 @@
+// `cta sc`: run the Signaling Controller, or talk to a running one over its
+// local control API.
+import { parseArgs, parseHostPort, intOption, UsageError } from '../args.ts';
+import { startSc, ScStartError, type ScServer } from './server.ts';
+
+export const DEFAULT_CONTROL = '127.0.0.1:1294';
+
+export const help = `usage: cta sc [serve] --principal sc/HOST@REALM --keytab FILE [options]
+       cta sc status | ctas | metrics          [--control HOST:PORT]
+       cta sc wake (PRINCIPAL | --all)          [--control HOST:PORT]
+       cta sc rekey PRINCIPAL                   [--control HOST:PORT]
+       cta sc register PRINCIPAL=HOST:PORT[/SIGPORT] [--control HOST:PORT]
+
+Serves server-initiated Kerberized key management on UDP (default port 1293):
+wakes CTAs with a fresh nonce, accepts only AP Requests that echo a nonce it
+sent to that CTA (anything else is disregarded silently and counted), answers
+with an AP Reply and establishes the SA on SA Recovered. Serves until SIGINT or
+SIGTERM. Logs one JSON object per line on stdout.
+
+serve options:
+  --principal NAME        the SC's service principal (must be in the keytab)
+  --keytab FILE           MIT keytab with the principal's key(s)
+  --listen HOST:PORT      key-management UDP address (default 0.0.0.0:1293)
+  --state FILE            SQLite registry of CTAs (default sc.db; ':memory:' for none)
+  --control HOST:PORT     local control API (default ${DEFAULT_CONTROL}; 'none' to disable)
+  --cta P=HOST:PORT[/SIG] register a CTA at start (repeatable); SIG = signaling port (default 2427)
+  --allow-client-initiated     accept client-initiated sessions (nonce 0)
+  --client-initiated-per-minute N   per-CTA cap (default 6)
+  --restart-wake-rate N   Wake Ups per second when waking every CTA (default 200)
+  --nonce-lifetime MS     (default 5000)   --wake-retries N (default 2)
+  --wake-retry MS         (default 3000)   --skew S (default 300)
+  --sa-lifetime S         (default 604800) --grace S (default 3600)
+  --no-ack                do not ask CTAs for SA Recovered
+  --no-wake-on-start      do not wake registered CTAs at start-up
+
+client commands talk to the control API (--control, default ${DEFAULT_CONTROL}).`;
+
+function parseCta(s: string): { principal: string; host: string; port: number; sig?: number } {
+  const eq = s.lastIndexOf('=');
+  if (eq <= 0) throw new UsageError(`bad --cta '${s}': expected PRINCIPAL=HOST:PORT[/SIGPORT]`);
+  const principal = s.slice(0, eq);
+  if (!principal.includes('@')) throw new UsageError(`bad --cta '${s}': the principal needs @REALM`);
+  let addr = s.slice(eq + 1);
+  let sig: number | undefined;
+  const slash = addr.lastIndexOf('/');
+  if (slash >= 0) {
+    sig = intOption(addr.slice(slash + 1), 'cta signaling port', 2427, 1, 65535);
+    addr = addr.slice(0, slash);
+  }
+  const hp = parseHostPort(addr, '127.0.0.1', '--cta address');
+  if (hp.port === 0) throw new UsageError(`bad --cta '${s}': port 0`);
+  return { principal, host: hp.host, port: hp.port, sig };
+}
+
+type Values = { [k: string]: string | boolean | (string | boolean)[] | undefined };
+function S(v: Values, k: string): string | undefined {
+  const x = v[k];
+  return typeof x === 'string' ? x : undefined;
+}
+function L(v: Values, k: string): string[] {
+  const x = v[k];
+  return Array.isArray(x) ? (x.filter((y) => typeof y === 'string') as string[]) : [];
+}
+
+function jsonLog(event: string, fields: { [k: string]: unknown }): void {
+  process.stdout.write(JSON.stringify({ ts: new Date().toISOString(), component: 'sc', event, ...fields }) + '\n');
+}
+
+async function serve(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs(
+    argv,
+    {
+      principal: { type: 'string' },
+      keytab: { type: 'string' },
+      listen: { type: 'string' },
+      state: { type: 'string' },
+      control: { type: 'string' },
+      cta: { type: 'string', multiple: true },
+      'allow-client-initiated': { type: 'boolean' },
+      'client-initiated-per-minute': { type: 'string' },
+      'restart-wake-rate': { type: 'string' },
+      'nonce-lifetime': { type: 'string' },
+      'wake-retries': { type: 'string' },
+      'wake-retry': { type: 'string' },
+      skew: { type: 'string' },
+      'sa-lifetime': { type: 'string' },
+      grace: { type: 'string' },
+      'no-ack': { type: 'boolean' },
+      'no-wake-on-start': { type: 'boolean' },
+    },
+    true,
+  );
+  const v = values as Values;
+  if (positionals.length) throw new UsageError(`unexpected argument '${(positionals[0] as string)}'`);
+  if (!v.principal) throw new UsageError('--principal sc/HOST@REALM is required');
+  if (!v.keytab) throw new UsageError('--keytab FILE is required');
+  const listen = parseHostPort(S(v, 'listen') ?? '0.0.0.0:1293', '0.0.0.0', '--listen');
+  const controlArg = S(v, 'control') ?? DEFAULT_CONTROL;
+  const control = controlArg === 'none' ? null : parseHostPort(controlArg, '127.0.0.1', '--control');
+  const ctas = L(v, 'cta').map(parseCta);
+  let sc: ScServer;
+  try {
+    sc = await startSc({
+      principal: S(v, 'principal') as string,
+      keytab: S(v, 'keytab') as string,
+      listen,
+      statePath: S(v, 'state') ?? 'sc.db',
+      control,
+      policy: {
+        allowClientInitiated: !!v['allow-client-initiated'],
+        clientInitiatedPerMinute: intOption(S(v, 'client-initiated-per-minute'), 'client-initiated-per-minute', 6, 0, 1e6),
+      },
+      timers: {
+        restartWakeRatePerSec: intOption(S(v, 'restart-wake-rate'), 'restart-wake-rate', 200, 1, 1e7),
+        nonceLifetimeMs: intOption(S(v, 'nonce-lifetime'), 'nonce-lifetime', 5000, 1, 3600000),
+        wakeRetries: intOption(S(v, 'wake-retries'), 'wake-retries', 2, 0, 100),
+        wakeRetryMs: intOption(S(v, 'wake-retry'), 'wake-retry', 3000, 1, 3600000),
+        skewSec: intOption(S(v, 'skew'), 'skew', 300, 0, 86400),
+        saLifetimeSec: intOption(S(v, 'sa-lifetime'), 'sa-lifetime', 604800, 60, 0xffffffff),
+        graceSec: intOption(S(v, 'grace'), 'grace', 3600, 0, 0xffffffff),
+      },
+      ackRequired: !v['no-ack'],
+      wakeOnStart: !v['no-wake-on-start'],
+      log: jsonLog,
+    });
+  } catch (e) {
+    if (e instanceof ScStartError) throw new UsageError(e.message);
+    throw e;
+  }
+  for (const c of ctas) {
+    sc.register(c.principal, c.host, c.port, c.sig);
+    if (v['no-wake-on-start'] !== true) sc.wake(c.principal);
+  }
+  await new Promise<void>((resolve) => {
+    const stop = (sig: string) => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      jsonLog('stopping', { signal: sig });
+      resolve();
+    };
+    const onInt = () => stop('SIGINT');
+    const onTerm = () => stop('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+  });
+  await sc.close();
+  return 0;
+}
+
+async function call(control: string, method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
+  const { host, port } = parseHostPort(control, '127.0.0.1', '--control');
+  let res: Response;
+  try {
+    res = await fetch(`http://${host.includes(':') ? `[${host}]` : host}:${port}${path}`, {
+      method,
+      headers: body === undefined ? undefined : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(10000),
+    });
+  } catch (e) {
+    const cause = (e as { cause?: { code?: string } }).cause;
+    const why = cause?.code === 'ECONNREFUSED' ? 'connection refused' : (e as Error).name === 'TimeoutError' ? 'timed out' : (cause?.code ?? (e as Error).message);
+    throw new UsageError(`control API at ${host}:${port} is unreachable (${why}): is 'cta sc' running with --control ${host}:${port}?`);
+  }
+  const text = await res.text();
+  if (res.status >= 400) {
+    let msg = text.trim();
+    try {
+      msg = JSON.parse(text).error ?? msg;
+    } catch {
+      /* plain text */
+    }
+    throw new UsageError(`${method} ${path}: ${msg} (HTTP ${res.status})`);
+  }
+  return { status: res.status, text };
+}
+
+async function client(cmd: string, argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs(argv, { control: { type: 'string' }, all: { type: 'boolean' }, json: { type: 'boolean' } }, true);
+  const v = values as Values;
+  const control = S(v, 'control') ?? DEFAULT_CONTROL;
+  const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : s + '\n');
+  switch (cmd) {
+    case 'status': {
+      const r = await call(control, 'GET', '/status');
+      if (v.json) return out(r.text), 0;
+      const s = JSON.parse(r.text);
+      out(`${s.principal} on udp ${s.listen.host}:${s.listen.port}, up ${s.uptimeSec}s`);
+      out(`CTAs: ${s.ctas}` + Object.keys(s.byState).map((k) => ` ${k}=${s.byState[k]}`).join(','));
+      out(`waking ${s.waking}, queued ${s.wakeQueue}, outstanding nonces ${s.outstandingNonces}, awaiting SA Recovered ${s.pendingSaRecovered}`);
+      const drops = s.counters.cta_sc_drops_total || {};
+      out('drops:' + (Object.keys(drops).length ? Object.keys(drops).map((k) => ` ${k}=${drops[k]}`).join(',') : ' none'));
+      return 0;
+    }
+    case 'ctas': {
+      const r = await call(control, 'GET', '/ctas');
+      if (v.json) return out(r.text), 0;
+      const list = JSON.parse(r.text).ctas as { principal: string; address: string; port: number; signalingPort: number; state: string; expiresAt: number | null; ciphersuite: string | null }[];
+      if (list.length === 0) return out('no CTAs registered'), 0;
+      for (const c of list) {
+        const exp = c.expiresAt ? ` SA until ${new Date(c.expiresAt).toISOString()} (${c.ciphersuite})` : '';
+        out(`${c.principal}  ${c.address}:${c.port} sig ${c.signalingPort}  ${c.state}${exp}`);
+      }
+      return 0;
+    }
+    case 'metrics':
+      out((await call(control, 'GET', '/metrics')).text);
+      return 0;
+    case 'wake': {
+      if (v.all) {
+        if (positionals.length) throw new UsageError('give a principal or --all, not both');
+        const r = JSON.parse((await call(control, 'POST', '/wake', { all: true })).text);
+        out(`queued Wake Ups for ${r.queued} CTA(s)`);
+        return 0;
+      }
+      if (positionals.length !== 1) throw new UsageError('usage: cta sc wake (PRINCIPAL | --all)');
+      await call(control, 'POST', '/wake', { principal: (positionals[0] as string) });
+      out(`Wake Up sent to ${(positionals[0] as string)}`);
+      return 0;
+    }
+    case 'rekey': {
+      if (positionals.length !== 1) throw new UsageError('usage: cta sc rekey PRINCIPAL');
+      const r = JSON.parse((await call(control, 'POST', '/rekey', { principal: (positionals[0] as string) })).text);
+      out(r.method === 'rekey' ? `Rekey sent to ${(positionals[0] as string)}` : `no session key held for ${(positionals[0] as string)}: Wake Up sent`);
+      return 0;
+    }
+    case 'register': {
+      if (positionals.length !== 1) throw new UsageError('usage: cta sc register PRINCIPAL=HOST:PORT[/SIGPORT]');
+      const c = parseCta((positionals[0] as string));
+      await call(control, 'POST', '/ctas', { principal: c.principal, address: c.host, port: c.port, signalingPort: c.sig });
+      out(`registered ${c.principal} at ${c.host}:${c.port}`);
+      return 0;
+    }
+  }
+  throw new UsageError(`unknown sc command '${cmd}'`);
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const first = argv[0];
+  if (first === 'serve') return serve(argv.slice(1));
+  if (first && !first.startsWith('-')) {
+    if (['status', 'ctas', 'metrics', 'wake', 'rekey', 'register'].includes(first)) return client(first, argv.slice(1));
+    throw new UsageError(`unknown sc command '${first}' (serve, status, ctas, metrics, wake, rekey, register)`);
+  }
+  return serve(argv);
+}
