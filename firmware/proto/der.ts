@@ -54,7 +54,7 @@ export class DerReader {
   }
 
   /** A reader over a whole message; rejects non-Uint8Array, empty and oversized input. */
-  static of(bytes: Uint8Array, what: string): DerReader {
+  static wrap(bytes: Uint8Array, what: string): DerReader {
     if (!(bytes instanceof Uint8Array)) throw new DecodeError(what + ': input is not a Uint8Array');
     if (bytes.length === 0) throw new DecodeError(what + ': empty input');
     if (bytes.length > MAX_INPUT) throw new DecodeError(what + ': input of ' + bytes.length + ' bytes exceeds ' + MAX_INPUT);
@@ -301,7 +301,7 @@ export function checkCount(n: number, what: string): void {
  * non-DecodeError failure (a bug) is reported as a DecodeError tagged "internal".
  */
 export function decodeAll<T>(bytes: Uint8Array, what: string, fn: (r: DerReader) => T): T {
-  const r = DerReader.of(bytes, what);
+  const r = DerReader.wrap(bytes, what);
   let v: T;
   try {
     v = fn(r);
