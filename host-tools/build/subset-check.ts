@@ -49,7 +49,7 @@ const ESPRUINO_KEYWORDS = new Set([
   'case', 'default', 'delete', 'typeof', 'void', 'debugger', 'class', 'extends', 'super', 'static', 'of',
 ]);
 
-const FORBIDDEN_GLOBALS = new Set([
+export const FORBIDDEN_GLOBALS = new Set([
   'Map', 'Set', 'WeakMap', 'WeakSet', 'WeakRef', 'FinalizationRegistry', 'Symbol', 'BigInt', 'BigInt64Array',
   'BigUint64Array', 'Reflect', 'Proxy', 'TextEncoder', 'TextDecoder', 'Intl', 'Atomics', 'SharedArrayBuffer',
   'RangeError', 'EvalError', 'URIError', 'escape', 'unescape', 'queueMicrotask', 'setImmediate', 'structuredClone',
@@ -60,7 +60,7 @@ const TYPED_ARRAYS = [
   'Float32Array', 'Float64Array',
 ];
 
-const FORBIDDEN_STATIC: { [obj: string]: string[] } = {
+export const FORBIDDEN_STATIC: { [obj: string]: string[] } = {
   Math: ['imul', 'clz32', 'trunc', 'log2', 'log10', 'log1p', 'expm1', 'hypot', 'fround', 'cbrt', 'sinh', 'cosh', 'tanh', 'asinh', 'acosh', 'atanh'],
   Number: ['isInteger', 'isSafeInteger', 'isFinite', 'isNaN', 'parseInt', 'parseFloat', 'EPSILON', 'MAX_SAFE_INTEGER', 'MIN_SAFE_INTEGER'],
   Object: ['freeze', 'isFrozen', 'seal', 'isSealed', 'preventExtensions', 'is', 'getOwnPropertySymbols'],
@@ -74,7 +74,7 @@ const FORBIDDEN_STATIC: { [obj: string]: string[] } = {
 for (const t of TYPED_ARRAYS) FORBIDDEN_STATIC[t] = ['from', 'of'];
 
 /** Method names that do not exist on any built-in prototype of the interpreter. */
-const FORBIDDEN_METHODS = new Set([
+export const FORBIDDEN_METHODS = new Set([
   'flat', 'flatMap', 'copyWithin', 'reduceRight', 'trimStart', 'trimEnd', 'codePointAt', 'normalize',
   'localeCompare', 'matchAll', 'at', 'findLast', 'findLastIndex', 'toSorted', 'toReversed', 'with',
 ]);
