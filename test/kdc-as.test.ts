@@ -61,6 +61,8 @@ before(() => {
   db.addPrincipal('sc/only19', { enctypes: [19] });
   db.addPrincipal('nopreauth', { enctypes: [17], requiresPreauth: false });
   db.addPrincipal('shortlife', { enctypes: [18], maxLifeSec: 600 });
+  db.addPrincipal('cta/kvno2', { enctypes: [17], kvno: 2 });
+  db.addPrincipal('sc/kvno7', { enctypes: [18], kvno: 7 });
 });
 after(() => {
   db.close();
@@ -236,6 +238,15 @@ test('a principal without requires_preauth gets its ticket without padata (no pr
   const { enc } = openAsRep(r, keyOf('nopreauth', 17).key);
   assert.equal(enc.flags & TKT_FLG_PRE_AUTHENT, 0);
   assert.ok(enc.flags & TKT_FLG_INITIAL);
+});
+
+test('EncryptedData carries the kvno of the key used: client key in the reply, service key in the ticket', () => {
+  const spec = req({ client: ['cta', 'kvno2'], server: ['sc', 'kvno7'], etypes: [17, 18] });
+  const { rep } = openAsRep(handleAsReq(db, withPreauth(spec, 17), NOW), keyOf('cta/kvno2', 17).key);
+  assert.equal(rep.encPart.kvno, 2);
+  assert.equal(rep.ticket.encPart.kvno, 7);
+  assert.equal(rep.ticket.encPart.etype, 18);
+  decodeEncTicketPart(decrypt(nodeBackend, 18, keyOf('sc/kvno7', 18).key, KU_KDC_REP_TICKET, rep.ticket.encPart.cipher));
 });
 
 test('a replayed AS-REQ gets a fresh ticket and session key', () => {

@@ -197,6 +197,26 @@ test('keytab export is read back by parseKeytab with the keys the KDC uses', (t)
   assert.throws(() => db.exportKeytab('nobody', join(d, 'x.keytab')), (e: unknown) => e instanceof KdcDbError && e.code === 'NOT_FOUND');
 });
 
+test('a principal added through another connection is seen at once (cache follows data_version); callers may wipe keys', (t) => {
+  const d = tmp(t);
+  const dbPath = join(d, 'kdc.db');
+  const a = KdcDatabase.init(dbPath, REALM);
+  t.after(() => a.close());
+  a.addPrincipal('one', { enctypes: [18] });
+  const first = a.getKeys('one')!.keys[0].key;
+  const again = a.getKeys('one')!.keys[0].key;
+  assert.deepEqual(again, first);
+  first.fill(0); // the caller's copy: the cached key is unharmed
+  assert.deepEqual(a.getKeys('one')!.keys[0].key, again);
+  assert.equal(a.getKeys('two'), null);
+  const b = KdcDatabase.open(dbPath);
+  b.addPrincipal('two', { enctypes: [17] });
+  b.close();
+  const two = a.getKeys('two');
+  assert.ok(two);
+  assert.deepEqual(two.enctypes, [17]);
+});
+
 test('parseEnctypes: MIT names and numbers, unknown ones refused', () => {
   assert.deepEqual(parseEnctypes('aes256-cts-hmac-sha1-96,aes128-cts-hmac-sha1-96,aes128-cts-hmac-sha256-128'), [18, 17, 19]);
   assert.deepEqual(parseEnctypes('18,17,19'), [18, 17, 19]);

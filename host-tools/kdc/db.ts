@@ -28,6 +28,8 @@ export const DB_KEY_USAGE = 1024;
 export const MASTER_ETYPE = 18;
 const SCHEMA_VERSION = 1;
 const CHECK_TEXT = 'cta-kdc master key check v1';
+/** Decrypted principals kept in memory between requests (the cache is dropped when full). */
+const KEY_CACHE_MAX = 4096;
 /** KRB5_NT_PRINCIPAL: the name type written to keytabs. */
 const NT_PRINCIPAL = 1;
 
@@ -245,7 +247,13 @@ function writeStash(stashPath: string, realm: string, mkey: Uint8Array, now: num
 
 /** Creates `path` (must not exist) with mode 0600 and writes `bytes`. */
 function writeOwnerOnly(path: string, bytes: Uint8Array, overwrite = false): void {
-  const fd = openSync(path, overwrite ? 'w' : 'wx', 0o600);
+  let fd: number;
+  try {
+    fd = openSync(path, overwrite ? 'w' : 'wx', 0o600);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    throw new KdcDbError('IO', `cannot create ${path}: ${code === 'ENOENT' ? 'no such directory' : code === 'EACCES' ? 'permission denied' : code === 'EEXIST' ? 'file exists' : code}`);
+  }
   try {
     writeSync(fd, bytes);
   } finally {
@@ -271,7 +279,10 @@ export class KdcDatabase {
     getKeys: Database.Statement;
     listP: Database.Statement;
     listEt: Database.Statement;
+    dataVersion: Database.Statement;
   };
+  private cache = new Map<string, PrincipalEntry>();
+  private cacheVersion = -1;
 
   private constructor(sql: Database.Database, path: string, stashPath: string, mkey: Uint8Array, backend: CryptoBackend, now: () => number) {
     this.sql = sql;
@@ -295,6 +306,7 @@ export class KdcDatabase {
       getKeys: sql.prepare('SELECT etype, kvno, salt, s2kparams, key_enc FROM keys WHERE principal = ? AND kvno = ? ORDER BY pref'),
       listP: sql.prepare('SELECT * FROM principals ORDER BY name'),
       listEt: sql.prepare('SELECT etype FROM keys WHERE principal = ? AND kvno = ? ORDER BY pref'),
+      dataVersion: sql.prepare('PRAGMA data_version'),
     };
   }
 
@@ -437,11 +449,12 @@ export class KdcDatabase {
       );
       for (const r of rows) insK.run(canon, r.etype, kvno, r.pref, Buffer.from(salt), r.key_enc);
     })();
+    this.clearCache();
     return this.getPrincipal(canon)!;
   }
 
-  private info(row: PrincipalRow): PrincipalInfo {
-    const ets = (this.stmts.listEt.all(row.name, row.kvno) as { etype: number }[]).map((r) => r.etype);
+  private info(row: PrincipalRow, etypes?: number[]): PrincipalInfo {
+    const ets = etypes ?? (this.stmts.listEt.all(row.name, row.kvno) as { etype: number }[]).map((r) => r.etype);
     return {
       name: row.name,
       components: JSON.parse(row.components) as string[],
@@ -485,8 +498,35 @@ export class KdcDatabase {
     return this.getKeysCanonical(canon);
   }
 
-  /** As getKeys, for a name already in canonical form (no parsing). */
+  /**
+   * As getKeys, for a name already in canonical form (no parsing). Decrypted
+   * entries are cached in memory (bounded) and revalidated on every call
+   * against SQLite's data_version, so a principal added by another process
+   * (`cta kdc add` while `serve` runs) is seen at once. The caller gets its own
+   * copies of the keys and may wipe them.
+   */
   getKeysCanonical(canon: string): PrincipalEntry | null {
+    const dv = (this.stmts.dataVersion.get() as { data_version: number }).data_version;
+    if (dv !== this.cacheVersion) {
+      this.clearCache();
+      this.cacheVersion = dv;
+    }
+    let e: PrincipalEntry | null | undefined = this.cache.get(canon);
+    if (e === undefined) {
+      e = this.loadKeys(canon);
+      if (this.cache.size >= KEY_CACHE_MAX) this.clearCache();
+      if (e) this.cache.set(canon, e);
+    }
+    if (!e) return null;
+    return { ...e, enctypes: e.enctypes.slice(), components: e.components.slice(), keys: e.keys.map((k) => ({ ...k, key: k.key.slice() })) };
+  }
+
+  private clearCache(): void {
+    for (const e of this.cache.values()) for (const k of e.keys) wipe(k.key);
+    this.cache.clear();
+  }
+
+  private loadKeys(canon: string): PrincipalEntry | null {
     const row = this.stmts.getP.get(canon) as PrincipalRow | undefined;
     if (!row) return null;
     const keyRows = this.stmts.getKeys.all(canon, row.kvno) as KeyRow[];
@@ -501,8 +541,7 @@ export class KdcDatabase {
       keys.push({ etype: k.etype, kvno: k.kvno, salt: u8(k.salt), s2kparams: k.s2kparams ? u8(k.s2kparams) : null, key: openRecord(rec, canon, k.etype, k.kvno) });
       wipe(rec);
     }
-    const info = this.info(row);
-    return { ...info, keys };
+    return { ...this.info(row, keys.map((k) => k.etype)), keys };
   }
 
   /**
@@ -530,6 +569,7 @@ export class KdcDatabase {
 
   close(): void {
     if (this.sql.open) this.sql.close();
+    this.clearCache();
     wipe(this.mkey);
   }
 }
