@@ -319,7 +319,7 @@ export class CtaAgent {
     this.running = true;
     this.platform.log('cta.start', { principal: this.config.principal + '@' + this.config.realm, transport: this.transport.kind, slots: this.table.n, scs: this.scs.length });
     if (this.config.clientInitiatedOnBoot) {
-      const now = this.platform.now();
+      const now = this.pnow();
       for (let i = 0; i < this.scs.length; i++) this.scs[i].ciAt = now;
     }
     this.arm();
@@ -338,7 +338,12 @@ export class CtaAgent {
 
   /** Adjusted wall clock (ms) used for Kerberos timestamps and ticket lifetimes. */
   now(): number {
-    return this.platform.now() + this.offsetMs;
+    return this.pnow() + this.offsetMs;
+  }
+
+  /** Platform clock in whole ms (Espruino's Date.now() has a fractional part). */
+  pnow(): number {
+    return Math.floor(this.platform.now());
   }
 
   // ------------------------------------------------------------ receive
@@ -468,7 +473,7 @@ export class CtaAgent {
       i = t.alloc();
       if (i < 0) return this.drop('table_full');
     }
-    const now = this.platform.now();
+    const now = this.pnow();
     t.set(i, F_STATE, S_TICKET);
     t.set(i, F_SC, sc.idx);
     t.set(i, F_NONCE, nonce);
@@ -536,7 +541,7 @@ export class CtaAgent {
       ciphersuites: this.ciphersuites,
       reestablish: sc.sa !== null,
     });
-    const now = this.platform.now();
+    const now = this.pnow();
     t.req[i] = msg;
     t.tkt[i] = tk;
     t.set(i, F_STATE, S_AP_REQ_SENT);
@@ -579,7 +584,7 @@ export class CtaAgent {
       // Keep trying (exponential backoff, capped) while the old SA is still up.
       sc.ciBackoff = sc.ciBackoff ? sc.ciBackoff * 2 : this.config.timers.unsolicitedBaseMs * Math.pow(2, tries + 1);
       if (sc.ciBackoff > 300000) sc.ciBackoff = 300000;
-      sc.ciAt = this.platform.now() + Math.floor(sc.ciBackoff * this.jitter());
+      sc.ciAt = this.pnow() + Math.floor(sc.ciBackoff * this.jitter());
     }
   }
 
@@ -656,7 +661,7 @@ export class CtaAgent {
     if (!offered) return this.drop('bad_ciphersuite');
     const scSpi = (m.appData as IpsecAppData).spi;
     const ctaSpi = t.get(i, F_SPI);
-    const now = this.platform.now();
+    const now = this.pnow();
     sc.sa = {
       ctaSpi: ctaSpi,
       scSpi: scSpi,
@@ -742,7 +747,7 @@ export class CtaAgent {
       t.req[i] = null;
       t.tkt[i] = null;
       t.set(i, F_STATE, S_TICKET);
-      t.set(i, F_DEADLINE, this.platform.now() + this.kdcBudget());
+      t.set(i, F_DEADLINE, this.pnow() + this.kdcBudget());
       sc.state = 'ticket';
       this.startAs(sc);
       return;
@@ -759,7 +764,7 @@ export class CtaAgent {
 
   adoptSkew(err: KrbError): void {
     const stime = err.stime + Math.floor(err.susec / 1000);
-    this.offsetMs = stime - this.platform.now();
+    this.offsetMs = Math.floor(stime - this.pnow());
     this.counters.skewAdopted++;
     this.platform.log('cta.skew', { offsetMs: this.offsetMs });
   }
@@ -780,7 +785,7 @@ export class CtaAgent {
     sc.asNonce = this.rand32() & 0x7fffffff;
     sc.asReq = buildAsReq(this.platform.crypto, this.cname, cfg.realm, sc.name, cfg.keys, sc.asNonce, this.now(), pa);
     sc.asTries = 0;
-    sc.asDeadline = this.platform.now() + cfg.timers.kdcTimeoutMs;
+    sc.asDeadline = this.pnow() + cfg.timers.kdcTimeoutMs;
     sc.asPreauth = pa !== null;
     this.counters.asRequestsSent++;
     this.send(CH_KDC, sc.asReq, cfg.kdc.address, cfg.kdc.port);
@@ -860,7 +865,7 @@ export class CtaAgent {
     if (!sc || !sc.sa) return this.drop('esp_no_sa');
     if (!this.fromSc(sc, address)) return this.drop('wrong_address');
     const sa = sc.sa;
-    if (this.platform.now() >= sa.expiresAt) return this.drop('esp_no_sa');
+    if (this.pnow() >= sa.expiresAt) return this.drop('esp_no_sa');
     if (data.length < 8 || !sa.replay.check(readU32(data, 4))) return this.drop('esp_replay');
     const enc = sa.ciphersuite.enc === 0x0b ? null : sa.keys.encScToCta;
     let opened;
@@ -903,7 +908,7 @@ export class CtaAgent {
     this.timer = null;
     this.timerAt = at;
     if (at < 0) return;
-    let delay = at - this.platform.now();
+    let delay = at - this.pnow();
     if (delay < 0) delay = 0;
     if (delay > MAX_TIMER_MS) delay = MAX_TIMER_MS;
     this.timer = this.platform.setTimeout(() => {
@@ -917,7 +922,7 @@ export class CtaAgent {
     if (!this.running) return;
     this.inTick = true;
     try {
-      const now = this.platform.now();
+      const now = this.pnow();
       const t = this.table;
       for (let i = 0; i < t.n; i++) {
         if (t.state(i) !== S_FREE && t.get(i, F_DEADLINE) <= now) this.expire(i, now);

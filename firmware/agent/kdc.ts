@@ -64,7 +64,8 @@ export function buildAsReq(
   for (let i = 0; i < keys.length; i++) if (etypes.indexOf(keys[i].etype) < 0) etypes.push(keys[i].etype);
   let padata: PaData[] | undefined;
   if (pa) {
-    const ts = encodePaEncTsEnc({ patimestamp: Math.floor(nowMs / 1000) * 1000, pausec: (nowMs % 1000) * 1000 });
+    const ms = Math.floor(nowMs);
+    const ts = encodePaEncTsEnc({ patimestamp: Math.floor(ms / 1000) * 1000, pausec: (ms % 1000) * 1000 });
     const enc = { etype: pa.etype, kvno: pa.kvno, cipher: encrypt(b, pa.etype, pa.key, KU_AS_REQ_PA_ENC_TIMESTAMP, ts) };
     padata = [{ padataType: PA_ENC_TIMESTAMP, padataValue: encodeEncryptedData(enc) }];
   }
