@@ -119,13 +119,24 @@ export function flattenFields(root: unknown, out: Record<string, string[]> = {})
   return out;
 }
 
-/** Names of malformed/expert markers anywhere in a packet ("_ws.malformed", "_ws.expert", ...). */
-export function problems(pkt: TsharkPacket): string[] {
+/** Wireshark expert severities (_ws.expert.severity). */
+export const PI_SEVERITY = { CHAT: 0x00200000, NOTE: 0x00400000, WARN: 0x00600000, ERROR: 0x00800000 };
+
+/**
+ * Malformed-packet markers and expert items at or above `minSeverity`
+ * (default NOTE: the "chat" items Kerberos decryption adds are not problems),
+ * anywhere in a packet, as "path: value" strings. Empty = clean.
+ */
+export function problems(pkt: TsharkPacket, minSeverity: number = PI_SEVERITY.NOTE): string[] {
   const found: string[] = [];
   const walk = (x: unknown, path: string) => {
     if (!x || typeof x !== 'object') return;
-    for (const [k, v] of Object.entries(x as Record<string, unknown>)) {
-      if (k.startsWith('_ws.malformed') || k.startsWith('_ws.expert') || k === '_ws.short') found.push(`${path}/${k}: ${JSON.stringify(v).slice(0, 200)}`);
+    const o = x as Record<string, unknown>;
+    if ('_ws.expert.severity' in o && Number(o['_ws.expert.severity']) >= minSeverity) {
+      found.push(`${path}: ${String(o['_ws.expert.message'] ?? '')} (severity ${String(o['_ws.expert.severity'])})`);
+    }
+    for (const [k, v] of Object.entries(o)) {
+      if (k.startsWith('_ws.malformed') || k === '_ws.short') found.push(`${path}/${k}: ${JSON.stringify(v).slice(0, 200)}`);
       walk(v, `${path}/${k}`);
     }
   };
