@@ -1,0 +1,134 @@
+// The firmware bundle (firmware/main.ts, built by `cta build`) running in the host
+// emulator, against the test-side KDC and SC over real loopback UDP: the same
+// code that goes to the board completes a key exchange, answers signaling and a
+// Rekey; global.cta exposes the agent. Without "cta.cfg" it idles with a message.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildFirmware } from '../host-tools/build/build.ts';
+import { startEmulator } from '../host-tools/emulator/emulator.ts';
+import { nobleBackend as b } from '../host-tools/crypto/noble.ts';
+import { randomKey } from '../firmware/proto/crypto/index.ts';
+import { encodeKeytab } from '../firmware/proto/keytab.ts';
+import { makeConfig } from '../host-tools/provision/cli.ts';
+import { MiniKdc, MiniSc, REALM, CTA_PRINCIPAL, SC_PRINCIPAL } from './helpers/mini-sc.ts';
+import type { FakeClock, FakeNet } from './helpers/fake-platform.ts';
+
+type RealSock = { send(d: Uint8Array, port: number, addr: string): void; close(): void; readonly port: number; ready: Promise<void> };
+
+/** FakeNet's bind() over real loopback UDP (port 0 = a free port). */
+class LoopbackNet {
+  socks: RealSock[] = [];
+  bind(_address: string, port: number, fn: (d: Uint8Array, a: string, p: number) => void): RealSock {
+    const s = dgram.createSocket('udp4');
+    s.on('message', (m, r) => {
+      try {
+        fn(new Uint8Array(m), r.address, r.port);
+      } catch {
+        /* the test SC ignores what it cannot parse */
+      }
+    });
+    const ready = new Promise<void>((res) => s.bind(port, '127.0.0.1', () => res()));
+    const rs: RealSock = {
+      send: (d, p, a) => s.send(d, p, a),
+      close: () => s.close(),
+      get port() {
+        return s.address().port;
+      },
+      ready,
+    };
+    this.socks.push(rs);
+    return rs;
+  }
+  close(): void {
+    for (const s of this.socks) s.close();
+  }
+}
+
+async function until(fn: () => boolean, ms = 10000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!fn()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('the firmware bundle in the emulator: Wake Up -> AS exchange -> AP exchange -> SA, signaling, Rekey', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cta-emu-'));
+  const net = new LoopbackNet();
+  let emu: Awaited<ReturnType<typeof startEmulator>> | null = null;
+  try {
+    const built = await buildFirmware({ board: 'emulator', outDir: dir });
+    assert.deepEqual(built.violations, []);
+    const clock = { now: () => Date.now() } as unknown as FakeClock;
+    const ctaKey = randomKey(b, 18);
+    const scKey = { etype: 18, key: randomKey(b, 18), kvno: 1 };
+    const kdc = new MiniKdc(b, clock, net as unknown as FakeNet, '127.0.0.1', 0);
+    kdc.addPrincipal(CTA_PRINCIPAL + '@' + REALM, 18, ctaKey, 1);
+    kdc.addPrincipal(SC_PRINCIPAL, 18, scKey.key, 1);
+    const sc = new MiniSc(b, clock, net as unknown as FakeNet, scKey, '127.0.0.1', 0, 0);
+    await Promise.all(net.socks.map((s) => s.ready));
+    const [kdcSock, scSock, sigSock] = net.socks;
+    const cfg = makeConfig({
+      keytab: encodeKeytab([{ principal: { realm: REALM, components: CTA_PRINCIPAL.split('/'), nameType: 1 }, timestamp: 0, kvno: 1, etype: 18, key: ctaKey }]),
+      principal: CTA_PRINCIPAL,
+      scs: [{ principal: SC_PRINCIPAL, address: '127.0.0.1', port: scSock.port }],
+      kdc: { address: '127.0.0.1', port: kdcSock.port },
+    });
+    emu = await startEmulator({ board: 'emulator', bundlePath: built.path, storageDir: join(dir, 'storage'), files: { 'cta.cfg': cfg }, udpPortMap: { 1293: 0, 2427: 0 } });
+    const cta = emu.global.cta;
+    assert.ok(cta, 'main.ts sets global.cta');
+    assert.equal(cta.status().scs[0].state, 'idle');
+    await until(() => emu!.udpAddresses().length === 3);
+    const ports = emu.udpAddresses().map((a) => a.port);
+    // Sockets in bind order: key management, KDC, signaling.
+    sc.ctaAddress = '127.0.0.1';
+    sc.ctaPort = ports[0];
+    sc.ctaSigPort = ports[2];
+    sc.wakeUp();
+    await until(() => cta.counters.sessionsEstablished === 1 && sc.saRecovered === 1);
+    assert.equal(kdc.issued, 1);
+    assert.equal(cta.status().scs[0].sa.scSpi, sc.session!.scSpi);
+    sc.signal('RQNT', '4711');
+    await until(() => sc.signalingIn.length === 1);
+    assert.equal(sc.signalingIn[0], '200 4711 OK\r\n');
+    sc.rekey();
+    await until(() => cta.counters.sessionsEstablished === 2);
+    assert.equal(kdc.requests, 2, 'Rekey answered from the cached ticket');
+    assert.equal(cta.counters.drops.internal, 0);
+    assert.deepEqual(emu.errors, []);
+    t.diagnostic(`bundle ${built.bytes} bytes; emulator memory estimate ${JSON.stringify(emu.memory())}`);
+  } finally {
+    if (emu) await emu.stop();
+    net.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the firmware bundle without cta.cfg prints a clear message and idles', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cta-emu-'));
+  try {
+    const built = await buildFirmware({ board: 'emulator', outDir: dir });
+    const emu = await startEmulator({ board: 'emulator', bundlePath: built.path, storageDir: join(dir, 'storage') });
+    try {
+      await emu.waitForLog(/no configuration/, 5000);
+      assert.equal(emu.global.cta, null);
+      assert.equal(emu.global.ctaError, 'no configuration');
+    } finally {
+      await emu.stop();
+    }
+    const bad = await startEmulator({ board: 'emulator', bundlePath: built.path, storageDir: join(dir, 'storage2'), files: { 'cta.cfg': new Uint8Array([0xa1, 0x61, 0x76, 0x05]) } });
+    try {
+      await bad.waitForLog(/bad configuration/, 5000);
+      assert.equal(bad.global.cta, null);
+      assert.match(bad.global.ctaError, /config: /);
+    } finally {
+      await bad.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
