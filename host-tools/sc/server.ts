@@ -980,9 +980,6 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
     principal,
     metrics,
     timers,
-    get size() {
-      return registry.count;
-    },
     register(p: string, address: string, port: number, signalingPort?: number): void {
       if (!p.includes('@')) throw new Error(`CTA principal '${p}' has no @REALM`);
       if (!(port >= 1 && port <= 65535)) throw new Error(`bad port ${port} for ${p}`);
@@ -1082,6 +1079,9 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
       log('stopped', {});
     },
   });
+
+  // (Object.assign would snapshot a getter's value.)
+  Object.defineProperty(server, 'size', { get: () => registry.count, enumerable: true });
 
   let control: ControlServer | null = null;
   if (opts.control) {
