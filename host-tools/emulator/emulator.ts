@@ -42,6 +42,8 @@ export interface EmulatorOptions {
   files?: { [name: string]: Uint8Array };
   /** Address UDP sockets bind to; default 127.0.0.1. */
   udpBindAddress?: string;
+  /** Remaps ports the bundle binds (e.g. {1293: 40000}); 0 = any free port. */
+  udpPortMap?: { [boardPort: number]: number };
   /** Device / pseudo-terminal path for the board's serial port. */
   serialPath?: string;
   /** A stream for the board's serial port (alternative to serialPath). */
@@ -234,7 +236,9 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
       };
       api.bind = function (port: number, bindCb?: (s: unknown) => void) {
         bound = true;
-        sock.bind({ port: Number(port) || 0, address: bindAddress, exclusive: true }, () => {
+        const want = Number(port) || 0;
+        const mapped = opts.udpPortMap && want in opts.udpPortMap ? opts.udpPortMap[want] : want;
+        sock.bind({ port: mapped, address: bindAddress, exclusive: true }, () => {
           if (typeof bindCb === 'function') guard(bindCb, [api]);
         });
         return api;
