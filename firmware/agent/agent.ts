@@ -14,7 +14,7 @@
 
 import type { Platform } from '../platform/platform.ts';
 import type { CtaConfig, CtaKey } from '../config.ts';
-import { readU32, ctEqual, fromAscii, toAscii } from '../proto/bytes.ts';
+import { readU32, fromAscii, toAscii } from '../proto/bytes.ts';
 import { isDecodeError, isCryptoError } from '../proto/errors.ts';
 import { encrypt, decrypt, usageHmacKey } from '../proto/crypto/index.ts';
 import {
@@ -703,10 +703,15 @@ export class CtaAgent {
       this.drop('no_pending');
       return false;
     }
-    const mac = data.subarray(data.length - HMAC_LEN);
+    const off = data.length - HMAC_LEN;
     for (let i = 0; i < this.scs.length; i++) {
       const sc = this.scs[i];
-      if (sc.lastSaRecovered && sc.lastApReplyHmac && this.fromSc(sc, address) && ctEqual(sc.lastApReplyHmac, mac)) {
+      const h = sc.lastApReplyHmac;
+      if (!sc.lastSaRecovered || !h || !this.fromSc(sc, address)) continue;
+      // Constant-time compare in place (no allocation for a dropped datagram).
+      let d = 0;
+      for (let k = 0; k < HMAC_LEN; k++) d |= h[k] ^ data[off + k];
+      if (d === 0) {
         this.send(CH_KM, sc.lastSaRecovered, sc.lastAddress || address, sc.lastPort);
         this.counters.saRecoveredSent++;
         return true;
