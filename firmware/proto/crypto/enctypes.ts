@@ -178,8 +178,13 @@ function need(b: CryptoBackend, etype: number): Profile {
   return p;
 }
 
+// Realm-agnostic byte-array test (the emulator runs this code inside a vm).
+function isBytes(x: unknown): x is Uint8Array {
+  return !!x && typeof x === 'object' && typeof (x as Uint8Array).length === 'number' && typeof (x as Uint8Array).subarray === 'function';
+}
+
 function checkKey(p: Profile, key: Uint8Array): void {
-  if (!(key instanceof Uint8Array) || key.length !== p.keyBytes) throw new CryptoError('bad key length for ' + p.name);
+  if (!isBytes(key) || key.length !== p.keyBytes) throw new CryptoError('bad key length for ' + p.name);
 }
 
 function checkUsage(usage: number): void {
@@ -305,7 +310,7 @@ export function encrypt(
 /** Inverse of encrypt. Throws CryptoError (only) on a bad length, key or integrity check. */
 export function decrypt(b: CryptoBackend, etype: number, key: Uint8Array, usage: number, ciphertext: Uint8Array): Uint8Array {
   const p = need(b, etype);
-  if (!(ciphertext instanceof Uint8Array) || ciphertext.length < CONFOUNDER_BYTES + p.macBytes) {
+  if (!isBytes(ciphertext) || ciphertext.length < CONFOUNDER_BYTES + p.macBytes) {
     throw new CryptoError('ciphertext too short');
   }
   const d = derived(b, p, key, usage);
@@ -353,7 +358,7 @@ export function verifyChecksum(
   cksum: Uint8Array,
 ): boolean {
   const expect = makeChecksum(b, etype, key, usage, data);
-  return cksum instanceof Uint8Array && ctEqual(expect, cksum);
+  return isBytes(cksum) && ctEqual(expect, cksum);
 }
 
 /**
@@ -388,7 +393,7 @@ export function usageKeys(
 export function deriveKey(b: CryptoBackend, etype: number, key: Uint8Array, constant: Uint8Array): Uint8Array {
   const p = need(b, etype);
   checkKey(p, key);
-  if (!(constant instanceof Uint8Array) || constant.length < 1) throw new CryptoError('bad derivation constant');
+  if (!isBytes(constant) || constant.length < 1) throw new CryptoError('bad derivation constant');
   return p.family.derive(b, p, key, constant, p.keyBytes);
 }
 
@@ -415,7 +420,7 @@ export function stringToKey(
 export function randomToKey(etype: number, bytes: Uint8Array): Uint8Array {
   const p = profileOf(etype);
   if (!p) throw new CryptoError('unsupported enctype ' + etype);
-  if (!(bytes instanceof Uint8Array) || bytes.length !== p.keyBytes) throw new CryptoError('bad random-to-key input length');
+  if (!isBytes(bytes) || bytes.length !== p.keyBytes) throw new CryptoError('bad random-to-key input length');
   return bytes.slice();
 }
 
