@@ -158,7 +158,9 @@ export function makeEspruinoPlatform(board: BoardInfo): Platform {
     },
     udpBind: function (port: number, onMessage: (data: Uint8Array, address: string, port: number) => void): UdpSocket | null {
       if (!board.transports.udp) return null;
-      const sock = espruinoRequire('dgram').createSocket('udp4');
+      // Espruino's dgram truncates received datagrams to recvBufferSize (default 536):
+      // an AS-REP is larger, so ask for room for any message the agent accepts.
+      const sock = espruinoRequire('dgram').createSocket({ type: 'udp4', recvBufferSize: 2048 });
       sock.on('message', function (msg: string, rinfo: { address: string; port: number }) {
         onMessage(fromBinaryString(msg), rinfo.address, rinfo.port);
       });

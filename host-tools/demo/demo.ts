@@ -14,7 +14,7 @@ import { KdcDatabase } from '../kdc/db.ts';
 import { startKdc } from '../kdc/server.ts';
 import { startSc, type ScServer } from '../sc/server.ts';
 import { startEmulator, type Emulator } from '../emulator/emulator.ts';
-import { buildFirmware } from '../build/build.ts';
+import { buildFirmware, REPO_ROOT } from '../build/build.ts';
 import { makeConfig } from '../provision/cli.ts';
 
 export type CtaPhase = 'starting' | 'waiting' | 'ticket' | 'ap_req_sent' | 'established' | 'signaling' | 'done' | 'failed';
@@ -55,6 +55,25 @@ export interface DemoResult {
   sc: string;
   rows: CtaRow[];
   stop: () => Promise<void>;
+}
+
+/** The bundle is missing, or older than a firmware source or the board's config. */
+export function bundleStale(bundle: string, board: string): boolean {
+  let built: number;
+  try {
+    built = fs.statSync(bundle).mtimeMs;
+  } catch {
+    return true;
+  }
+  const newer = (dir: string): boolean => {
+    for (const ent of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, ent.name);
+      if (ent.isDirectory() ? newer(p) : ent.name.endsWith('.ts') && fs.statSync(p).mtimeMs > built) return true;
+    }
+    return false;
+  };
+  const cfg = join(REPO_ROOT, 'board-configs', `${board}.json`);
+  return newer(join(REPO_ROOT, 'firmware')) || (fs.existsSync(cfg) && fs.statSync(cfg).mtimeMs > built);
 }
 
 async function freeUdpPort(): Promise<number> {
@@ -112,9 +131,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
 
   try {
     // 1. Firmware bundle (built if missing, so the demo runs on a fresh clone).
-    const bundle = join(process.cwd(), 'dist', 'firmware', `${opts.board}.js`);
+    const bundle = join(REPO_ROOT, 'dist', 'firmware', `${opts.board}.js`);
     let bundlePath = bundle;
-    if (!fs.existsSync(bundle)) {
+    if (bundleStale(bundle, opts.board)) {
       log(`building the firmware bundle for board '${opts.board}'`);
       const r = await buildFirmware({ board: opts.board });
       if (r.violations.length) throw new Error(`the firmware bundle breaks the Espruino subset (${r.violations.length} violations): run cta build --board ${opts.board}`);
@@ -219,7 +238,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
         storageDir: join(dir, `cta${i + 1}-storage`),
         files: { 'cta.cfg': cfg },
         onLog: (line) => {
-          if (/error|uncaught/i.test(line)) log(`[${ctaNames[i]}] ${line}`);
+          if (/uncaught|exception/i.test(line)) log(`[${ctaNames[i]}] ${line}`);
         },
       });
       emus.push(emu);

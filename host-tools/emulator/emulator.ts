@@ -212,6 +212,10 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
   const makeDgram = () => ({
     createSocket(type: unknown, cb?: unknown) {
       const t = typeof type === 'object' && type ? (type as { type?: string }).type : type;
+      // As on Espruino (libs/network/jswrap_net.c), a received datagram is cut to
+      // recvBufferSize bytes, 536 unless the socket asked for more.
+      const rbs = typeof type === 'object' && type ? Number((type as { recvBufferSize?: number }).recvBufferSize) : NaN;
+      const recvBufferSize = rbs > 0 ? rbs : 536;
       if (t !== undefined && t !== 'udp4') throw new G.Error(`dgram: only udp4 sockets are supported, not ${String(t)}`);
       const handlers: { [ev: string]: ((...a: unknown[]) => unknown)[] } = {};
       const sock = dgram.createSocket({ type: 'udp4', reuseAddr: false });
@@ -220,7 +224,7 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
       const emit = (ev: string, ...a: unknown[]) => {
         for (const h of handlers[ev] ?? []) guard(h, a);
       };
-      sock.on('message', (msg, rinfo) => emit('message', latin1(msg), G.Object.assign(new G.Object(), { address: rinfo.address, port: rinfo.port, size: rinfo.size })));
+      sock.on('message', (msg, rinfo) => emit('message', latin1(msg.subarray(0, recvBufferSize)), G.Object.assign(new G.Object(), { address: rinfo.address, port: rinfo.port, size: rinfo.size })));
       sock.on('error', (e) => {
         log(`dgram error: ${e.message}`);
         emit('error', e);
