@@ -1,5 +1,6 @@
 // `cta sc`: run the Signaling Controller, or talk to a running one over its
 // local control API.
+import { request as httpRequest } from 'node:http';
 import { parseArgs, parseHostPort, intOption, UsageError } from '../args.ts';
 import { startSc, ScStartError, type ScServer } from './server.ts';
 
@@ -147,32 +148,40 @@ async function serve(argv: string[]): Promise<number> {
   return 0;
 }
 
-async function call(control: string, method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
+function call(control: string, method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
   const { host, port } = parseHostPort(control, '127.0.0.1', '--control');
-  let res: Response;
-  try {
-    res = await fetch(`http://${host.includes(':') ? `[${host}]` : host}:${port}${path}`, {
-      method,
-      headers: body === undefined ? undefined : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(10000),
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    // A fresh connection per call (agent: false): no pooled socket can outlive the server.
+    const req = httpRequest(
+      { host, port, method, path, agent: false, timeout: 10000, headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {} },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          const status = res.statusCode ?? 0;
+          if (status >= 400) {
+            let msg = text.trim();
+            try {
+              msg = JSON.parse(text).error ?? msg;
+            } catch {
+              /* plain text */
+            }
+            return reject(new UsageError(`${method} ${path}: ${msg} (HTTP ${status})`));
+          }
+          resolve({ status, text });
+        });
+      },
+    );
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
+    req.on('error', (e: NodeJS.ErrnoException) => {
+      const why = e.code === 'ECONNREFUSED' ? 'connection refused' : e.code === 'ETIMEDOUT' ? 'timed out' : (e.code ?? e.message);
+      reject(new UsageError(`control API at ${host}:${port} is unreachable (${why}): is 'cta sc' running with --control ${host}:${port}?`));
     });
-  } catch (e) {
-    const cause = (e as { cause?: { code?: string } }).cause;
-    const why = cause?.code === 'ECONNREFUSED' ? 'connection refused' : (e as Error).name === 'TimeoutError' ? 'timed out' : (cause?.code ?? (e as Error).message);
-    throw new UsageError(`control API at ${host}:${port} is unreachable (${why}): is 'cta sc' running with --control ${host}:${port}?`);
-  }
-  const text = await res.text();
-  if (res.status >= 400) {
-    let msg = text.trim();
-    try {
-      msg = JSON.parse(text).error ?? msg;
-    } catch {
-      /* plain text */
-    }
-    throw new UsageError(`${method} ${path}: ${msg} (HTTP ${res.status})`);
-  }
-  return { status: res.status, text };
+    req.end(payload);
+  });
 }
 
 async function client(cmd: string, argv: string[]): Promise<number> {
