@@ -79,6 +79,8 @@ test('Wireshark decodes and decrypts a captured exchange (our KDC, our SC, the C
         kdc: { address: '127.0.0.1', port: kdc.udpPort },
         listenPort: 0,
         signalingPort: 0,
+        // The capture is checked message by message: no retransmission on a slow machine.
+        timers: { retransmitMs: [], abortMs: 20000, kdcTimeoutMs: 10000 },
       }),
     );
     agent.start();
