@@ -770,6 +770,9 @@ export class CtaAgent {
   adoptSkew(err: KrbError): void {
     const stime = err.stime + Math.floor(err.susec / 1000);
     this.offsetMs = Math.floor(stime - this.pnow());
+    // Authenticator times only grow (lastAuthUs); after a clock that was ahead is pulled
+    // back, keeping the old high-water mark would send the skewed ctime again.
+    this.lastAuthUs = 0;
     this.counters.skewAdopted++;
     this.platform.log('cta.skew', { offsetMs: this.offsetMs });
   }
