@@ -1,0 +1,241 @@
+// The AGENT bundle on a real Espruino interpreter (the Linux build, from ESPRUINO_BIN)
+// completes key exchanges with the test-side KDC and SC over loopback UDP, and
+// reports its footprint there: JS variables (process.memory().usage) at idle and at
+// the peak sampled inside the exchange, and the interpreter time the CTA spends per
+// exchange. Run:  ESPRUINO_BIN=/path/to/espruino npm test -- espruino-bin
+//
+// The measuring prelude (test-only, prepended to the bundle) wraps the interpreter's
+// own dgram and crypto modules: every received datagram's handler is timed with
+// getTime(), and process.memory() (which garbage-collects first, so it counts live
+// variables) is sampled on entry/exit of each handler, on every send and inside every
+// native crypto call -- i.e. deep inside the exchange, while its temporaries are alive.
+// The bundle runs twice: with its code in RAM (the file given to the interpreter) and
+// with its code in the interpreter's Storage ("flash"; `eval` of the Storage file).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildFirmware } from '../host-tools/build/build.ts';
+import { nobleBackend as b } from '../host-tools/crypto/noble.ts';
+import { randomKey } from '../firmware/proto/crypto/index.ts';
+import { encodeKeytab } from '../firmware/proto/keytab.ts';
+import { makeConfig } from '../host-tools/provision/cli.ts';
+import { MiniKdc, MiniSc, REALM, CTA_PRINCIPAL, SC_PRINCIPAL } from './helpers/mini-sc.ts';
+import type { FakeClock, FakeNet } from './helpers/fake-platform.ts';
+
+const BIN = process.env.ESPRUINO_BIN;
+
+function skipUnlessBin(t: { skip: (m: string) => void }): boolean {
+  if (BIN && existsSync(BIN)) return false;
+  const reason = BIN ? `ESPRUINO_BIN=${BIN} does not exist` : 'ESPRUINO_BIN is not set (path to an Espruino Linux build)';
+  console.log(`# skipped: ${reason}`);
+  t.skip(reason);
+  return true;
+}
+
+type RealSock = { send(d: Uint8Array, port: number, addr: string): void; close(): void; readonly port: number; ready: Promise<void> };
+
+/** FakeNet's bind() over real loopback UDP (port 0 = a free port). */
+class LoopbackNet {
+  socks: RealSock[] = [];
+  bind(_address: string, port: number, fn: (d: Uint8Array, a: string, p: number) => void): RealSock {
+    const s = dgram.createSocket('udp4');
+    s.on('message', (m, r) => {
+      try {
+        fn(new Uint8Array(m), r.address, r.port);
+      } catch {
+        /* the test SC ignores what it cannot parse */
+      }
+    });
+    const ready = new Promise<void>((res) => s.bind(port, '127.0.0.1', () => res()));
+    const rs: RealSock = {
+      send: (d, p, a) => s.send(d, p, a),
+      close: () => s.close(),
+      get port() {
+        return s.address().port;
+      },
+      ready,
+    };
+    this.socks.push(rs);
+    return rs;
+  }
+  close(): void {
+    for (const s of this.socks) s.close();
+  }
+}
+
+/** Two free UDP ports on 127.0.0.1 (bound, read, released). */
+async function freePorts(n: number): Promise<number[]> {
+  const socks = await Promise.all(
+    Array.from({ length: n }, () => new Promise<dgram.Socket>((res) => {
+      const s = dgram.createSocket('udp4');
+      s.bind(0, '127.0.0.1', () => res(s));
+    })),
+  );
+  const ports = socks.map((s) => s.address().port);
+  await Promise.all(socks.map((s) => new Promise<void>((res) => s.close(() => res()))));
+  return ports;
+}
+
+// Test-only measuring prelude, in the Espruino subset (ES5 style, no bundle needed).
+const PRELUDE = `
+var FP={peak:0,samples:0,busyMs:0,sampleMs:0,msgs:0,maxMsgMs:0};
+function fpS(){var t=getTime();var u=process.memory().usage;if(u>FP.peak)FP.peak=u;FP.samples++;FP.sampleMs+=(getTime()-t)*1000;}
+var FP_REQ=require;
+global.require=function(n){
+  var m=FP_REQ(n);
+  if(n==="dgram")return {createSocket:function(o){var s=m.createSocket(o);return {
+    on:function(ev,fn){s.on(ev,function(msg,ri){var s0=FP.sampleMs;var t=getTime();fpS();fn(msg,ri);fpS();var d=(getTime()-t)*1000-(FP.sampleMs-s0);FP.busyMs+=d;FP.msgs++;if(d>FP.maxMsgMs)FP.maxMsgMs=d;});},
+    bind:function(p){return s.bind(p);},
+    send:function(a,p,h){fpS();return s.send(a,p,h);},
+    close:function(){return s.close();}};}};
+  if(n==="crypto"){var w={SHA1:function(d){fpS();return m.SHA1(d);}};
+    if(m.SHA256)w.SHA256=function(d){fpS();return m.SHA256(d);};
+    if(m.SHA384)w.SHA384=function(d){fpS();return m.SHA384(d);};
+    if(m.AES)w.AES={encrypt:function(d,k,o){fpS();return m.AES.encrypt(d,k,o);},decrypt:function(d,k,o){fpS();return m.AES.decrypt(d,k,o);}};
+    return w;}
+  return m;
+};
+`;
+
+class Interp {
+  child: ChildProcessWithoutNullStreams;
+  out = '';
+  constructor(args: string[], cwd: string) {
+    this.child = spawn(BIN as string, args, { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    const on = (d: Buffer) => (this.out += d.toString('latin1'));
+    this.child.stdout.on('data', on);
+    this.child.stderr.on('data', on);
+  }
+  async waitFor(re: RegExp, ms: number, from = 0): Promise<RegExpExecArray> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const m = re.exec(this.out.slice(from));
+      if (m) return m;
+      if (Date.now() > end || this.child.exitCode !== null) throw new Error(`interpreter: no ${re} within ${ms} ms; output:\n${this.out.slice(-3000)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  /** Evaluates `expr` on the console and returns its JSON value. */
+  async query(expr: string): Promise<any> {
+    const tag = 'Q' + Math.random().toString(36).slice(2, 8);
+    const from = this.out.length;
+    // The tag is split in the command so that the console's echo of it does not match.
+    this.child.stdin.write(`print("<${tag}"+">"+JSON.stringify(${expr})+"</${tag}"+">")\n`);
+    const m = await this.waitFor(new RegExp(`<${tag}>(.*?)</${tag}>`), 10000, from);
+    return JSON.parse(m[1]);
+  }
+  stop(): void {
+    this.child.kill('SIGKILL');
+  }
+}
+
+async function until(fn: () => boolean | Promise<boolean>, what: string, ms = 20000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await fn())) {
+    if (Date.now() > end) throw new Error('timed out waiting for ' + what);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+type Figures = { mode: string; idleBoot: number; idleAfter: number; peak: number; msFirst: number; msRekey: number; msWake: number; maxMsgMs: number };
+
+async function exchangeOn(mode: 'ram' | 'flash', bundle: string, dir: string): Promise<Figures> {
+  const net = new LoopbackNet();
+  const clock = { now: () => Date.now() } as unknown as FakeClock;
+  const ctaKey = randomKey(b, 18);
+  const scKey = { etype: 18, key: randomKey(b, 18), kvno: 1 };
+  const kdc = new MiniKdc(b, clock, net as unknown as FakeNet, '127.0.0.1', 0);
+  kdc.addPrincipal(CTA_PRINCIPAL + '@' + REALM, 18, ctaKey, 1);
+  kdc.addPrincipal(SC_PRINCIPAL, 18, scKey.key, 1);
+  const sc = new MiniSc(b, clock, net as unknown as FakeNet, scKey, '127.0.0.1', 0, 0);
+  await Promise.all(net.socks.map((s) => s.ready));
+  const [kdcSock, scSock] = net.socks;
+  const [listenPort, signalingPort] = await freePorts(2);
+  const cfg = makeConfig({
+    keytab: encodeKeytab([{ principal: { realm: REALM, components: CTA_PRINCIPAL.split('/'), nameType: 1 }, timestamp: 0, kvno: 1, etype: 18, key: ctaKey }]),
+    principal: CTA_PRINCIPAL,
+    scs: [{ principal: SC_PRINCIPAL, address: '127.0.0.1', port: scSock.port }],
+    kdc: { address: '127.0.0.1', port: kdcSock.port },
+    listenPort,
+    signalingPort,
+  });
+  const wd = mkdtempSync(join(dir, mode + '-'));
+  const writeCfg = `require("Storage").write("cta.cfg",atob(${JSON.stringify(Buffer.from(cfg).toString('base64'))}));\n`;
+  let file: string;
+  if (mode === 'ram') {
+    file = PRELUDE + writeCfg + bundle;
+  } else {
+    // Put the bundle in Storage first (a separate run), then eval it from there.
+    const put = join(wd, 'put.js');
+    writeFileSync(put, `require("Storage").write("cta.js",atob(${JSON.stringify(Buffer.from(bundle).toString('base64'))}));print("STORED");\n`);
+    const p = new Interp([put], wd);
+    try {
+      await p.waitFor(/STORED/, 20000);
+    } finally {
+      p.stop();
+    }
+    file = PRELUDE + writeCfg + 'eval(require("Storage").read("cta.js"));\n';
+  }
+  writeFileSync(join(wd, 'run.js'), file);
+  const it = new Interp(['run.js'], wd);
+  try {
+    await it.waitFor(/\n>/, 20000);
+    await until(async () => (await it.query('global.cta?1:0')) === 1, 'global.cta');
+    const idleBoot = (await it.query('process.memory().usage')) as number;
+    const ports = [listenPort, signalingPort];
+    sc.ctaAddress = '127.0.0.1';
+    sc.ctaPort = ports[0];
+    sc.ctaSigPort = ports[1];
+    await it.query('FP.peak=0,FP.busyMs=0,FP.maxMsgMs=0');
+    const established = async (n: number) => (await it.query('global.cta.counters.sessionsEstablished')) >= n && sc.saRecovered >= n;
+    // 1: Wake Up -> AS exchange (PREAUTH_REQUIRED, AS-REP) -> AP Request -> AP Reply -> SA Recovered.
+    sc.wakeUp();
+    await until(() => established(1), 'first exchange');
+    const first = await it.query('FP');
+    assert.equal(kdc.issued, 1);
+    assert.equal(await it.query('global.cta.status().scs[0].sa.scSpi'), sc.session!.scSpi);
+    // 2: Rekey, answered from the cached ticket.
+    await it.query('FP.busyMs=0');
+    sc.rekey();
+    await until(() => established(2), 'rekey exchange');
+    const rekey = await it.query('FP');
+    // 3: another Wake Up with the ticket cached.
+    await it.query('FP.busyMs=0');
+    sc.wakeUp();
+    await until(() => established(3), 'second wake-up exchange');
+    const wake = await it.query('FP');
+    assert.equal(kdc.requests, 2, 'one AS exchange (two KDC requests) for three key exchanges');
+    sc.signal('RQNT', '4711');
+    await until(() => sc.signalingIn.length === 1, 'signaling answer');
+    assert.equal(sc.signalingIn[0], '200 4711 OK\r\n');
+    assert.equal(await it.query('global.cta.counters.drops.internal||0'), 0);
+    const idleAfter = (await it.query('process.memory().usage')) as number;
+    assert.doesNotMatch(it.out, /Uncaught|SyntaxError/, it.out.slice(-2000));
+    return { mode, idleBoot, idleAfter, peak: wake.peak, msFirst: first.busyMs, msRekey: rekey.busyMs, msWake: wake.busyMs, maxMsgMs: wake.maxMsgMs };
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\n--- interpreter output (${mode}) ---\n${it.out.slice(-3000)}`);
+  } finally {
+    it.stop();
+    net.close();
+  }
+}
+
+test('the agent bundle on the real Espruino interpreter: Wake Up/AS/AP/SA, Rekey, Wake Up, signaling over loopback; footprint', async (t) => {
+  if (skipUnlessBin(t)) return;
+  const dir = mkdtempSync(join(tmpdir(), 'cta-espruino-x-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const r = await buildFirmware({ board: 'linux', outDir: dir });
+  assert.deepEqual(r.violations, []);
+  const bundle = readFileSync(r.path, 'latin1');
+  for (const mode of ['ram', 'flash'] as const) {
+    const f = await exchangeOn(mode, bundle, dir);
+    const line = `espruino ${mode}: bundle ${r.bytes} B; variables idle ${f.idleBoot} after boot, ${f.idleAfter} after exchanges, peak ${f.peak}; CTA ms (x86): first exchange ${f.msFirst.toFixed(1)}, rekey ${f.msRekey.toFixed(1)}, wake-up ${f.msWake.toFixed(1)} (largest message ${f.maxMsgMs.toFixed(1)})`;
+    console.log('# ' + line);
+    t.diagnostic(line);
+    assert.ok(f.peak >= f.idleBoot, 'the peak is sampled during the exchange');
+  }
+});
