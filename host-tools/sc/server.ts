@@ -199,6 +199,14 @@ export interface ScServer extends EventEmitter {
   wakeAll(): number;
   /** Rekey (authenticated) if the session key is held, else Wake Up; says which. */
   rekey(principal: string): 'rekey' | 'wake';
+  /**
+   * Attaches a non-UDP path to CTAs (a serial line, host-tools/serial): datagrams for
+   * CTAs registered at `address` (e.g. "serial:/dev/ttyACM0", port 0) go to send()
+   * (channel 1 key management, 3 signaling) instead of the UDP sockets. Returns the
+   * function that feeds datagrams received from that path into the SC.
+   */
+  attachLink(address: string, send: (channel: number, data: Uint8Array) => void): (channel: number, data: Uint8Array) => void;
+  detachLink(address: string): void;
   /** NCS text over the CTA's SA (ESP) to its signaling port; resolves with the response text. */
   sendSignaling(principal: string, text: string, timeoutMs?: number): Promise<string>;
   /** True when the SC holds an established, unexpired SA for the CTA. */
@@ -382,8 +390,16 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
   const bound = sock.address() as AddressInfo;
   const sigBound = sigSock.address() as AddressInfo;
 
+  // Non-UDP paths to CTAs (attachLink): address -> sender(channel, bytes).
+  const links = new Map<string, (channel: number, data: Uint8Array) => void>();
+
   function send(buf: Uint8Array, port: number, address: string, kind: string): void {
     metrics.inc('cta_sc_tx_total', kind);
+    const link = links.get(address);
+    if (link) {
+      link(1, buf);
+      return;
+    }
     sock.send(buf, port, address, (err) => {
       if (err) {
         metrics.inc('cta_sc_drops_total', 'send_failed');
@@ -902,14 +918,15 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
       sigWaiters.set(key, { resolve, reject, timer, slot });
       metrics.inc('cta_sc_signaling_total', 'request');
       metrics.inc('cta_sc_tx_total', 'esp');
-      sigSock.send(pkt, registry.signalingPort(slot), registry.address(slot));
+      const link = links.get(registry.address(slot));
+      if (link) link(3, pkt);
+      else sigSock.send(pkt, registry.signalingPort(slot), registry.address(slot));
     });
   }
 
   // ---- receive ----
-  sock.on('message', (msg: Buffer, rinfo) => {
-    const buf = u8(msg);
-    const r = { address: rinfo.address, port: rinfo.port };
+  sock.on('message', (msg: Buffer, rinfo) => onKmDatagram(u8(msg), { address: rinfo.address, port: rinfo.port }));
+  function onKmDatagram(buf: Uint8Array, r: Rinfo): void {
     try {
       const k = buf.length >= 3 ? buf[0] : 0;
       if (k === KMMID.AP_REQUEST) {
@@ -933,7 +950,7 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
       log('internal_error', { error: (e as Error).message, address: r.address, port: r.port });
       emitError('internal', (e as Error).message, { address: r.address, port: r.port });
     }
-  });
+  }
   sigSock.on('message', (msg: Buffer, rinfo) => {
     metrics.inc('cta_sc_rx_total', 'esp');
     try {
@@ -982,7 +999,7 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
     timers,
     register(p: string, address: string, port: number, signalingPort?: number): void {
       if (!p.includes('@')) throw new Error(`CTA principal '${p}' has no @REALM`);
-      if (!(port >= 1 && port <= 65535)) throw new Error(`bad port ${port} for ${p}`);
+      if (!(port >= 1 && port <= 65535) && !(port === 0 && links.has(address))) throw new Error(`bad port ${port} for ${p}`);
       const slot = registry.register(p, address, port, signalingPort ?? 2427, clock.now());
       saCache.delete(slot);
       log('registered', { principal: p, address, port, signalingPort: signalingPort ?? 2427 });
@@ -1010,6 +1027,26 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
     wakeAll: () => queueWakes(registry.slots()),
     rekey: (p: string) => rekeyOrWake(slotOfOrThrow(p)),
     sendSignaling,
+    attachLink(address: string, sendFn: (channel: number, data: Uint8Array) => void) {
+      links.set(address, sendFn);
+      return (channel: number, data: Uint8Array) => {
+        if (closed || links.get(address) !== sendFn) return;
+        const r = { address, port: 0 };
+        if (channel === 1) onKmDatagram(data, r);
+        else if (channel === 3) {
+          metrics.inc('cta_sc_rx_total', 'esp');
+          try {
+            onEsp(data, r);
+          } catch (e) {
+            metrics.inc('cta_sc_drops_total', 'internal_error');
+            emitError('internal', (e as Error).message, r);
+          }
+        }
+      };
+    },
+    detachLink(address: string): void {
+      links.delete(address);
+    },
     hasSa(p: string): boolean {
       const slot = registry.slotOf(p);
       return slot >= 0 && hasSaSlot(slot);
