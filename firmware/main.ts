@@ -7,9 +7,64 @@ import { makeEspruinoPlatform } from './platform/espruino.ts';
 import { decodeConfig, CONFIG_FILE } from './config.ts';
 import type { ConfigDefaults } from './config.ts';
 import { CtaAgent } from './agent/agent.ts';
+import { SerialTransport } from './agent/transport.ts';
+import { handleControl } from './agent/control.ts';
+import type { Platform } from './platform/platform.ts';
 
 declare const global: { [name: string]: any };
 declare function print(s: string): void;
+declare const E: { reboot?: () => void };
+
+// Serial control channel 0 (status, metrics, set-time, provision, reset): on the
+// agent's serial transport, or -- for an unconfigured board whose serial port is
+// not its console -- on a transport of its own, so it can be provisioned over the line.
+let idleLink: SerialTransport | null = null;
+
+function restart(): void {
+  if (typeof E !== 'undefined' && typeof E.reboot === 'function') return E.reboot();
+  if (typeof global.load === 'function') return global.load();
+  // No way to restart the interpreter here (emulator without a console): restart the agent.
+  if (global.cta) global.cta.stop();
+  if (idleLink) idleLink.close();
+  idleLink = null;
+  boot();
+}
+
+function serveControl(platform: Platform, link: SerialTransport): void {
+  link.control = function (req) {
+    return handleControl(req, {
+      platform: platform,
+      agent: function () {
+        return global.cta;
+      },
+      error: function () {
+        return global.ctaError;
+      },
+      linkStats: function () {
+        return link.stats();
+      },
+      reset: restart,
+      setClock:
+        typeof global.setTime === 'function'
+          ? function (sec: number) {
+              global.setTime(sec);
+            }
+          : null,
+    });
+  };
+}
+
+function idle(platform: Platform, why: string): void {
+  global.ctaError = why;
+  if (BOARD.transports.serial && !BOARD.serial.consoleTo) {
+    try {
+      idleLink = new SerialTransport(platform, function () {});
+      serveControl(platform, idleLink);
+    } catch (e) {
+      idleLink = null;
+    }
+  }
+}
 
 function boot(): void {
   global.cta = null;
@@ -17,7 +72,7 @@ function boot(): void {
   const platform = makeEspruinoPlatform(BOARD);
   const bytes = platform.storage.read(CONFIG_FILE);
   if (!bytes) {
-    global.ctaError = 'no configuration';
+    idle(platform, 'no configuration');
     print('CTA: no configuration: write "' + CONFIG_FILE + '" to Storage (cta provision, then cta flash --config). Idle.');
     return;
   }
@@ -26,7 +81,7 @@ function boot(): void {
   try {
     config = decodeConfig(bytes, defaults);
   } catch (e) {
-    global.ctaError = 'bad configuration: ' + (e as Error).message;
+    idle(platform, 'bad configuration: ' + (e as Error).message);
     print('CTA: bad configuration in "' + CONFIG_FILE + '": ' + (e as Error).message + '. Idle.');
     return;
   }
@@ -39,6 +94,7 @@ function boot(): void {
     return;
   }
   global.cta = agent;
+  if (agent.transport && agent.transport.kind === 'serial') serveControl(platform, agent.transport as unknown as SerialTransport);
 }
 
 boot();

@@ -11,7 +11,9 @@
 import type { Platform, UdpSocket } from '../platform/platform.ts';
 import type { CtaConfig } from '../config.ts';
 import { encodeFrame, FrameDecoder } from '../proto/serial-frame.ts';
+import type { CborValue } from '../proto/cbor.ts';
 
+export const CH_CTL = 0;
 export const CH_KM = 1;
 export const CH_KDC = 2;
 export const CH_SIG = 3;
@@ -57,21 +59,35 @@ class UdpTransport {
   }
 }
 
-class SerialTransport {
+/** Control channel 0: request map in, reply map out (firmware/agent/control.ts). */
+export type ControlHandler = (req: CborValue) => CborValue;
+
+export class SerialTransport {
   kind: string;
   platform: Platform;
   dec: FrameDecoder;
   open: boolean;
+  /** Answers channel-0 requests; null = channel 0 ignored. */
+  control: ControlHandler | null;
+  controlErrors: number;
   constructor(platform: Platform, rx: RxHandler) {
     this.kind = 'serial';
     this.platform = platform;
     this.open = true;
+    this.control = null;
+    this.controlErrors = 0;
     const link = platform.serial;
     if (!link) throw new Error('transport: this board has no serial link');
     this.dec = new FrameDecoder((ch, payload) => {
       if (!this.open) return;
       if ((ch === CH_KM || ch === CH_KDC || ch === CH_SIG) && payload instanceof Uint8Array) {
         rx(ch, payload, SERIAL_ADDRESS, 0);
+      } else if (ch === CH_CTL && this.control) {
+        try {
+          link.write(encodeFrame(CH_CTL, this.control(payload)));
+        } catch (e) {
+          this.controlErrors++;
+        }
       }
     });
     link.onData((chunk) => {
@@ -87,7 +103,7 @@ class SerialTransport {
   }
   stats(): { [k: string]: number } {
     const s = this.dec.stats;
-    return { frames: s.frames, badCrc: s.badCrc, badCbor: s.badCbor, oversized: s.oversized, badEscape: s.badEscape, runt: s.runt };
+    return { frames: s.frames, badCrc: s.badCrc, badCbor: s.badCbor, oversized: s.oversized, badEscape: s.badEscape, runt: s.runt, controlErrors: this.controlErrors };
   }
 }
 
