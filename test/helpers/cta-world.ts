@@ -1,0 +1,93 @@
+// Shared by the serial-link and flash tests: a socat pseudo-terminal pair, and an
+// embedded KDC with an SC and a CTA principal (keytabs exported, KDC serving on
+// 127.0.0.1, free port).
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { KdcDatabase } from '../../host-tools/kdc/db.ts';
+import { startKdc, type RunningKdc } from '../../host-tools/kdc/server.ts';
+import { parseKeytab, type KeytabEntry } from '../../firmware/proto/keytab.ts';
+
+export type PtyPair = { a: string; b: string; close(): Promise<void> };
+
+/** `socat -d -d pty,raw,echo=0 pty,raw,echo=0`: the two /dev/pts paths from its stderr. */
+export function socatPair(socat: string): Promise<PtyPair> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(socat, ['-d', '-d', 'pty,raw,echo=0', 'pty,raw,echo=0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    const timer = setTimeout(() => {
+      p.kill();
+      reject(new Error(`socat gave no PTY paths: ${err}`));
+    }, 5000);
+    const close = () =>
+      new Promise<void>((res) => {
+        if (p.exitCode !== null || p.signalCode !== null) return res();
+        p.once('exit', () => res());
+        p.kill('SIGTERM');
+      });
+    p.stderr.setEncoding('utf8');
+    p.stderr.on('data', (d: string) => {
+      err += d;
+      const paths = [...err.matchAll(/PTY is (\/dev\/\S+)/g)].map((m) => m[1]);
+      if (paths.length >= 2 && /starting data transfer loop/.test(err)) {
+        clearTimeout(timer);
+        resolve({ a: paths[0], b: paths[1], close });
+      }
+    });
+    p.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
+}
+
+export type KdcWorld = {
+  realm: string;
+  scPrincipal: string;
+  ctaPrincipal: string;
+  scKeytab: KeytabEntry[];
+  ctaKeytab: KeytabEntry[];
+  scKeytabPath: string;
+  ctaKeytabPath: string;
+  kdc: RunningKdc;
+  close(): Promise<void>;
+};
+
+export async function kdcWorld(dir: string): Promise<KdcWorld> {
+  const realm = 'SERIAL.CTA.TEST';
+  const db = KdcDatabase.init(join(dir, 'kdc.db'), realm);
+  const scPrincipal = `sc/sc1.serial.test@${realm}`;
+  const ctaPrincipal = `cta/cta1.serial.test@${realm}`;
+  const scKeytabPath = join(dir, 'sc.keytab');
+  const ctaKeytabPath = join(dir, 'cta.keytab');
+  db.addPrincipal(scPrincipal, { randkey: true });
+  db.exportKeytab(scPrincipal, scKeytabPath);
+  db.addPrincipal(ctaPrincipal, { randkey: true });
+  db.exportKeytab(ctaPrincipal, ctaKeytabPath);
+  const kdc = await startKdc({ db, host: '127.0.0.1', port: 0 });
+  return {
+    realm,
+    scPrincipal,
+    ctaPrincipal,
+    scKeytab: parseKeytab(new Uint8Array(readFileSync(scKeytabPath))),
+    ctaKeytab: parseKeytab(new Uint8Array(readFileSync(ctaKeytabPath))),
+    scKeytabPath,
+    ctaKeytabPath,
+    kdc,
+    async close() {
+      await kdc.close();
+      db.close();
+    },
+  };
+}
+
+/** Polls until fn() is truthy (no tight timing: generous deadline, short sleeps). */
+export async function waitFor<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 15000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
