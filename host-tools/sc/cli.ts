@@ -3,6 +3,8 @@
 import { request as httpRequest } from 'node:http';
 import { parseArgs, parseHostPort, intOption, UsageError } from '../args.ts';
 import { startSc, ScStartError, type ScServer } from './server.ts';
+import { attachSerialCta, type SerialCta } from '../serial/attach.ts';
+import { parseSerialSpec } from '../serial/link.ts';
 
 export const DEFAULT_CONTROL = '127.0.0.1:1294';
 
@@ -33,6 +35,12 @@ serve options:
   --sa-lifetime S         (default 604800) --grace S (default 3600)
   --no-ack                do not ask CTAs for SA Recovered
   --no-wake-on-start      do not wake registered CTAs at start-up
+  --serial DEV[:BAUD]     also serve a CTA on a serial line (repeatable; baud default
+                          115200): key management on channel 1, its KDC traffic on
+                          channel 2 relayed to --kdc, control on channel 0 (the CTA's
+                          principal is read from it, its clock set from the host's)
+  --kdc HOST:PORT         where serial CTAs' KDC traffic goes (default 127.0.0.1:88)
+  --serial-cta NAME       the serial CTA's principal, if it cannot be asked over channel 0
 
 client commands talk to the control API (--control, default ${DEFAULT_CONTROL}).`;
 
@@ -88,6 +96,9 @@ async function serve(argv: string[]): Promise<number> {
       grace: { type: 'string' },
       'no-ack': { type: 'boolean' },
       'no-wake-on-start': { type: 'boolean' },
+      serial: { type: 'string', multiple: true },
+      kdc: { type: 'string' },
+      'serial-cta': { type: 'string' },
     },
     true,
   );
@@ -99,6 +110,9 @@ async function serve(argv: string[]): Promise<number> {
   const controlArg = S(v, 'control') ?? DEFAULT_CONTROL;
   const control = controlArg === 'none' ? null : parseHostPort(controlArg, '127.0.0.1', '--control');
   const ctas = L(v, 'cta').map(parseCta);
+  const serials = L(v, 'serial').map(parseSerialSpec);
+  const kdcRelay = parseHostPort(S(v, 'kdc') ?? '127.0.0.1:88', '127.0.0.1', '--kdc');
+  if (S(v, 'serial-cta') && serials.length !== 1) throw new UsageError('--serial-cta needs exactly one --serial');
   let sc: ScServer;
   try {
     sc = await startSc({
@@ -132,6 +146,18 @@ async function serve(argv: string[]): Promise<number> {
     sc.register(c.principal, c.host, c.port, c.sig);
     if (v['no-wake-on-start'] !== true) sc.wake(c.principal);
   }
+  const serialCtas: SerialCta[] = [];
+  for (const spec of serials) {
+    try {
+      serialCtas.push(
+        await attachSerialCta(sc, spec, { kdc: kdcRelay, principal: S(v, 'serial-cta'), wake: v['no-wake-on-start'] !== true, log: jsonLog }),
+      );
+    } catch (e) {
+      for (const c of serialCtas) await c.close();
+      await sc.close();
+      throw new UsageError(`--serial ${spec.path}: ${(e as Error).message}`);
+    }
+  }
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {
       process.off('SIGINT', onInt);
@@ -144,6 +170,7 @@ async function serve(argv: string[]): Promise<number> {
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
   });
+  for (const c of serialCtas) await c.close();
   await sc.close();
   return 0;
 }
