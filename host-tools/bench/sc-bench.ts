@@ -1,0 +1,210 @@
+// SC throughput, latency, two-process scaling and memory per registered CTA.
+// The SC runs in a child process pinned to CPU 0; the load generator (loadgen.ts)
+// in another, pinned to CPU 1 (when taskset is there and the machine has 2 CPUs).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startChild, canPin, type Child } from './proc.ts';
+import { figure, quantile, sleep, type Figure } from './stats.ts';
+import { newScKey, toHex } from './fixtures.ts';
+import { summariseProfile, type Frame } from './profile.ts';
+
+export type ScBenchOptions = {
+  sizes: number[];
+  runs: number;
+  warmupMs: number;
+  durationMs: number;
+  lanes: number;
+  /** Size used for the paced-latency and the two-process runs. */
+  pacedSize: number;
+  scalingSize: number;
+  memSize: number;
+  /** CTAs exercised per size (spread evenly over the registered ones; tickets pre-fetched). */
+  reach: number;
+  /** Verify the AP Reply HMAC in the load generator too. */
+  verify: boolean;
+  profile: boolean;
+  /** Profile when the throughput target is missed. */
+  autoProfile: boolean;
+  log: (s: string) => void;
+};
+
+export type ThroughputRow = { ctas: number; rate: Figure; scCpuPct: Figure; p50ms: Figure; p99ms: Figure; registerMs: number; errors: number };
+
+export type ScBenchResult = {
+  pinned: boolean;
+  throughput: ThroughputRow[];
+  paced: { ctas: number; offered: number; rate: Figure; p50ms: Figure; p99ms: Figure } | null;
+  scaling: { ctas: number; mode: string; one: Figure; two: Figure; ratio: number; scCpuPct: Figure[] } | null;
+  memory: { ctas: number; bytesPerCta: number; rssDelta: number; heapDelta: number; externalDelta: number; registerMs: number } | null;
+  profile: { scenario: string; frames: Frame[]; idlePct: number } | null;
+};
+
+type Run = { rate: number; cpuPct: number[]; p50: number; p99: number; errors: number };
+
+async function measure(load: Child, scs: Child[], rate: number, o: ScBenchOptions): Promise<Run> {
+  await load.request({ type: 'start', rate }, 'started');
+  await sleep(o.warmupMs);
+  await Promise.all(scs.map((s) => s.request({ type: 'measure-start' }, 'measure-started')));
+  await sleep(o.durationMs);
+  const ms = await Promise.all(scs.map((s) => s.request<any>({ type: 'measure-stop' }, 'measured')));
+  const st = await load.request<any>({ type: 'stop' }, 'stopped', 30000);
+  const lat: number[] = [];
+  let est = 0;
+  let errors = st.errors + st.timeouts;
+  for (const m of ms) {
+    est += m.established / (m.elapsedMs / 1000);
+    for (const x of m.latencies) lat.push(x);
+    errors += m.falseNonces + m.errors;
+  }
+  if (process.env.CTA_BENCH_DEBUG) console.error(`loadgen: ${st.done} done, cpu ${((100 * st.cpuMs) / st.elapsedMs).toFixed(0)}%, ${(st.cpuMs * 1000 / Math.max(1, st.done)).toFixed(0)} us/exchange; sc cpu ${ms.map((m) => ((100 * m.cpuMs) / m.elapsedMs).toFixed(0) + '% ' + ((m.cpuMs * 1000) / Math.max(1, m.established)).toFixed(0) + ' us/exchange').join(', ')}`);
+  return {
+    rate: est,
+    cpuPct: ms.map((m) => (100 * m.cpuMs) / m.elapsedMs),
+    p50: quantile(lat, 0.5),
+    p99: quantile(lat, 0.99),
+    errors,
+  };
+}
+
+async function setup(n: number, shards: number, o: ScBenchOptions, profileDir?: string): Promise<{ load: Child; scs: Child[]; registerMs: number }> {
+  const scKey = toHex(newScKey());
+  const pin = shards === 1;
+  const load = startChild('loadgen.ts', { cpu: pin ? 1 : undefined });
+  const lanes = await load.request<any>({ type: 'init-sc', n, lanes: o.lanes, shards, scKey, verify: o.verify, reach: o.reach }, 'lanes', 600000);
+  const scs: Child[] = [];
+  const ready: any[] = [];
+  for (let s = 0; s < shards; s++) {
+    const execArgv = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+    const c = startChild('sc-child.ts', { cpu: s % 2, execArgv });
+    scs.push(c);
+    ready.push(await c.request<any>({ type: 'serve', scKey, n, shard: s, shards, lanePorts: lanes.ports }, 'ready', 600000));
+  }
+  await load.request({ type: 'target', shards: ready.map((r) => ({ port: r.port, cmdPort: r.cmdPort })) }, 'targeted');
+  return { load, scs, registerMs: ready.reduce((a, r) => a + r.registerMs, 0) };
+}
+
+async function teardown(x: { load: Child; scs: Child[] }): Promise<void> {
+  await Promise.all([x.load.stop(), ...x.scs.map((s) => s.stop())]);
+}
+
+export async function runScBench(o: ScBenchOptions): Promise<ScBenchResult> {
+  const res: ScBenchResult = { pinned: canPin(), throughput: [], paced: null, scaling: null, memory: null, profile: null };
+  const maxBySize = new Map<number, number>();
+
+  // 1. Maximum rate (closed loop) per registered-CTA count.
+  for (const n of o.sizes) {
+    o.log(`sc: ${n.toLocaleString('en-US')} registered CTAs, closed loop, ${o.runs} x ${o.durationMs} ms`);
+    const x = await setup(n, 1, o);
+    try {
+      const runs: Run[] = [];
+      for (let r = 0; r < o.runs; r++) runs.push(await measure(x.load, x.scs, 0, o));
+      const row: ThroughputRow = {
+        ctas: n,
+        rate: figure(runs.map((r) => r.rate)),
+        scCpuPct: figure(runs.map((r) => r.cpuPct[0])),
+        p50ms: figure(runs.map((r) => r.p50)),
+        p99ms: figure(runs.map((r) => r.p99)),
+        registerMs: x.registerMs,
+        errors: runs.reduce((a, r) => a + r.errors, 0),
+      };
+      res.throughput.push(row);
+      maxBySize.set(n, row.rate.median);
+
+      // 2. Latency at half the measured maximum (open loop), on the same SC.
+      if (n === o.pacedSize) {
+        const offered = Math.max(1, Math.round(row.rate.median / 2));
+        o.log(`sc: ${n.toLocaleString('en-US')} CTAs, paced at ${offered}/s (half the maximum)`);
+        const pr: Run[] = [];
+        for (let r = 0; r < o.runs; r++) pr.push(await measure(x.load, x.scs, offered, o));
+        res.paced = {
+          ctas: n,
+          offered,
+          rate: figure(pr.map((r) => r.rate)),
+          p50ms: figure(pr.map((r) => r.p50)),
+          p99ms: figure(pr.map((r) => r.p99)),
+        };
+      }
+    } finally {
+      await teardown(x);
+    }
+  }
+
+  // 3. Two SC processes on distinct ports, each with half the CTAs (the SC has no
+  //    multi-worker mode: this is SO_REUSEPORT-style sharding by CTA).
+  if (o.scalingSize > 0) {
+    const n = o.scalingSize;
+    o.log(`sc: two SC processes, ${n.toLocaleString('en-US')} CTAs split between them`);
+    let one = maxBySize.get(n);
+    const oneRuns: number[] = [];
+    const twoRuns: number[] = [];
+    const cpu: number[][] = [[], []];
+    // Interleave one- and two-process runs so machine noise hits both alike.
+    const x1 = await setup(n, 1, o);
+    const x2 = await setup(n, 2, o);
+    try {
+      for (let r = 0; r < o.runs; r++) {
+        oneRuns.push((await measure(x1.load, x1.scs, 0, o)).rate);
+        const m = await measure(x2.load, x2.scs, 0, o);
+        twoRuns.push(m.rate);
+        cpu[0].push(m.cpuPct[0]);
+        cpu[1].push(m.cpuPct[1]);
+      }
+    } finally {
+      await teardown(x1);
+      await teardown(x2);
+    }
+    const f1 = figure(oneRuns);
+    const f2 = figure(twoRuns);
+    one = f1.median;
+    res.scaling = {
+      ctas: n,
+      mode: 'two SC processes on distinct ports, CTAs sharded between them (no in-process multi-worker mode); one load-generator process',
+      one: f1,
+      two: f2,
+      ratio: f2.median / one,
+      scCpuPct: cpu.map((c) => figure(c)),
+    };
+  }
+
+  // 4. Memory per registered CTA, in a fresh process.
+  if (o.memSize > 0) {
+    o.log(`sc: memory with ${o.memSize.toLocaleString('en-US')} registered CTAs (fresh process)`);
+    const c = startChild('sc-child.ts', { execArgv: ['--expose-gc'] });
+    try {
+      const m = await c.request<any>({ type: 'mem', n: o.memSize, scKey: toHex(newScKey()) }, 'mem-result', 600000);
+      const rssDelta = m.after.rss - m.before.rss;
+      res.memory = {
+        ctas: m.registered,
+        bytesPerCta: rssDelta / m.registered,
+        rssDelta,
+        heapDelta: m.after.heapUsed - m.before.heapUsed,
+        externalDelta: m.after.external + m.after.arrayBuffers - (m.before.external + m.before.arrayBuffers),
+        registerMs: m.registerMs,
+      };
+    } finally {
+      await c.stop();
+    }
+  }
+
+  // 5. CPU profile of the SC child at the maximum rate.
+  const missed = res.throughput.some((r) => r.rate.median < 10000);
+  if (o.profile || (o.autoProfile && missed)) {
+    const n = o.sizes[o.sizes.length - 1];
+    const dir = mkdtempSync(join(tmpdir(), 'cta-bench-prof-'));
+    o.log(`sc: CPU profile of the SC process (${n.toLocaleString('en-US')} CTAs, closed loop)`);
+    try {
+      const x = await setup(n, 1, o, dir);
+      try {
+        await measure(x.load, x.scs, 0, { ...o, durationMs: Math.max(o.durationMs, 2000) });
+      } finally {
+        await teardown(x);
+      }
+      const p = summariseProfile(dir, 15);
+      if (p) res.profile = { scenario: `SC process, closed loop, ${n} CTAs`, frames: p.frames, idlePct: p.idlePct };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  return res;
+}

@@ -1,0 +1,193 @@
+// The Signaling Controller under test, in its own process (one core when pinned).
+//
+//   {type:'serve', scKey, n, shard, shards, lanePorts}  startSc on 127.0.0.1:0, registers
+//        its share of the n CTAs in bulk (CTA i -> 127.0.0.1:lanePorts[i % lanes]), opens a
+//        UDP command socket on which the load generator names the CTAs to wake
+//        (u32 indices); replies {type:'ready', port, cmdPort, registerMs}
+//   {type:'measure-start'} / {type:'measure-stop'} -> {type:'measured', ...}: exchanges
+//        established in the window, CPU time, wake -> established latency samples
+//   {type:'mem', n} -> {type:'mem-result'}: RSS/heap before and after registering n CTAs
+//        (run with --expose-gc in a fresh process)
+//   {type:'verify', scKey, requests, durationMs} -> {type:'verify-result'}: the SC's AP
+//        Request receive path called directly (no UDP) on the given datagrams
+import dgram from 'node:dgram';
+import { performance } from 'node:perf_hooks';
+import { startSc, type EstablishedEvent, type ScServer } from '../sc/server.ts';
+import { childMain } from './proc.ts';
+import { ctaPrincipal, fromHex, scEntry, SC_PRINCIPAL } from './fixtures.ts';
+
+let sc: ScServer | null = null;
+let names: string[] = [];
+let wakeAt = new Float64Array(0);
+let counting = false;
+let established = 0;
+let lat: number[] = [];
+let windowStart = 0;
+let cpuStart = process.cpuUsage();
+let falseNonces = 0;
+let drops = 0;
+let errors = 0;
+
+function gc(): void {
+  const g = (globalThis as { gc?: () => void }).gc;
+  if (g) {
+    g();
+    g();
+  }
+}
+
+async function serve(msg: any, reply: (m: object) => void): Promise<void> {
+  const lanePorts: number[] = msg.lanePorts;
+  sc = await startSc({
+    principal: SC_PRINCIPAL,
+    keytab: [scEntry(fromHex(msg.scKey))],
+    listen: { host: '127.0.0.1', port: 0 },
+    control: null,
+    wakeOnStart: false,
+  });
+  const n: number = msg.n;
+  names = new Array(n);
+  wakeAt = new Float64Array(n);
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    if (i % msg.shards !== msg.shard) continue;
+    names[i] = ctaPrincipal(i);
+    sc.register(names[i], '127.0.0.1', lanePorts[i % lanePorts.length]);
+  }
+  sc.flush();
+  const registerMs = performance.now() - t0;
+  sc.on('established', (e: EstablishedEvent) => {
+    if (!counting) return;
+    established++;
+    const i = Number(e.principal.slice(5, e.principal.indexOf('.')));
+    const t = wakeAt[i];
+    if (t > 0 && lat.length < 200000) lat.push(performance.now() - t);
+  });
+  sc.on('false_nonce', () => falseNonces++);
+  sc.on('drop', () => drops++);
+  sc.on('error', () => errors++);
+  const cmd = dgram.createSocket('udp4');
+  cmd.on('message', (m: Buffer) => {
+    const now = performance.now();
+    for (let o = 0; o + 4 <= m.length; o += 4) {
+      const i = m.readUInt32BE(o);
+      const p = names[i];
+      if (!p) continue;
+      wakeAt[i] = now;
+      sc!.wake(p);
+    }
+  });
+  await new Promise<void>((r) => cmd.bind(0, '127.0.0.1', () => r()));
+  reply({ type: 'ready', port: sc.address.port, cmdPort: cmd.address().port, registerMs, registered: sc.size });
+}
+
+async function mem(msg: any, reply: (m: object) => void): Promise<void> {
+  const n: number = msg.n;
+  // Names are made up front so the figure is what the SC keeps, not the caller's strings.
+  const list: string[] = new Array(n);
+  for (let i = 0; i < n; i++) list[i] = ctaPrincipal(i);
+  const s = await startSc({
+    principal: SC_PRINCIPAL,
+    keytab: [scEntry(fromHex(msg.scKey))],
+    listen: { host: '127.0.0.1', port: 0 },
+    control: null,
+    wakeOnStart: false,
+  });
+  // Warm the code paths (and SQLite's statements) with a few registrations, then measure.
+  for (let i = 0; i < 16; i++) s.register(`cta/warm${i}.bench.test@BENCH.TEST`, '127.0.0.1', 1024 + i);
+  s.flush();
+  for (let i = 0; i < 16; i++) s.unregister(`cta/warm${i}.bench.test@BENCH.TEST`);
+  s.flush();
+  await new Promise((r) => setTimeout(r, 50));
+  gc();
+  const before = process.memoryUsage();
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) s.register(list[i], '127.0.0.1', 1024 + (i % 60000));
+  s.flush();
+  const registerMs = performance.now() - t0;
+  await new Promise((r) => setTimeout(r, 50));
+  gc();
+  const after = process.memoryUsage();
+  reply({ type: 'mem-result', n, registered: s.size, registerMs, before, after });
+  await s.close();
+}
+
+async function verify(msg: any, reply: (m: object) => void): Promise<void> {
+  // Capture the SC's key-management socket so its receive path can be called without UDP.
+  const made: dgram.Socket[] = [];
+  const orig = dgram.createSocket;
+  (dgram as { createSocket: typeof dgram.createSocket }).createSocket = ((...a: Parameters<typeof dgram.createSocket>) => {
+    const s = orig(...a);
+    made.push(s);
+    return s;
+  }) as typeof dgram.createSocket;
+  const s = await startSc({
+    principal: SC_PRINCIPAL,
+    keytab: [scEntry(fromHex(msg.scKey))],
+    listen: { host: '127.0.0.1', port: 0 },
+    control: null,
+    wakeOnStart: false,
+  });
+  (dgram as { createSocket: typeof dgram.createSocket }).createSocket = orig;
+  const km = made[0];
+  const reqs: Buffer[] = (msg.requests as string[]).map((h) => Buffer.from(h, 'hex'));
+  const names: string[] = msg.clients;
+  for (let i = 0; i < names.length; i++) s.register(names[i], '127.0.0.1', 40000 + i);
+  s.flush();
+  let falseNonce = 0;
+  let other = 0;
+  s.on('false_nonce', () => falseNonce++);
+  s.on('drop', () => other++);
+  s.on('error', () => other++);
+  const rinfo = { address: '127.0.0.1', port: 40000, family: 'IPv4', size: 0 };
+  const feed = (k: number) => km.emit('message', reqs[k % reqs.length], rinfo);
+  // Warm-up, then a timed loop.
+  for (let k = 0; k < Math.min(2000, reqs.length * 2); k++) feed(k);
+  falseNonce = 0;
+  other = 0;
+  const dur: number = msg.durationMs;
+  const t0 = performance.now();
+  let k = 0;
+  let t = t0;
+  while (t - t0 < dur) {
+    for (let j = 0; j < 200; j++) feed(k++);
+    t = performance.now();
+  }
+  reply({ type: 'verify-result', verified: k, elapsedMs: t - t0, falseNonce, other });
+  await s.close();
+}
+
+childMain(async (msg, reply) => {
+  if (msg.type === 'serve') return serve(msg, reply);
+  if (msg.type === 'mem') return mem(msg, reply);
+  if (msg.type === 'verify') return verify(msg, reply);
+  if (msg.type === 'measure-start') {
+    counting = true;
+    established = 0;
+    falseNonces = 0;
+    drops = 0;
+    errors = 0;
+    lat = [];
+    windowStart = performance.now();
+    cpuStart = process.cpuUsage();
+    reply({ type: 'measure-started' });
+    return;
+  }
+  if (msg.type === 'measure-stop') {
+    counting = false;
+    const elapsedMs = performance.now() - windowStart;
+    const cpu = process.cpuUsage(cpuStart);
+    reply({
+      type: 'measured',
+      established,
+      elapsedMs,
+      cpuMs: (cpu.user + cpu.system) / 1000,
+      latencies: lat,
+      falseNonces,
+      drops,
+      errors,
+      stats: sc ? sc.stats() : null,
+    });
+    return;
+  }
+});
