@@ -6,6 +6,7 @@ import { listBoards, loadBoard } from '../build/boards.ts';
 import { buildFirmware, REPO_ROOT } from '../build/build.ts';
 import { formatViolations } from '../build/subset-check.ts';
 import { startEmulator } from './emulator.ts';
+import { startConsoleEmulator } from './console.ts';
 
 export const help = `usage: cta emu [--board emulator] --config cta.cbor [--udp PORT] [--serial PATH] [--storage DIR] [--bundle FILE] [--rebuild]
 
@@ -20,7 +21,11 @@ before the bundle starts. Printed lines go to stdout. Stops on SIGINT/SIGTERM.
   --serial PATH   pseudo-terminal or serial device for the board's serial port
   --storage DIR   Storage directory (default .tmp/emu/<board>)
   --bundle FILE   run this bundle instead of dist/firmware/<board>.js
-  --rebuild       build the bundle even if it exists`;
+  --rebuild       build the bundle even if it exists
+  --console tcp:PORT  instead of running the bundle, be a board with an Espruino-style
+                  console on 127.0.0.1:PORT (what EspruinoTools / cta flash talk to):
+                  it boots whatever Storage ".bootcde" holds, as a board does; --config
+                  is optional there (cta flash writes it)`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs(argv, {
@@ -32,9 +37,11 @@ export async function run(argv: string[]): Promise<number> {
     storage: { type: 'string' },
     bundle: { type: 'string' },
     rebuild: { type: 'boolean' },
+    console: { type: 'string' },
   });
   const v = values as { [k: string]: string | boolean | undefined };
   const board = loadBoard((v.board as string) ?? 'emulator');
+  if (v.console !== undefined) return runConsole(v, board.board);
   if (!v.config) throw new UsageError('--config FILE is required (make one with cta provision)');
   const configPath = resolve(v.config as string);
   if (!existsSync(configPath)) throw new UsageError(`config file not found: ${v.config}`);
@@ -82,5 +89,43 @@ export async function run(argv: string[]): Promise<number> {
   const m = emu.memory();
   await emu.stop();
   console.log(`emu: stopped (memory usage ${m.usage}/${m.total} variables, ${emu.errors.length} uncaught error(s))`);
+  return 0;
+}
+
+/** `cta emu --console tcp:PORT`: a board with an Espruino-style console (console.ts). */
+async function runConsole(v: { [k: string]: string | boolean | undefined }, board: string): Promise<number> {
+  const m = /^tcp:(?:([^:]+):)?(\d+)$/.exec(v.console as string);
+  if (!m) throw new UsageError(`bad --console '${v.console}': expected tcp:PORT (or tcp:HOST:PORT)`);
+  const files: { [name: string]: Uint8Array } = {};
+  if (v.config) {
+    if (!existsSync(resolve(v.config as string))) throw new UsageError(`config file not found: ${v.config}`);
+    files['cta.cfg'] = new Uint8Array(readFileSync(resolve(v.config as string)));
+  }
+  const storageDir = resolve((v.storage as string) ?? join(REPO_ROOT, '.tmp', 'emu', board));
+  let con;
+  try {
+    con = await startConsoleEmulator({
+      board,
+      storageDir,
+      files,
+      udpBindAddress: (v.bind as string) ?? '127.0.0.1',
+      serialPath: v.serial as string | undefined,
+      onLog: (line) => console.log(line),
+      host: m[1] ?? '127.0.0.1',
+      port: intOption(m[2], 'console port', 0, 0, 65535),
+    });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new UsageError(`console port ${m[2]} is already in use`);
+    throw e;
+  }
+  console.log(`emu: board ${board} with an Espruino console on tcp://${con.address.host}:${con.address.port}; storage ${storageDir}`);
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  await new Promise<void>((res) => {
+    process.once('SIGINT', () => res());
+    process.once('SIGTERM', () => res());
+  });
+  clearInterval(keepAlive);
+  await con.close();
+  console.log(`emu: stopped after ${con.boots} boot(s)`);
   return 0;
 }
