@@ -1,0 +1,277 @@
+// `cta flash --board B --port /dev/ttyACM0|tcp://host:port --config cta.cbor`:
+// builds the firmware bundle for the board and uploads it with its configuration
+// through EspruinoTools (the `espruino` npm package, used as a library): the config
+// to Storage "cta.cfg", the code to Storage ".bootcde" (EspruinoTools' "Save on
+// Send: direct to flash", so it runs at every boot), each checked back by length and
+// E.CRC32, then load() restarts the board into the new code.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { parseArgs, intOption, UsageError } from '../args.ts';
+import { loadBoard, type BoardConfig } from '../build/boards.ts';
+import { buildFirmware } from '../build/build.ts';
+import { decodeConfig, CONFIG_FILE, fullPrincipal } from '../../firmware/config.ts';
+import { crc32 } from '../emulator/console.ts';
+
+export const help = `usage: cta flash --board BOARD --port PORT --config cta.cbor [options]
+
+Checks the configuration, builds the firmware for BOARD (board-configs/BOARD.json), then over the board's
+Espruino console (EspruinoTools): resets it, writes the configuration to Storage
+"${CONFIG_FILE}", writes the code to Storage ".bootcde" (runs at every boot), checks
+both back (length and CRC-32), and restarts the board with load().
+
+  --board BOARD      emulator, linux, pico, puckjs, esp32, espruino-wifi
+  --port PORT        serial port (/dev/ttyACM0) or network console (tcp://HOST:PORT,
+                     e.g. an Espruino Linux build with --telnet on 2323, or
+                     'cta emu --console tcp:PORT')
+  --config FILE      the CTA configuration from 'cta provision'
+  --baud N           serial baud rate (default 9600; USB ports ignore it)
+  --force            flash even if the board reports another Espruino build
+  --timeout S        per-step timeout in seconds (default 20)
+  --verbose          show EspruinoTools' own log`;
+
+type Step = { name: string; n: number };
+class StepError extends Error {}
+
+const STEPS = ['config', 'build', 'connect', 'upload config', 'upload firmware', 'reset'];
+
+function latin1(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.length).toString('latin1');
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new StepError(`${what}: no answer within ${Math.round(ms / 1000)} s`)), ms);
+    p.then(
+      (v) => (clearTimeout(t), resolve(v)),
+      (e) => (clearTimeout(t), reject(e)),
+    );
+  });
+}
+
+/** EspruinoTools, loaded once per process, its chatter captured instead of printed. */
+type Tools = { Espruino: any; log: string[] };
+let tools: Tools | null = null;
+async function loadTools(verbose: boolean): Promise<Tools> {
+  const log: string[] = [];
+  const keep = { log: console.log, warn: console.warn, error: console.error, info: console.info };
+  const capture = (...a: unknown[]) => {
+    const line = a.map((x) => (typeof x === 'string' ? x : JSON.stringify(x))).join(' ');
+    log.push(line);
+    if (log.length > 400) log.splice(0, 100);
+    if (verbose) process.stderr.write(`  espruino: ${line}\n`);
+  };
+  console.log = console.info = console.warn = console.error = capture;
+  if (!tools) {
+    const require = createRequire(import.meta.url);
+    const esp = require('espruino');
+    await new Promise<void>((res) => esp.init(() => res()));
+    tools = { Espruino: (globalThis as any).Espruino, log };
+  }
+  tools.log = log;
+  const restore = () => Object.assign(console, keep);
+  (tools as any).restore = restore;
+  return tools;
+}
+
+export type FlashOptions = {
+  board: string;
+  port: string;
+  config: string;
+  baud?: number;
+  force?: boolean;
+  timeoutSec?: number;
+  verbose?: boolean;
+  /** Progress lines (default: stdout). */
+  out?: (line: string) => void;
+};
+
+/** Runs the six steps; throws StepError/UsageError naming the step that failed. */
+export async function flash(o: FlashOptions): Promise<void> {
+  const out = o.out ?? ((l: string) => process.stdout.write(l + '\n'));
+  const timeout = (o.timeoutSec ?? 20) * 1000;
+  let step: Step = { name: STEPS[0], n: 1 };
+  const begin = (n: number) => (step = { name: STEPS[n - 1], n });
+  const done = (msg: string) => out(`[${step.n}/${STEPS.length}] ${step.name}: ${msg}`);
+  let T: Tools | null = null;
+  let connected = false;
+  try {
+    // 1. config
+    const board: BoardConfig = loadBoard(o.board);
+    let cfgBytes: Uint8Array;
+    try {
+      cfgBytes = new Uint8Array(readFileSync(o.config));
+    } catch (e) {
+      throw new UsageError(`cannot read --config ${o.config}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    }
+    let principal: string;
+    try {
+      const c = decodeConfig(cfgBytes, { slots: board.slots, timers: board.timers });
+      principal = fullPrincipal(c);
+      if (c.transport === 'udp' && !board.transports.udp) throw new Error(`transport "udp" but board ${board.board} has no UDP (provision with --transport serial)`);
+      if (c.transport === 'serial' && !board.transports.serial) throw new Error(`transport "serial" but board ${board.board} has no serial transport`);
+    } catch (e) {
+      throw new UsageError(`--config ${o.config}: ${(e as Error).message}`);
+    }
+    done(`${o.config} (${cfgBytes.length} bytes) for ${principal}`);
+
+    begin(2);
+    // 2. build
+    const r = await buildFirmware({ board: board.board });
+    if (r.violations.length) throw new StepError(`the bundle breaks the Espruino subset (${r.violations.length} violation(s)); run cta build --board ${board.board}`);
+    const code = readFileSync(r.path, 'latin1');
+    done(`${r.path} (${r.bytes} bytes, inside the Espruino subset)`);
+
+    // 3. connect
+    begin(3);
+    T = await loadTools(!!o.verbose);
+    const E = T.Espruino;
+    const isTcp = o.port.startsWith('tcp://');
+    E.Config.BAUD_RATE = o.baud ?? 9600;
+    // No Bluetooth scanning (as the espruino CLI's --no-ble): ports are serial or TCP.
+    E.Config.BLUETOOTH_LOW_ENERGY = false;
+    E.Config.BLUETOOTH_LOW_ENERGY_DBUS = false;
+    E.Config.WEB_BLUETOOTH = false;
+    if (isTcp) E.Config.SERIAL_TCPIP = [o.port]; // as the espruino CLI does for -p tcp://...
+    E.Config.BOARD_JSON_URL = '/nonexistent/espruino-board-json'; // no network look-ups
+    E.Config.ENV_ON_CONNECT = true;
+    E.Config.SET_TIME_ON_WRITE = true;
+    E.Config.STORAGE_UPLOAD_METHOD = isTcp ? 1 : 0; // TCP is reliable: no pause per Storage.write
+    E.Config.SERIAL_THROTTLE_SEND = isTcp ? 2 : 0;
+    await withTimeout(
+      new Promise<void>((resolve, reject) => {
+        E.Core.Serial.startListening(() => {});
+        E.Core.Serial.open(
+          o.port,
+          (status: unknown) => {
+            if (status === undefined) reject(new StepError(`cannot open ${o.port}`));
+            else {
+              connected = true;
+              resolve();
+            }
+          },
+          () => {
+            connected = false;
+          },
+        );
+      }),
+      timeout,
+      `connect to ${o.port}`,
+    );
+    const env = E.Core.Env.getData();
+    if (!env.BOARD || !env.VERSION) throw new StepError(`${o.port} did not answer the process.env query: is an Espruino console there?`);
+    if (env.BOARD !== board.espruinoBuild && !o.force) {
+      throw new StepError(`${o.port} is an Espruino ${env.BOARD} board, but --board ${board.board} is built for ${board.espruinoBuild} (use --force to flash anyway)`);
+    }
+    done(`${o.port}: Espruino ${env.BOARD} ${env.VERSION}`);
+
+    const expr = (js: string) =>
+      withTimeout(
+        new Promise<unknown>((resolve) => E.Core.Utils.executeExpression(js, (res: string | undefined) => resolve(res === undefined ? undefined : JSON.parse(res)), { maxTimeout: timeout / 1000 })),
+        timeout,
+        `evaluating on the board`,
+      );
+    const write = (js: string) => withTimeout(new Promise<void>((resolve) => E.Core.CodeWriter.writeToEspruino(js, () => resolve())), timeout * 3, 'upload');
+    const check = async (name: string, data: string) => {
+      const got = (await expr(`(function(){var s=require("Storage").read(${JSON.stringify(name)});return s===undefined?null:[s.length,E.CRC32(s)>>>0];})()`)) as [number, number] | null | undefined;
+      if (got === undefined) throw new StepError(`no answer when reading ${name} back`);
+      if (got === null) throw new StepError(`${name} is not in Storage after the upload`);
+      const want = [data.length, crc32(data)];
+      if (got[0] !== want[0] || got[1] !== want[1]) throw new StepError(`${name} read back as ${got[0]} bytes crc ${got[1].toString(16)}, expected ${want[0]} bytes crc ${want[1].toString(16)}`);
+      return want;
+    };
+
+    // 4. config -> Storage "cta.cfg" (after reset(): nothing of the old firmware runs)
+    begin(4);
+    const cfgStr = latin1(cfgBytes);
+    E.Config.RESET_BEFORE_SEND = true;
+    E.Config.SAVE_ON_SEND = 0;
+    await write(E.Core.Utils.getUploadFileCode(CONFIG_FILE, cfgStr));
+    const c1 = await check(CONFIG_FILE, cfgStr);
+    done(`Storage "${CONFIG_FILE}" ${c1[0]} bytes, crc32 ${c1[1].toString(16)} verified`);
+
+    // 5. code -> Storage ".bootcde" (EspruinoTools' Save on Send = direct to flash)
+    begin(5);
+    E.Config.RESET_BEFORE_SEND = false;
+    E.Config.SAVE_ON_SEND = 1;
+    E.Config.LOAD_STORAGE_FILE = 0;
+    const upload = await withTimeout(new Promise<string>((resolve) => E.callProcessor('transformForEspruino', code, resolve)), timeout, 'preparing the upload');
+    if (!/require\("Storage"\)\.write\("\.bootcde"/.test(upload)) throw new StepError(`EspruinoTools did not prepare a Storage upload (firmware ${env.VERSION} too old for Storage?)`);
+    await write(upload);
+    const c2 = await check('.bootcde', code);
+    done(`Storage ".bootcde" ${c2[0]} bytes, crc32 ${c2[1].toString(16)} verified`);
+
+    // 6. reset into the new code
+    begin(6);
+    // (EspruinoTools calls a write's callback only for writes long enough to show progress.)
+    E.Core.Serial.write('\x10load()\n', false);
+    await new Promise((r) => setTimeout(r, 1500));
+    const st = (await expr('global.cta?["running",cta.status().principal,cta.status().transport]:["idle",String(global.ctaError)]').catch(() => undefined)) as string[] | undefined;
+    if (st === undefined) done(`load() sent; the console did not answer afterwards (the serial transport may have taken it), so the agent could not be checked`);
+    else if (st[0] !== 'running') throw new StepError(`the board restarted but the CTA is idle: ${st[1]}`);
+    else done(`load(): the CTA agent runs as ${st[1]} (transport ${st[2]})`);
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    const why = (e as Error).message;
+    const f = new StepError(`step ${step.n}/${STEPS.length} (${step.name}) failed: ${why}`);
+    (f as any).toolLog = T ? T.log.slice(-15) : [];
+    throw f;
+  } finally {
+    if (T) {
+      if (connected) {
+        const E = T.Espruino;
+        await new Promise<void>((res) => {
+          E.Core.Serial.close();
+          setTimeout(res, 100);
+        });
+      }
+      (T as any).restore();
+    }
+  }
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs(
+    argv,
+    {
+      board: { type: 'string' },
+      port: { type: 'string', short: 'p' },
+      config: { type: 'string' },
+      baud: { type: 'string', short: 'b' },
+      force: { type: 'boolean' },
+      timeout: { type: 'string' },
+      verbose: { type: 'boolean', short: 'v' },
+    },
+    true,
+  );
+  if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+  const v = values as { [k: string]: string | boolean | undefined };
+  if (!v.board) throw new UsageError('--board is required (e.g. --board pico)');
+  if (!v.port) throw new UsageError('--port is required (e.g. --port /dev/ttyACM0 or --port tcp://127.0.0.1:2323)');
+  if (!v.config) throw new UsageError('--config cta.cbor is required (make it with cta provision)');
+  loadBoard(v.board as string); // unknown board: UsageError before anything else
+  const port = v.port as string;
+  if (!port.startsWith('/') && !/^tcp:\/\/[^:/]+:\d+$/.test(port) && !/^[A-Za-z]+\d*$/.test(port)) {
+    throw new UsageError(`bad --port '${port}': expected a device path such as /dev/ttyACM0 or tcp://HOST:PORT`);
+  }
+  try {
+    await flash({
+      board: v.board as string,
+      port,
+      config: v.config as string,
+      baud: intOption(v.baud as string | undefined, 'baud', 9600, 300, 4000000),
+      force: !!v.force,
+      timeoutSec: intOption(v.timeout as string | undefined, 'timeout', 20, 1, 3600),
+      verbose: !!v.verbose,
+    });
+  } catch (e) {
+    if (e instanceof StepError) {
+      console.error(`cta flash: ${e.message}`);
+      const tl = (e as any).toolLog as string[];
+      if (v.verbose && tl.length) console.error(tl.map((l) => `  espruino: ${l}`).join('\n'));
+      return 1;
+    }
+    throw e;
+  }
+  console.log('flash: done');
+  return 0;
+}
