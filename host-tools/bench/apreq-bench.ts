@@ -9,14 +9,14 @@
 // MIT: host-tools/bench/c/rd_req_bench.c, compiled now with cc + pkg-config krb5, MEMORY:
 // keytab, KRB5RCACHETYPE=none. Both pinned to CPU 0; runs interleaved.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeKeytab } from '../../firmware/proto/keytab.ts';
 import { nodeBackend } from '../crypto/node.ts';
 import { BENCH_DIR, canPin, startChild, which } from './proc.ts';
 import { figure, type Figure } from './stats.ts';
-import { summariseProfile, type Frame } from './profile.ts';
+import { summariseProfile, type Frame, type FileShare } from './profile.ts';
 import { apReqDer, ctaPrincipal, mintTicket, newScKey, pktcApRequest, REALM, scEntry, toHex, ETYPE } from './fixtures.ts';
 
 export type ApReqBenchOptions = { runs: number; durationMs: number; requests: number; profile: boolean; autoProfile: boolean; log: (s: string) => void };
@@ -27,7 +27,7 @@ export type ApReqBenchResult = {
   mit: Figure | null;
   ratio: number | null;
   skipped: string | null;
-  profile: { scenario: string; frames: Frame[]; idlePct: number } | null;
+  profile: { scenario: string; frames: Frame[]; files: FileShare[]; idlePct: number } | null;
 };
 
 function compile(dir: string): { bin: string | null; why: string | null } {
@@ -94,14 +94,10 @@ export async function runApReqBench(o: ApReqBenchOptions): Promise<ApReqBenchRes
     if (o.profile || (ratio !== null && ratio < 0.5 && o.autoProfile)) {
       o.log('apreq: CPU profile of the SC verification path');
       const pdir = join(dir, 'prof');
-      const pc = startChild('sc-child.ts', { cpu: 0, execArgv: ['--cpu-prof', `--cpu-prof-dir=${pdir}`] });
-      try {
-        await pc.request<any>({ type: 'verify', scKey: toHex(scKey), requests: pktc, clients, durationMs: Math.max(o.durationMs, 2000) }, 'verify-result', 120000);
-      } finally {
-        await pc.stop();
-      }
+      mkdirSync(pdir);
+      await child.request<any>({ type: 'verify', scKey: toHex(scKey), requests: pktc, clients, durationMs: Math.max(o.durationMs, 2000), profileDir: pdir }, 'verify-result', 120000);
       const p = summariseProfile(pdir, 15);
-      if (p) profile = { scenario: 'SC AP Request verification (direct calls)', frames: p.frames, idlePct: p.idlePct };
+      if (p) profile = { scenario: 'SC AP Request verification (direct calls)', frames: p.frames, files: p.files, idlePct: p.idlePct };
     }
     return { requests: o.requests, etype: ETYPE, ours: fo, mit: fm, ratio, skipped, profile };
   } finally {

@@ -14,7 +14,7 @@ import { runKdcBench, type KdcBenchResult } from './kdc-bench.ts';
 import { runApReqBench, type ApReqBenchResult } from './apreq-bench.ts';
 import { runCryptoBench, type CryptoBenchResult } from './crypto-bench.ts';
 import { runFirmwareBench, type FirmwareBenchResult } from './firmware-bench.ts';
-import type { Frame } from './profile.ts';
+import type { Frame, FileShare } from './profile.ts';
 
 export const BENCHMARKS = ['sc', 'memory', 'kdc', 'apreq', 'crypto', 'firmware'] as const;
 type Name = (typeof BENCHMARKS)[number];
@@ -75,9 +75,11 @@ function target(name: string, figure: number, t: number, better: 'higher' | 'low
   return { name, figure, target: t, better, unit, met, ratio: figure / t };
 }
 
-function profileLines(title: string, p: { scenario: string; frames: Frame[]; idlePct: number } | null): string[] {
+function profileLines(title: string, p: { scenario: string; frames: Frame[]; files: FileShare[]; idlePct: number } | null): string[] {
   if (!p) return [];
   return [
+    '',
+    `${title}: self time by file: ${p.files.slice(0, 10).map((f) => `${f.file} ${f.selfPct.toFixed(0)}%`).join(', ')}`,
     '',
     `${title}: top self-time frames (${p.scenario}; % of busy time, idle ${p.idlePct.toFixed(0)}%)`,
     table(
@@ -189,7 +191,7 @@ export function targets(r: BenchResults): Target[] {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs(argv, {
+  const { values: v } = parseArgs(argv, {
     quick: { type: 'boolean' },
     only: { type: 'string' },
     runs: { type: 'string' },
@@ -198,6 +200,7 @@ export async function run(argv: string[]): Promise<number> {
     profile: { type: 'boolean' },
     out: { type: 'string' },
   });
+  const values = v as { quick?: boolean; only?: string; runs?: string; json?: boolean; espruino?: string; profile?: boolean; out?: string };
   const quick = !!values.quick;
   const runs = intOption(values.runs, 'runs', 3, 1, 100);
   let only: Name[] = [...BENCHMARKS];

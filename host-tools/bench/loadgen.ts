@@ -72,7 +72,7 @@ function ticketOf(i: number): Minted {
   if (!t) t = tickets[i] = mintTicket(scKeyBytes, ctaPrincipal(i), Date.now());
   return t;
 }
-let scKeyBytes = new Uint8Array(0);
+let scKeyBytes: Uint8Array = new Uint8Array(0);
 
 function flushWakes(): void {
   flushScheduled = false;

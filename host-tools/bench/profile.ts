@@ -7,6 +7,7 @@ type Node = { id: number; callFrame: { functionName: string; url: string; lineNu
 type Profile = { nodes: Node[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number };
 
 export type Frame = { name: string; where: string; selfPct: number; selfMs: number };
+export type FileShare = { file: string; selfPct: number };
 
 function shortUrl(url: string): string {
   if (!url) return '';
@@ -20,10 +21,10 @@ function shortUrl(url: string): string {
  * tsx writes one per thread; the loader thread's is mostly idle). Percentages are of
  * the non-idle time.
  */
-export function summariseProfile(dir: string, top = 12): { file: string; totalMs: number; idlePct: number; frames: Frame[] } | null {
-  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
+export function summariseProfile(dir: string, top = 12): { file: string; totalMs: number; idlePct: number; frames: Frame[]; files: FileShare[] } | null {
+  const profiles = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
   let best: { file: string; prof: Profile; busy: number } | null = null;
-  for (const f of files) {
+  for (const f of profiles) {
     const prof = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Profile;
     const idleIds = new Set(prof.nodes.filter((n) => n.callFrame.functionName === '(idle)').map((n) => n.id));
     let busy = 0;
@@ -37,6 +38,7 @@ export function summariseProfile(dir: string, top = 12): { file: string; totalMs
   const self = new Map<number, number>();
   for (let i = 0; i < prof.samples.length; i++) self.set(prof.samples[i], (self.get(prof.samples[i]) ?? 0) + (prof.timeDeltas[i] ?? 0));
   const agg = new Map<string, { name: string; where: string; us: number }>();
+  const byFile = new Map<string, number>();
   let total = 0;
   let idle = 0;
   for (const [id, us] of self) {
@@ -48,6 +50,8 @@ export function summariseProfile(dir: string, top = 12): { file: string; totalMs
       continue;
     }
     const where = n.callFrame.url ? `${shortUrl(n.callFrame.url)}:${n.callFrame.lineNumber + 1}` : '';
+    const f = n.callFrame.url ? shortUrl(n.callFrame.url) : name;
+    byFile.set(f, (byFile.get(f) ?? 0) + us);
     const key = name + '|' + where;
     const a = agg.get(key) ?? { name, where, us: 0 };
     a.us += us;
@@ -58,5 +62,9 @@ export function summariseProfile(dir: string, top = 12): { file: string; totalMs
     .sort((a, b) => b.us - a.us)
     .slice(0, top)
     .map((a) => ({ name: a.name, where: a.where, selfPct: (100 * a.us) / busy, selfMs: a.us / 1000 }));
-  return { file, totalMs: total / 1000, idlePct: (100 * idle) / (total || 1), frames };
+  const files = [...byFile.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([f, us]) => ({ file: f, selfPct: (100 * us) / busy }));
+  return { file, totalMs: total / 1000, idlePct: (100 * idle) / (total || 1), frames, files };
 }

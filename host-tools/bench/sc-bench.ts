@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { startChild, canPin, type Child } from './proc.ts';
 import { figure, quantile, sleep, type Figure } from './stats.ts';
 import { newScKey, toHex } from './fixtures.ts';
-import { summariseProfile, type Frame } from './profile.ts';
+import { summariseProfile, type Frame, type FileShare } from './profile.ts';
 
 export type ScBenchOptions = {
   sizes: number[];
@@ -37,7 +37,7 @@ export type ScBenchResult = {
   paced: { ctas: number; offered: number; rate: Figure; p50ms: Figure; p99ms: Figure } | null;
   scaling: { ctas: number; mode: string; one: Figure; two: Figure; ratio: number; scCpuPct: Figure[] } | null;
   memory: { ctas: number; bytesPerCta: number; rssDelta: number; heapDelta: number; externalDelta: number; registerMs: number } | null;
-  profile: { scenario: string; frames: Frame[]; idlePct: number } | null;
+  profile: { scenario: string; frames: Frame[]; files: FileShare[]; idlePct: number } | null;
 };
 
 type Run = { rate: number; cpuPct: number[]; p50: number; p99: number; errors: number };
@@ -75,10 +75,9 @@ async function setup(n: number, shards: number, o: ScBenchOptions, profileDir?: 
   const scs: Child[] = [];
   const ready: any[] = [];
   for (let s = 0; s < shards; s++) {
-    const execArgv = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
-    const c = startChild('sc-child.ts', { cpu: s % 2, execArgv });
+    const c = startChild('sc-child.ts', { cpu: s % 2 });
     scs.push(c);
-    ready.push(await c.request<any>({ type: 'serve', scKey, n, shard: s, shards, lanePorts: lanes.ports }, 'ready', 600000));
+    ready.push(await c.request<any>({ type: 'serve', scKey, n, shard: s, shards, lanePorts: lanes.ports, profileDir }, 'ready', 600000));
   }
   await load.request({ type: 'target', shards: ready.map((r) => ({ port: r.port, cmdPort: r.cmdPort })) }, 'targeted');
   return { load, scs, registerMs: ready.reduce((a, r) => a + r.registerMs, 0) };
@@ -201,7 +200,7 @@ export async function runScBench(o: ScBenchOptions): Promise<ScBenchResult> {
         await teardown(x);
       }
       const p = summariseProfile(dir, 15);
-      if (p) res.profile = { scenario: `SC process, closed loop, ${n} CTAs`, frames: p.frames, idlePct: p.idlePct };
+      if (p) res.profile = { scenario: `SC process, closed loop, ${n} CTAs`, frames: p.frames, files: p.files, idlePct: p.idlePct };
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

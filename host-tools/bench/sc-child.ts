@@ -11,6 +11,9 @@
 //   {type:'verify', scKey, requests, durationMs} -> {type:'verify-result'}: the SC's AP
 //        Request receive path called directly (no UDP) on the given datagrams
 import dgram from 'node:dgram';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Session } from 'node:inspector';
 import { performance } from 'node:perf_hooks';
 import { startSc, type EstablishedEvent, type ScServer } from '../sc/server.ts';
 import { childMain } from './proc.ts';
@@ -28,6 +31,36 @@ let falseNonces = 0;
 let drops = 0;
 let errors = 0;
 
+// CPU profile of the measured window only (start-up and module loading excluded).
+let session: Session | null = null;
+function profStart(dir: string | undefined): Promise<void> {
+  if (!dir) return Promise.resolve();
+  session = new Session();
+  session.connect();
+  const s = session;
+  return new Promise((resolve, reject) => {
+    s.post('Profiler.enable', () => {
+      s.post('Profiler.setSamplingInterval', { interval: 200 }, () => {
+        s.post('Profiler.start', (err) => (err ? reject(err) : resolve()));
+      });
+    });
+  });
+}
+function profStop(dir: string | undefined): Promise<void> {
+  const s = session;
+  if (!dir || !s) return Promise.resolve();
+  session = null;
+  return new Promise((resolve, reject) => {
+    s.post('Profiler.stop', (err, r) => {
+      if (err) return reject(err);
+      writeFileSync(join(dir, `sc-${process.pid}.cpuprofile`), JSON.stringify(r.profile));
+      s.disconnect();
+      resolve();
+    });
+  });
+}
+let profileDir: string | undefined;
+
 function gc(): void {
   const g = (globalThis as { gc?: () => void }).gc;
   if (g) {
@@ -37,6 +70,7 @@ function gc(): void {
 }
 
 async function serve(msg: any, reply: (m: object) => void): Promise<void> {
+  profileDir = msg.profileDir;
   const lanePorts: number[] = msg.lanePorts;
   sc = await startSc({
     principal: SC_PRINCIPAL,
@@ -146,6 +180,7 @@ async function verify(msg: any, reply: (m: object) => void): Promise<void> {
   falseNonce = 0;
   other = 0;
   const dur: number = msg.durationMs;
+  await profStart(msg.profileDir);
   const t0 = performance.now();
   let k = 0;
   let t = t0;
@@ -153,6 +188,7 @@ async function verify(msg: any, reply: (m: object) => void): Promise<void> {
     for (let j = 0; j < 200; j++) feed(k++);
     t = performance.now();
   }
+  await profStop(msg.profileDir);
   reply({ type: 'verify-result', verified: k, elapsedMs: t - t0, falseNonce, other });
   await s.close();
 }
@@ -170,6 +206,7 @@ childMain(async (msg, reply) => {
     lat = [];
     windowStart = performance.now();
     cpuStart = process.cpuUsage();
+    await profStart(profileDir);
     reply({ type: 'measure-started' });
     return;
   }
@@ -177,6 +214,7 @@ childMain(async (msg, reply) => {
     counting = false;
     const elapsedMs = performance.now() - windowStart;
     const cpu = process.cpuUsage(cpuStart);
+    await profStop(profileDir);
     reply({
       type: 'measured',
       established,
