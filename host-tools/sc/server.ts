@@ -19,7 +19,7 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 
-import { nodeBackend } from '../crypto/node.ts';
+import { scCryptoBackend, clearCipherCache } from './fast-crypto.ts';
 import { decrypt, encrypt, getProfile, keyCacheSize, randomKey, setKeyCacheSize, usageHmacKey } from '../../firmware/proto/crypto/index.ts';
 import { wipe } from '../../firmware/proto/bytes.ts';
 import { isCryptoError, isDecodeError } from '../../firmware/proto/errors.ts';
@@ -79,7 +79,10 @@ import { KeyStore } from './keys.ts';
 import { randomBytes } from './rand.ts';
 import { startControl, type ControlServer } from './control.ts';
 
-const B = nodeBackend;
+// node:crypto with cached AES contexts, one-shot hashes and pooled randomness.
+const B = scCryptoBackend;
+/** The SA Recovered header this profile sends: KMMID 4, DOI IPsec, version 1.0. */
+const SA_RECOVERED_HEADER = new Uint8Array([KMMID.SA_RECOVERED, DOI.IPSEC, 0x10]);
 
 export type ScTimers = {
   /** Lifetime of a Wake Up / Rekey nonce (ms). */
@@ -255,7 +258,6 @@ type Pending = {
   startedAt: number;
   clientInitiated: boolean;
   expires: number;
-  done: boolean;
 };
 
 /** A CTA being woken: attempt count, timer and the nonces sent. */
@@ -346,8 +348,11 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
   const replay = new ReplayCache(limits.replayCache ?? 262144);
   const responses = new ResponseCache(limits.responseCache ?? 8192);
   const metrics = new Metrics();
-  const pending = new Map<string, Pending[]>(); // "address|port" -> AP Replies awaiting SA Recovered
-  let pendingCount = 0;
+  // AP Replies awaiting SA Recovered, keyed by the SA Recovered HMAC expected for
+  // them (header 04 01 10), so an SA Recovered finds its exchange in O(1) however
+  // many CTAs share one address (NAT, a serial bridge). One fixed lifetime:
+  // insertion order is expiry order.
+  const pending = new Map<string, Pending>();
   const waking = new Map<number, Waking>();
   const ciRate = new Map<number, { windowStart: number; count: number }>();
   const hmacKeys = new Map<string, Uint8Array>(); // derived HMAC keys per (etype, usage, session key)
@@ -731,25 +736,27 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
       startedAt,
       clientInitiated,
       expires: now + timers.saRecoveredTimeoutMs,
-      done: false,
     };
     if (!ackRequired) {
       send(reply, r.port, r.address, 'ap_reply');
       establish(p, now);
+      wipe(subkey);
       return;
     }
     registry.setState(slot, CTA_STATE.REPLIED, now);
-    const k = r.address + '|' + r.port;
-    let list = pending.get(k);
-    if (!list) pending.set(k, (list = []));
-    if (pendingCount >= (limits.pending ?? 65536)) sweepPending(now, true);
-    list.push(p);
-    pendingCount++;
+    if (pending.size >= (limits.pending ?? 65536)) sweepPending(now, true);
+    pending.set(expectedSaRecovered(p, SA_RECOVERED_HEADER), p);
     send(reply, r.port, r.address, 'ap_reply');
   }
 
+  function expectedSaRecovered(p: Pending, header: Uint8Array): string {
+    return createHmac('sha1', usageHmacKey(B, p.etype, p.subkey, USAGE.SA_RECOVERED))
+      .update(saRecoveredSigned(header, p.apReplyHmac))
+      .digest()
+      .toString('latin1');
+  }
+
   function establish(p: Pending, now: number): void {
-    p.done = true;
     const expiresAt = now + timers.saLifetimeSec * 1000;
     keys.setSa(p.slot, p.subkey);
     saCache.delete(p.slot);
@@ -780,42 +787,48 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
       if (!isDecodeError(e)) throw e;
       return drop('malformed', r);
     }
-    const k = r.address + '|' + r.port;
-    const list = pending.get(k);
-    if (!list || list.length === 0) return drop('no_pending_exchange', r);
-    for (let i = list.length - 1; i >= 0; i--) {
-      const p = list[i];
-      if (p.expires <= now) continue;
-      const key = usageHmacKey(B, p.etype, p.subkey, USAGE.SA_RECOVERED);
-      if (!hmacOk(key, saRecoveredSigned(m.signed, p.apReplyHmac), m.hmac)) continue;
-      if (p.done) return drop('duplicate_sa_recovered', r, p.principal);
-      // Only the newest exchange for a CTA counts.
-      if (registry.slotOf(p.principal) !== p.slot) return drop('unregistered', r, p.principal);
-      establish(p, now);
-      return;
+    if (pending.size === 0) return drop('no_pending_exchange', r);
+    const h = m.signed;
+    let key: string | null = null;
+    if (h[1] === SA_RECOVERED_HEADER[1] && h[2] === SA_RECOVERED_HEADER[2]) {
+      key = Buffer.from(m.hmac.buffer, m.hmac.byteOffset, m.hmac.length).toString('latin1');
+      if (!pending.has(key)) key = null;
+    } else {
+      // Another minor version / DOI in the header: compute per pending exchange (rare).
+      for (const [k, p] of pending) {
+        if (p.expires > now && timingSafeEqual(Buffer.from(expectedSaRecovered(p, h), 'latin1'), m.hmac)) {
+          key = k;
+          break;
+        }
+      }
     }
-    drop('bad_hmac', r);
+    const p = key === null ? undefined : pending.get(key);
+    if (!p || p.expires <= now) return drop(pending.size ? 'bad_hmac' : 'no_pending_exchange', r);
+    pending.delete(key as string);
+    if (registry.slotOf(p.principal) !== p.slot) {
+      wipe(p.subkey);
+      return drop('unregistered', r, p.principal);
+    }
+    establish(p, now);
+    wipe(p.subkey);
   }
 
+  /** Drops expired exchanges (force: also the oldest live ones, to make room). */
   function sweepPending(now: number, force: boolean): void {
-    for (const [k, list] of pending) {
-      for (let i = list.length - 1; i >= 0; i--) {
-        const p = list[i];
-        if (p.expires > now && !force) continue;
-        if (force && p.expires > now && !p.done) continue;
-        list.splice(i, 1);
-        pendingCount--;
-        if (!p.done) {
-          metrics.inc('cta_sc_exchanges_total', 'no_sa_recovered');
-          if (registry.slotOf(p.principal) === p.slot && registry.state(p.slot) === CTA_STATE.REPLIED) {
-            const back = keys.hasSa(p.slot) && registry.saExpiresSec(p.slot) * 1000 > now ? CTA_STATE.ESTABLISHED : CTA_STATE.REGISTERED;
-            registry.setState(p.slot, back, now, 'no SA Recovered');
-          }
-          log('no_sa_recovered', { principal: p.principal });
-        }
-        wipe(p.subkey);
+    let room = force ? Math.max(1, pending.size >> 4) : 0;
+    for (const [k, p] of pending) {
+      if (p.expires > now) {
+        if (room <= 0) break;
+        room--;
       }
-      if (list.length === 0) pending.delete(k);
+      pending.delete(k);
+      metrics.inc('cta_sc_exchanges_total', 'no_sa_recovered');
+      if (registry.slotOf(p.principal) === p.slot && registry.state(p.slot) === CTA_STATE.REPLIED) {
+        const back = keys.hasSa(p.slot) && registry.saExpiresSec(p.slot) * 1000 > now ? CTA_STATE.ESTABLISHED : CTA_STATE.REGISTERED;
+        registry.setState(p.slot, back, now, 'no SA Recovered');
+      }
+      log('no_sa_recovered', { principal: p.principal });
+      wipe(p.subkey);
     }
   }
 
@@ -1074,7 +1087,7 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
         wakeQueue: wakeQueue.length - wakeQueueHead,
         outstandingNonces: nonces.size,
         replayCache: replay.size,
-        pendingSaRecovered: pendingCount,
+        pendingSaRecovered: pending.size,
         policy,
         ackRequired,
         counters: metrics.snapshot(),
@@ -1087,7 +1100,7 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
         cta_sc_waking_ctas: { help: 'CTAs with a Wake Up / Rekey outstanding', value: waking.size },
         cta_sc_outstanding_nonces: { help: 'Entries in the nonce table', value: nonces.size },
         cta_sc_replay_cache_entries: { help: 'Entries in the Kerberos replay cache', value: replay.size },
-        cta_sc_pending_sa_recovered: { help: 'AP Replies awaiting SA Recovered', value: pendingCount },
+        cta_sc_pending_sa_recovered: { help: 'AP Replies awaiting SA Recovered', value: pending.size },
       });
     },
     flush: () => registry.flush(),
@@ -1107,12 +1120,13 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
       await Promise.all([new Promise<void>((r) => sock.close(() => r())), new Promise<void>((r) => sigSock.close(() => r()))]);
       registry.close();
       keys.wipeAll();
-      for (const list of pending.values()) for (const p of list) wipe(p.subkey);
+      for (const p of pending.values()) wipe(p.subkey);
       pending.clear();
       for (const m of serviceKeys.values()) for (const k of m.values()) wipe(k);
       for (const k of hmacKeys.values()) wipe(k);
       hmacKeys.clear();
       saCache.clear();
+      clearCipherCache();
       log('stopped', {});
     },
   });
