@@ -380,37 +380,64 @@ const flood: Scenario = {
     const zero = encodeWakeUp({ kmmid: KMMID.WAKE_UP, doi: DOI.IPSEC, serverNonce: 0, serverPrincipal: ctx.scPrincipal });
     const sent = [0, 0, 0, 0];
     const port = ctx.device.kmPort;
-    const batch = 100;
+    // Flow control in band, without touching the device's console (on the Espruino Linux
+    // build, console input during a UDP burst corrupts its IO queue): every 50th datagram
+    // is a spoofed Wake Up from the SC's host with the right principal and a fresh nonce.
+    // The CTA cannot tell it from a real one: it replaces the pending session and answers
+    // with an AP Request, which comes back to the flooder -- the sign that the device has
+    // worked through the batch before it.
+    const batch = 50;
+    const waiting = new Map<number, () => void>();
+    a.on('message', (m) => {
+      if (m.length > 3 && m[0] === KMMID.AP_REQUEST) {
+        try {
+          const n = nonceOf(new Uint8Array(m));
+          waiting.get(n)?.();
+        } catch {
+          /* not ours */
+        }
+      }
+    });
     const t0 = Date.now();
     let lostBatches = 0;
+    let stalledAt = -1;
     try {
       for (let i = 0; i < ctx.floodCount; ) {
         const end = Math.min(ctx.floodCount, i + batch);
         const jobs: Promise<void>[] = [];
+        let marker = -1;
         for (; i < end; i++) {
-          // Every 50th: a spoofed Wake Up from the SC's host with the right principal and a
-          // fresh nonce (the CTA cannot tell it from a real one: it replaces the pending
-          // session and costs an AP Request, which goes to the flooder).
-          let k = i % 50 === 49 ? 3 : i % 3;
+          let k = i % batch === batch - 1 ? 3 : i % 3;
           if (k === 2 && !wrongHost) k = 0;
           sent[k]++;
+          if (k === 3) marker = 0x10000 + i;
           const msg = k === 0 ? evil : k === 1 ? zero : encodeWakeUp({ kmmid: KMMID.WAKE_UP, doi: DOI.IPSEC, serverNonce: 0x10000 + i, serverPrincipal: ctx.scPrincipal });
           const sock = k === 2 ? b : a;
           jobs.push(new Promise((r) => sock.send(msg, port, '127.0.0.1', () => r())));
         }
+        const answered =
+          marker < 0
+            ? Promise.resolve(true)
+            : new Promise<boolean>((r) => {
+                const t = setTimeout(() => {
+                  waiting.delete(marker);
+                  r(false);
+                }, ctx.exchangeTimeoutMs);
+                waiting.set(marker, () => {
+                  clearTimeout(t);
+                  waiting.delete(marker);
+                  r(true);
+                });
+              });
         await Promise.all(jobs);
-        // Pace on the device's receive counter so the kernel's socket buffer never overflows.
-        const want = c(s0).rx + end;
-        const tb = Date.now();
-        for (;;) {
-          const s = await ctx.device.status();
-          if (c(s).rx >= want) break;
-          if (Date.now() - tb > 2000) {
-            lostBatches++;
+        if (!(await answered)) {
+          lostBatches++;
+          // Two batches in a row without an answer: the device has stopped taking datagrams.
+          if (lostBatches >= 2) {
+            stalledAt = i;
             break;
           }
-          await sleep(ctx.pollMs > 10 ? 5 : 1);
-        }
+        } else lostBatches = 0;
       }
     } finally {
       a.close();
@@ -425,6 +452,7 @@ const flood: Scenario = {
     const d = (r: string) => drops(s1, r) - drops(s0, r);
     const accepted = c(s1).wakeUps - c(s0).wakeUps;
     const accounted = d('unknown_sc') + d('nonce_zero') + d('wrong_address') + d('table_full') + accepted;
+    check(stalledAt < 0, `the device stopped answering during the flood: no AP Request for the in-band markers after ${stalledAt} datagrams (it received ${rx})`);
     check(d('internal') === 0, `${d('internal')} internal errors on the device`);
     check(rx >= ctx.floodCount * 0.99, `the device received only ${rx} of ${ctx.floodCount} datagrams`);
     check(accounted === rx, `received ${rx} datagrams, but only ${accounted} were counted as dropped or accepted`);
@@ -441,7 +469,7 @@ const flood: Scenario = {
     await until(ctx, (s) => c(s).sessionsEstablished > c(s1).sessionsEstablished, ctx.exchangeTimeoutMs, 'the CTA to count the session');
     return {
       details: [
-        `sent ${ctx.floodCount} in ${floodMs} ms (unknown SC ${sent[0]}, nonce 0 ${sent[1]}, wrong host ${wrongHost ? sent[2] : 'n/a'}, spoofed ${sent[3]}); device received ${rx}, accepted ${accepted}${lostBatches ? `, ${lostBatches} slow batch(es)` : ''}`,
+        `sent ${ctx.floodCount} in ${floodMs} ms (unknown SC ${sent[0]}, nonce 0 ${sent[1]}, wrong host ${wrongHost ? sent[2] : 'n/a'}, spoofed ${sent[3]}); device received ${rx}, accepted ${accepted}${lostBatches ? `, ${lostBatches} batch marker(s) unanswered` : ''}`,
         `device memory usage ${m0.usage} -> ${m1.usage} of ${m1.total} variables (${grew >= 0 ? '+' : ''}${grew}, bound ${bound})`,
         `legitimate Wake Up after the flood: established in ${e.latencyMs} ms`,
       ],

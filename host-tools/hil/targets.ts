@@ -76,6 +76,8 @@ export interface HilDevice {
   /** Local UDP port of the CTA's key-management socket (127.0.0.1). */
   readonly kmPort: number;
   status(): Promise<AgentStatus>;
+  /** The agent's received-datagram counter (a cheap probe, for pacing floods). */
+  rxCount(): Promise<number>;
   /** process.memory() on the device (variables). */
   memory(): Promise<DeviceMemory>;
   /** Offsets the device's wall clock (Date.now) by ms from the host clock. */
@@ -161,6 +163,11 @@ class EmuDevice implements HilDevice {
     const cta = this.emu?.global.cta;
     if (!cta) throw new Error('no agent running on the emulator');
     return JSON.parse(JSON.stringify(cta.status())) as AgentStatus;
+  }
+  async rxCount(): Promise<number> {
+    const cta = this.emu?.global.cta;
+    if (!cta) throw new Error('no agent running on the emulator');
+    return Number(cta.counters.rx);
   }
   async memory(): Promise<DeviceMemory> {
     if (!this.emu) throw new Error('emulator not running');
@@ -306,6 +313,9 @@ class EspruinoDevice implements HilDevice {
     const s = await this.query('cta?cta.status():null');
     if (!s) throw new Error('no agent running on Espruino');
     return s as AgentStatus;
+  }
+  async rxCount(): Promise<number> {
+    return Number(await this.query('cta?cta.counters.rx:-1'));
   }
   async memory(): Promise<DeviceMemory> {
     const m = await this.query('process.memory()');
