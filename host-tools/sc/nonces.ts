@@ -58,6 +58,13 @@ export class NonceTable {
     this.map.delete(nonce);
     return e;
   }
+  /** As consume(), without consuming: null when the nonce is live for slot. */
+  peek(nonce: number, slot: number, now: number): 'unknown' | 'expired' | 'wrong_cta' | null {
+    const e = this.map.get(nonce);
+    if (!e) return 'unknown';
+    if (e.expires <= now) return 'expired';
+    return e.slot !== slot ? 'wrong_cta' : null;
+  }
   /** Forgets a nonce (e.g. the other outstanding nonces of a CTA whose exchange completed). */
   drop(nonce: number): void {
     this.map.delete(nonce);

@@ -649,9 +649,10 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
       .update(apReq.authenticator.cipher)
       .digest()
       .toString('latin1', 0, 20);
-    if (replay.has(rkey, now)) {
-      return krbError(KRB_AP_ERR_REPEAT, r, doi, cctx, 'request is a replay', clientName);
-    }
+    // A replay is answered with KRB_AP_ERR_REPEAT only once the HMAC and the nonce
+    // check out: a replayed AP Request whose nonce was consumed (or never ours) is a
+    // false nonce like any other -- disregarded silently, never an Error Reply.
+    const isReplay = replay.has(rkey, now);
     // The key-management HMAC (usage 1101 under the session key).
     if (!hmacOk(hmacKey(sk.keytype, sk.keyvalue, USAGE.AP_REQUEST), msg.signed, msg.hmac)) {
       return drop('bad_hmac', r, clientName);
@@ -661,7 +662,8 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
     let startedAt = now;
     const clientInitiated = msg.serverNonce === 0;
     if (!clientInitiated) {
-      const c = slot < 0 ? 'unregistered' : nonces.consume(msg.serverNonce, slot, now);
+      const c = slot < 0 ? 'unregistered' : isReplay ? (nonces.peek(msg.serverNonce, slot, now) ?? 'replay') : nonces.consume(msg.serverNonce, slot, now);
+      if (c === 'replay') return krbError(KRB_AP_ERR_REPEAT, r, doi, cctx, 'request is a replay', clientName);
       if (typeof c === 'string') {
         // Claims 6, 11, 15: not initiated by us -> disregard silently.
         metrics.inc('cta_sc_drops_total', 'false_nonce');
@@ -673,6 +675,7 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
       startedAt = c.startedAt;
     } else {
       if (!policy.allowClientInitiated) return drop('client_initiated_denied', r, clientName);
+      if (isReplay) return krbError(KRB_AP_ERR_REPEAT, r, doi, cctx, 'request is a replay', clientName);
       if (slot >= 0) {
         let w = ciRate.get(slot);
         if (!w || now - w.windowStart >= 60000) ciRate.set(slot, (w = { windowStart: now, count: 0 }));
