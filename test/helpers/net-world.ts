@@ -23,6 +23,7 @@ export const SC_NAME = `sc/sc1.net.test@${REALM}`;
 export const ctaName = (i: number) => `cta/cta${i}.net.test@${REALM}`;
 
 export type Endpoint = { host: string; port: number };
+export type CtaOptions = { sc: Endpoint; kdc: Endpoint; timers?: { [k: string]: number | number[] }; slots?: number; clientInitiatedOnBoot?: boolean };
 
 export class Realm {
   readonly dir: string;
@@ -79,7 +80,7 @@ export class Realm {
     return sc;
   }
   /** CBOR cta.cfg for a CTA. */
-  config(name: string, o: { sc: Endpoint; kdc: Endpoint; listenPort?: number; signalingPort?: number; timers?: { [k: string]: number | number[] }; slots?: number }): Uint8Array {
+  config(name: string, o: CtaOptions & { listenPort?: number; signalingPort?: number }): Uint8Array {
     this.addCta(name);
     return makeConfig({
       keytab: this.keytab(name),
@@ -90,6 +91,7 @@ export class Realm {
       signalingPort: o.signalingPort ?? 0,
       timers: o.timers,
       slots: o.slots,
+      clientInitiatedOnBoot: o.clientInitiatedOnBoot,
     });
   }
   onClose(fn: () => Promise<void> | void): void {
@@ -112,7 +114,7 @@ export class Realm {
 export type NodeCta = { name: string; agent: CtaAgent; plat: NodePlatform; km: number; kdcPort: number; sig: number; stop(): Promise<void> };
 
 /** The agent (firmware/agent) on a Node platform with real UDP sockets. */
-export async function startNodeCta(realm: Realm, name: string, o: { sc: Endpoint; kdc: Endpoint; timers?: { [k: string]: number | number[] } }): Promise<NodeCta> {
+export async function startNodeCta(realm: Realm, name: string, o: CtaOptions): Promise<NodeCta> {
   const cfg = decodeConfig(realm.config(name, { ...o, listenPort: 0, signalingPort: 0 }));
   const plat = makeNodePlatform({ crypto: nobleBackend });
   const agent = new CtaAgent(plat, cfg);
@@ -152,7 +154,7 @@ export async function emulatorBundle(): Promise<string> {
 export type EmuCta = { name: string; emu: Emulator; cta: any; km: number; kdcPort: number; sig: number };
 
 /** The real firmware bundle in the host emulator, its UDP ports mapped to free ones. */
-export async function startEmuCta(realm: Realm, name: string, o: { sc: Endpoint; kdc: Endpoint; timers?: { [k: string]: number | number[] } }): Promise<EmuCta> {
+export async function startEmuCta(realm: Realm, name: string, o: CtaOptions): Promise<EmuCta> {
   const cfg = realm.config(name, { ...o, listenPort: 1293, signalingPort: 2427 });
   const emu = await startEmulator({
     board: 'emulator',
