@@ -100,8 +100,8 @@ export function report(r: BenchResults): string {
       out.push('', 'SC throughput (complete exchanges/s, one SC process on one core)');
       out.push(
         table(
-          s.throughput.map((t) => [t.ctas.toLocaleString('en-US'), fmtFigure(t.rate), fmtFigure(t.scCpuPct, '%'), fmtFigure(t.p50ms, 'ms'), fmtFigure(t.p99ms, 'ms'), fmt(t.registerMs) + ' ms', String(t.errors)]),
-          ['registered CTAs', 'exchanges/s', 'SC CPU', 'p50 latency', 'p99 latency', 'registration', 'errors'],
+          s.throughput.map((t) => [t.ctas.toLocaleString('en-US'), fmtFigure(t.rate), fmtFigure(t.scCpuPct, '%'), fmtFigure(t.perCpuSecond), fmtFigure(t.p50ms, 'ms'), fmtFigure(t.p99ms, 'ms'), fmt(t.registerMs) + ' ms', String(t.errors)]),
+          ['registered CTAs', 'exchanges/s', 'SC CPU', 'per SC CPU-second', 'p50 latency', 'p99 latency', 'registration', 'errors'],
         ),
       );
     }
@@ -121,10 +121,12 @@ export function report(r: BenchResults): string {
     out.push(...profileLines('SC CPU profile', s.profile));
   }
   if (r.memory) {
-    const x = r.memory;
+    out.push('', `SC memory per registered CTA (${r.memory.ctas.toLocaleString('en-US')} CTAs, fresh process, RSS beyond the started SC)`);
     out.push(
-      '',
-      `SC memory: ${fmt(x.bytesPerCta)} B RSS per registered CTA at ${x.ctas.toLocaleString('en-US')} CTAs (RSS +${fmt(x.rssDelta / 1048576)} MiB, JS heap +${fmt(x.heapDelta / 1048576)} MiB, buffers +${fmt(x.externalDelta / 1048576)} MiB; registration ${fmt(x.registerMs)} ms)`,
+      table(
+        [r.memory, r.memory.inMemory].map((x) => [x.registry, `${fmt(x.bytesPerCta)} B`, `${fmt(x.rssDelta / 1048576)} MiB`, `${fmt(x.heapDelta / 1048576)} MiB`, `${fmt(x.heapTotalDelta / 1048576)} MiB`, `${fmt(x.externalDelta / 1048576)} MiB`, `${fmt(x.registerMs)} ms`]),
+        ['registry', 'RSS/CTA', 'RSS delta', 'JS heap used delta', 'JS heap reserved delta', 'buffers delta', 'registration'],
+      ),
     );
   }
   if (r.kdc) {
@@ -180,7 +182,10 @@ export function targets(r: BenchResults): Target[] {
     if (r.sc.paced) t.push(target(`SC p99 latency at half load (${r.sc.paced.offered}/s)`, r.sc.paced.p99ms.median, 20, 'lower', ' ms'));
     if (r.sc.scaling) t.push(target('SC two processes vs one', r.sc.scaling.ratio, 1.8, 'higher', 'x'));
   }
-  if (r.memory) t.push(target(`SC RSS per registered CTA (${r.memory.ctas.toLocaleString('en-US')})`, r.memory.bytesPerCta, 300, 'lower', ' B'));
+  if (r.memory) {
+    t.push(target(`SC RSS per registered CTA (${r.memory.ctas.toLocaleString('en-US')}, ${r.memory.registry})`, r.memory.bytesPerCta, 300, 'lower', ' B'));
+    t.push(target(`SC RSS per registered CTA (${r.memory.inMemory.ctas.toLocaleString('en-US')}, ${r.memory.inMemory.registry})`, r.memory.inMemory.bytesPerCta, 300, 'lower', ' B'));
+  }
   if (r.kdc?.ratio != null) t.push(target('embedded KDC / MIT krb5kdc AS exchanges/s', r.kdc.ratio, 1, 'higher', 'x'));
   if (r.apreq?.ratio != null) t.push(target('SC AP-REQ verification / MIT krb5_rd_req', r.apreq.ratio, 0.5, 'higher', 'x'));
   if (r.firmware) {

@@ -29,14 +29,26 @@ export type ScBenchOptions = {
   log: (s: string) => void;
 };
 
-export type ThroughputRow = { ctas: number; rate: Figure; scCpuPct: Figure; p50ms: Figure; p99ms: Figure; registerMs: number; errors: number };
+export type ThroughputRow = {
+  ctas: number;
+  rate: Figure;
+  scCpuPct: Figure;
+  /** Exchanges per CPU-second of the SC process: its capacity on one fully available core. */
+  perCpuSecond: Figure;
+  p50ms: Figure;
+  p99ms: Figure;
+  registerMs: number;
+  errors: number;
+};
+
+export type MemFigure = { registry: string; ctas: number; bytesPerCta: number; rssDelta: number; heapDelta: number; heapTotalDelta: number; externalDelta: number; registerMs: number };
 
 export type ScBenchResult = {
   pinned: boolean;
   throughput: ThroughputRow[];
   paced: { ctas: number; offered: number; rate: Figure; p50ms: Figure; p99ms: Figure } | null;
   scaling: { ctas: number; mode: string; one: Figure; two: Figure; ratio: number; scCpuPct: Figure[] } | null;
-  memory: { ctas: number; bytesPerCta: number; rssDelta: number; heapDelta: number; externalDelta: number; registerMs: number } | null;
+  memory: (MemFigure & { inMemory: MemFigure }) | null;
   profile: { scenario: string; frames: Frame[]; files: FileShare[]; idlePct: number } | null;
 };
 
@@ -102,6 +114,7 @@ export async function runScBench(o: ScBenchOptions): Promise<ScBenchResult> {
         ctas: n,
         rate: figure(runs.map((r) => r.rate)),
         scCpuPct: figure(runs.map((r) => r.cpuPct[0])),
+        perCpuSecond: figure(runs.map((r) => r.rate / (r.cpuPct[0] / 100))),
         p50ms: figure(runs.map((r) => r.p50)),
         p99ms: figure(runs.map((r) => r.p99)),
         registerMs: x.registerMs,
@@ -166,24 +179,35 @@ export async function runScBench(o: ScBenchOptions): Promise<ScBenchResult> {
     };
   }
 
-  // 4. Memory per registered CTA, in a fresh process.
+  // 4. Memory per registered CTA, in a fresh process each: with the registry in a
+  //    SQLite file (the `cta sc serve` default, --state sc.db) and in ':memory:'.
   if (o.memSize > 0) {
-    o.log(`sc: memory with ${o.memSize.toLocaleString('en-US')} registered CTAs (fresh process)`);
-    const c = startChild('sc-child.ts', { execArgv: ['--expose-gc'] });
-    try {
-      const m = await c.request<any>({ type: 'mem', n: o.memSize, scKey: toHex(newScKey()) }, 'mem-result', 600000);
-      const rssDelta = m.after.rss - m.before.rss;
-      res.memory = {
-        ctas: m.registered,
-        bytesPerCta: rssDelta / m.registered,
-        rssDelta,
-        heapDelta: m.after.heapUsed - m.before.heapUsed,
-        externalDelta: m.after.external + m.after.arrayBuffers - (m.before.external + m.before.arrayBuffers),
-        registerMs: m.registerMs,
-      };
-    } finally {
-      await c.stop();
-    }
+    const one = async (where: 'file' | 'memory') => {
+      o.log(`sc: memory with ${o.memSize.toLocaleString('en-US')} registered CTAs, registry in ${where === 'file' ? 'a SQLite file' : "SQLite ':memory:'"} (fresh process)`);
+      const dir = mkdtempSync(join(tmpdir(), 'cta-bench-mem-'));
+      const c = startChild('sc-child.ts', { execArgv: ['--expose-gc'] });
+      try {
+        const statePath = where === 'file' ? join(dir, 'sc.db') : ':memory:';
+        const m = await c.request<any>({ type: 'mem', n: o.memSize, scKey: toHex(newScKey()), statePath }, 'mem-result', 600000);
+        const rssDelta = m.after.rss - m.before.rss;
+        return {
+          registry: where === 'file' ? 'sqlite file (cta sc serve default)' : 'sqlite :memory:',
+          ctas: m.registered as number,
+          bytesPerCta: rssDelta / m.registered,
+          rssDelta,
+          heapDelta: m.after.heapUsed - m.before.heapUsed,
+          heapTotalDelta: m.after.heapTotal - m.before.heapTotal,
+          externalDelta: m.after.external + m.after.arrayBuffers - (m.before.external + m.before.arrayBuffers),
+          registerMs: m.registerMs as number,
+        };
+      } finally {
+        await c.stop();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    };
+    const file = await one('file');
+    const mem = await one('memory');
+    res.memory = { ...file, inMemory: mem };
   }
 
   // 5. CPU profile of the SC child at the maximum rate.

@@ -117,15 +117,13 @@ async function serve(msg: any, reply: (m: object) => void): Promise<void> {
 
 async function mem(msg: any, reply: (m: object) => void): Promise<void> {
   const n: number = msg.n;
-  // Names are made up front so the figure is what the SC keeps, not the caller's strings.
-  const list: string[] = new Array(n);
-  for (let i = 0; i < n; i++) list[i] = ctaPrincipal(i);
   const s = await startSc({
     principal: SC_PRINCIPAL,
     keytab: [scEntry(fromHex(msg.scKey))],
     listen: { host: '127.0.0.1', port: 0 },
     control: null,
     wakeOnStart: false,
+    statePath: msg.statePath,
   });
   // Warm the code paths (and SQLite's statements) with a few registrations, then measure.
   for (let i = 0; i < 16; i++) s.register(`cta/warm${i}.bench.test@BENCH.TEST`, '127.0.0.1', 1024 + i);
@@ -136,7 +134,8 @@ async function mem(msg: any, reply: (m: object) => void): Promise<void> {
   gc();
   const before = process.memoryUsage();
   const t0 = performance.now();
-  for (let i = 0; i < n; i++) s.register(list[i], '127.0.0.1', 1024 + (i % 60000));
+  // Names made here: the strings the SC keeps are counted, the transient ones collected.
+  for (let i = 0; i < n; i++) s.register(ctaPrincipal(i), '127.0.0.1', 1024 + (i % 60000));
   s.flush();
   const registerMs = performance.now() - t0;
   await new Promise((r) => setTimeout(r, 50));
