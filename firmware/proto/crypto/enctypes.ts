@@ -42,8 +42,6 @@ export interface EnctypeProfile {
 interface Family {
   /** Derive outBytes of key from base with a constant (usage || kind, "kerberos", "prf"). */
   derive(b: CryptoBackend, p: Profile, base: Uint8Array, constant: Uint8Array, outBytes: number): Uint8Array;
-  stringToKey(b: CryptoBackend, p: Profile, password: Uint8Array, salt: Uint8Array, iterations: number): Uint8Array;
-  prf(b: CryptoBackend, p: Profile, key: Uint8Array, input: Uint8Array): Uint8Array;
   defaultIterations: number;
   /** RFC 8009: MAC over IV || ciphertext. RFC 3961: MAC over the plaintext (with confounder). */
   encryptThenMac: boolean;
@@ -66,31 +64,53 @@ const ZERO_BYTE = new Uint8Array(1);
 
 // ---- RFC 3961 simplified profile with AES (RFC 3962) ----
 
+// n-fold of a derivation constant depends on the constant alone, and a CTA uses a
+// handful of them (usage || 0xaa/0x55/0x99): a small FIFO memo saves the byte loop
+// (about 80 iterations, the largest single JS cost of deriving a key on the board).
+const NFOLD_MEMO_MAX = 16;
+const nfoldMemo: { [c: string]: Uint8Array } = {};
+const nfoldOrder: string[] = [];
+function fold16(constant: Uint8Array): Uint8Array {
+  if (constant.length === 16) return constant;
+  const id = toAscii(constant);
+  let f = nfoldMemo[id];
+  if (!f) {
+    f = nfold(constant, 16);
+    if (nfoldOrder.length >= NFOLD_MEMO_MAX) delete nfoldMemo[nfoldOrder.shift() as string];
+    nfoldMemo[id] = f;
+    nfoldOrder.push(id);
+  }
+  return f;
+}
+
 /** DK(base, constant) truncated to outBytes: K1 = E(nfold(c)), K2 = E(K1), ... as one CBC pass. */
 export function dk(b: CryptoBackend, base: Uint8Array, constant: Uint8Array, outBytes: number): Uint8Array {
-  const folded = constant.length === 16 ? constant : nfold(constant, 16);
+  const folded = fold16(constant);
   const blocks = new Uint8Array(((outBytes + 15) >> 4) << 4);
   blocks.set(folded);
   // CBC with a zero IV over [nfold(c), 0, 0...]: block i+1 = E(block i), the DR chain.
   return b.aesCbcEncrypt(base, ZERO_IV, blocks).slice(0, outBytes);
 }
 
+// string-to-key and PRF are plain functions (not Family members) so that a bundle
+// which never calls them -- the CTA firmware -- leaves PBKDF2 out.
+function s2kSimplified(b: CryptoBackend, p: Profile, password: Uint8Array, salt: Uint8Array, iterations: number): Uint8Array {
+  const tkey = pbkdf2(b, 'sha1', password, salt, iterations, p.keyBytes);
+  const key = dk(b, tkey, KERBEROS, p.keyBytes);
+  tkey.fill(0);
+  return key;
+}
+function prfSimplified(b: CryptoBackend, p: Profile, key: Uint8Array, input: Uint8Array): Uint8Array {
+  // RFC 3962 section 6: E(DK(key, "prf"), truncate16(SHA-1(input))).
+  const kprf = dk(b, key, PRF_LABEL, p.keyBytes);
+  const out = b.aesCbcEncrypt(kprf, ZERO_IV, b.sha1(input).subarray(0, 16));
+  kprf.fill(0);
+  return out;
+}
+
 const SIMPLIFIED: Family = {
   derive: function (b, p, base, constant, outBytes) {
     return dk(b, base, constant, outBytes);
-  },
-  stringToKey: function (b, p, password, salt, iterations) {
-    const tkey = pbkdf2(b, 'sha1', password, salt, iterations, p.keyBytes);
-    const key = dk(b, tkey, KERBEROS, p.keyBytes);
-    tkey.fill(0);
-    return key;
-  },
-  prf: function (b, p, key, input) {
-    // RFC 3962 section 6: E(DK(key, "prf"), truncate16(SHA-1(input))).
-    const kprf = dk(b, key, PRF_LABEL, p.keyBytes);
-    const out = b.aesCbcEncrypt(kprf, ZERO_IV, b.sha1(input).subarray(0, 16));
-    kprf.fill(0);
-    return out;
   },
   defaultIterations: 4096,
   encryptThenMac: false,
@@ -112,19 +132,20 @@ export function kdfHmacSha2(
   return hmac(b, h, key, concat([u32(1), label, ZERO_BYTE, context, u32(kBits)])).slice(0, n);
 }
 
+function s2kSha2(b: CryptoBackend, p: Profile, password: Uint8Array, salt: Uint8Array, iterations: number): Uint8Array {
+  const saltp = concat([fromAscii(p.name), ZERO_BYTE, salt]);
+  const tkey = pbkdf2(b, p.hash, password, saltp, iterations, p.keyBytes);
+  const key = kdfHmacSha2(b, p.hash, tkey, KERBEROS, p.keyBytes << 3, EMPTY);
+  tkey.fill(0);
+  return key;
+}
+function prfSha2(b: CryptoBackend, p: Profile, key: Uint8Array, input: Uint8Array): Uint8Array {
+  return kdfHmacSha2(b, p.hash, key, PRF_LABEL, HASH_INFO[p.hash].outLen << 3, input);
+}
+
 const SHA2: Family = {
   derive: function (b, p, base, constant, outBytes) {
     return kdfHmacSha2(b, p.hash, base, constant, outBytes << 3, EMPTY);
-  },
-  stringToKey: function (b, p, password, salt, iterations) {
-    const saltp = concat([fromAscii(p.name), ZERO_BYTE, salt]);
-    const tkey = pbkdf2(b, p.hash, password, saltp, iterations, p.keyBytes);
-    const key = kdfHmacSha2(b, p.hash, tkey, KERBEROS, p.keyBytes << 3, EMPTY);
-    tkey.fill(0);
-    return key;
-  },
-  prf: function (b, p, key, input) {
-    return kdfHmacSha2(b, p.hash, key, PRF_LABEL, HASH_INFO[p.hash].outLen << 3, input);
   },
   defaultIterations: 32768,
   encryptThenMac: true,
@@ -413,7 +434,7 @@ export function stringToKey(
   }
   // 0 would mean 2^32 iterations (RFC 3962): refused like any count above the bound.
   if (iterations < 1 || iterations >= MAX_S2K_ITERATIONS) throw new CryptoError('s2k iteration count out of range');
-  return p.family.stringToKey(b, p, password, salt, iterations);
+  return p.family === SHA2 ? s2kSha2(b, p, password, salt, iterations) : s2kSimplified(b, p, password, salt, iterations);
 }
 
 /** random-to-key: the identity for AES, with a length check. A copy. */
@@ -433,5 +454,5 @@ export function randomKey(b: CryptoBackend, etype: number): Uint8Array {
 export function prf(b: CryptoBackend, etype: number, key: Uint8Array, input: Uint8Array): Uint8Array {
   const p = need(b, etype);
   checkKey(p, key);
-  return p.family.prf(b, p, key, input);
+  return p.family === SHA2 ? prfSha2(b, p, key, input) : prfSimplified(b, p, key, input);
 }
