@@ -10,6 +10,7 @@ import { CtaAgent } from './agent/agent.ts';
 import { SerialTransport } from './agent/transport.ts';
 import { handleControl } from './agent/control.ts';
 import type { Platform } from './platform/platform.ts';
+import { setKeyCacheSize } from './proto/crypto/enctypes.ts';
 
 declare const global: { [name: string]: any };
 declare function print(s: string): void;
@@ -97,4 +98,6 @@ function boot(): void {
   if (agent.transport && agent.transport.kind === 'serial') serveControl(platform, agent.transport as unknown as SerialTransport);
 }
 
+// A CTA talks to a few SCs: a small derived-key cache (each entry holds keys and HMAC pads).
+setKeyCacheSize(8);
 boot();
