@@ -1,8 +1,8 @@
 // Bundles the firmware for one board: esbuild (IIFE, es2015, minified) with a
 // BOARD constant from board-configs/<board>.json, then the Espruino subset check
 // on the emitted bundle. Used by `cta build`, the emulator, the demo and the flasher.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 import { parse, type Node } from 'acorn';
@@ -25,6 +25,18 @@ export interface BuildOptions {
   outName?: string;
   /** Default true; false keeps the bundle readable (still es2015 IIFE). */
   minify?: boolean;
+  /**
+   * Default true: the messages of errors thrown in firmware/proto/** (and the native crypto glue) become short
+   * codes ("der#12"); the full texts are written next to the bundle as
+   * <name>.errors.json. User-facing messages (config, control, agent) stay whole.
+   */
+  shortErrors?: boolean;
+}
+
+/** One module's share of the bundle (esbuild metafile). */
+export interface ModuleSize {
+  path: string;
+  bytes: number;
 }
 
 export interface BuildResult {
@@ -35,6 +47,10 @@ export interface BuildResult {
   bytes: number;
   /** Subset-check violations (empty = the bundle is inside the Espruino subset). */
   violations: Violation[];
+  /** Bytes each module contributes to the bundle, largest first. */
+  modules: ModuleSize[];
+  /** Short error code -> original message expression (shortErrors builds). */
+  errorCodes: { [code: string]: string };
 }
 
 /** The BOARD constant the bundle sees: the board facts the firmware needs (no prose). */
@@ -69,6 +85,43 @@ const noBareImports: esbuild.Plugin = {
   },
 };
 
+const SHORTEN_DIRS = [join('firmware', 'proto') + sep, join('firmware', 'platform', 'espruino-crypto.ts')];
+const ERROR_CTORS = new Set(['DecodeError', 'CryptoError', 'Error']);
+
+/**
+ * Rewrites `new DecodeError(<message>)` (and CryptoError, Error) in firmware/proto/**
+ * to `new DecodeError("<module>#<n>")`: the texts are most of the bundle's string
+ * bytes and only ever reach a log line on the board. The error classes (what the
+ * agent acts on) do not change. Codes go to `codes` for the .errors.json map.
+ */
+function shortErrorsPlugin(codes: { [code: string]: string }): esbuild.Plugin {
+  return {
+    name: 'espruino-short-errors',
+    setup(b) {
+      b.onLoad({ filter: /\.ts$/ }, async (args) => {
+        const rel = relative(REPO_ROOT, args.path);
+        if (!SHORTEN_DIRS.some((d) => rel.startsWith(d))) return undefined;
+        const src = readFileSync(args.path, 'utf8');
+        const js = (await esbuild.transform(src, { loader: 'ts', format: 'esm', target: 'esnext', sourcefile: rel, tsconfigRaw: { compilerOptions: { useDefineForClassFields: false } } })).code;
+        const ast = parse(js, { ecmaVersion: 'latest', sourceType: 'module' }) as AnyNode;
+        const stem = basename(rel, '.ts');
+        const edits: { start: number; end: number; text: string }[] = [];
+        fullAncestor(ast, (node: AnyNode) => {
+          if (node.type !== 'NewExpression' || node.callee.type !== 'Identifier' || !ERROR_CTORS.has(node.callee.name)) return;
+          const arg = node.arguments[0] as AnyNode | undefined;
+          if (!arg || (arg.type === 'Literal' && typeof arg.value === 'string' && arg.value.length <= 8)) return;
+          const code = `${stem}#${edits.length + 1}`;
+          codes[code] = js.slice(arg.start, arg.end);
+          edits.push({ start: arg.start, end: arg.end, text: JSON.stringify(code) });
+        });
+        let out = js;
+        for (const e of edits.sort((x, y) => y.start - x.start)) out = out.slice(0, e.start) + e.text + out.slice(e.end);
+        return { contents: out, loader: 'js', resolveDir: dirname(args.path) };
+      });
+    },
+  };
+}
+
 function resolveFromRoot(p: string): string {
   return isAbsolute(p) ? p : join(REPO_ROOT, p);
 }
@@ -80,7 +133,9 @@ export async function buildFirmware(opts: BuildOptions): Promise<BuildResult> {
   const outDir = resolveFromRoot(opts.outDir ?? DEFAULT_OUT_DIR);
   const stem = basename(entry, extname(entry));
   const outName = opts.outName ?? (stem === 'main' ? `${cfg.board}.js` : `${cfg.board}-${stem}.js`);
-  let result: esbuild.BuildResult & { outputFiles: esbuild.OutputFile[] };
+  const errorCodes: { [code: string]: string } = {};
+  const shortErrors = opts.shortErrors ?? true;
+  let result: esbuild.BuildResult & { outputFiles: esbuild.OutputFile[]; metafile: esbuild.Metafile };
   try {
     result = await esbuild.build({
       entryPoints: [entry],
@@ -95,10 +150,11 @@ export async function buildFirmware(opts: BuildOptions): Promise<BuildResult> {
       charset: 'ascii',
       treeShaking: true,
       logLevel: 'silent',
+      metafile: true,
       absWorkingDir: REPO_ROOT,
       tsconfig: join(REPO_ROOT, 'tsconfig.json'),
       define: { BOARD: JSON.stringify(boardDefine(cfg)) },
-      plugins: [noBareImports],
+      plugins: shortErrors ? [noBareImports, shortErrorsPlugin(errorCodes)] : [noBareImports],
     });
   } catch (e) {
     const failure = e as esbuild.BuildFailure;
@@ -112,7 +168,13 @@ export async function buildFirmware(opts: BuildOptions): Promise<BuildResult> {
   mkdirSync(outDir, { recursive: true });
   const path = join(outDir, outName);
   writeFileSync(path, code);
-  return { board: cfg.board, entry, path, bytes: Buffer.byteLength(code), violations: checkSubset(code) };
+  if (shortErrors) writeFileSync(path.replace(/\.js$/, '') + '.errors.json', JSON.stringify(errorCodes, null, 1) + '\n');
+  const out = Object.values(result.metafile.outputs)[0];
+  const modules = Object.entries(out ? out.inputs : {})
+    .map(([p, v]) => ({ path: p, bytes: v.bytesInOutput }))
+    .filter((m) => m.bytes > 0)
+    .sort((x, y) => y.bytes - x.bytes);
+  return { board: cfg.board, entry, path, bytes: Buffer.byteLength(code), violations: checkSubset(code), modules, errorCodes };
 }
 
 type AnyNode = Node & { [k: string]: any };

@@ -17,7 +17,10 @@ every violation.
   --all          build every board
   --entry FILE   entry module (default ${DEFAULT_ENTRY}); other entries are written as <board>-<name>.js
   --out DIR      output directory (default ${DEFAULT_OUT_DIR})
-  --no-minify    readable output (for debugging on the interpreter)`;
+  --no-minify    readable output (for debugging on the interpreter)
+  --long-errors  keep the full texts of protocol/crypto error messages (default:
+                 short codes, mapped back in <out>/<board>.errors.json)
+  --report       print each module's bytes in the bundle (esbuild metafile)`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs(argv, {
@@ -26,6 +29,8 @@ export async function run(argv: string[]): Promise<number> {
     entry: { type: 'string' },
     out: { type: 'string' },
     'no-minify': { type: 'boolean' },
+    'long-errors': { type: 'boolean' },
+    report: { type: 'boolean' },
   });
   const board1 = values.board as string | undefined;
   if (values.all && board1) throw new UsageError('give either --board or --all, not both');
@@ -33,7 +38,7 @@ export async function run(argv: string[]): Promise<number> {
   for (const b of boards) loadBoard(b); // unknown board -> UsageError before any work
   let failed = 0;
   for (const board of boards) {
-    const r = await buildFirmware({ board, entry: values.entry as string | undefined, outDir: values.out as string | undefined, minify: !values['no-minify'] });
+    const r = await buildFirmware({ board, entry: values.entry as string | undefined, outDir: values.out as string | undefined, minify: !values['no-minify'], shortErrors: !values['long-errors'] });
     const rel = relative(REPO_ROOT, r.path) || r.path;
     const kb = (r.bytes / 1024).toFixed(1);
     if (r.violations.length) {
@@ -42,6 +47,9 @@ export async function run(argv: string[]): Promise<number> {
       console.error(formatViolations(r.violations, rel));
     } else {
       console.log(`${board}: ${rel} ${r.bytes} bytes (${kb} KB), subset check passed`);
+    }
+    if (values.report) {
+      for (const m of r.modules) console.log(`  ${String(m.bytes).padStart(7)}  ${(m.bytes / r.bytes * 100).toFixed(1).padStart(5)}%  ${m.path}`);
     }
   }
   return failed ? 1 : 0;
