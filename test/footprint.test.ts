@@ -1,0 +1,92 @@
+// Firmware footprint: every board's bundle builds inside the Espruino subset, stays
+// under a regression guard, and carries none of the code the CTA never runs (the
+// KDC's/SC's encoders and decoders, string-to-key/PBKDF2). Prints sizes and the
+// largest modules. The interpreter-side figures (variables, ms per exchange) are in
+// test/espruino-bin-exchange.test.ts (needs ESPRUINO_BIN).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildFirmware } from '../host-tools/build/build.ts';
+import { listBoards } from '../host-tools/build/boards.ts';
+
+/**
+ * Regression guard, not the target: about 10% above the measured size of the
+ * minified bundle (70.0 KB on every board when this was written). The issue's
+ * target is 24 KB per board; see the commit history for what limits it.
+ */
+const MAX_BUNDLE_BYTES = 77_000;
+
+/** Functions only the KDC or SC run; tree-shaking must keep them out of the firmware. */
+const NOT_IN_FIRMWARE = [
+  'pbkdf2',
+  'stringToKey',
+  's2kSimplified',
+  's2kSha2',
+  'prfSimplified',
+  'prfSha2',
+  'encodeAsRep',
+  'encodeEncKdcRepPart',
+  'encodeTicket',
+  'encodeEncTicketPart',
+  'decodeEncTicketPart',
+  'decodeAsReq',
+  'decodeApReq',
+  'decodeAuthenticator',
+  'encodeApRep',
+  'encodeKrbError',
+  'encodeWakeUp',
+  'encodeRekey',
+  'encodeApReply',
+  'encodeErrorReply',
+  'decodeApRequest',
+  'decodeSaRecovered',
+];
+
+test('every board: minified bundle inside the Espruino subset and under the size guard; sizes and top modules printed', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cta-footprint-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const results = await Promise.all(listBoards().map((board) => buildFirmware({ board, outDir: dir })));
+  for (const r of results) {
+    assert.deepEqual(r.violations, [], `${r.board}: subset violations`);
+    assert.ok(r.bytes <= MAX_BUNDLE_BYTES, `${r.board}: ${r.bytes} bytes > regression guard ${MAX_BUNDLE_BYTES}`);
+    // The per-module report adds up to (nearly) the whole bundle.
+    const sum = r.modules.reduce((a, m) => a + m.bytes, 0);
+    assert.ok(sum > r.bytes * 0.9 && sum <= r.bytes, `${r.board}: modules sum ${sum} vs bundle ${r.bytes}`);
+    const top = r.modules
+      .slice(0, 5)
+      .map((m) => `${m.path.replace(/^firmware\//, '')} ${m.bytes}`)
+      .join(', ');
+    const line = `${r.board}: ${r.bytes} B (${(r.bytes / 1024).toFixed(1)} KB); top: ${top}`;
+    console.log('# ' + line);
+    t.diagnostic(line);
+    // Short error codes, with their map next to the bundle.
+    const mapPath = r.path.replace(/\.js$/, '.errors.json');
+    assert.ok(existsSync(mapPath));
+    const codes = JSON.parse(readFileSync(mapPath, 'utf8')) as { [k: string]: string };
+    assert.ok(Object.keys(codes).length > 50, 'protocol error messages are shortened');
+    const code = readFileSync(r.path, 'latin1');
+    for (const mod of ['der', 'krb5', 'pktc', 'cbor']) {
+      const used = Object.keys(codes).filter((c) => c.startsWith(mod + '#') && code.includes(`"${c}"`));
+      assert.ok(used.length > 0, `short ${mod} error codes in the bundle and the map`);
+    }
+    assert.doesNotMatch(code, /PBKDF2/);
+  }
+});
+
+test('the firmware bundle (readable build) contains no KDC/SC-only code and no string-to-key', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cta-footprint-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const r = await buildFirmware({ board: 'puckjs', outDir: dir, minify: false, shortErrors: false });
+  assert.deepEqual(r.violations, []);
+  const code = readFileSync(r.path, 'latin1');
+  // Sanity: the names of functions the CTA does run survive a readable build.
+  for (const name of ['encodeApRequest', 'decodeApRep', 'encodeAsReq', 'decodeAsRep', 'encodeSaRecovered', 'nfold']) {
+    assert.match(code, new RegExp(`\\bfunction ${name}\\d*\\(`), `${name} is in the bundle`);
+  }
+  const present = NOT_IN_FIRMWARE.filter((name) => new RegExp(`\\b${name}\\d*\\b`).test(code));
+  assert.deepEqual(present, [], 'KDC/SC-only code reachable from firmware/main.ts');
+  assert.equal(r.errorCodes && Object.keys(r.errorCodes).length, 0, '--long-errors keeps the messages');
+  assert.match(code, /DER: element too long/);
+});
