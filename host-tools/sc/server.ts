@@ -760,6 +760,7 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
   }
 
   function establish(p: Pending, now: number): void {
+    ackMisses.delete(p.slot);
     const expiresAt = now + timers.saLifetimeSec * 1000;
     keys.setSa(p.slot, p.subkey);
     saCache.delete(p.slot);
@@ -816,6 +817,22 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
     wipe(p.subkey);
   }
 
+  /** Consecutive exchanges per CTA that ended without SA Recovered (reset when one completes). */
+  const ackMisses = new Map<number, number>();
+  function retriggerAfterNoAck(slot: number, p: string, now: number): void {
+    const n = (ackMisses.get(slot) ?? 0) + 1;
+    if (n > timers.wakeRetries + 1) {
+      ackMisses.delete(slot);
+      registry.setState(slot, CTA_STATE.UNREACHABLE, now, `no SA Recovered after ${n - 1} exchange(s)`);
+      metrics.inc('cta_sc_exchanges_total', 'unreachable');
+      log('unreachable', { principal: p, attempts: n - 1 });
+      em.emit('unreachable', { principal: p, attempts: n - 1 } satisfies UnreachableEvent);
+      return;
+    }
+    ackMisses.set(slot, n);
+    startTrigger(slot, false);
+  }
+
   /** Drops expired exchanges (force: also the oldest live ones, to make room). */
   function sweepPending(now: number, force: boolean): void {
     let room = force ? Math.max(1, pending.size >> 4) : 0;
@@ -826,11 +843,16 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
       }
       pending.delete(k);
       metrics.inc('cta_sc_exchanges_total', 'no_sa_recovered');
-      if (registry.slotOf(p.principal) === p.slot && registry.state(p.slot) === CTA_STATE.REPLIED) {
+      const current = registry.slotOf(p.principal) === p.slot && registry.state(p.slot) === CTA_STATE.REPLIED;
+      if (current) {
         const back = keys.hasSa(p.slot) && registry.saExpiresSec(p.slot) * 1000 > now ? CTA_STATE.ESTABLISHED : CTA_STATE.REGISTERED;
         registry.setState(p.slot, back, now, 'no SA Recovered');
       }
       log('no_sa_recovered', { principal: p.principal });
+      // The CTA may hold the new SA (its SA Recovered was lost) or none (it gave up on our
+      // AP Reply): the two sides disagree, so start over with a fresh trigger -- a bounded
+      // number of times in a row, then the CTA is unreachable like after unanswered Wake Ups.
+      if (current && !force && !closed && !p.clientInitiated && !waking.has(p.slot)) retriggerAfterNoAck(p.slot, p.principal, now);
       wipe(p.subkey);
     }
   }
@@ -1029,6 +1051,7 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
       saCache.delete(slot);
       saEncNull.delete(slot);
       ciRate.delete(slot);
+      ackMisses.delete(slot);
       registry.unregister(p);
       log('unregistered', { principal: p });
       return true;
