@@ -45,7 +45,9 @@ export function summariseProfile(dir: string, top = 12): { file: string; totalMs
     const n = byId.get(id)!;
     const name = n.callFrame.functionName || '(anonymous)';
     total += us;
-    if (name === '(idle)') {
+    // (idle), and the inspector's own native `dispatch` (Profiler.start/stop called
+    // through node:inspector in the profiled thread), are not the program's work.
+    if (name === '(idle)' || (name === 'dispatch' && !n.callFrame.url)) {
       idle += us;
       continue;
     }
