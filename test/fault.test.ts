@@ -15,7 +15,7 @@ import { Realm, startNodeCta, ctaName, nextEvent, until, sleep, SC_NAME, type No
 
 const LOSS = Number(process.env.FAULT_LOSS ?? 0.2);
 
-test('20% loss both ways (SC<->CTA and CTA<->KDC), 50 CTAs: every CTA reaches an SA in bounded time, nothing left pending, the nonce table drains', { timeout: 120_000 }, async (t) => {
+test('20% loss both ways (SC<->CTA and CTA<->KDC) plus duplication, reordering and jitter, 50 CTAs: every CTA reaches an SA in bounded time, nothing left pending, the nonce table drains', { timeout: 120_000 }, async (t) => {
   const realm = new Realm('cta-fault-loss-');
   try {
     await realm.startKdc();
@@ -27,7 +27,7 @@ test('20% loss both ways (SC<->CTA and CTA<->KDC), 50 CTAs: every CTA reaches an
     const N = 50;
     const ctas: (NodeCta & { pair: UdpPair })[] = [];
     for (let i = 1; i <= N; i++) {
-      const pair = await UdpPair.open({ seed: i, r: { host: sc.address.host, port: sc.address.port }, toL: { loss: LOSS, jitterMs: 5 }, toR: { loss: LOSS, jitterMs: 5 } });
+      const pair = await UdpPair.open({ seed: i, r: { host: sc.address.host, port: sc.address.port }, toL: { loss: LOSS, duplicate: 0.05, reorder: 0.05, reorderMs: 30, jitterMs: 5 }, toR: { loss: LOSS, duplicate: 0.05, reorder: 0.05, reorderMs: 30, jitterMs: 5 } });
       realm.onClose(() => pair.close());
       const c = await startNodeCta(realm, ctaName(i), {
         sc: pair.forL,
@@ -65,7 +65,8 @@ test('20% loss both ways (SC<->CTA and CTA<->KDC), 50 CTAs: every CTA reaches an
     const lost = ctas.reduce((a, c) => a + c.pair.toL.stats.dropped + c.pair.toR.stats.dropped, 0) + kdcRelay.toServer.stats.dropped + kdcRelay.toClient.stats.dropped;
     const kdcRetx = ctas.reduce((a, c) => a + c.agent.counters.kdcRetransmits, 0);
     const apRetx = ctas.reduce((a, c) => a + c.agent.counters.retransmits, 0);
-    t.diagnostic(`50 CTAs established in ${took} ms under ${LOSS * 100}% loss both ways; ${lost} datagrams dropped by the proxy; CTA retransmits AP ${apRetx}, KDC ${kdcRetx}; SC ${JSON.stringify(sc.stats().cta_sc_exchanges_total)} drops ${JSON.stringify(sc.stats().cta_sc_drops_total)}`);
+    const dup = ctas.reduce((a, c) => a + c.pair.toL.stats.duplicated + c.pair.toR.stats.duplicated, 0);
+    t.diagnostic(`50 CTAs established in ${took} ms under ${LOSS * 100}% loss both ways; ${lost} datagrams dropped, ${dup} duplicated by the proxy; CTA retransmits AP ${apRetx}, KDC ${kdcRetx}; SC ${JSON.stringify(sc.stats().cta_sc_exchanges_total)} drops ${JSON.stringify(sc.stats().cta_sc_drops_total)}`);
     assert.ok(lost > 50, 'the proxy really dropped traffic');
     assert.equal(st.outstandingNonces, 0);
     assert.equal(st.pendingSaRecovered, 0);
@@ -133,8 +134,15 @@ test('SC killed with SIGKILL in the middle of a campaign of 100 CTAs, restarted 
       ctas.push(await startNodeCta(realm, ctaName(i), { sc: { host: '127.0.0.1', port }, kdc: realm.kdcAddr, timers: { retransmitMs: [300, 600], abortMs: 1000 } }));
     }
     const common = ['--principal', SC_NAME, '--keytab', keytab, '--listen', `127.0.0.1:${port}`, '--state', state, '--control', 'none', '--wake-retry', '1000', '--wake-retries', '4', '--nonce-lifetime', '2000'];
-    // Run 1: register all 100 (persisted) and wake them all; SIGKILL once a third are established.
-    const r1 = spawnSc([...common, ...ctas.map((c) => `--cta=${c.name}=127.0.0.1:${c.km}/${c.sig}`)]);
+    // Run 0: register all 100 (persisted in the SQLite state), no wake; clean stop.
+    const r0 = spawnSc([...common, '--no-wake-on-start', ...ctas.map((c) => `--cta=${c.name}=127.0.0.1:${c.km}/${c.sig}`)]);
+    children.push(r0.child);
+    await until(() => r0.lines.filter((l) => l.event === 'registered').length === N, 30_000, `registration (stderr ${r0.stderr.join('')})`);
+    r0.child.kill('SIGTERM');
+    assert.equal(await r0.exited, 0);
+    // Run 1: the start-up campaign wakes every registered CTA, paced at 25/s (4 s);
+    // SIGKILL once about a third are established.
+    const r1 = spawnSc([...common, '--restart-wake-rate', '25']);
     children.push(r1.child);
     const est1 = () => r1.lines.filter((l) => l.event === 'established').length;
     await until(() => est1() >= N / 3, 60_000, `a third of the campaign established (${est1()}; stderr ${r1.stderr.join('')})`);
