@@ -15,7 +15,7 @@ import type { KeytabEntry } from '../../firmware/proto/keytab.ts';
 import { NT_PRINCIPAL } from '../../firmware/proto/krb5.ts';
 import { HilProxy } from './proxy.ts';
 import { parseTarget, unavailableReason, defaultBoard, startDevice, freeUdpPort, type HilDevice, type DeviceMemory } from './targets.ts';
-import { SCENARIOS, Check, type HilTimers, type ScenarioContext } from './scenarios.ts';
+import { SCENARIOS, Check, type HilTimers, type ScenarioContext, type ScenarioProxy } from './scenarios.ts';
 
 export const REALM = 'HIL.EXAMPLE.NET';
 export const CTA_NAME = 'cta/hil-cta.example.net';
@@ -107,12 +107,14 @@ export async function runHil(opts: HilOptions): Promise<HilReport> {
   };
   const why = unavailableReason(spec);
   if (why) return skipAll(why);
-  if (!board.transports.udp) return skipAll(`board ${board.board} has no UDP transport; HIL over the serial link is not available in this build`);
+  const serial = spec.kind === 'serial';
+  if (serial && !board.transports.serial) return skipAll(`board ${board.board} has no serial transport (board-configs/${board.board}.json)`);
+  if (!serial && !board.transports.udp) return skipAll(`board ${board.board} has no UDP transport; use --target serial:/dev/ttyX`);
 
   const dir = mkdtempSync(join(tmpdir(), 'cta-hil-'));
   let kdc: RunningKdc | null = null;
   let sc: ScServer | null = null;
-  let proxy: HilProxy | null = null;
+  let proxy: (ScenarioProxy & { close(): Promise<void> }) | null = null;
   let device: HilDevice | null = null;
   let db: KdcDatabase | null = null;
   try {
@@ -148,30 +150,44 @@ export async function runHil(opts: HilOptions): Promise<HilReport> {
       timers: { nonceLifetimeMs: 3000, wakeRetries: 0, wakeRetryMs: 3000, saRecoveredTimeoutMs: 2000, housekeepingMs: 250 },
     });
     sc.on('error', () => {}); // Error Replies (e.g. skew) are part of the scenarios
-    const kmPort = await freeUdpPort();
-    const sigPort = await freeUdpPort();
-    proxy = await HilProxy.start({ host: sc.address.host, port: sc.address.port }, { host: '127.0.0.1', port: kmPort });
-    sc.register(cta, '127.0.0.1', proxy.scSidePort, sigPort);
-
-    // ---- provision + boot ----
     const ctaKeys = entries(db, cta);
-    const config = (clientInitiatedOnBoot: boolean) =>
-      makeConfig({
-        keytab: ctaKeys,
-        principal: cta,
-        scs: [{ principal: scp, address: '127.0.0.1', port: proxy!.ctaSidePort }],
-        kdc: { address: '127.0.0.1', port: kdc!.udpPort },
-        listenPort: kmPort,
-        signalingPort: sigPort,
-        slots: 4,
-        clientInitiatedOnBoot,
-        timers: { retransmitMs: HIL_TIMERS.retransmitMs, abortMs: HIL_TIMERS.abortMs, unsolicitedBaseMs: HIL_TIMERS.unsolicitedBaseMs, kdcTimeoutMs: HIL_TIMERS.kdcTimeoutMs },
-      });
+    const timers = { retransmitMs: HIL_TIMERS.retransmitMs, abortMs: HIL_TIMERS.abortMs, unsolicitedBaseMs: HIL_TIMERS.unsolicitedBaseMs, kdcTimeoutMs: HIL_TIMERS.kdcTimeoutMs };
+    let config: (clientInitiatedOnBoot: boolean) => Uint8Array;
+    const devOpts = { board: board.board, bundlePath: built.path, workDir: join(dir, 'device'), out };
+    if (serial) {
+      // ---- serial: the device's link is the CTA's only path; KM goes through its LinkProxy ----
+      // (Over serial the host decides where KDC traffic goes; the configured address is unused.)
+      config = (clientInitiatedOnBoot) =>
+        makeConfig({ keytab: ctaKeys, principal: cta, scs: [{ principal: scp }], kdc: { address: '192.0.2.1', port: 88 }, transport: 'serial', slots: 4, clientInitiatedOnBoot, timers });
+      device = await startDevice(spec, { ...devOpts, config: config(false), kmPort: 0, sc, kdc: { host: '127.0.0.1', port: kdc.udpPort }, principal: cta });
+      proxy = device.proxy!;
+      sc.register(cta, device.scAddress!, 0);
+      out(`realm ${REALM}: KDC 127.0.0.1:${kdc.udpPort} (relayed on channel 2), SC ${scp} attached to ${device.scAddress} (key management on channel 1 through the link proxy), CTA ${cta}`);
+    } else {
+      // ---- SC + UDP proxy ----
+      const kmPort = await freeUdpPort();
+      const sigPort = await freeUdpPort();
+      const udpProxy = await HilProxy.start({ host: sc.address.host, port: sc.address.port }, { host: '127.0.0.1', port: kmPort });
+      proxy = udpProxy;
+      sc.register(cta, '127.0.0.1', udpProxy.scSidePort, sigPort);
+      config = (clientInitiatedOnBoot) =>
+        makeConfig({
+          keytab: ctaKeys,
+          principal: cta,
+          scs: [{ principal: scp, address: '127.0.0.1', port: udpProxy.ctaSidePort }],
+          kdc: { address: '127.0.0.1', port: kdc!.udpPort },
+          listenPort: kmPort,
+          signalingPort: sigPort,
+          slots: 4,
+          clientInitiatedOnBoot,
+          timers,
+        });
+      device = await startDevice(spec, { ...devOpts, config: config(false), kmPort });
+      out(`realm ${REALM}: KDC 127.0.0.1:${kdc.udpPort}, SC ${scp} at ${sc.address.host}:${sc.address.port} (via proxy ${udpProxy.scSidePort}/${udpProxy.ctaSidePort}), CTA ${cta}`);
+    }
     const slow = spec.kind !== 'emu';
-    device = await startDevice(spec, { board: board.board, bundlePath: built.path, config: config(false), kmPort, workDir: join(dir, 'device') });
     report.device = device.description;
     out(`target ${device.description}`);
-    out(`realm ${REALM}: KDC 127.0.0.1:${kdc.udpPort}, SC ${scp} at ${sc.address.host}:${sc.address.port} (via proxy ${proxy.scSidePort}/${proxy.ctaSidePort}), CTA ${cta}`);
     out(`CTA timers shortened for HIL: retransmit at ${HIL_TIMERS.retransmitMs.join('/')} ms, abort at ${HIL_TIMERS.abortMs} ms, client-initiated ${HIL_TIMERS.unsolicitedBaseMs} ms, KDC ${HIL_TIMERS.kdcTimeoutMs} ms (profile defaults 1000/2000/3000 ms)`);
     const m0 = await device.memory();
     report.memory.push({ label: 'after boot', ...m0 });
@@ -198,6 +214,13 @@ export async function runHil(opts: HilOptions): Promise<HilReport> {
     for (const s of scenarios) {
       const ts = Date.now();
       let r: ScenarioResult;
+      const cannot = device.unsupported?.[s.name];
+      if (cannot) {
+        r = { name: s.name, title: s.title, status: 'skip', ms: 0, details: [], message: `not on this target: ${cannot}` };
+        report.results.push(r);
+        out(formatResult(r));
+        continue;
+      }
       try {
         const o = await timeout(s.run(ctx), budget, `scenario ${s.name}`);
         r = { name: s.name, title: s.title, status: 'pass', ms: Date.now() - ts, details: o.details };

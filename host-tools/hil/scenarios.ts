@@ -12,13 +12,16 @@ import type { HilProxy, Relayed } from './proxy.ts';
 import type { HilDevice, DeviceMemory } from './targets.ts';
 import { sleep } from './targets.ts';
 
+/** What the scenarios use of a key-management relay (the UDP HilProxy, or a serial target's LinkProxy). */
+export type ScenarioProxy = Pick<HilProxy, 'total' | 'since' | 'inject' | 'waitFor' | 'filter'>;
+
 export type HilTimers = { retransmitMs: number[]; abortMs: number; unsolicitedBaseMs: number; kdcTimeoutMs: number };
 
 export type ScenarioContext = {
   device: HilDevice;
   sc: ScServer;
   kdc: RunningKdc;
-  proxy: HilProxy;
+  proxy: ScenarioProxy;
   ctaPrincipal: string;
   scPrincipal: string;
   timers: HilTimers;

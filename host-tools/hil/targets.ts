@@ -4,15 +4,31 @@
 //                           bundle with the configuration written to Storage first;
 //                           its stdin is the Espruino console, used to read status
 //                           and process.memory() back and to set the clock offset
-//   serial:/dev/ttyX[:baud] a board on a serial link     } through the serial link /
-//   tcp://host:port         an Espruino console over TCP } console modules, once present
+//   tcp://host:port         a board behind an Espruino console on TCP (an Espruino
+//                           Linux build with --telnet, `cta emu --console tcp:PORT`):
+//                           provisioned with `cta flash` (config + firmware + load()),
+//                           then status/memory/clock through console queries
+//   serial:/dev/ttyX[:baud] a board whose transport is the serial link
+//                           (host-tools/serial): provisioned over control channel 0
+//                           (or flashed first when its console shares the line), key
+//                           management on channel 1 through a link-level proxy, KDC
+//                           relayed on channel 2, status/memory on channel 0
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, statSync, writeFileSync, readFileSync, mkdirSync, accessSync, constants as fsConstants } from 'node:fs';
 import { join, resolve } from 'node:path';
 import dgram from 'node:dgram';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { UsageError } from '../args.ts';
 import { startEmulator, type Emulator } from '../emulator/emulator.ts';
+import { loadBoard } from '../build/boards.ts';
+import { flash } from '../flash/cli.ts';
+import { crc32 } from '../emulator/console.ts';
+import { openSerialLink, parseSerialSpec, DEFAULT_BAUD, type SerialLinkHost } from '../serial/link.ts';
+import { startKdcRelay, type KdcRelay } from '../serial/kdc-relay.ts';
+import { ControlClient } from '../serial/control.ts';
+import { CHANNEL } from '../serial/frames.ts';
+import type { ScServer } from '../sc/server.ts';
+import type { Relayed, Filter, Direction } from './proxy.ts';
 import type { AgentStatus } from '../../firmware/agent/agent.ts';
 import { CONFIG_FILE } from '../../firmware/config.ts';
 
@@ -32,7 +48,8 @@ export function parseTarget(s: string): TargetSpec {
   if (s.startsWith('serial:')) {
     const rest = s.slice('serial:'.length);
     const m = /^(.+?)(?::(\d+))?$/.exec(rest);
-    if (!m || !m[1]) throw new UsageError(`bad --target '${s}': expected serial:/dev/ttyX[:baud]`);
+    if (!m || !m[1] || !m[1].startsWith('/')) throw new UsageError(`bad --target '${s}': expected serial:/dev/ttyX[:baud]`);
+    if (m[2]) parseSerialSpec(rest); // a baud rate the link supports, or a UsageError
     return { kind: 'serial', text: s, path: m[1], baud: m[2] ? Number(m[2]) : null };
   }
   if (s.startsWith('tcp://')) {
@@ -45,7 +62,7 @@ export function parseTarget(s: string): TargetSpec {
 
 /** The board a target runs unless --board says otherwise. */
 export function defaultBoard(spec: TargetSpec): string {
-  return spec.kind === 'espruino' ? 'linux' : 'emulator';
+  return spec.kind === 'espruino' || spec.kind === 'tcp' ? 'linux' : 'emulator';
 }
 
 /** Why the target cannot run here (printed, scenarios skipped), or null. */
@@ -61,11 +78,12 @@ export function unavailableReason(spec: TargetSpec): string | null {
     }
     return null;
   }
-  // The serial link (host-tools/serial) and the Espruino console / flasher
-  // (host-tools/flash, host-tools/emulator/console.ts) are separate modules; until
-  // the runner drives a target through them, the target is reported and skipped.
-  const needs = spec.kind === 'serial' ? 'the serial link (host-tools/serial)' : 'the Espruino TCP console (host-tools/flash)';
-  return `target not available in this build: ${spec.kind}: targets need ${needs}, which the HIL runner does not drive yet`;
+  if (spec.kind === 'serial') {
+    if (!existsSync(spec.path)) return `target not available: ${spec.path} does not exist`;
+    return null;
+  }
+  // tcp://: whether a console answers there is found out by connecting (a setup failure).
+  return null;
 }
 
 export type DeviceMemory = { free: number; usage: number; total: number };
@@ -87,6 +105,12 @@ export interface HilDevice {
   /** The device's printed lines (newest last, bounded). */
   logs(): string[];
   stop(): Promise<void>;
+  /** Where the SC registers the CTA when it is not at 127.0.0.1:kmPort (a serial link's name). */
+  readonly scAddress?: string;
+  /** The device's own key-management relay (serial: the link), used instead of the UDP proxy. */
+  readonly proxy?: LinkProxy;
+  /** Scenarios this target cannot run, with the reason (printed as SKIP). */
+  readonly unsupported?: { [scenario: string]: string };
 }
 
 export type DeviceOptions = {
@@ -97,6 +121,12 @@ export type DeviceOptions = {
   workDir: string;
   /** Boot timeout (ms). */
   bootTimeoutMs?: number;
+  /** serial: the SC the link is attached to, where channel 2 goes, and the CTA's principal. */
+  sc?: ScServer;
+  kdc?: { host: string; port: number };
+  principal?: string;
+  /** Progress lines (flashing, provisioning). */
+  out?: (line: string) => void;
 };
 
 const LOG_KEEP = 2000;
@@ -344,6 +374,407 @@ class EspruinoDevice implements HilDevice {
   }
 }
 
+// ---------------------------------------------------------------- Espruino console over TCP
+
+/** Strips the console's prompt and line-editing noise from one output line. */
+function consoleLine(raw: string): string {
+  return raw.replace(/\r/g, '').replace(/\x1b\[J/g, '').replace(/^>+/, '');
+}
+
+/** Code that makes Date.now() (what the firmware platform reads) offset by __hilOff; idempotent. */
+/** Free variables below which the tcp target grows an Espruino Linux build's variable store. */
+const LINUX_MIN_FREE = 2048;
+
+const CLOCK_HOOK = 'if(!global.__hilNow){global.__hilOff=0;global.__hilNow=Date.now;Date.now=function(){return __hilNow()+__hilOff;};}';
+
+class TcpConsoleDevice implements HilDevice {
+  readonly description: string;
+  readonly kmPort: number;
+  private opts: DeviceOptions;
+  private host: string;
+  private port: number;
+  private sock: net.Socket | null = null;
+  private lines: string[] = [];
+  private partial = '';
+  private queryId = 0;
+  private waiters: { test: (l: string) => boolean; resolve: (l: string) => void }[] = [];
+  private closedWhy: string | null = null;
+  private offsetMs = 0;
+  /** Figures from provisioning (flash steps), for the report. */
+  readonly flashLines: string[] = [];
+
+  constructor(spec: { host: string; port: number; text: string }, opts: DeviceOptions) {
+    this.opts = opts;
+    this.host = spec.host;
+    this.port = spec.port;
+    this.kmPort = opts.kmPort;
+    this.description = `Espruino console ${spec.text} (board ${opts.board}), UDP 127.0.0.1:${opts.kmPort}`;
+  }
+
+  private onLine(raw: string): void {
+    const line = consoleLine(raw);
+    if (!line) return;
+    bounded(this.lines, line);
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      if (this.waiters[i].test(line)) {
+        this.waiters[i].resolve(line);
+        this.waiters.splice(i, 1);
+      }
+    }
+  }
+
+  private waitLine(test: (l: string) => boolean, timeoutMs: number, what: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const w = {
+        test,
+        resolve: (l: string) => {
+          clearTimeout(t);
+          resolve(l);
+        },
+      };
+      const t = setTimeout(() => {
+        const i = this.waiters.indexOf(w);
+        if (i >= 0) this.waiters.splice(i, 1);
+        reject(new Error(`${this.opts.board} console: no ${what} within ${timeoutMs} ms${this.closedWhy ? ` (${this.closedWhy})` : ''}; last lines: ${this.lines.slice(-5).join(' | ')}`));
+      }, timeoutMs);
+      this.waiters.push(w);
+    });
+  }
+
+  private connect(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const s = net.createConnection({ host: this.host, port: this.port });
+      const fail = (e: Error) => reject(new Error(`cannot connect to the console at ${this.host}:${this.port}: ${e.message}`));
+      s.once('error', fail);
+      s.once('connect', () => {
+        s.off('error', fail);
+        s.setNoDelay(true);
+        this.sock = s;
+        this.closedWhy = null;
+        s.on('data', (d: Buffer) => {
+          this.partial += d.toString('latin1');
+          let i;
+          while ((i = this.partial.indexOf('\n')) >= 0) {
+            this.onLine(this.partial.slice(0, i));
+            this.partial = this.partial.slice(i + 1);
+          }
+          if (this.partial.length > 1 << 20) this.partial = '';
+        });
+        s.on('error', (e) => (this.closedWhy = `console connection error: ${e.message}`));
+        s.on('close', () => {
+          this.closedWhy = this.closedWhy ?? 'the console closed the connection';
+          if (this.sock === s) this.sock = null;
+        });
+        resolve();
+      });
+    });
+  }
+
+  /** Evaluates `expr` on the console (no echo: DLE line); resolves with its JSON value. */
+  async query(expr: string, timeoutMs = 15000): Promise<any> {
+    if (!this.sock) throw new Error(`not connected to the console at ${this.host}:${this.port}${this.closedWhy ? ` (${this.closedWhy})` : ''}`);
+    const tag = `${MARK}${++this.queryId} `;
+    const wait = this.waitLine((l) => l.startsWith(tag), timeoutMs, `answer to ${expr.length > 60 ? expr.slice(0, 60) + '...' : expr}`);
+    this.sock.write(`\x10print(${JSON.stringify(tag)}+JSON.stringify(${expr}))\n`, 'latin1');
+    const line = await wait;
+    return JSON.parse(line.slice(tag.length));
+  }
+
+  /** First boot: `cta flash` (config + firmware to Storage, load()), then our own console connection. */
+  async boot(config: Uint8Array): Promise<void> {
+    mkdirSync(this.opts.workDir, { recursive: true });
+    const cfgPath = join(this.opts.workDir, 'cta.cbor');
+    writeFileSync(cfgPath, config);
+    const say = this.opts.out ?? (() => {});
+    const t0 = Date.now();
+    // (EspruinoTools' chatter is captured while flash() runs, console.log included: its
+    // step lines are printed once it has returned.)
+    try {
+      await flash({ board: this.opts.board, port: `tcp://${this.host}:${this.port}`, config: cfgPath, timeoutSec: 30, out: (l) => this.flashLines.push(l) });
+    } finally {
+      for (const l of this.flashLines) say(`flash ${l}`);
+    }
+    say(`flash: done in ${Date.now() - t0} ms`);
+    await this.connect();
+    await this.ready();
+  }
+
+  /** Waits until the agent runs with its UDP port bound; hooks the clock. */
+  private async ready(): Promise<void> {
+    const t0 = Date.now();
+    const limit = this.opts.bootTimeoutMs ?? 20000;
+    for (;;) {
+      const st = (await this.query('global.cta?[1,cta.status().principal]:[0,String(global.ctaError)]', limit)) as [number, string];
+      if (st[0] === 1) break;
+      if (Date.now() - t0 > limit) throw new Error(`the firmware did not start on the board: ${st[1]}`);
+      await sleep(200);
+    }
+    await this.query(`(function(){${CLOCK_HOOK}global.__hilOff=${Math.floor(this.offsetMs)};return 1;})()`);
+    await this.roomToWork();
+  }
+
+  /**
+   * The Espruino Linux build starts with 4096 variables and grows its store only when a
+   * single-block allocation finds none free. The CTA code loaded from Storage .bootcde
+   * (not memory-mapped there, so it lives in variables) takes most of them, and a
+   * contiguous flat string -- what the native crypto module returns -- then fails with
+   * "Not enough memory for result" instead of growing the store. On a LINUX build with
+   * little free, grow it once by allocating and dropping small arrays (a board has its
+   * code in memory-mapped flash and a fixed store: nothing to do there).
+   */
+  private async roomToWork(): Promise<void> {
+    const m0 = await this.query('[process.env.BOARD,process.memory()]');
+    if (m0[0] !== 'LINUX' || m0[1].free >= LINUX_MIN_FREE) return;
+    const m1 = await this.query(`(function(){var t=[],i=0;while(i<20000&&process.memory().free<${LINUX_MIN_FREE}){for(var k=0;k<200;k++)t.push([i++]);}t=undefined;return process.memory();})()`, 30000);
+    const say = this.opts.out ?? (() => {});
+    say(`Espruino Linux: ${m0[1].usage} of ${m0[1].total} variables in use after boot (free ${m0[1].free}); variable store grown to ${m1.total} (free ${m1.free}) so native crypto results can be allocated`);
+  }
+
+  async status(): Promise<AgentStatus> {
+    const s = await this.query('global.cta?cta.status():null');
+    if (!s) throw new Error('no agent running on the board');
+    return s as AgentStatus;
+  }
+  async rxCount(): Promise<number> {
+    return Number(await this.query('global.cta?cta.counters.rx:-1'));
+  }
+  async memory(): Promise<DeviceMemory> {
+    const m = await this.query('process.memory()');
+    return { free: m.free, usage: m.usage, total: m.total };
+  }
+  async setClockOffset(ms: number): Promise<void> {
+    this.offsetMs = ms;
+    await this.query(`(function(){${CLOCK_HOOK}global.__hilOff=${Math.floor(ms)};return 1;})()`);
+  }
+  /** Re-provisioning: the new cta.cfg written through the console (checked back by CRC-32), then load(). */
+  async restart(config: Uint8Array): Promise<void> {
+    const bin = Buffer.from(config).toString('latin1');
+    const b64 = Buffer.from(config).toString('base64');
+    const got = (await this.query(`(function(){var S=require("Storage");S.write(${JSON.stringify(CONFIG_FILE)},atob(${JSON.stringify(b64)}));var s=S.read(${JSON.stringify(CONFIG_FILE)});return s===undefined?null:[s.length,E.CRC32(s)>>>0];})()`)) as [number, number] | null;
+    if (!got || got[0] !== bin.length || got[1] !== crc32(bin)) throw new Error(`${CONFIG_FILE} did not read back as written: ${JSON.stringify(got)}`);
+    // load() restarts the interpreter into Storage .bootcde; the answer comes from the new boot.
+    if (!this.sock) throw new Error('not connected to the console');
+    this.sock.write('\x10load()\n', 'latin1');
+    await sleep(500);
+    await this.ready();
+  }
+  logs(): string[] {
+    return this.lines;
+  }
+  /** Stops the agent (the board keeps the HIL firmware and configuration in Storage) and disconnects. */
+  async stop(): Promise<void> {
+    const s = this.sock;
+    if (!s) return;
+    await this.query('(function(){if(global.cta)cta.stop();if(global.__hilNow){Date.now=__hilNow;}return 1;})()', 3000).catch(() => {});
+    await new Promise<void>((res) => {
+      s.end(() => res());
+      setTimeout(res, 500);
+    });
+    s.destroy();
+    this.sock = null;
+  }
+}
+
+// ---------------------------------------------------------------- serial link
+
+/**
+ * The key-management relay of a serial target: SC <-> [LinkProxy] <-> channel 1 of
+ * the link. The same log / filter / inject / waitFor as the UDP HilProxy, so the
+ * scenarios drive both alike.
+ */
+export class LinkProxy {
+  readonly log: Relayed[] = [];
+  filter: Filter | null = null;
+  total = 0;
+  private waiters: { pred: (r: Relayed) => boolean; resolve: (r: Relayed) => void }[] = [];
+  /** Where relayed datagrams go: to the CTA (the link) and to the SC (its attachLink receiver). */
+  toCta: (data: Uint8Array) => void = () => {};
+  toSc: (data: Uint8Array) => void = () => {};
+
+  relay(data: Uint8Array, dir: Direction, injected: boolean): void {
+    const pass = this.filter ? this.filter(data, dir) : true;
+    const r: Relayed = { dir, at: Date.now(), data, dropped: !pass, injected };
+    this.log.push(r);
+    this.total++;
+    if (this.log.length > 4096) this.log.splice(0, this.log.length - 4096);
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      if (this.waiters[i].pred(r)) {
+        this.waiters[i].resolve(r);
+        this.waiters.splice(i, 1);
+      }
+    }
+    if (!pass) return;
+    if (dir === 'sc->cta') this.toCta(data);
+    else this.toSc(data);
+  }
+  inject(data: Uint8Array): void {
+    this.relay(data, 'sc->cta', true);
+  }
+  waitFor(pred: (r: Relayed) => boolean, timeoutMs: number): Promise<Relayed | null> {
+    return new Promise((resolve) => {
+      const w = {
+        pred,
+        resolve: (r: Relayed) => {
+          clearTimeout(t);
+          resolve(r);
+        },
+      };
+      const t = setTimeout(() => {
+        const i = this.waiters.indexOf(w);
+        if (i >= 0) this.waiters.splice(i, 1);
+        resolve(null);
+      }, timeoutMs);
+      this.waiters.push(w);
+    });
+  }
+  since(from: number): Relayed[] {
+    const n = Math.min(this.total - from, this.log.length);
+    return n > 0 ? this.log.slice(this.log.length - n) : [];
+  }
+  async close(): Promise<void> {
+    this.toCta = () => {};
+    this.toSc = () => {};
+  }
+}
+
+class SerialDevice implements HilDevice {
+  description: string;
+  readonly kmPort = 0;
+  readonly proxy = new LinkProxy();
+  readonly unsupported: { [scenario: string]: string } = {
+    'wake-up-flood': 'needs UDP to the CTA key-management port (spoofed sources, 10k datagrams); a serial CTA has no address and 10k frames at serial speed take minutes',
+  };
+  scAddress = '';
+  private spec: { path: string; baud: number | null; text: string };
+  private opts: DeviceOptions;
+  private link: SerialLinkHost | null = null;
+  private control: ControlClient | null = null;
+  private relay: KdcRelay | null = null;
+  private lines: string[] = [];
+
+  constructor(spec: { path: string; baud: number | null; text: string }, opts: DeviceOptions) {
+    this.spec = spec;
+    this.opts = opts;
+    this.description = `serial link ${spec.path} (board ${opts.board})`;
+  }
+
+  private ctl(): ControlClient {
+    if (!this.control) throw new Error('serial link closed');
+    return this.control;
+  }
+
+  async boot(config: Uint8Array): Promise<void> {
+    const o = this.opts;
+    if (!o.sc || !o.kdc || !o.principal) throw new Error('serial target: the runner passed no SC/KDC');
+    const board = loadBoard(o.board);
+    const say = o.out ?? (() => {});
+    const baud = this.spec.baud ?? board.serial.baud ?? DEFAULT_BAUD;
+    // A board whose console shares the serial line answers no channel 0 until an agent
+    // runs: it is flashed over that line first (Espruino console, EspruinoTools).
+    if (board.serial.consoleTo) {
+      mkdirSync(o.workDir, { recursive: true });
+      const cfgPath = join(o.workDir, 'cta.cbor');
+      writeFileSync(cfgPath, config);
+      say(`board ${board.board}: its console shares the line (consoleTo ${board.serial.consoleTo}): flashing over ${this.spec.path}`);
+      const fl: string[] = [];
+      try {
+        await flash({ board: board.board, port: this.spec.path, baud, config: cfgPath, timeoutSec: 60, out: (l) => fl.push(l) });
+      } finally {
+        for (const l of fl) say(`flash ${l}`);
+      }
+    }
+    const link = await openSerialLink({ path: this.spec.path, baud });
+    this.link = link;
+    this.scAddress = link.name;
+    this.description = `serial link ${this.spec.path} at ${baud} baud (board ${board.board})`;
+    const recv = o.sc.attachLink(link.name, (ch, data) => {
+      if (ch === CHANNEL.KM) this.proxy.relay(data, 'sc->cta', false);
+      else link.send(ch, data);
+    });
+    this.proxy.toCta = (d) => link.send(CHANNEL.KM, d);
+    this.proxy.toSc = (d) => recv(CHANNEL.KM, d);
+    link.onChannel(CHANNEL.KM, (p) => {
+      if (p instanceof Uint8Array) this.proxy.relay(p, 'cta->sc', false);
+    });
+    link.onChannel(CHANNEL.SIGNALING, (p) => {
+      if (p instanceof Uint8Array) recv(CHANNEL.SIGNALING, p);
+    });
+    link.onChannel(CHANNEL.LOG, (p) => bounded(this.lines, typeof p === 'string' ? p : JSON.stringify(p)));
+    link.on('dropped', (st) => bounded(this.lines, `host: frame dropped ${JSON.stringify(st)}`));
+    this.relay = await startKdcRelay(link, o.kdc);
+    this.control = new ControlClient(link, 5000);
+    const st = await this.control.requestRetry('status', {}, Math.max(1, Math.ceil((o.bootTimeoutMs ?? 10000) / 1000)), 1000);
+    say(`serial ${this.spec.path}: board answers on channel 0 (${st.configured ? `running ${st.agent?.principal}` : `unconfigured: ${st.error}`}), memory ${st.memory?.usage}/${st.memory?.total}`);
+    if (!board.serial.consoleTo) await this.provision(config);
+    else await this.waitAgent();
+    // Can the board's clock be set? (Otherwise set-time only moves the agent's own offset,
+    // which is the very thing the skew scenario watches the agent adopt.)
+    const t = await this.ctl().setTime(Date.now());
+    if (t.clock !== 'board') this.unsupported['clock-skew'] = `the board clock cannot be set over channel 0 (set-time answered clock=${t.clock}), so a skewed device clock cannot be staged`;
+  }
+
+  /** Channel 0: provision the configuration, reset, wait for the agent to run it. */
+  private async provision(config: Uint8Array): Promise<void> {
+    const p = await this.ctl().provision(config);
+    if (p.principal !== this.opts.principal) throw new Error(`the board took the configuration for ${p.principal}, expected ${this.opts.principal}`);
+    await this.ctl().reset();
+    // The board resets 100 ms after its reply: whatever answers after this pause is the new boot.
+    await sleep(400);
+    await this.waitAgent();
+  }
+
+  private async waitAgent(): Promise<void> {
+    const limit = this.opts.bootTimeoutMs ?? 15000;
+    const t0 = Date.now();
+    for (;;) {
+      let why = 'no answer';
+      try {
+        const st = await this.ctl().request('status', {}, 1000);
+        if (st.agent && st.agent.principal === this.opts.principal && st.agent.transport === 'serial') return;
+        why = st.agent ? `agent ${st.agent.principal} on ${st.agent.transport}` : `no agent: ${st.error}`;
+      } catch (e) {
+        why = (e as Error).message;
+      }
+      if (Date.now() - t0 > limit) throw new Error(`the agent did not come up on ${this.spec.path} after the reset (${why})`);
+      await sleep(200);
+    }
+  }
+
+  async status(): Promise<AgentStatus> {
+    const st = await this.ctl().request('status', {}, 5000);
+    if (!st.agent) throw new Error(`no agent running on the board: ${st.error}`);
+    return st.agent as AgentStatus;
+  }
+  async rxCount(): Promise<number> {
+    const m = await this.ctl().metrics();
+    return Number(m.counters?.rx ?? -1);
+  }
+  async memory(): Promise<DeviceMemory> {
+    const m = await this.ctl().metrics();
+    return { free: m.memory.free, usage: m.memory.usage, total: m.memory.total };
+  }
+  async setClockOffset(ms: number): Promise<void> {
+    const t = await this.ctl().setTime(Date.now() + ms);
+    if (t.clock !== 'board') throw new Error(`the board clock cannot be set (set-time answered clock=${t.clock})`);
+  }
+  async restart(config: Uint8Array): Promise<void> {
+    await this.provision(config);
+  }
+  logs(): string[] {
+    return this.lines;
+  }
+  async stop(): Promise<void> {
+    if (this.opts.sc && this.scAddress) this.opts.sc.detachLink(this.scAddress);
+    await this.proxy.close();
+    this.control?.close();
+    this.control = null;
+    await this.relay?.close();
+    this.relay = null;
+    await this.link?.close();
+    this.link = null;
+  }
+}
+
 /** Boots the firmware on the target; throws with a reason if it does not come up. */
 export async function startDevice(spec: TargetSpec, opts: DeviceOptions): Promise<HilDevice> {
   if (spec.kind === 'emu') {
@@ -361,7 +792,14 @@ export async function startDevice(spec: TargetSpec, opts: DeviceOptions): Promis
     }
     return d;
   }
-  throw new Error(unavailableReason(spec) ?? 'target not available');
+  const d = spec.kind === 'tcp' ? new TcpConsoleDevice(spec, opts) : new SerialDevice(spec, opts);
+  try {
+    await d.boot(opts.config);
+  } catch (e) {
+    await d.stop().catch(() => {});
+    throw e;
+  }
+  return d;
 }
 
 export function sleep(ms: number): Promise<void> {
