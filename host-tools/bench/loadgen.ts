@@ -88,7 +88,11 @@ function flushWakes(): void {
 
 /** CTA served by lane g on its j-th exchange: c % lanes === g, spread over [0, n). */
 function ctaOf(g: number, j: number): number {
-  return g + (j % perLane) * stride * lanes.length;
+  // Lanes g >= n % (perLane * lanes) may have one CTA fewer below n: never name an
+  // unregistered CTA (the SC would not wake it and the lane would time out).
+  const step = stride * lanes.length;
+  const count = Math.max(1, Math.min(perLane, Math.floor((n - 1 - g) / step) + 1));
+  return g + (j % count) * step;
 }
 
 function ask(l: Lane): void {

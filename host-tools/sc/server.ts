@@ -15,11 +15,13 @@
 // HMAC-key cache here); crypto runs on node:crypto.
 import { EventEmitter } from 'node:events';
 import dgram from 'node:dgram';
+import * as nodeCrypto from 'node:crypto';
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 
 import { scCryptoBackend, clearCipherCache } from './fast-crypto.ts';
+import { hmacRaw, sessionOps, subkeyHmacKeys, ticketKey, type SessionOps, type TicketKey } from './session-crypto.ts';
 import { decrypt, encrypt, getProfile, keyCacheSize, randomKey, setKeyCacheSize, usageHmacKey } from '../../firmware/proto/crypto/index.ts';
 import { wipe } from '../../firmware/proto/bytes.ts';
 import { isCryptoError, isDecodeError } from '../../firmware/proto/errors.ts';
@@ -81,6 +83,7 @@ import { startControl, type ControlServer } from './control.ts';
 
 // node:crypto with cached AES contexts, one-shot hashes and pooled randomness.
 const B = scCryptoBackend;
+const oneShotHash = (nodeCrypto as unknown as { hash?: (alg: string, data: Uint8Array, enc: 'latin1') => string }).hash;
 /** The SA Recovered header this profile sends: KMMID 4, DOI IPsec, version 1.0. */
 const SA_RECOVERED_HEADER = new Uint8Array([KMMID.SA_RECOVERED, DOI.IPSEC, 0x10]);
 
@@ -156,7 +159,7 @@ export type ScOptions = {
   clock?: Clock;
   log?: ScLog;
   /** Table bounds. */
-  limits?: { nonces?: number; replayCache?: number; responseCache?: number; pending?: number; hmacKeyCache?: number };
+  limits?: { nonces?: number; replayCache?: number; responseCache?: number; pending?: number; hmacKeyCache?: number; sessionCache?: number };
 };
 
 export type EstablishedEvent = {
@@ -331,11 +334,15 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
   }
   // etype -> kvno -> key; and the newest kvno per etype (for tickets without a kvno).
   const serviceKeys = new Map<number, Map<number, Uint8Array>>();
+  const ticketKeys = new Map<string, TicketKey>(); // etype:kvno -> prepared Ke/Ki of usage 2
   const newestKvno = new Map<number, number>();
   for (const e of myKeys) {
     let m = serviceKeys.get(e.etype);
     if (!m) serviceKeys.set(e.etype, (m = new Map()));
-    if (!m.has(e.kvno)) m.set(e.kvno, e.key.slice());
+    if (!m.has(e.kvno)) {
+      m.set(e.kvno, e.key.slice());
+      ticketKeys.set(e.etype + ':' + e.kvno, ticketKey(B, e.etype, e.key));
+    }
     if (!newestKvno.has(e.etype) || e.kvno > (newestKvno.get(e.etype) as number)) newestKvno.set(e.etype, e.kvno);
   }
   // The crypto layer caches derived keys per (key, usage); the SC has several live keys.
@@ -358,6 +365,8 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
   const hmacKeys = new Map<string, Uint8Array>(); // derived HMAC keys per (etype, usage, session key)
   const hmacKeyMax = limits.hmacKeyCache ?? 4096;
   const saCache = new Map<number, SaKeys>(); // derived SA keys of CTAs that signal
+  const sessionCache = new Map<number, SessionOps>(); // slot -> session key's derived keys
+  const sessionCacheMax = limits.sessionCache ?? 8192;
   const sigWaiters = new Map<string, SigWaiter>();
   let sigTxid = 1000 + (randomBytes(2)[0] << 4);
   const wakeQueue: number[] = [];
@@ -427,10 +436,22 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
     }
     return k;
   }
-  function hmacOk(key: Uint8Array, signed: Uint8Array, mac: Uint8Array): boolean {
-    if (mac.length !== HMAC_LEN) return false;
-    const h = createHmac('sha1', key).update(signed).digest();
+  function macOk(h: Uint8Array, mac: Uint8Array): boolean {
+    if (mac.length !== HMAC_LEN || h.length !== HMAC_LEN) return false;
     return timingSafeEqual(h, mac);
+  }
+  /** Replay-cache key: SHA-1 of client, ctime, cusec and the authenticator ciphertext. */
+  function replayKey(client: string, ctime: number, cusec: number, cipher: Uint8Array): string {
+    const name = Buffer.from(client, 'utf8');
+    const b = Buffer.allocUnsafe(name.length + 16 + cipher.length);
+    name.copy(b, 0);
+    b[name.length] = 0;
+    b.writeDoubleBE(ctime, name.length + 1);
+    b.writeUInt32BE(cusec >>> 0, name.length + 9);
+    b.writeUInt16BE(0, name.length + 13);
+    b[name.length + 15] = 0;
+    b.set(cipher, name.length + 16);
+    return oneShotHash ? oneShotHash('sha1', b, 'latin1') : createHash('sha1').update(b).digest().toString('latin1');
   }
   function newScSpi(slot: number, avoid: number): number {
     // SC inbound SPI = gen (11 bits, 512..2047) << 21 | slot: finds the CTA without a map.
@@ -580,7 +601,8 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
   function onApRequest(buf: Uint8Array, r: Rinfo): void {
     const now = clock.now();
     // A byte-identical retransmission of an answered AP Request gets the same AP Reply.
-    const digest = createHash('sha256').update(buf).digest().toString('latin1');
+    // (Keyed by the datagram itself: exact, and cheaper than hashing it.)
+    const digest = Buffer.from(buf.buffer, buf.byteOffset, buf.length).toString('latin1');
     const cached = responses.get(digest, now);
     if (cached) {
       metrics.inc('cta_sc_ap_requests_total', 'retransmit');
@@ -607,11 +629,11 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
     const byKvno = serviceKeys.get(t.encPart.etype);
     if (!byKvno) return krbError(KRB_AP_ERR_NOKEY, r, doi, {}, `no key for enctype ${t.encPart.etype}`);
     const kvno = t.encPart.kvno ?? (newestKvno.get(t.encPart.etype) as number);
-    const skey = byKvno.get(kvno);
-    if (!skey) return krbError(KRB_AP_ERR_BADKEYVER, r, doi, {}, `no key with kvno ${kvno}`);
+    const tkey = byKvno.has(kvno) ? ticketKeys.get(t.encPart.etype + ':' + kvno) : undefined;
+    if (!tkey) return krbError(KRB_AP_ERR_BADKEYVER, r, doi, {}, `no key with kvno ${kvno}`);
     let etp: EncTicketPart;
     try {
-      etp = decodeEncTicketPart(decrypt(B, t.encPart.etype, skey, KU_KDC_REP_TICKET, t.encPart.cipher));
+      etp = decodeEncTicketPart(tkey.decrypt(t.encPart.cipher));
     } catch (e) {
       if (!isCryptoError(e) && !isDecodeError(e)) throw e;
       return krbError(KRB_AP_ERR_BAD_INTEGRITY, r, doi, {}, 'ticket integrity check failed');
@@ -627,14 +649,60 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
     }
     const sk = etp.key;
     if (!getProfile(sk.keytype)) return krbError(KRB_AP_ERR_NOKEY, r, doi, {}, `unsupported session key type ${sk.keytype}`, clientName);
+    // The session key's derived keys and cipher contexts, kept per registered CTA
+    // while it reuses its ticket (bounded FIFO; checked against the key itself).
+    const slot0 = registry.slotOf(clientName);
+    let ops = slot0 >= 0 ? sessionCache.get(slot0) : undefined;
+    const hit = !!ops && (ops as SessionOps).isFor(sk.keytype, sk.keyvalue);
     let auth;
     try {
       if (apReq.authenticator.etype !== sk.keytype) throw new Error('etype');
-      auth = decodeAuthenticator(decrypt(B, sk.keytype, sk.keyvalue, KU_AP_REQ_AUTH, apReq.authenticator.cipher));
+      if (!hit) ops = sessionOps(B, sk.keytype, sk.keyvalue);
+      auth = decodeAuthenticator((ops as SessionOps).decryptAuthenticator(apReq.authenticator.cipher));
     } catch (e) {
+      if (ops && !hit) ops.wipe();
       if (!isCryptoError(e) && !isDecodeError(e) && (e as Error).message !== 'etype') throw e;
       return krbError(KRB_AP_ERR_BAD_INTEGRITY, r, doi, { crealm: etp.crealm, cname: etp.cname }, 'authenticator integrity check failed', clientName);
     }
+    const so = ops as SessionOps;
+    let keep = hit;
+    if (!hit && slot0 >= 0 && sessionCacheMax > 0) {
+      const old = sessionCache.get(slot0);
+      if (old) {
+        sessionCache.delete(slot0);
+        old.wipe();
+      } else if (sessionCache.size >= sessionCacheMax) {
+        const first = sessionCache.entries().next();
+        if (!first.done) {
+          sessionCache.delete(first.value[0]);
+          first.value[1].wipe();
+        }
+      }
+      sessionCache.set(slot0, so);
+      keep = true;
+    }
+    try {
+      onAuthenticated(buf, r, now, digest, msg, etp, clientName, sk, auth, so, apReq.authenticator.cipher);
+    } finally {
+      if (!keep) so.wipe();
+    }
+  }
+
+  function onAuthenticated(
+    buf: Uint8Array,
+    r: Rinfo,
+    now: number,
+    digest: string,
+    msg: ReturnType<typeof decodeApRequest>,
+    etp: EncTicketPart,
+    clientName: string,
+    sk: EncTicketPart['key'],
+    auth: ReturnType<typeof decodeAuthenticator>,
+    ops: SessionOps,
+    authCipher: Uint8Array,
+  ): void {
+    const doi = msg.doi;
+    const skewMs = timers.skewSec * 1000;
     const cctx = { ctime: auth.ctime, cusec: auth.cusec, crealm: etp.crealm, cname: etp.cname };
     if (auth.crealm !== etp.crealm || !principalNameEquals(auth.cname, etp.cname)) {
       return krbError(KRB_AP_ERR_BADMATCH, r, doi, cctx, 'authenticator and ticket name different clients', clientName);
@@ -643,18 +711,13 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
       return krbError(KRB_AP_ERR_SKEW, r, doi, cctx, 'clock skew too great', clientName);
     }
     // Kerberos replay cache: client + ctime + cusec + authenticator hash.
-    const rkey = createHash('sha256')
-      .update(clientName)
-      .update('\0' + auth.ctime + '.' + auth.cusec + '\0')
-      .update(apReq.authenticator.cipher)
-      .digest()
-      .toString('latin1', 0, 20);
+    const rkey = replayKey(clientName, auth.ctime, auth.cusec, authCipher);
     // A replay is answered with KRB_AP_ERR_REPEAT only once the HMAC and the nonce
     // check out: a replayed AP Request whose nonce was consumed (or never ours) is a
     // false nonce like any other -- disregarded silently, never an Error Reply.
     const isReplay = replay.has(rkey, now);
     // The key-management HMAC (usage 1101 under the session key).
-    if (!hmacOk(hmacKey(sk.keytype, sk.keyvalue, USAGE.AP_REQUEST), msg.signed, msg.hmac)) {
+    if (!macOk(ops.apRequestMac(msg.signed), msg.hmac)) {
       return drop('bad_hmac', r, clientName);
     }
     // The nonce: did this SC initiate this session?
@@ -704,16 +767,13 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
 
     // ---- AP Reply ----
     const subkey = randomKey(B, sk.keytype);
-    const encPart = encrypt(
-      B,
-      sk.keytype,
-      sk.keyvalue,
-      KU_AP_REP_ENCPART,
-      encodeEncApRepPart({ ctime: auth.ctime, cusec: auth.cusec, subkey: { keytype: sk.keytype, keyvalue: subkey } }),
-    );
+    const repPart = encodeEncApRepPart({ ctime: auth.ctime, cusec: auth.cusec, subkey: { keytype: sk.keytype, keyvalue: subkey } });
+    const encPart = ops.encryptApRepPart(repPart);
+    wipe(repPart);
+    const [kiReply, kiAck] = subkeyHmacKeys(B, sk.keytype, subkey);
     const ctaSpi = (msg.appData as IpsecAppData).spi;
     const scSpi = newScSpi(slot, registry.scSpi(slot));
-    const reply = encodeApReply(B, usageHmacKey(B, sk.keytype, subkey, USAGE.AP_REPLY), {
+    const reply = encodeApReply(B, kiReply, {
       kmmid: KMMID.AP_REPLY,
       doi,
       apRep: encodeApRep({ encPart: { etype: sk.keytype, cipher: encPart } }),
@@ -740,7 +800,9 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
       clientInitiated,
       expires: now + timers.saRecoveredTimeoutMs,
     };
+    wipe(kiReply);
     if (!ackRequired) {
+      wipe(kiAck);
       send(reply, r.port, r.address, 'ap_reply');
       establish(p, now);
       wipe(subkey);
@@ -748,7 +810,9 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
     }
     registry.setState(slot, CTA_STATE.REPLIED, now);
     if (pending.size >= (limits.pending ?? 65536)) sweepPending(now, true);
-    pending.set(expectedSaRecovered(p, SA_RECOVERED_HEADER), p);
+    const ack = hmacRaw(B, kiAck, saRecoveredSigned(SA_RECOVERED_HEADER, p.apReplyHmac));
+    wipe(kiAck);
+    pending.set(Buffer.from(ack.buffer, ack.byteOffset, ack.length).toString('latin1'), p);
     send(reply, r.port, r.address, 'ap_reply');
   }
 
@@ -1050,6 +1114,8 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
       keys.clear(slot);
       saCache.delete(slot);
       saEncNull.delete(slot);
+      sessionCache.get(slot)?.wipe();
+      sessionCache.delete(slot);
       ciRate.delete(slot);
       ackMisses.delete(slot);
       registry.unregister(p);
@@ -1152,6 +1218,10 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
       for (const k of hmacKeys.values()) wipe(k);
       hmacKeys.clear();
       saCache.clear();
+      for (const o of sessionCache.values()) o.wipe();
+      sessionCache.clear();
+      for (const k of ticketKeys.values()) k.wipe();
+      ticketKeys.clear();
       clearCipherCache();
       log('stopped', {});
     },
