@@ -4,7 +4,11 @@
 // SQLite holds principal, address, ports, state and SA *metadata* (SPIs,
 // ciphersuite, established/expiry times, last error) -- never key material.
 // Writes are queued and flushed in one transaction per event-loop turn
-// (setImmediate), so a burst of exchanges costs one commit, not one per CTA.
+// (setImmediate; or every FLUSH_AT queued writes), so a burst of exchanges costs
+// one commit, not one per CTA. The transient states of an exchange (waking,
+// replied) live in memory only -- a restart turns them into 'registered' anyway --
+// and the wake time rides on the next durable write: one UPDATE per completed
+// exchange. get()/list() overlay the in-memory state.
 //
 // Memory per registered CTA: the principal string, one Map entry, and ~40 bytes
 // of typed-array columns (IPv4 addresses are packed into a u32; anything else
@@ -31,6 +35,9 @@ export type CtaRecord = {
   lastWakeAt: number | null;
   updatedAt: number;
 };
+
+/** Queued writes that force a flush (one transaction) without waiting for the tick. */
+const FLUSH_AT = 2048;
 
 export type SaMeta = { ctaSpi: number; scSpi: number; ciphersuite: string; establishedAt: number; expiresAt: number };
 
@@ -119,6 +126,8 @@ export class Registry {
   private scSpiCol = new Uint32Array(0);
   private expiresCol = new Uint32Array(0); // SA expiry, seconds
   private otherAddr = new Map<number, string>();
+  /** Wake times not yet written (slots mid-exchange). */
+  private lastWake = new Map<number, number>();
   // Queued SQLite writes.
   private queue: (() => void)[] = [];
   private flushScheduled = false;
@@ -138,10 +147,12 @@ export class Registry {
          ON CONFLICT(principal) DO UPDATE SET address = excluded.address, port = excluded.port, signaling_port = excluded.signaling_port, updated_at = excluded.updated_at`,
       ),
       del: this.db.prepare(`DELETE FROM ctas WHERE principal = ?`),
-      state: this.db.prepare(`UPDATE ctas SET state = ?, last_error = COALESCE(?, last_error), updated_at = ? WHERE principal = ?`),
+      state: this.db.prepare(
+        `UPDATE ctas SET state = ?, last_error = COALESCE(?, last_error), last_wake_at = COALESCE(?, last_wake_at), updated_at = ? WHERE principal = ?`,
+      ),
       wake: this.db.prepare(`UPDATE ctas SET state = ?, last_wake_at = ?, updated_at = ? WHERE principal = ?`),
       sa: this.db.prepare(
-        `UPDATE ctas SET state = 'established', cta_spi = ?, sc_spi = ?, ciphersuite = ?, established_at = ?, expires_at = ?, last_error = NULL, updated_at = ? WHERE principal = ?`,
+        `UPDATE ctas SET state = 'established', cta_spi = ?, sc_spi = ?, ciphersuite = ?, established_at = ?, expires_at = ?, last_error = NULL, last_wake_at = COALESCE(?, last_wake_at), updated_at = ? WHERE principal = ?`,
       ),
       addr: this.db.prepare(`UPDATE ctas SET address = ?, port = ?, updated_at = ? WHERE principal = ?`),
       get: this.db.prepare(`SELECT * FROM ctas WHERE principal = ?`),
@@ -212,18 +223,31 @@ export class Registry {
     this.ports[slot] = ((port & 0xffff) << 16 | (sigPort & 0xffff)) >>> 0;
   }
 
+  private takeWake(slot: number): number | null {
+    const t = this.lastWake.get(slot);
+    if (t === undefined) return null;
+    this.lastWake.delete(slot);
+    return t;
+  }
+
   private enqueue(op: () => void): void {
     if (this.closed) return;
     this.queue.push(op);
+    if (this.queue.length >= FLUSH_AT) {
+      this.flush();
+      return;
+    }
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(() => this.flush());
+      setImmediate(() => {
+        this.flushScheduled = false;
+        this.flush();
+      });
     }
   }
 
   /** Writes every queued change in one transaction. */
   flush(): void {
-    this.flushScheduled = false;
     if (this.closed || this.queue.length === 0) return;
     const ops = this.queue;
     this.queue = [];
@@ -232,6 +256,13 @@ export class Registry {
 
   close(): void {
     if (this.closed) return;
+    // Wake times of exchanges still under way.
+    for (const [slot, t] of this.lastWake) {
+      const p = this.names[slot];
+      const st = STATE_NAMES[this.st[slot]];
+      if (p !== undefined) this.queue.push(() => this.stmts.wake.run(st, t, t, p));
+    }
+    this.lastWake.clear();
     this.flush();
     this.closed = true;
     this.db.close();
@@ -296,6 +327,7 @@ export class Registry {
     this.index.delete(principal);
     this.names[slot] = undefined;
     this.otherAddr.delete(slot);
+    this.lastWake.delete(slot);
     this.st[slot] = CTA_STATE.FREE;
     this.free.push(slot);
     this.enqueue(() => this.stmts.del.run(principal));
@@ -309,13 +341,22 @@ export class Registry {
   }
   setState(slot: number, state: number, now: number, lastError: string | null = null): void {
     this.st[slot] = state;
+    if ((state === CTA_STATE.WAKING || state === CTA_STATE.REPLIED) && lastError === null) return; // memory only
     const p = this.principalOf(slot);
-    this.enqueue(() => this.stmts.state.run(STATE_NAMES[state], lastError, now, p));
+    const wake = this.takeWake(slot);
+    this.enqueue(() => this.stmts.state.run(STATE_NAMES[state], lastError, wake, now, p));
   }
   markWaking(slot: number, now: number): void {
     this.st[slot] = CTA_STATE.WAKING;
-    const p = this.principalOf(slot);
-    this.enqueue(() => this.stmts.wake.run('waking', now, now, p));
+    this.lastWake.set(slot, now);
+  }
+  /** Established slots whose SA expires at or before dueSec (a typed-array scan). */
+  expiringBy(dueSec: number): number[] {
+    const out: number[] = [];
+    const st = this.st;
+    const ex = this.expiresCol;
+    for (let s = 0; s < this.used; s++) if (st[s] === CTA_STATE.ESTABLISHED && ex[s] !== 0 && ex[s] <= dueSec) out.push(s);
+    return out;
   }
   setSa(slot: number, sa: SaMeta, now: number): void {
     this.st[slot] = CTA_STATE.ESTABLISHED;
@@ -323,17 +364,27 @@ export class Registry {
     this.scSpiCol[slot] = sa.scSpi >>> 0;
     this.expiresCol[slot] = Math.floor(sa.expiresAt / 1000);
     const p = this.principalOf(slot);
-    this.enqueue(() => this.stmts.sa.run(sa.ctaSpi >>> 0, sa.scSpi >>> 0, sa.ciphersuite, sa.establishedAt, sa.expiresAt, now, p));
+    const wake = this.takeWake(slot);
+    this.enqueue(() => this.stmts.sa.run(sa.ctaSpi >>> 0, sa.scSpi >>> 0, sa.ciphersuite, sa.establishedAt, sa.expiresAt, wake, now, p));
   }
 
   // ---- SQLite reads (control plane) ----
   get(principal: string): CtaRecord | null {
     this.flush();
     const r = this.stmts.get.get(principal) as Row | undefined;
-    return r ? rowToRecord(r) : null;
+    return r ? this.overlay(rowToRecord(r)) : null;
   }
   list(limit = -1, offset = 0): CtaRecord[] {
     this.flush();
-    return (this.stmts.list.all(limit, offset) as Row[]).map(rowToRecord);
+    return (this.stmts.list.all(limit, offset) as Row[]).map((r) => this.overlay(rowToRecord(r)));
+  }
+  /** The in-memory state (transient states are not written) and unwritten wake time. */
+  private overlay(rec: CtaRecord): CtaRecord {
+    const slot = this.slotOf(rec.principal);
+    if (slot < 0) return rec;
+    rec.state = STATE_NAMES[this.st[slot]];
+    const t = this.lastWake.get(slot);
+    if (t !== undefined) rec.lastWakeAt = t;
+    return rec;
   }
 }

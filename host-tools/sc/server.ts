@@ -414,12 +414,16 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
       link(1, buf);
       return;
     }
-    sock.send(buf, port, address, (err) => {
-      if (err) {
-        metrics.inc('cta_sc_drops_total', 'send_failed');
-        emitError('internal', `send ${kind} to ${address}:${port} failed: ${err.message}`, { address, port });
-      }
-    });
+    sock.send(buf, port, address, onSent);
+  }
+
+  // One shared callback (no closure per datagram); send errors are rare and are
+  // reported without the destination.
+  function onSent(err: Error | null): void {
+    if (err) {
+      metrics.inc('cta_sc_drops_total', 'send_failed');
+      emitError('internal', `send failed: ${err.message}`, {});
+    }
   }
 
   // ---- helpers ----
@@ -1077,13 +1081,9 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
     for (const [slot, w] of ciRate) if (now - w.windowStart >= 60000) ciRate.delete(slot);
     // Re-key CTAs whose SA has less than the grace period left.
     const dueSec = Math.floor(now / 1000) + timers.graceSec;
-    const due: number[] = [];
-    for (const slot of registry.slots()) {
-      if (registry.state(slot) !== CTA_STATE.ESTABLISHED || waking.has(slot)) continue;
-      const exp = registry.saExpiresSec(slot);
-      if (exp && exp <= dueSec) due.push(slot);
-    }
+    const due = registry.expiringBy(dueSec);
     for (const slot of due) {
+      if (waking.has(slot)) continue;
       const how = rekeyOrWake(slot);
       log('sa_expiring', { principal: registry.principalOf(slot), method: how });
     }
