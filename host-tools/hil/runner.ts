@@ -156,9 +156,11 @@ export async function runHil(opts: HilOptions): Promise<HilReport> {
     const devOpts = { board: board.board, bundlePath: built.path, workDir: join(dir, 'device'), out };
     if (serial) {
       // ---- serial: the device's link is the CTA's only path; KM goes through its LinkProxy ----
-      // (Over serial the host decides where KDC traffic goes; the configured address is unused.)
+      // (Over serial the host decides where KDC and SC traffic go: the configured addresses are
+      // not used for sending, but the agent opens a client-initiated session only toward an SC
+      // whose address it knows, so the SC's is given.)
       config = (clientInitiatedOnBoot) =>
-        makeConfig({ keytab: ctaKeys, principal: cta, scs: [{ principal: scp }], kdc: { address: '192.0.2.1', port: 88 }, transport: 'serial', slots: 4, clientInitiatedOnBoot, timers });
+        makeConfig({ keytab: ctaKeys, principal: cta, scs: [{ principal: scp, address: sc!.address.host, port: sc!.address.port }], kdc: { address: '192.0.2.1', port: 88 }, transport: 'serial', slots: 4, clientInitiatedOnBoot, timers });
       device = await startDevice(spec, { ...devOpts, config: config(false), kmPort: 0, sc, kdc: { host: '127.0.0.1', port: kdc.udpPort }, principal: cta });
       proxy = device.proxy!;
       sc.register(cta, device.scAddress!, 0);

@@ -486,6 +486,10 @@ class TcpConsoleDevice implements HilDevice {
     const cfgPath = join(this.opts.workDir, 'cta.cbor');
     writeFileSync(cfgPath, config);
     const say = this.opts.out ?? (() => {});
+    // Nothing listening: say so now (EspruinoTools would wait out its connect timeout).
+    await this.connect();
+    this.sock?.destroy();
+    this.sock = null;
     const t0 = Date.now();
     // (EspruinoTools' chatter is captured while flash() runs, console.log included: its
     // step lines are printed once it has returned.)
