@@ -22,8 +22,13 @@ ${HIL_TIMERS.retransmitMs.join('/')} ms, abort at ${HIL_TIMERS.abortMs} ms (prof
   --target T          emu                      the host emulator (default board: emulator)
                       espruino:/path/espruino  an Espruino Linux build, started on the bundle
                                                (default board: linux)
-                      serial:/dev/ttyX[:baud]  a board over the serial link (not in this build)
-                      tcp://HOST:PORT          an Espruino console over TCP (not in this build)
+                      serial:/dev/ttyX[:baud]  a board on the serial link: provisioned over control
+                                               channel 0 (flashed first if its console shares the
+                                               line), scenarios through a link proxy (default board:
+                                               emulator; the UDP flood is skipped)
+                      tcp://HOST:PORT          a board behind an Espruino console on TCP (Espruino
+                                               Linux --telnet, cta emu --console): flashed with
+                                               cta flash, read through the console (default board: linux)
   --board B           board config: ${listBoards().join(', ')}
   --scenario NAME     run only these (repeatable; suite order is kept)
   --flood N           Wake Ups in the flood (default 10000)
