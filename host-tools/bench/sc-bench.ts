@@ -69,7 +69,7 @@ async function measure(load: Child, scs: Child[], rate: number, o: ScBenchOption
     for (const x of m.latencies) lat.push(x);
     errors += m.falseNonces + m.errors;
   }
-  if (process.env.CTA_BENCH_DEBUG) console.error(`loadgen: ${st.done} done, cpu ${((100 * st.cpuMs) / st.elapsedMs).toFixed(0)}%, ${(st.cpuMs * 1000 / Math.max(1, st.done)).toFixed(0)} us/exchange; sc cpu ${ms.map((m) => ((100 * m.cpuMs) / m.elapsedMs).toFixed(0) + '% ' + ((m.cpuMs * 1000) / Math.max(1, m.established)).toFixed(0) + ' us/exchange').join(', ')}`);
+  if (process.env.CTA_BENCH_DEBUG) console.error(`loadgen: errors ${st.errors}, timeouts ${st.timeouts}; sc false nonces ${ms.map((m) => m.falseNonces).join('/')}, errors ${ms.map((m) => m.errors).join('/')}, drops ${ms.map((m) => m.drops).join('/')}; ${st.done} done, cpu ${((100 * st.cpuMs) / st.elapsedMs).toFixed(0)}%, ${(st.cpuMs * 1000 / Math.max(1, st.done)).toFixed(0)} us/exchange; sc cpu ${ms.map((m) => ((100 * m.cpuMs) / m.elapsedMs).toFixed(0) + '% ' + ((m.cpuMs * 1000) / Math.max(1, m.established)).toFixed(0) + ' us/exchange').join(', ')}`);
   return {
     rate: est,
     cpuPct: ms.map((m) => (100 * m.cpuMs) / m.elapsedMs),

@@ -78,6 +78,11 @@ async function serve(msg: any, reply: (m: object) => void): Promise<void> {
     listen: { host: '127.0.0.1', port: 0 },
     control: null,
     wakeOnStart: false,
+    // No Wake Up retries: a Wake Up does not name its CTA, so a retry that fires while
+    // the SC is starved of CPU (3 s, on a loaded machine) reaches a lane that has moved
+    // on to its next CTA, which answers it with the wrong ticket -- a false nonce that
+    // is an artefact of the lane model. The retry timer is still armed for every wake.
+    timers: { wakeRetries: 0 },
   });
   const n: number = msg.n;
   names = new Array(n);
