@@ -243,7 +243,7 @@ export async function run(argv: string[]): Promise<number> {
       reach: quick ? 256 : 8192,
       pacedSize: sc ? (quick ? 1000 : 100000) : 0,
       scalingSize: sc ? (quick ? 1000 : 10000) : 0,
-      memSize: only.includes('memory') ? (quick ? 2000 : 100000) : 0,
+      memSize: only.includes('memory') ? (quick ? 20000 : 100000) : 0, // quick: 2,000 CTAs can fit in pages already mapped (RSS delta <= 0)
       verify: false,
       profile: sc && profile,
       autoProfile: sc && autoProfile,
