@@ -14,7 +14,12 @@
 //   slots                  session-table size (default: the board's, else 4)
 //   timers                 {retransmitMs: [1000, 2000], abortMs: 3000, unsolicitedBaseMs: 500,
 //                           unsolicitedRetries: 5, skewSec: 300, ticketRefreshMarginSec: 300,
-//                           kdcTimeoutMs: 1500, kdcRetries: 2}
+//                           kdcTimeoutMs: 1500, kdcRetries: 2, prefetchDelayMs: 2000,
+//                           prefetchRetryMs: 5000, prefetchRetries: 4, prefetchPeriodSec: 600}
+//   prefetchTicket         default true: fetch each SC's ticket at boot (after a random
+//                          0..prefetchDelayMs), refresh it before it stops being usable;
+//                          an unreachable KDC is retried after prefetchRetryMs doubling
+//                          (x0.75-1.25 jitter) prefetchRetries times, then every prefetchPeriodSec
 //   clientInitiatedOnBoot  default false
 //   ciphersuites           [[authAlg, encTransform], ...] default [[0x02, 0x0c]]
 //   spi                    optional fixed CTA inbound SPI (>= 256); default: random per SA
@@ -37,6 +42,10 @@ export type CtaTimers = {
   ticketRefreshMarginSec: number;
   kdcTimeoutMs: number;
   kdcRetries: number;
+  prefetchDelayMs: number;
+  prefetchRetryMs: number;
+  prefetchRetries: number;
+  prefetchPeriodSec: number;
 };
 export type CtaConfig = {
   principal: string;
@@ -50,6 +59,7 @@ export type CtaConfig = {
   slots: number;
   timers: CtaTimers;
   clientInitiatedOnBoot: boolean;
+  prefetchTicket: boolean;
   ciphersuites: number[][];
   spi?: number;
 };
@@ -89,6 +99,13 @@ function optInt(o: { [k: string]: unknown }, k: string, field: string, lo: numbe
   const v = o[k];
   if (v === undefined || v === null) return def;
   return int(v, field, lo, hi);
+}
+
+function optBool(o: { [k: string]: unknown }, k: string, def: boolean): boolean {
+  const v = o[k];
+  if (v === undefined || v === null) return def;
+  if (typeof v !== 'boolean') bad(k, 'must be true or false');
+  return v as boolean;
 }
 
 function str(v: unknown, field: string, max: number): string {
@@ -180,6 +197,10 @@ export function configFromObject(o: unknown, defaults?: ConfigDefaults): CtaConf
     ticketRefreshMarginSec: optInt(t, 'ticketRefreshMarginSec', 'timers.ticketRefreshMarginSec', 0, 86400, 300),
     kdcTimeoutMs: optInt(t, 'kdcTimeoutMs', 'timers.kdcTimeoutMs', 1, 600000, 1500),
     kdcRetries: optInt(t, 'kdcRetries', 'timers.kdcRetries', 0, 8, 2),
+    prefetchDelayMs: optInt(t, 'prefetchDelayMs', 'timers.prefetchDelayMs', 1, 600000, 2000),
+    prefetchRetryMs: optInt(t, 'prefetchRetryMs', 'timers.prefetchRetryMs', 1, 600000, 5000),
+    prefetchRetries: optInt(t, 'prefetchRetries', 'timers.prefetchRetries', 0, 16, 4),
+    prefetchPeriodSec: optInt(t, 'prefetchPeriodSec', 'timers.prefetchPeriodSec', 1, 86400, 600),
   };
   const last = timers.retransmitMs.length ? timers.retransmitMs[timers.retransmitMs.length - 1] : 0;
   if (timers.abortMs <= last) bad('timers.abortMs', 'must be later than the last retransmission');
@@ -206,13 +227,10 @@ export function configFromObject(o: unknown, defaults?: ConfigDefaults): CtaConf
     transport: transport as string,
     slots: optInt(m, 'slots', 'slots', 1, MAX_SLOTS, d.slots || 4),
     timers: timers,
-    clientInitiatedOnBoot: false,
+    clientInitiatedOnBoot: optBool(m, 'clientInitiatedOnBoot', false),
+    prefetchTicket: optBool(m, 'prefetchTicket', true),
     ciphersuites: ciphersuites,
   };
-  if (m.clientInitiatedOnBoot !== undefined && m.clientInitiatedOnBoot !== null) {
-    if (typeof m.clientInitiatedOnBoot !== 'boolean') bad('clientInitiatedOnBoot', 'must be true or false');
-    cfg.clientInitiatedOnBoot = m.clientInitiatedOnBoot as boolean;
-  }
   if (m.spi !== undefined && m.spi !== null) cfg.spi = int(m.spi, 'spi', 256, 4294967295);
   return cfg;
 }

@@ -10,7 +10,13 @@
 //    nonce and principal are peeked in place, no decoding, no allocation);
 //  - pending sessions live in a fixed-size SessionTable (one Float64Array);
 //  - one platform timer, armed for the earliest deadline of anything pending;
-//  - per-SC state (ticket cache, SA, rekey timestamps) is allocated once at start.
+//  - per-SC state (ticket cache, SA, rekey timestamps) is allocated once at start;
+//  - ticket prefetch (config.prefetchTicket, default on): each SC's service ticket is
+//    fetched at boot after a small random delay and refreshed before it stops being
+//    usable, so a Wake Up is answered with no KDC round trip (the AS exchange alone
+//    takes seconds of interpreter time on a slow board, against the SC's 5 s nonce
+//    lifetime). An unreachable KDC is retried with doubling, jittered backoff a
+//    bounded number of times, then periodically.
 
 import type { Platform } from '../platform/platform.ts';
 import type { CtaConfig, CtaKey } from '../config.ts';
@@ -125,6 +131,7 @@ export type AgentCounters = {
   kdcFailures: number;
   ticketsCached: number;
   ticketRefreshes: number;
+  ticketPrefetches: number;
   skewAdopted: number;
   krbErrors: number;
   clientInitiated: number;
@@ -207,6 +214,9 @@ type ScState = {
   /** Next client-initiated attempt (platform ms), 0 = none. */
   ciAt: number;
   ciBackoff: number;
+  /** Next ticket prefetch / refresh (platform ms), 0 = none; failed prefetches in a row. */
+  tkAt: number;
+  tkFails: number;
 };
 
 const MAX_TIMER_MS = 3600000;
@@ -257,6 +267,7 @@ export class CtaAgent {
       kdcFailures: 0,
       ticketsCached: 0,
       ticketRefreshes: 0,
+      ticketPrefetches: 0,
       skewAdopted: 0,
       krbErrors: 0,
       clientInitiated: 0,
@@ -307,6 +318,8 @@ export class CtaAgent {
         asSkewAdopted: false,
         ciAt: 0,
         ciBackoff: 0,
+        tkAt: 0,
+        tkFails: 0,
       });
     }
   }
@@ -318,9 +331,12 @@ export class CtaAgent {
     this.transport = makeTransport(this.platform, this.config, (ch, data, address, port) => this.receive(ch, data, address, port));
     this.running = true;
     this.platform.log('cta.start', { principal: this.config.principal + '@' + this.config.realm, transport: this.transport.kind, slots: this.table.n, scs: this.scs.length });
-    if (this.config.clientInitiatedOnBoot) {
-      const now = this.pnow();
-      for (let i = 0; i < this.scs.length; i++) this.scs[i].ciAt = now;
+    const now = this.pnow();
+    for (let i = 0; i < this.scs.length; i++) {
+      const sc = this.scs[i];
+      if (this.config.clientInitiatedOnBoot) sc.ciAt = now;
+      // Spread a fleet that powers up together: 1 .. prefetchDelayMs.
+      if (this.config.prefetchTicket) sc.tkAt = now + 1 + Math.floor((this.platform.crypto.randomBytes(1)[0] / 256) * this.config.timers.prefetchDelayMs);
     }
     this.arm();
   }
@@ -452,9 +468,10 @@ export class CtaAgent {
     sc.lastRekeyTs = m.timestamp;
     this.counters.rekeysAccepted++;
     this.platform.log('cta.rekey', { sc: sc.principal, nonce: m.serverNonce });
-    // Prefer the ticket the SC accepted last (the SC holds its session key): no KDC trip.
-    if (!this.ticketUsable(acc) && sc.ticket === acc) sc.ticket = null;
-    else if (this.ticketUsable(acc)) sc.ticket = acc;
+    // No KDC trip: keep a usable cached ticket (a prefetch may have refreshed it since
+    // the SC's last accepted exchange), else fall back to the ticket the SC accepted last.
+    const cur = sc.ticket;
+    if (!cur || !this.ticketUsable(cur)) sc.ticket = this.ticketUsable(acc) ? acc : null;
     this.openSession(sc, m.serverNonce, K_REKEY, address, port);
   }
 
@@ -845,16 +862,43 @@ export class CtaAgent {
     sc.ticket = tk;
     this.counters.ticketsCached++;
     this.platform.log('cta.ticket', { sc: sc.principal, endtime: tk.endtime });
+    if (this.config.prefetchTicket) {
+      sc.tkFails = 0;
+      sc.tkAt = this.refreshAt(tk);
+    }
     const t = this.table;
     for (let i = 0; i < t.n; i++) {
       if (t.state(i) === S_TICKET && t.get(i, F_SC) === sc.idx) this.sendApRequest(i, sc, tk);
     }
   }
 
+  /**
+   * When to refresh `tk` (platform ms; 0 = not worth it): ahead of the moment it
+   * stops being usable (endtime - ticketRefreshMarginSec) by a jittered lead of half
+   * the margin (at least 10 s), but never earlier than half-way there. A ticket that
+   * is (nearly) unusable already is left to the on-demand path, so a KDC issuing
+   * short tickets cannot make the CTA loop.
+   */
+  refreshAt(tk: TicketEntry): number {
+    const margin = this.config.timers.ticketRefreshMarginSec * 1000;
+    const left = tk.endtime - margin - this.now();
+    if (left < 2000) return 0;
+    let lead = Math.floor((margin > 20000 ? margin / 2 : 10000) * this.jitter());
+    if (lead > left / 2) lead = Math.floor(left / 2);
+    return this.pnow() + left - lead;
+  }
+
   asFailed(sc: ScState, why: string): void {
     sc.asActive = false;
     sc.asReq = null;
     this.counters.kdcFailures++;
+    if (this.config.prefetchTicket) {
+      // Try again later: prefetchRetryMs doubling prefetchRetries times, then periodically (jittered).
+      const tm = this.config.timers;
+      sc.tkFails++;
+      const wait = sc.tkFails <= tm.prefetchRetries ? tm.prefetchRetryMs * Math.pow(2, sc.tkFails - 1) : tm.prefetchPeriodSec * 1000;
+      sc.tkAt = this.pnow() + Math.floor(wait * this.jitter());
+    }
     const t = this.table;
     for (let i = 0; i < t.n; i++) {
       if (t.state(i) === S_TICKET && t.get(i, F_SC) === sc.idx) this.abort(i, why);
@@ -909,6 +953,7 @@ export class CtaAgent {
       const sc = this.scs[i];
       if (sc.asActive && (at < 0 || sc.asDeadline < at)) at = sc.asDeadline;
       if (sc.ciAt && (at < 0 || sc.ciAt < at)) at = sc.ciAt;
+      if (sc.tkAt && (at < 0 || sc.tkAt < at)) at = sc.tkAt;
       if (sc.sa && (at < 0 || sc.sa.expiresAt < at)) at = sc.sa.expiresAt;
     }
     if (at === this.timerAt) return;
@@ -945,6 +990,14 @@ export class CtaAgent {
             sc.asDeadline = now + tm.kdcTimeoutMs * Math.pow(2, sc.asTries);
             this.counters.kdcRetransmits++;
             this.send(CH_KDC, sc.asReq, this.config.kdc.address, this.config.kdc.port);
+          }
+        }
+        if (sc.tkAt && sc.tkAt <= now) {
+          sc.tkAt = 0;
+          // An exchange in flight (a Wake Up's) reschedules on its outcome.
+          if (!sc.asActive) {
+            this.counters.ticketPrefetches++;
+            this.startAs(sc);
           }
         }
         if (sc.sa && sc.sa.expiresAt <= now) {

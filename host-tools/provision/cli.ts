@@ -30,6 +30,10 @@ highest kvno). The output holds the long-term keys: keep it private.
   --slots N                  session-table size (default 4)
   --transport udp|serial     how the board reaches the network (default udp)
   --client-initiated-on-boot start a client-initiated session (nonce 0) at boot
+  --no-prefetch-ticket       do not fetch the SC tickets at boot and refresh them
+                             ahead of expiry (default: prefetch, so a Wake Up
+                             needs no KDC round trip); tickets are then fetched
+                             on the first Wake Up
   --spi N                    fixed CTA inbound SPI (default: random per SA)
   -o, --output FILE          where to write the CBOR (default cta.cbor)`;
 
@@ -47,6 +51,8 @@ export type ProvisionOptions = {
   slots?: number;
   transport?: 'udp' | 'serial';
   clientInitiatedOnBoot?: boolean;
+  /** Default true (firmware/config.ts prefetchTicket). */
+  prefetchTicket?: boolean;
   spi?: number;
   ciphersuites?: number[][];
   /** Timer overrides (firmware/config.ts CtaTimers fields). */
@@ -122,6 +128,7 @@ export function makeConfig(opts: ProvisionOptions): Uint8Array {
     transport: opts.transport ?? 'udp',
     clientInitiatedOnBoot: !!opts.clientInitiatedOnBoot,
   };
+  if (opts.prefetchTicket === false) map.prefetchTicket = false;
   if (opts.slots !== undefined) map.slots = opts.slots;
   if (opts.spi !== undefined) map.spi = opts.spi;
   if (opts.ciphersuites) map.ciphersuites = opts.ciphersuites;
@@ -146,6 +153,7 @@ export function summarize(cfg: CtaConfig): string[] {
   lines.push(`kdc        ${cfg.kdc.address}:${cfg.kdc.port}`);
   lines.push(`transport  ${cfg.transport}, listen ${cfg.listenPort}, signaling ${cfg.signalingPort}, ${cfg.slots} slots`);
   lines.push(`boot       ${cfg.clientInitiatedOnBoot ? 'client-initiated session (nonce 0)' : 'wait for a Wake Up'}`);
+  lines.push(`tickets    ${cfg.prefetchTicket ? 'fetched at boot, refreshed before expiry' : 'fetched on the first Wake Up'}`);
   return lines;
 }
 
@@ -178,6 +186,7 @@ export async function run(argv: string[]): Promise<number> {
     slots: { type: 'string' },
     transport: { type: 'string' },
     'client-initiated-on-boot': { type: 'boolean' },
+    'no-prefetch-ticket': { type: 'boolean' },
     spi: { type: 'string' },
     output: { type: 'string', short: 'o' },
   });
@@ -204,6 +213,7 @@ export async function run(argv: string[]): Promise<number> {
     signalingPort: intOption(v['signaling-port'] as string | undefined, 'signaling-port', 2427, 1, 65535),
     transport: transport as 'udp' | 'serial',
     clientInitiatedOnBoot: !!v['client-initiated-on-boot'],
+    prefetchTicket: !v['no-prefetch-ticket'],
   };
   if (v.slots !== undefined) opts.slots = intOption(v.slots as string, 'slots', 4, 1, MAX_SLOTS);
   if (v.spi !== undefined) opts.spi = intOption(v.spi as string, 'spi', 0, 256, 4294967295);
