@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
 import { needTool } from './helpers/tools.ts';
 import { startMitRealm } from './helpers/mit.ts';
 
@@ -82,7 +83,12 @@ test('cta demo against a real MIT krb5kdc with ktadd keytabs (one emulated CTA p
 test('cta demo: bad input gets one clear line and a non-zero exit', { timeout: 60000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'demo-bad-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const base = ['demo', '--kdc', '127.0.0.1:1', '--realm', 'X.TEST', '--sc-principal', 'sc/a@X.TEST'];
+  // A port that was just free: nothing listens there, so the KDC is unreachable.
+  const srv = createServer();
+  await new Promise<void>((res) => srv.listen(0, '127.0.0.1', () => res()));
+  const deadPort = (srv.address() as AddressInfo).port;
+  await new Promise<void>((res) => srv.close(() => res()));
+  const base = ['demo', '--kdc', `127.0.0.1:${deadPort}`, '--realm', 'X.TEST', '--sc-principal', 'sc/a@X.TEST'];
   const check = (r: { code: number | null; stderr: string }, re: RegExp) => {
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, re);
@@ -106,5 +112,5 @@ test('cta demo: bad input gets one clear line and a non-zero exit', { timeout: 6
     await cta(['demo', '--kdc', '127.0.0.1:1', '--realm', 'X.TEST', '--sc-principal', 'sc/other@X.TEST', '--sc-keytab', join(dir, 'sc.keytab'), '--cta-keytab', join(dir, 'cta.keytab')]),
     /principal 'sc\/other@X.TEST' is not in the SC keytab/,
   );
-  check(await cta([...base, '--sc-keytab', join(dir, 'sc.keytab'), '--cta-keytab', join(dir, 'cta.keytab')]), /KDC 127.0.0.1:1 is unreachable/);
+  check(await cta([...base, '--sc-keytab', join(dir, 'sc.keytab'), '--cta-keytab', join(dir, 'cta.keytab')]), new RegExp(`KDC 127.0.0.1:${deadPort} is unreachable`));
 });
