@@ -11,8 +11,20 @@ export function parseArgs(argv: string[], options: OptionSpec, allowPositionals 
   try {
     return nodeParseArgs({ args: argv, options, allowPositionals, strict: true });
   } catch (e) {
-    throw new UsageError((e as Error).message.replace(/\. To specify a positional argument.*$/s, ''));
+    throw new UsageError(oneLine((e as Error).message));
   }
+}
+
+/** node:util's parse errors as one line ("Option '--skew' argument is ambiguous..." spans three). */
+function oneLine(msg: string): string {
+  const ambiguous = /^Option '(-[^']*)' argument is ambiguous[\s\S]*use '(--[^=']+)=/.exec(msg);
+  if (ambiguous) return `option ${ambiguous[1]} is missing its value (a value starting with '-' is written ${ambiguous[2]}=VALUE)`;
+  const missing = /^Option '([^']*?)(?: <value>)?' argument missing/.exec(msg);
+  if (missing) return `option ${missing[1]} is missing its value`;
+  return msg
+    .replace(/\. To specify a positional argument.*$/s, '')
+    .replace(/\. This command does not take positional arguments$/, ' (this command takes no arguments besides its options)')
+    .split('\n')[0];
 }
 
 /** "host:port" (or ":port" / "port") to its parts; throws UsageError. */
