@@ -19,23 +19,13 @@ import { DecodeError, CryptoError } from '../firmware/proto/errors.ts';
 import { concat, fromAscii, fromHex, toAscii, toHex, u32 } from '../firmware/proto/bytes.ts';
 import { nobleBackend } from '../host-tools/crypto/noble.ts';
 import { nodeBackend } from '../host-tools/crypto/node.ts';
+import { Prng } from './helpers/fuzz.ts';
 
 const b = nobleBackend;
 const ENC = fromHex('000102030405060708090a0b0c0d0e0f');
 const AUTH = fromHex('101112131415161718191a1b1c1d1e1f20212223');
 const IV = fromHex('f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff');
 
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-}
 
 /** RFC 5869 HKDF-Expand with node:crypto's HMAC: an independent reference. */
 function hkdfExpandRef(prk: Uint8Array, info: Uint8Array, len: number): Uint8Array {
@@ -201,17 +191,17 @@ test('replay window: RFC 4303 behaviour for old, duplicate, in-window and far-ah
 });
 
 test('replay window: matches the unbounded reference on random traffic with every shift size', () => {
-  const r = rng(2024);
+  const r = new Prng(2024);
   for (let run = 0; run < 40; run++) {
     const w = new ReplayWindow();
     const ref = new RefWindow();
-    let base = 1 + Math.floor(r() * 1000);
+    let base = 1 + r.int(1000);
     for (let i = 0; i < 400; i++) {
-      const mode = r();
+      const mode = r.float();
       let s: number;
-      if (mode < 0.5) s = base + Math.floor(r() * 70) - 64; // around the top
-      else if (mode < 0.8) s = ref.top + 1 + Math.floor(r() * 70); // ahead by 1..70 (every shift incl. 32, 64)
-      else s = ref.top - Math.floor(r() * 80); // behind/duplicate/old
+      if (mode < 0.5) s = base + r.int(70) - 64; // around the top
+      else if (mode < 0.8) s = ref.top + 1 + r.int(70); // ahead by 1..70 (every shift incl. 32, 64)
+      else s = ref.top - r.int(80); // behind/duplicate/old
       if (s < 0) s = 0;
       assert.equal(w.check(s), ref.check(s), `run ${run} step ${i} check ${s} top ${ref.top}`);
       assert.equal(w.update(s), ref.update(s), `run ${run} step ${i} update ${s}`);

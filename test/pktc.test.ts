@@ -37,6 +37,7 @@ import { usageHmacKey, ETYPE } from '../firmware/proto/crypto/index.ts';
 import { nobleBackend } from '../host-tools/crypto/noble.ts';
 import { decodeApReq, decodeApRep, decodeKrbError } from '../firmware/proto/krb5.ts';
 import * as fx from './helpers/pktc-fixtures.ts';
+import { Prng } from './helpers/fuzz.ts';
 
 const b = nobleBackend;
 const KEY = fromHex('000102030405060708090a0b0c0d0e0f10111213');
@@ -47,17 +48,6 @@ function enc(m: PktcMessage, key = KEY): Uint8Array {
 }
 function sha1Hmac(key: Uint8Array, data: Uint8Array): Uint8Array {
   return new Uint8Array(createHmac('sha1', key).update(data).digest());
-}
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
 }
 /** Strip what decoders add so a decoded message can be compared with what was encoded. */
 function fields(d: DecodedMessage): Record<string, unknown> {
@@ -180,25 +170,25 @@ test('every truncation of every message is a DecodeError, and so is any trailing
 });
 
 test('seeded random mutations: only DecodeError, and anything that still decodes fails its HMAC', () => {
-  const r = rng(0xc0ffee);
+  const r = new Prng(0xc0ffee);
   const msgs = fx.allMessages().map((m) => enc(m));
   let decodedOk = 0;
   for (let iter = 0; iter < 6000; iter++) {
     const src = msgs[iter % msgs.length];
     let t: Uint8Array;
-    const kind = Math.floor(r() * 4);
-    const pos = Math.floor(r() * src.length);
+    const kind = r.int(4);
+    const pos = r.int(src.length);
     if (kind === 0) {
       t = src.slice();
-      t[pos] = Math.floor(r() * 256);
+      t[pos] = r.int(256);
     } else if (kind === 1) {
-      t = concat([src.subarray(0, pos), src.subarray(pos + 1 + Math.floor(r() * 8))]);
+      t = concat([src.subarray(0, pos), src.subarray(pos + 1 + r.int(8))]);
     } else if (kind === 2) {
-      const ins = new Uint8Array(1 + Math.floor(r() * 8)).map(() => Math.floor(r() * 256));
+      const ins = new Uint8Array(1 + r.int(8)).map(() => r.int(256));
       t = concat([src.subarray(0, pos), ins, src.subarray(pos)]);
     } else {
       t = src.slice();
-      for (let k = 0; k < 4; k++) t[Math.floor(r() * t.length)] ^= 1 << Math.floor(r() * 8);
+      for (let k = 0; k < 4; k++) t[r.int(t.length)] ^= 1 << r.int(8);
     }
     if (toHex(t) === toHex(src)) continue;
     let d: DecodedMessage;
@@ -215,7 +205,7 @@ test('seeded random mutations: only DecodeError, and anything that still decodes
   assert.ok(decodedOk > 0, 'some mutations (e.g. inside DER or nonces) should still parse');
   // Pure garbage too.
   for (let iter = 0; iter < 3000; iter++) {
-    const t = new Uint8Array(Math.floor(r() * 80)).map(() => Math.floor(r() * 256));
+    const t = new Uint8Array(r.int(80)).map(() => r.int(256));
     if (t.length) t[0] = 1 + (iter % 6);
     if (t.length > 1) t[1] = 1 + (iter % 2);
     if (t.length > 2) t[2] = 0x10;
@@ -328,11 +318,11 @@ test('DER TLV length splitting is strict and bounded', () => {
 });
 
 test('Rekey timestamps: YYMMDDhhmmssZ <-> ms agrees with Date.UTC across 1950..2049', () => {
-  const r = rng(42);
+  const r = new Prng(42);
   const lo = Date.UTC(1950, 0, 1);
   const hi = Date.UTC(2050, 0, 1) - 1000;
   for (let i = 0; i < 2000; i++) {
-    const ms = Math.floor(lo + r() * (hi - lo));
+    const ms = Math.floor(lo + r.float() * (hi - lo));
     const d = new Date(ms);
     const want =
       String(d.getUTCFullYear() % 100).padStart(2, '0') +

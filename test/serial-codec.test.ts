@@ -8,26 +8,10 @@ import type { CborValue } from '../firmware/proto/cbor.ts';
 import { encodeFrame, FrameDecoder, CHANNEL } from '../firmware/proto/serial-frame.ts';
 import { fromAscii, toAscii, toHex } from '../firmware/proto/bytes.ts';
 import { DecodeError } from '../firmware/proto/errors.ts';
+import { Prng } from './helpers/fuzz.ts';
 
 const cx = new Encoder({ tagUint8Array: false, useRecords: false, mapsAsObjects: true });
 
-/** Deterministic PRNG (xorshift32) so failures reproduce. */
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-}
-function randBytes(r: () => number, n: number): Uint8Array {
-  const b = new Uint8Array(n);
-  for (let i = 0; i < n; i++) b[i] = Math.floor(r() * 256);
-  return b;
-}
 
 /** Bitwise reference CRC-16/CCITT-FALSE, straight from the definition. */
 function crcRef(data: Uint8Array): number {
@@ -42,21 +26,21 @@ function crcRef(data: Uint8Array): number {
 test('crc16: CCITT-FALSE check value and agreement with the bitwise definition', () => {
   assert.equal(crc16(fromAscii('123456789')), 0x29b1);
   assert.equal(crc16(new Uint8Array(0)), 0xffff);
-  const r = rng(7);
+  const r = new Prng(7);
   for (let i = 0; i < 50; i++) {
-    const d = randBytes(r, Math.floor(r() * 300));
+    const d = r.bytes(r.int(300));
     assert.equal(crc16(d), crcRef(d));
-    const cut = Math.floor(r() * (d.length + 1));
+    const cut = r.int(d.length + 1);
     assert.equal(crc16Update(crc16Update(0xffff, d, 0, cut), d, cut, d.length), crcRef(d), 'incremental');
     assert.equal(crc16(d, 1, d.length), crcRef(d.subarray(1)), 'range');
   }
 });
 
 test('slip: encode escapes END/ESC and the decoder inverts it across arbitrary chunking', () => {
-  const r = rng(11);
+  const r = new Prng(11);
   const frames: Uint8Array[] = [];
   for (let i = 0; i < 40; i++) {
-    const f = randBytes(r, 1 + Math.floor(r() * 200));
+    const f = r.bytes(1 + r.int(200));
     if (i % 3 === 0) f[0] = SLIP_END;
     if (i % 5 === 0) f[f.length - 1] = SLIP_ESC;
     frames.push(f);
@@ -72,7 +56,7 @@ test('slip: encode escapes END/ESC and the decoder inverts it across arbitrary c
   const d = new SlipDecoder((fr) => got.push(toHex(fr)));
   let i = 0;
   while (i < wire.length) {
-    const n = 1 + Math.floor(r() * 17);
+    const n = 1 + r.int(17);
     d.feed(new Uint8Array(wire.subarray(i, i + n)));
     i += n;
   }
@@ -178,9 +162,9 @@ test('cbor: malformed, unsupported and hostile inputs throw DecodeError only', (
   }
   assert.deepEqual(cborDecode(Uint8Array.from(Buffer.from('81'.repeat(CBOR_MAX_DEPTH) + '01', 'hex'))), nest(CBOR_MAX_DEPTH));
   // Random garbage: DecodeError or a value, never another exception.
-  const r = rng(99);
+  const r = new Prng(99);
   for (let i = 0; i < 3000; i++) {
-    const b = randBytes(r, 1 + Math.floor(r() * 40));
+    const b = r.bytes(1 + r.int(40));
     try {
       cborDecode(b);
     } catch (e) {
@@ -221,19 +205,19 @@ test('frames: garbage and flipped bits between frames are dropped, counted, and 
   const got: [number, unknown][] = [];
   const d = new FrameDecoder((ch, p) => got.push([ch, norm(p)]), 256);
   const good = (i: number) => encodeFrame(1, new Uint8Array([i, i + 1, i + 2]));
-  const r = rng(5);
+  const r = new Prng(5);
   let expected = 0;
   let flipped = 0;
   for (let i = 0; i < 60; i++) {
     d.feed(good(i));
     expected++;
     // line noise that contains no END byte
-    const noise = randBytes(r, 1 + Math.floor(r() * 30)).map((x) => (x === SLIP_END ? 1 : x));
+    const noise = r.bytes(1 + r.int(30)).map((x) => (x === SLIP_END ? 1 : x));
     d.feed(noise);
     // a frame with one flipped bit somewhere in its body (never in the END bytes)
     const bad = good(100 + i);
-    const pos = 1 + Math.floor(r() * (bad.length - 2));
-    bad[pos] ^= 1 << Math.floor(r() * 8);
+    const pos = 1 + r.int(bad.length - 2);
+    bad[pos] ^= 1 << r.int(8);
     if (bad[pos] === SLIP_END) bad[pos] ^= 0x80; // keep framing; the corruption must still be caught
     d.feed(bad);
     flipped++;

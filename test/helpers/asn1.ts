@@ -7,25 +7,17 @@
 //   from our encoder).
 import * as asn1js from 'asn1js';
 import * as k from '../../firmware/proto/krb5.ts';
+import { Prng } from './fuzz.ts';
 
 // ---------------------------------------------------------------- deterministic bytes
 
+/** A seeded source of uniform u32s (the fuzz helpers' Prng as a function). */
 export function prng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s;
-  };
+  const p = new Prng(seed);
+  return () => p.next();
 }
 export function bytes(n: number, seed: number): Uint8Array {
-  const r = prng(seed);
-  const b = new Uint8Array(n);
-  for (let i = 0; i < n; i++) b[i] = r() & 0xff;
-  return b;
+  return new Prng(seed).bytes(n);
 }
 
 // ---------------------------------------------------------------- samples

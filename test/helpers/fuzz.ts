@@ -34,6 +34,10 @@ export class Prng {
     this.c = (this.c + t) >>> 0;
     return t;
   }
+  /** Uniform in [0, 1). */
+  float(): number {
+    return this.next() / 4294967296;
+  }
   /** Uniform integer in [0, n). */
   int(n: number): number {
     return n <= 0 ? 0 : Math.floor((this.next() / 4294967296) * n);
