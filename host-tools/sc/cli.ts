@@ -1,6 +1,8 @@
 // `cta sc`: run the Signaling Controller, or talk to a running one over its
 // local control API.
 import { request as httpRequest } from 'node:http';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import { dirname, resolve as resolvePath } from 'node:path';
 import { parseArgs, parseHostPort, intOption, UsageError } from '../args.ts';
 import { startSc, ScStartError, type ScServer } from './server.ts';
 import { attachSerialCta, type SerialCta } from '../serial/attach.ts';
@@ -9,7 +11,8 @@ import { parseSerialSpec } from '../serial/link.ts';
 export const DEFAULT_CONTROL = '127.0.0.1:1294';
 
 export const help = `usage: cta sc [serve] --principal sc/HOST@REALM --keytab FILE [options]
-       cta sc status | ctas | metrics          [--control HOST:PORT]
+       cta sc status | ctas [--json]            [--control HOST:PORT]
+       cta sc metrics                           [--control HOST:PORT]
        cta sc wake (PRINCIPAL | --all)          [--control HOST:PORT]
        cta sc rekey PRINCIPAL                   [--control HOST:PORT]
        cta sc register PRINCIPAL=HOST:PORT[/SIGPORT] [--control HOST:PORT]
@@ -42,22 +45,31 @@ serve options:
   --kdc HOST:PORT         where serial CTAs' KDC traffic goes (default 127.0.0.1:88)
   --serial-cta NAME       the serial CTA's principal, if it cannot be asked over channel 0
 
-client commands talk to the control API (--control, default ${DEFAULT_CONTROL}).`;
+client commands talk to the control API of a running 'cta sc' (--control, default
+${DEFAULT_CONTROL}); PRINCIPAL is the CTA's full name, cta/HOST@REALM:
+  status    principal, address, uptime, CTAs by state, drops (--json: the raw object)
+  ctas      registered CTAs: address, state, SA expiry (--json: the raw list)
+  metrics   counters in the Prometheus text format
+  wake      send a Wake Up now (--all: queue one for every registered CTA)
+  rekey     Rekey a CTA that holds an SA (a Wake Up if it has none)
+  register  add a CTA (SIGPORT = its signaling port, default 2427)`;
 
-function parseCta(s: string): { principal: string; host: string; port: number; sig?: number } {
+function parseCta(s: string, what = '--cta'): { principal: string; host: string; port: number; sig?: number } {
   const eq = s.lastIndexOf('=');
-  if (eq <= 0) throw new UsageError(`bad --cta '${s}': expected PRINCIPAL=HOST:PORT[/SIGPORT]`);
+  if (eq <= 0) throw new UsageError(`bad ${what} '${s}': expected PRINCIPAL=HOST:PORT[/SIGPORT]`);
   const principal = s.slice(0, eq);
-  if (!principal.includes('@')) throw new UsageError(`bad --cta '${s}': the principal needs @REALM`);
+  if (!principal.includes('@')) throw new UsageError(`bad ${what} '${s}': the principal needs @REALM`);
   let addr = s.slice(eq + 1);
   let sig: number | undefined;
   const slash = addr.lastIndexOf('/');
   if (slash >= 0) {
-    sig = intOption(addr.slice(slash + 1), 'cta signaling port', 2427, 1, 65535);
+    const sp = addr.slice(slash + 1);
+    sig = Number(sp);
+    if (!/^\d+$/.test(sp) || sig < 1 || sig > 65535) throw new UsageError(`bad ${what} '${s}': the signaling port must be from 1 to 65535`);
     addr = addr.slice(0, slash);
   }
-  const hp = parseHostPort(addr, '127.0.0.1', '--cta address');
-  if (hp.port === 0) throw new UsageError(`bad --cta '${s}': port 0`);
+  const hp = parseHostPort(addr, '127.0.0.1', `${what} address`);
+  if (hp.port === 0) throw new UsageError(`bad ${what} '${s}': port 0`);
   return { principal, host: hp.host, port: hp.port, sig };
 }
 
@@ -109,17 +121,19 @@ async function serve(argv: string[]): Promise<number> {
   const listen = parseHostPort(S(v, 'listen') ?? '0.0.0.0:1293', '0.0.0.0', '--listen');
   const controlArg = S(v, 'control') ?? DEFAULT_CONTROL;
   const control = controlArg === 'none' ? null : parseHostPort(controlArg, '127.0.0.1', '--control');
-  const ctas = L(v, 'cta').map(parseCta);
+  const ctas = L(v, 'cta').map((c) => parseCta(c));
   const serials = L(v, 'serial').map(parseSerialSpec);
   const kdcRelay = parseHostPort(S(v, 'kdc') ?? '127.0.0.1:88', '127.0.0.1', '--kdc');
   if (S(v, 'serial-cta') && serials.length !== 1) throw new UsageError('--serial-cta needs exactly one --serial');
+  const statePath = S(v, 'state') ?? 'sc.db';
+  checkStatePath(statePath);
   let sc: ScServer;
   try {
     sc = await startSc({
       principal: S(v, 'principal') as string,
       keytab: S(v, 'keytab') as string,
       listen,
-      statePath: S(v, 'state') ?? 'sc.db',
+      statePath,
       control,
       policy: {
         allowClientInitiated: !!v['allow-client-initiated'],
@@ -140,6 +154,8 @@ async function serve(argv: string[]): Promise<number> {
     });
   } catch (e) {
     if (e instanceof ScStartError) throw new UsageError(e.message);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') throw new UsageError(`--listen: cannot resolve host '${listen.host}'`);
     throw e;
   }
   for (const c of ctas) {
@@ -173,6 +189,33 @@ async function serve(argv: string[]): Promise<number> {
   for (const c of serialCtas) await c.close();
   await sc.close();
   return 0;
+}
+
+/** The registry file must be creatable, or an SQLite database already. */
+function checkStatePath(path: string): void {
+  if (path === ':memory:') return;
+  const dir = dirname(resolvePath(path));
+  if (!existsSync(dir)) throw new UsageError(`--state ${path}: directory ${dir} does not exist`);
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    return; // created at start-up
+  }
+  if (st.isDirectory()) throw new UsageError(`--state ${path} is a directory, not a file`);
+  if (st.size === 0) return;
+  const head = Buffer.alloc(16);
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      readSync(fd, head, 0, 16, 0);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (e) {
+    throw new UsageError(`--state ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  if (head.toString('latin1') !== 'SQLite format 3\0') throw new UsageError(`--state ${path} is not an SC registry (not an SQLite database)`);
 }
 
 function call(control: string, method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
@@ -215,6 +258,10 @@ async function client(cmd: string, argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs(argv, { control: { type: 'string' }, all: { type: 'boolean' }, json: { type: 'boolean' } }, true);
   const v = values as Values;
   const control = S(v, 'control') ?? DEFAULT_CONTROL;
+  parseHostPort(control, '127.0.0.1', '--control'); // a bad address before anything else
+  if (v.all && cmd !== 'wake') throw new UsageError(`--all is only for 'cta sc wake'`);
+  if (v.json && cmd !== 'status' && cmd !== 'ctas') throw new UsageError(`--json is only for 'cta sc status' and 'cta sc ctas'`);
+  if (['status', 'ctas', 'metrics'].includes(cmd) && positionals.length) throw new UsageError(`${cmd} takes no arguments (got '${positionals[0]}')`);
   const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : s + '\n');
   switch (cmd) {
     case 'status': {
@@ -262,7 +309,7 @@ async function client(cmd: string, argv: string[]): Promise<number> {
     }
     case 'register': {
       if (positionals.length !== 1) throw new UsageError('usage: cta sc register PRINCIPAL=HOST:PORT[/SIGPORT]');
-      const c = parseCta((positionals[0] as string));
+      const c = parseCta(positionals[0] as string, 'CTA');
       await call(control, 'POST', '/ctas', { principal: c.principal, address: c.host, port: c.port, signalingPort: c.sig });
       out(`registered ${c.principal} at ${c.host}:${c.port}`);
       return 0;
