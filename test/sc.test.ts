@@ -32,6 +32,29 @@ async function setup(o: Partial<ScOptions> = {}) {
   return { clock, svc, sc, cta, close };
 }
 
+type Sc = Awaited<ReturnType<typeof setup>>;
+
+/** Runs `body` against a fresh SC (see setup) and closes the SC and its CTAs however the body ends. */
+async function withSc(o: Partial<ScOptions>, body: (w: Sc) => Promise<void>): Promise<void> {
+  const w = await setup(o);
+  try {
+    await body(w);
+  } finally {
+    await w.close();
+  }
+}
+
+/** The server nonce of the next Wake Up the CTA receives. */
+async function nextWakeNonce(a: TestCta): Promise<number> {
+  return decodeWakeUp((await a.nextKind(KMMID.WAKE_UP)).data).serverNonce;
+}
+
+/** Has the SC wake the CTA and returns the Wake Up's nonce. */
+function wakeNonce(sc: ScServer, a: TestCta): Promise<number> {
+  sc.wake(a.principal);
+  return nextWakeNonce(a);
+}
+
 function once<T>(sc: ScServer, ev: string, pred: (e: T) => boolean = () => true, timeoutMs = 3000): Promise<T> {
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => {
@@ -49,8 +72,7 @@ function once<T>(sc: ScServer, ev: string, pred: (e: T) => boolean = () => true,
 }
 
 test('happy path: Wake Up -> AP Request -> AP Reply -> SA Recovered -> established, same SA keys on both sides', async () => {
-  const { sc, cta, close } = await setup();
-  try {
+  await withSc({}, async ({ sc, cta }) => {
     const a = await cta('cta1');
     const est = once<EstablishedEvent>(sc, 'established');
     sc.wake(a.principal);
@@ -81,19 +103,15 @@ test('happy path: Wake Up -> AP Request -> AP Reply -> SA Recovered -> establish
     const w = decodeWakeUp(a.received.find((r) => r.data[0] === KMMID.WAKE_UP)!.data);
     assert.notEqual(w.serverNonce, 0);
     assert.equal(w.serverPrincipal, SC_PRINCIPAL);
-  } finally {
-    await close();
-  }
+  });
 });
 
 test('false nonce: disregarded with no reply at all, counted; the real nonce still works', async () => {
-  const { sc, cta, close } = await setup();
-  try {
+  await withSc({}, async ({ sc, cta }) => {
     const a = await cta('cta1', false);
     const falseEv: FalseNonceEvent[] = [];
     sc.on('false_nonce', (e: FalseNonceEvent) => falseEv.push(e));
-    sc.wake(a.principal);
-    const nonce = decodeWakeUp((await a.nextKind(KMMID.WAKE_UP)).data).serverNonce;
+    const nonce = await wakeNonce(sc, a);
     const before = a.received.length;
     const bogus = nonce === 0xffffffff ? 1 : nonce + 1;
     a.send(a.apRequest(bogus).bytes);
@@ -108,19 +126,15 @@ test('false nonce: disregarded with no reply at all, counted; the real nonce sti
     const rep = a.nextKind(KMMID.AP_REPLY);
     a.send(a.apRequest(nonce).bytes);
     assert.ok(a.acceptApReply((await rep).data, false));
-  } finally {
-    await close();
-  }
+  });
 });
 
 test('expired nonce is false', async () => {
   // No housekeeping sweep in between, so the entry is still there and seen as expired.
-  const { sc, cta, clock, close } = await setup({ timers: { wakeRetries: 0, wakeRetryMs: 60000, housekeepingMs: 600000 } });
-  try {
+  await withSc({ timers: { wakeRetries: 0, wakeRetryMs: 60000, housekeepingMs: 600000 } }, async ({ sc, cta, clock }) => {
     const a = await cta('cta1', false);
     const ev = once<FalseNonceEvent>(sc, 'false_nonce');
-    sc.wake(a.principal);
-    const nonce = decodeWakeUp((await a.nextKind(KMMID.WAKE_UP)).data).serverNonce;
+    const nonce = await wakeNonce(sc, a);
     clock.advance(sc.timers.nonceLifetimeMs + 1);
     const before = a.received.length;
     a.send(a.apRequest(nonce).bytes);
@@ -128,18 +142,14 @@ test('expired nonce is false', async () => {
     await sleep(QUIET_MS);
     assert.equal(a.received.length, before);
     assert.equal(sc.stats().cta_sc_drops_total.false_nonce, 1);
-  } finally {
-    await close();
-  }
+  });
 });
 
 test("CTA A's nonce in CTA B's AP Request is false; A can still use it", async () => {
-  const { sc, cta, close } = await setup();
-  try {
+  await withSc({}, async ({ sc, cta }) => {
     const a = await cta('ctaA', false);
     const b = await cta('ctaB', false);
-    sc.wake(a.principal);
-    const nonceA = decodeWakeUp((await a.nextKind(KMMID.WAKE_UP)).data).serverNonce;
+    const nonceA = await wakeNonce(sc, a);
     const ev = once<FalseNonceEvent>(sc, 'false_nonce');
     const beforeB = b.received.length;
     b.send(b.apRequest(nonceA).bytes);
@@ -151,17 +161,13 @@ test("CTA A's nonce in CTA B's AP Request is false; A can still use it", async (
     const rep = a.nextKind(KMMID.AP_REPLY);
     a.send(a.apRequest(nonceA).bytes);
     assert.ok(a.acceptApReply((await rep).data, false));
-  } finally {
-    await close();
-  }
+  });
 });
 
 test('a nonce is consumed: a second AP Request with it and a new authenticator is disregarded', async () => {
-  const { sc, cta, close } = await setup();
-  try {
+  await withSc({}, async ({ sc, cta }) => {
     const a = await cta('cta1', false);
-    sc.wake(a.principal);
-    const nonce = decodeWakeUp((await a.nextKind(KMMID.WAKE_UP)).data).serverNonce;
+    const nonce = await wakeNonce(sc, a);
     const rep = a.nextKind(KMMID.AP_REPLY);
     a.send(a.apRequest(nonce).bytes);
     await rep;
@@ -172,17 +178,13 @@ test('a nonce is consumed: a second AP Request with it and a new authenticator i
     await sleep(QUIET_MS);
     assert.equal(a.received.length, before);
     assert.equal(sc.stats().cta_sc_drops_total.false_nonce, 1);
-  } finally {
-    await close();
-  }
+  });
 });
 
 test('byte-identical retransmission gets the same AP Reply bytes', async () => {
-  const { sc, cta, close } = await setup();
-  try {
+  await withSc({}, async ({ sc, cta }) => {
     const a = await cta('cta1', false);
-    sc.wake(a.principal);
-    const nonce = decodeWakeUp((await a.nextKind(KMMID.WAKE_UP)).data).serverNonce;
+    const nonce = await wakeNonce(sc, a);
     const req = a.apRequest(nonce).bytes;
     let rep = a.nextKind(KMMID.AP_REPLY);
     a.send(req);
@@ -198,55 +200,43 @@ test('byte-identical retransmission gets the same AP Reply bytes', async () => {
     assert.ok(a.acceptApReply(r1, true));
     const s1 = a.subkey!;
     await once(sc, 'established');
-    sc.wake(a.principal);
-    const n2 = decodeWakeUp((await a.nextKind(KMMID.WAKE_UP)).data).serverNonce;
+    const n2 = await wakeNonce(sc, a);
     rep = a.nextKind(KMMID.AP_REPLY);
     a.send(a.apRequest(n2).bytes);
     assert.ok(a.acceptApReply((await rep).data, false));
     assert.notDeepEqual(a.subkey, s1);
-  } finally {
-    await close();
-  }
+  });
 });
 
 test('a replayed authenticator with a different (valid) nonce gets KRB_AP_ERR_REPEAT', async () => {
-  const { sc, cta, close } = await setup();
-  try {
+  await withSc({}, async ({ sc, cta }) => {
     const a = await cta('cta1', false);
-    sc.wake(a.principal);
-    const n1 = decodeWakeUp((await a.nextKind(KMMID.WAKE_UP)).data).serverNonce;
+    const n1 = await wakeNonce(sc, a);
     const first = a.apRequest(n1);
     const rep = a.nextKind(KMMID.AP_REPLY);
     a.send(first.bytes);
     await rep;
-    sc.wake(a.principal);
-    const n2 = decodeWakeUp((await a.nextKind(KMMID.WAKE_UP)).data).serverNonce;
+    const n2 = await wakeNonce(sc, a);
     const err = a.nextKind(KMMID.ERROR_REPLY);
     a.send(a.apRequest(n2, { authCipher: first.authCipher }).bytes);
     const ke = decodeKrbError(decodeErrorReply((await err).data).krbError);
     assert.equal(ke.errorCode, KRB_AP_ERR_REPEAT);
     assert.equal(sc.stats().cta_sc_error_replies_total['34'], 1);
-  } finally {
-    await close();
-  }
+  });
 });
 
 test('client-initiated (nonce 0): denied by default policy, silently', async () => {
-  const { sc, cta, close } = await setup();
-  try {
+  await withSc({}, async ({ sc, cta }) => {
     const a = await cta('cta1', false);
     a.send(a.apRequest(0).bytes);
     await sleep(QUIET_MS);
     assert.equal(a.received.length, 0);
     assert.equal(sc.stats().cta_sc_drops_total.client_initiated_denied, 1);
-  } finally {
-    await close();
-  }
+  });
 });
 
 test('client-initiated allowed by policy, rate-limited per CTA, window resets after a minute', async () => {
-  const { sc, cta, clock, close } = await setup({ policy: { allowClientInitiated: true, clientInitiatedPerMinute: 2 } });
-  try {
+  await withSc({ policy: { allowClientInitiated: true, clientInitiatedPerMinute: 2 } }, async ({ sc, cta, clock }) => {
     const a = await cta('cta1', false);
     for (let i = 0; i < 2; i++) {
       const rep = a.nextKind(KMMID.AP_REPLY);
@@ -268,9 +258,7 @@ test('client-initiated allowed by policy, rate-limited per CTA, window resets af
     const e = await est;
     assert.equal(e.clientInitiated, true);
     assert.equal(e.latencyMs, null);
-  } finally {
-    await close();
-  }
+  });
 });
 
 test('client-initiated from an unregistered CTA auto-registers it when allowed', async () => {
@@ -290,11 +278,9 @@ test('client-initiated from an unregistered CTA auto-registers it when allowed',
 });
 
 test('clock skew beyond the limit -> Error Reply 37 carrying stime/susec', async () => {
-  const { sc, cta, clock, close } = await setup();
-  try {
+  await withSc({}, async ({ sc, cta, clock }) => {
     const a = await cta('cta1', false);
-    sc.wake(a.principal);
-    const nonce = decodeWakeUp((await a.nextKind(KMMID.WAKE_UP)).data).serverNonce;
+    const nonce = await wakeNonce(sc, a);
     const err = a.nextKind(KMMID.ERROR_REPLY);
     a.send(a.apRequest(nonce, { ctime: clock.now() - (sc.timers.skewSec + 100) * 1000 }).bytes);
     const ke = decodeKrbError(decodeErrorReply((await err).data).krbError);
@@ -305,17 +291,13 @@ test('clock skew beyond the limit -> Error Reply 37 carrying stime/susec', async
     const rep = a.nextKind(KMMID.AP_REPLY);
     a.send(a.apRequest(nonce).bytes);
     await rep;
-  } finally {
-    await close();
-  }
+  });
 });
 
 test('expired ticket -> Error Reply 32; unknown kvno -> 44; wrong service key -> 31', async () => {
-  const { sc, cta, clock, svc, close } = await setup();
-  try {
+  await withSc({}, async ({ sc, cta, clock, svc }) => {
     const a = await cta('cta1', false);
-    sc.wake(a.principal);
-    const nonce = decodeWakeUp((await a.nextKind(KMMID.WAKE_UP)).data).serverNonce;
+    const nonce = await wakeNonce(sc, a);
     const codes: number[] = [];
     const cases = [
       () => a.newTicket({ starttime: clock.now() - 20 * 3600e3, endtime: clock.now() - 3600e3 }),
@@ -330,17 +312,13 @@ test('expired ticket -> Error Reply 32; unknown kvno -> 44; wrong service key ->
     }
     assert.deepEqual(codes, [KRB_AP_ERR_TKT_EXPIRED, KRB_AP_ERR_BADKEYVER, KRB_AP_ERR_BAD_INTEGRITY]);
     assert.equal(sc.stats().cta_sc_drops_total.false_nonce, undefined);
-  } finally {
-    await close();
-  }
+  });
 });
 
 test('bad HMAC: dropped without a reply, counted', async () => {
-  const { sc, cta, close } = await setup();
-  try {
+  await withSc({}, async ({ sc, cta }) => {
     const a = await cta('cta1', false);
-    sc.wake(a.principal);
-    const nonce = decodeWakeUp((await a.nextKind(KMMID.WAKE_UP)).data).serverNonce;
+    const nonce = await wakeNonce(sc, a);
     const req = a.apRequest(nonce).bytes;
     req[req.length - 1] ^= 1;
     const before = a.received.length;
@@ -352,18 +330,15 @@ test('bad HMAC: dropped without a reply, counted', async () => {
     a.send(new Uint8Array([2, 1, 0x10, 0x6e, 0x05, 1, 2]));
     await sleep(100);
     assert.equal(sc.stats().cta_sc_drops_total.malformed, 1);
-  } finally {
-    await close();
-  }
+  });
 });
 
 test('Wake Up retries with fresh nonces, then the CTA is unreachable', async () => {
-  const { sc, cta, clock, close } = await setup();
-  try {
+  await withSc({}, async ({ sc, cta, clock }) => {
     const a = await cta('cta1', false);
     const unreachable = once<{ principal: string; attempts: number }>(sc, 'unreachable');
     sc.wake(a.principal);
-    const nonces = [decodeWakeUp((await a.nextKind(KMMID.WAKE_UP)).data).serverNonce];
+    const nonces = [await nextWakeNonce(a)];
     for (let i = 0; i < sc.timers.wakeRetries; i++) {
       const next = a.nextKind(KMMID.WAKE_UP);
       clock.advance(sc.timers.wakeRetryMs);
@@ -379,14 +354,11 @@ test('Wake Up retries with fresh nonces, then the CTA is unreachable', async () 
     assert.equal(sc.get(a.principal)?.state, 'unreachable');
     await sleep(100);
     assert.equal(a.count(KMMID.WAKE_UP), 3);
-  } finally {
-    await close();
-  }
+  });
 });
 
 test('Rekey: authenticated trigger under the held session key; the CTA re-uses its ticket', async () => {
-  const { sc, cta, close } = await setup();
-  try {
+  await withSc({}, async ({ sc, cta }) => {
     const a = await cta('cta1');
     let est = once<EstablishedEvent>(sc, 'established');
     sc.wake(a.principal);
@@ -408,14 +380,11 @@ test('Rekey: authenticated trigger under the held session key; the CTA re-uses i
     const b = await cta('cta2', false);
     assert.equal(sc.rekey(b.principal), 'wake');
     await b.nextKind(KMMID.WAKE_UP);
-  } finally {
-    await close();
-  }
+  });
 });
 
 test('SA lifetime minus grace triggers a re-key from the housekeeping timer', async () => {
-  const { sc, cta, clock, close } = await setup({ timers: { saLifetimeSec: 7200, graceSec: 3600, housekeepingMs: 1000 } });
-  try {
+  await withSc({ timers: { saLifetimeSec: 7200, graceSec: 3600, housekeepingMs: 1000 } }, async ({ sc, cta, clock }) => {
     const a = await cta('cta1');
     let est = once<EstablishedEvent>(sc, 'established');
     sc.wake(a.principal);
@@ -426,30 +395,23 @@ test('SA lifetime minus grace triggers a re-key from the housekeeping timer', as
     await rk;
     await est;
     assert.equal(sc.stats().cta_sc_exchanges_total.established, 2);
-  } finally {
-    await close();
-  }
+  });
 });
 
 test('AckRequired false: established when the AP Reply is sent', async () => {
-  const { sc, cta, close } = await setup({ ackRequired: false });
-  try {
+  await withSc({ ackRequired: false }, async ({ sc, cta }) => {
     const a = await cta('cta1', false);
     const est = once<EstablishedEvent>(sc, 'established');
-    sc.wake(a.principal);
-    const nonce = decodeWakeUp((await a.nextKind(KMMID.WAKE_UP)).data).serverNonce;
+    const nonce = await wakeNonce(sc, a);
     const rep = a.nextKind(KMMID.AP_REPLY);
     a.send(a.apRequest(nonce).bytes);
     await est;
     assert.equal(decodeApReply((await rep).data).ackRequired, false);
-  } finally {
-    await close();
-  }
+  });
 });
 
 test('protected signaling: RQNT crosses the SA (ESP) and the 200 comes back', async () => {
-  const { sc, cta, close } = await setup();
-  try {
+  await withSc({}, async ({ sc, cta }) => {
     const a = await cta('cta1');
     const est = once<EstablishedEvent>(sc, 'established');
     sc.wake(a.principal);
@@ -464,7 +426,5 @@ test('protected signaling: RQNT crosses the SA (ESP) and the 200 comes back', as
     assert.equal(r2.txid, '1202');
     assert.equal(sc.stats().cta_sc_signaling_total.response, 2);
     await assert.rejects(sc.sendSignaling(`nobody@${REALM}`, cmd), /no CTA/);
-  } finally {
-    await close();
-  }
+  });
 });
