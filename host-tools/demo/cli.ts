@@ -1,6 +1,11 @@
 // `cta demo` / `npm start`: see demo.ts.
 import { parseArgs, parseHostPort, intOption, UsageError } from '../args.ts';
 import { runDemo, type CtaRow } from './demo.ts';
+import { listBoards, loadBoard } from '../build/boards.ts';
+
+function udpBoards(): string[] {
+  return listBoards().filter((b) => loadBoard(b).transports.udp);
+}
 
 export const help = `usage: cta demo [options]        (npm start = cta demo)
 
@@ -11,12 +16,15 @@ SA Recovered), then each CTA answers one NCS request (RQNT) over its new SA.
 Exit status 0 only if every CTA succeeded.
 
 options:
-  --ctas N             number of emulated CTAs (default 8; with --cta-keytab, at most
-                       the number of cta/... principals in it)
-  --board B            board config the emulated CTAs run (default emulator)
+  --ctas N             number of emulated CTAs, 1 to 1000 (default 8; with an external
+                       KDC: every cta/... principal in --cta-keytab, or the first N)
+  --board B            board config the emulated CTAs run (default emulator; a board
+                       with UDP: \${udpBoards().join(', ')})
   --json               the last line of stdout is one JSON object:
                        {ctas, established, signaled, failed, elapsed_ms, ...}
-  --keep-running       keep KDC, SC and CTAs running after the exchange (Ctrl-C stops)
+  --keep-running       keep KDC, SC and CTAs running after the exchange, with the SC's
+                       control API on a loopback port for 'cta sc status/ctas/wake/rekey
+                       --control HOST:PORT' (printed); Ctrl-C stops
   --timeout MS         give up on CTAs not done after MS milliseconds (default 30000)
 
 external KDC (all five together), e.g. MIT krb5kdc with keytabs from kadmin.local ktadd:
@@ -80,6 +88,8 @@ export async function run(argv: string[]): Promise<number> {
   const ctas = intOption(values.ctas as string | undefined, 'ctas', external ? 1000 : 8, 1, 1000);
   const timeoutMs = intOption(values.timeout as string | undefined, 'timeout', 30000, 100, 3600000);
   const board = (values.board as string | undefined) ?? 'emulator';
+  // The emulated CTAs talk UDP on loopback: a board without UDP cannot take part.
+  if (!loadBoard(board).transports.udp) throw new UsageError(`board ${board} has no UDP transport; the demo needs one of ${udpBoards().join(', ')}`);
 
   // Progress: a live table on a terminal, state-change lines otherwise; stderr in --json mode.
   const out = json ? process.stderr : process.stdout;
@@ -105,18 +115,36 @@ export async function run(argv: string[]): Promise<number> {
   };
 
   log(`cta demo: ${external ? 'external KDC' : 'embedded KDC'}, Signaling Controller, ${external ? 'CTAs from the keytab' : `${ctas} emulated CTAs`} on loopback`);
-  const res = await runDemo({ ctas, board, external, timeoutMs, onProgress, log, keepRunning: !!values['keep-running'] });
+  // Ctrl-C while the CTAs are at work: stop waiting, clean up (temp dir, sockets), exit 130.
+  const abort = new AbortController();
+  const onInt = () => abort.abort();
+  process.once('SIGINT', onInt);
+  process.once('SIGTERM', onInt);
+  let res;
+  try {
+    res = await runDemo({ ctas, board, external, timeoutMs, onProgress, log, keepRunning: !!values['keep-running'], signal: abort.signal });
+  } finally {
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onInt);
+  }
   if (!live) for (const l of table(res.rows)) log(l);
+  if (abort.signal.aborted) {
+    await res.stop();
+    log('interrupted');
+    return 130;
+  }
   log(
     `\n${res.signaled}/${res.ctas} CTAs established an SA and answered protected signaling; ${res.failed} failed; ${res.elapsed_ms} ms in all` +
       ` (KDC ${res.kdc}, SC ${res.sc}, realm ${res.realm})`,
   );
   if (values['keep-running']) {
-    log('running; Ctrl-C stops');
+    log(`running; the SC's control API is on ${res.control}: e.g. cta sc ctas --control ${res.control}`);
+    log('Ctrl-C stops');
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
     });
+    log('stopping');
     await res.stop();
   }
   if (json) {

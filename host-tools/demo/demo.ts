@@ -40,8 +40,11 @@ export interface DemoOptions {
   timeoutMs: number;
   onProgress?: (rows: CtaRow[], note: string) => void;
   log?: (line: string) => void;
-  /** Keep everything running after the exchange until the returned stop() is called. */
+  /** Keep everything running after the exchange until the returned stop() is called
+   * (the SC then also serves its control API on a free loopback port). */
   keepRunning?: boolean;
+  /** Stops waiting for the CTAs (Ctrl-C): unfinished ones are marked failed. */
+  signal?: AbortSignal;
 }
 
 export interface DemoResult {
@@ -53,6 +56,8 @@ export interface DemoResult {
   realm: string;
   kdc: string;
   sc: string;
+  /** The SC's control API (HOST:PORT) with keepRunning, else null. */
+  control: string | null;
   rows: CtaRow[];
   stop: () => Promise<void>;
 }
@@ -196,7 +201,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
         keytab: scKeytab,
         listen: { host: '127.0.0.1', port: 0 },
         statePath: join(dir, 'sc.db'),
-        control: null,
+        control: opts.keepRunning ? { host: '127.0.0.1', port: 0 } : null,
         wakeOnStart: false,
         log: () => {},
       });
@@ -293,7 +298,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
 
     const deadline = performance.now() + opts.timeoutMs;
     const finished = () => rows.every((r) => r.phase === 'done' || r.phase === 'failed');
-    while (!finished() && performance.now() < deadline) {
+    while (!finished() && performance.now() < deadline && !opts.signal?.aborted) {
       rows.forEach((r, i) => {
         if (r.phase === 'waiting' || r.phase === 'ticket' || r.phase === 'ap_req_sent') {
           const st = emus[i].global.cta.status();
@@ -308,7 +313,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     await Promise.allSettled(signaling);
     for (const r of rows) {
       if (r.phase !== 'done' && r.phase !== 'failed') {
-        r.error = r.error ?? `timed out in phase ${r.phase} after ${opts.timeoutMs} ms`;
+        r.error = r.error ?? (opts.signal?.aborted ? `interrupted in phase ${r.phase}` : `timed out in phase ${r.phase} after ${opts.timeoutMs} ms`);
         r.phase = 'failed';
       }
     }
@@ -324,6 +329,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       realm,
       kdc: `${kdcAddr.host}:${kdcAddr.port}`,
       sc: `127.0.0.1:${sc.address.port}`,
+      control: sc.controlAddress ? `${sc.controlAddress.host}:${sc.controlAddress.port}` : null,
       rows,
       stop,
     };
