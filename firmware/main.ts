@@ -12,6 +12,12 @@ import { handleControl } from './agent/control.ts';
 import type { Platform } from './platform/platform.ts';
 import { setKeyCacheSize } from './proto/crypto/enctypes.ts';
 
+// Build-time board facts (host-tools/build/build.ts boardDefines). Tested inline as
+// `(typeof BOARD_X === 'undefined' || BOARD_X)`: esbuild folds that at each use and
+// drops the code a board cannot use (a module-level const would not fold in a module
+// with imports); outside a bundle (host tools, unit tests) everything is kept.
+declare const BOARD_SERIAL: boolean;
+
 declare const global: { [name: string]: any };
 declare function print(s: string): void;
 declare const E: { reboot?: () => void };
@@ -57,7 +63,7 @@ function serveControl(platform: Platform, link: SerialTransport): void {
 
 function idle(platform: Platform, why: string): void {
   global.ctaError = why;
-  if (BOARD.transports.serial && !BOARD.serial.consoleTo) {
+  if ((typeof BOARD_SERIAL === 'undefined' || BOARD_SERIAL) && !BOARD.serial.consoleTo) {
     try {
       idleLink = new SerialTransport(platform, function () {});
       serveControl(platform, idleLink);
@@ -95,7 +101,7 @@ function boot(): void {
     return;
   }
   global.cta = agent;
-  if (agent.transport && agent.transport.kind === 'serial') serveControl(platform, agent.transport as unknown as SerialTransport);
+  if ((typeof BOARD_SERIAL === 'undefined' || BOARD_SERIAL) && agent.transport && agent.transport.kind === 'serial') serveControl(platform, agent.transport as unknown as SerialTransport);
 }
 
 // A CTA talks to a few SCs: a small derived-key cache (each entry holds keys and HMAC pads).

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildFirmware } from '../host-tools/build/build.ts';
-import { listBoards } from '../host-tools/build/boards.ts';
+import { listBoards, loadBoard } from '../host-tools/build/boards.ts';
 
 /**
  * Regression guard, not the target: about 10% above the measured size of the
@@ -89,4 +89,29 @@ test('the firmware bundle (readable build) contains no KDC/SC-only code and no s
   assert.deepEqual(present, [], 'KDC/SC-only code reachable from firmware/main.ts');
   assert.equal(r.errorCodes && Object.keys(r.errorCodes).length, 0, '--long-errors keeps the messages');
   assert.match(code, /DER: element too long/);
+});
+
+test('per-board dead code: UDP-only boards carry no serial framing or control channel, serial-only boards no UDP transport', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cta-footprint-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const boards = listBoards();
+  const results = await Promise.all(boards.map((board) => buildFirmware({ board, outDir: dir })));
+  const size: { [b: string]: number } = {};
+  for (const r of results) {
+    const b = loadBoard(r.board);
+    const code = readFileSync(r.path, 'latin1');
+    size[r.board] = r.bytes;
+    const mods = r.modules.map((m) => m.path);
+    // Serial framing (SLIP, CRC, frame decoder stats) and the control channel's op list.
+    const serial = /badEscape/.test(code) && /"set-time"/.test(code) && mods.some((m) => m.endsWith('proto/slip.ts'));
+    // The UDP transport binds sockets through the platform.
+    const udp = /\.udpBind\(/.test(code);
+    assert.equal(serial, !!b.transports.serial, `${r.board}: serial code ${serial ? 'present' : 'absent'}`);
+    assert.equal(udp, !!b.transports.udp, `${r.board}: UDP transport ${udp ? 'present' : 'absent'}`);
+    // The error for a configured transport the board lacks stays.
+    if (!b.transports.udp) assert.match(code, /this board has no UDP/);
+    if (!b.transports.serial) assert.match(code, /this board has no serial link/);
+  }
+  // A board with both transports carries the most.
+  if (size.emulator && size.esp32) assert.ok(size.esp32 < size.emulator - 4000, `esp32 ${size.esp32} vs emulator ${size.emulator}`);
 });

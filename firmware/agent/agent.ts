@@ -89,6 +89,12 @@ import type { Transport } from './transport.ts';
 import { buildAsReq, preauthKey, readAsRep, clientName } from './kdc.ts';
 import type { TicketEntry } from './kdc.ts';
 
+// Build-time board facts (host-tools/build/build.ts boardDefines). Tested inline as
+// `(typeof BOARD_X === 'undefined' || BOARD_X)`: esbuild folds that at each use and
+// drops the code a board cannot use (a module-level const would not fold in a module
+// with imports); outside a bundle (host tools, unit tests) everything is kept.
+declare const BOARD_UDP: boolean;
+
 /** Drop reasons (counters.drops keys). */
 export const DROP_REASONS = [
   'unknown_sc',
@@ -398,8 +404,9 @@ export class CtaAgent {
 
   /** Is `address` acceptable for SC `sc`? (no configured address, or serial: yes) */
   fromSc(sc: ScState, address: string): boolean {
-    if (sc.address === null || address === SERIAL_ADDRESS) return true;
-    return normHost(sc.address) === normHost(address);
+    // A serial-only board (BOARD_UDP false) never sees an address.
+    if ((typeof BOARD_UDP === 'undefined' || BOARD_UDP) && sc.address !== null && address !== SERIAL_ADDRESS) return normHost(sc.address) === normHost(address);
+    return true;
   }
 
   /** SC whose principal equals data[from, from+len) (ASCII, no allocation), or null. */
@@ -818,7 +825,7 @@ export class CtaAgent {
 
   onKdc(data: Uint8Array, address: string, port: number): void {
     const kdc = this.config.kdc;
-    if (address !== SERIAL_ADDRESS && (normHost(address) !== normHost(kdc.address) || port !== kdc.port)) return this.drop('wrong_address');
+    if ((typeof BOARD_UDP === 'undefined' || BOARD_UDP) && address !== SERIAL_ADDRESS && (normHost(address) !== normHost(kdc.address) || port !== kdc.port)) return this.drop('wrong_address');
     const mt = messageType(data);
     if (mt === KRB_AS_REP) {
       const rep = decodeAsRep(data);

@@ -13,6 +13,16 @@ import type { CtaConfig } from '../config.ts';
 import { encodeFrame, FrameDecoder } from '../proto/serial-frame.ts';
 import type { CborValue } from '../proto/cbor.ts';
 
+// Build-time board facts (host-tools/build/build.ts boardDefines). Tested inline as
+// `(typeof BOARD_X === 'undefined' || BOARD_X)`: esbuild folds that at each use and
+// drops the code a board cannot use (a module-level const would not fold in a module
+// with imports); outside a bundle (host tools, unit tests) everything is kept.
+declare const BOARD_UDP: boolean;
+declare const BOARD_SERIAL: boolean;
+
+const NO_UDP = 'transport: this board has no UDP (use transport "serial")';
+const NO_SERIAL = 'transport: this board has no serial link';
+
 export const CH_CTL = 0;
 export const CH_KM = 1;
 export const CH_KDC = 2;
@@ -38,7 +48,7 @@ class UdpTransport {
   constructor(platform: Platform, cfg: CtaConfig, rx: RxHandler) {
     this.kind = 'udp';
     this.km = platform.udpBind(cfg.listenPort, (d, a, p) => rx(CH_KM, d, a, p));
-    if (!this.km) throw new Error('transport: this board has no UDP (use transport "serial")');
+    if (!this.km) throw new Error(NO_UDP);
     this.kdc = platform.udpBind(0, (d, a, p) => rx(CH_KDC, d, a, p));
     this.sig = platform.udpBind(cfg.signalingPort, (d, a, p) => rx(CH_SIG, d, a, p));
   }
@@ -77,7 +87,7 @@ export class SerialTransport {
     this.control = null;
     this.controlErrors = 0;
     const link = platform.serial;
-    if (!link) throw new Error('transport: this board has no serial link');
+    if (!link) throw new Error(NO_SERIAL);
     this.dec = new FrameDecoder((ch, payload) => {
       if (!this.open) return;
       if ((ch === CH_KM || ch === CH_KDC || ch === CH_SIG) && payload instanceof Uint8Array) {
@@ -108,6 +118,11 @@ export class SerialTransport {
 }
 
 export function makeTransport(platform: Platform, cfg: CtaConfig, rx: RxHandler): Transport {
-  if (cfg.transport === 'serial') return new SerialTransport(platform, rx);
-  return new UdpTransport(platform, cfg, rx);
+  // Build-time constants: a board's bundle keeps only the transports it has.
+  if (cfg.transport === 'serial') {
+    if (typeof BOARD_SERIAL === 'undefined' || BOARD_SERIAL) return new SerialTransport(platform, rx);
+    throw new Error(NO_SERIAL);
+  }
+  if (typeof BOARD_UDP === 'undefined' || BOARD_UDP) return new UdpTransport(platform, cfg, rx);
+  throw new Error(NO_UDP);
 }

@@ -66,6 +66,19 @@ export function boardDefine(cfg: BoardConfig) {
   };
 }
 
+/**
+ * Every define of a board's bundle: BOARD (the facts object) and single facts as
+ * literals the minifier folds, so code under `if (HAS_SERIAL)` (firmware/agent/board.ts)
+ * disappears from bundles of boards without it.
+ */
+export function boardDefines(cfg: BoardConfig): { [name: string]: string } {
+  return {
+    BOARD: JSON.stringify(boardDefine(cfg)),
+    BOARD_UDP: JSON.stringify(!!cfg.transports.udp),
+    BOARD_SERIAL: JSON.stringify(!!cfg.transports.serial),
+  };
+}
+
 // Firmware may not import packages or node built-ins: Espruino's modules are reached
 // at run time through espruinoRequire() (firmware/platform/espruino.ts). A literal
 // require("dgram") would make esbuild emit its __require shim, which probes Proxy.
@@ -153,7 +166,7 @@ export async function buildFirmware(opts: BuildOptions): Promise<BuildResult> {
       metafile: true,
       absWorkingDir: REPO_ROOT,
       tsconfig: join(REPO_ROOT, 'tsconfig.json'),
-      define: { BOARD: JSON.stringify(boardDefine(cfg)) },
+      define: boardDefines(cfg),
       plugins: shortErrors ? [noBareImports, shortErrorsPlugin(errorCodes)] : [noBareImports],
     });
   } catch (e) {
