@@ -22,11 +22,13 @@ subcommands:
         write an existing principal's keys to a keytab
   list [--db kdc.db]
         list principals, their kvno and enctypes (never keys)
-  serve [--listen 127.0.0.1:88] [--db kdc.db] [--skew SECONDS]
-        answer AS-REQs over UDP and TCP on the same port; prints the bound
-        ports, logs one JSON line per request, stops cleanly on SIGINT/SIGTERM
+  serve [--listen 127.0.0.1:88] [--db kdc.db] [--skew SECONDS] [--quiet]
+        answer AS-REQs over UDP and TCP on the same port (port 0: a free one);
+        prints the bound ports on stderr, logs one JSON line per request on
+        stdout (--quiet: none), accepts client clocks up to --skew seconds off
+        (default 300), stops cleanly on SIGINT/SIGTERM
 
-common options:
+common options (every subcommand):
   --db FILE       the database (default kdc.db)
   --stash FILE    the master key stash (default <db>.stash)
 
@@ -64,6 +66,7 @@ async function readStdinLine(): Promise<string> {
     chunks.push(c);
     total += c.length;
     if (total > 4096) throw new UsageError('password on standard input is longer than 4096 bytes');
+    if (c.includes(0x0a)) break; // the first line is enough (on a terminal: Enter, no Ctrl-D needed)
   }
   const s = Buffer.concat(chunks).toString('utf8');
   const line = s.split(/\r?\n/)[0];
