@@ -9,56 +9,29 @@
 // ticket, the session key and the AP-REP subkey are all of it).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { needTool } from './helpers/tools.ts';
-import { startMitRealm, MIT_ENCTYPES, type MitRealm } from './helpers/mit.ts';
+import { nextEvent } from './helpers/events.ts';
+import { startMitRealm, perEnctypePrincipals, MIT_ENCTYPES, type MitRealm } from './helpers/mit.ts';
 import { makeNodePlatform } from './interop/node-platform.ts';
+import { readKeytabFile, loopbackAgentConfig } from './interop/loopback-agent.ts';
 import { nobleBackend } from '../host-tools/crypto/noble.ts';
-import { startSc, type EstablishedEvent, type ScServer } from '../host-tools/sc/server.ts';
+import { startSc, type EstablishedEvent } from '../host-tools/sc/server.ts';
 import { CtaAgent } from '../firmware/agent/agent.ts';
-import { configFromObject } from '../firmware/config.ts';
-import { parseKeytab, findKeys } from '../firmware/proto/keytab.ts';
 import { buildNcsCommand, parseNcsResponse } from '../firmware/proto/esp.ts';
 
 const REALM = 'MIT.INTEROP.TEST';
 
-function once<T>(sc: ScServer, ev: string, timeoutMs: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => {
-      sc.off(ev, h);
-      reject(new Error(`no '${ev}' event within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const h = (e: T) => {
-      clearTimeout(t);
-      sc.off(ev, h);
-      resolve(e);
-    };
-    sc.on(ev, h);
-  });
-}
-
-function keytabEntries(path: string, principal: string) {
-  const b = readFileSync(path);
-  return findKeys(parseKeytab(new Uint8Array(b.buffer, b.byteOffset, b.length)), principal);
-}
-
 test('CTA agent with an MIT-issued ticket completes the exchange with our SC (enctypes 17, 18, 19)', async (t) => {
   for (const tool of ['kdb5_util', 'krb5kdc', 'kadmin.local']) if (!needTool(t, tool)) return;
   const etypes = [17, 18, 19];
-  const principals = [];
-  for (const e of etypes) {
-    // +requires_preauth: the agent must go through PREAUTH_REQUIRED + ETYPE-INFO2 as with any real KDC.
-    principals.push({ name: `cta/e${e}.example.net`, enctypes: [e], options: '+requires_preauth' });
-    principals.push({ name: `sc/e${e}.example.net`, enctypes: [e] });
-  }
-  const realm: MitRealm = await startMitRealm({ realm: REALM, principals, start: true });
+  const realm: MitRealm = await startMitRealm({ realm: REALM, principals: perEnctypePrincipals(etypes), start: true });
   t.after(() => realm.stop());
 
   for (const e of etypes) {
     await t.test(`enctype ${e} (${MIT_ENCTYPES[e]})`, async (st) => {
       const ctaName = realm.principal(`cta/e${e}.example.net`);
       const scName = realm.principal(`sc/e${e}.example.net`);
-      const ctaKeys = keytabEntries(await realm.exportKeytab(ctaName), ctaName);
+      const ctaKeys = readKeytabFile(await realm.exportKeytab(ctaName), ctaName);
       assert.equal(ctaKeys.length, 1);
       assert.equal(ctaKeys[0].etype, e);
       // The SC loads MIT's keytab file unchanged.
@@ -71,23 +44,14 @@ test('CTA agent with an MIT-issued ticket completes the exchange with our SC (en
 
       const plat = makeNodePlatform({ crypto: nobleBackend });
       st.after(() => plat.close());
-      const cfg = configFromObject({
-        v: 1,
-        principal: `cta/e${e}.example.net`,
-        realm: REALM,
-        keys: ctaKeys.map((k) => ({ etype: k.etype, kvno: k.kvno, key: k.key })),
-        scs: [{ principal: scName, address: '127.0.0.1', port: sc.address.port }],
-        kdc: { address: '127.0.0.1', port: realm.kdcPort },
-        listenPort: 0,
-        signalingPort: 0,
-      });
+      const cfg = loopbackAgentConfig({ principal: `cta/e${e}.example.net`, realm: REALM, keys: ctaKeys, sc: { principal: scName, port: sc.address.port }, kdcPort: realm.kdcPort });
       const agent = new CtaAgent(plat, cfg);
       agent.start();
       st.after(() => agent.stop());
       const [kmPort, , sigPort] = await plat.bound();
       sc.register(ctaName, '127.0.0.1', kmPort, sigPort);
 
-      const est = once<EstablishedEvent>(sc, 'established', 10000);
+      const est = nextEvent<EstablishedEvent>(sc, 'established', undefined, 10000);
       sc.wake(ctaName);
       const ev = await est.catch((err) => {
         throw new Error(`${err.message}; agent ${JSON.stringify(agent.status().counters)}; SC errors ${krbErrors.join(' | ')}\nKDC log:\n${realm.kdcLog().slice(-1500)}`);

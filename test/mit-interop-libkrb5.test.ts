@@ -14,16 +14,15 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { needTool } from './helpers/tools.ts';
-import { startMitRealm, MIT_ENCTYPES, type MitRealm } from './helpers/mit.ts';
+import { startMitRealm, perEnctypePrincipals, MIT_ENCTYPES, type MitRealm } from './helpers/mit.ts';
 import { buildKrb5Helper, Krb5Helper, HelperError } from './interop/krb5-helper.ts';
 import { makeNodePlatform } from './interop/node-platform.ts';
+import { readKeytabFile, loopbackAgentConfig } from './interop/loopback-agent.ts';
 import { UdpPeer } from './interop/udp-peer.ts';
 import { nobleBackend } from '../host-tools/crypto/noble.ts';
 import { nodeBackend } from '../host-tools/crypto/node.ts';
 import { startSc, type EstablishedEvent } from '../host-tools/sc/server.ts';
 import { CtaAgent } from '../firmware/agent/agent.ts';
-import { configFromObject } from '../firmware/config.ts';
-import { parseKeytab, findKeys } from '../firmware/proto/keytab.ts';
 import { usageHmacKey, decrypt } from '../firmware/proto/crypto/index.ts';
 import { decodeApReq, decodeAuthenticator, KU_AP_REQ_AUTH } from '../firmware/proto/krb5.ts';
 import { deriveSaKeys } from '../firmware/proto/sa.ts';
@@ -51,11 +50,6 @@ const REALM = 'LIBKRB5.INTEROP.TEST';
 const B = nodeBackend;
 const AP_OPTS_MUTUAL_REQUIRED = 0x20000000;
 
-function keytabEntries(path: string, principal: string) {
-  const b = readFileSync(path);
-  return findKeys(parseKeytab(new Uint8Array(b.buffer, b.byteOffset, b.length)), principal);
-}
-
 function runEnv(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stderr: string }> {
   return new Promise((resolve) => {
     execFile(cmd, args, { env, timeout: 15000 }, (err, _out, stderr) => resolve({ code: err ? 1 : 0, stderr: String(stderr) }));
@@ -73,12 +67,7 @@ test('MIT libkrb5 and our CTA / SC accept each other\'s AP-REQ and AP-REP (encty
   const bin = buildKrb5Helper(t);
   if (!bin) return;
   const etypes = [17, 18, 19];
-  const principals = [];
-  for (const e of etypes) {
-    principals.push({ name: `cta/e${e}.example.net`, enctypes: [e], options: '+requires_preauth' });
-    principals.push({ name: `sc/e${e}.example.net`, enctypes: [e] });
-  }
-  const realm: MitRealm = await startMitRealm({ realm: REALM, principals, start: true });
+  const realm: MitRealm = await startMitRealm({ realm: REALM, principals: perEnctypePrincipals(etypes), start: true });
   t.after(() => realm.stop());
   const baseConf = readFileSync(realm.krb5conf, 'utf8');
 
@@ -97,20 +86,17 @@ test('MIT libkrb5 and our CTA / SC accept each other\'s AP-REQ and AP-REP (encty
       st.after(() => helper.close());
       const peer = await UdpPeer.open(); // plays the SC's transport; MIT plays its Kerberos side
       st.after(() => peer.close());
-      const ctaKeys = keytabEntries(ctaKeytab, ctaName);
+      const ctaKeys = readKeytabFile(ctaKeytab, ctaName);
       const plat = makeNodePlatform({ crypto: nobleBackend });
       st.after(() => plat.close());
       const agent = new CtaAgent(
         plat,
-        configFromObject({
-          v: 1,
+        loopbackAgentConfig({
           principal: `cta/e${e}.example.net`,
           realm: REALM,
-          keys: ctaKeys.map((k) => ({ etype: k.etype, kvno: k.kvno, key: k.key })),
-          scs: [{ principal: scName, address: '127.0.0.1', port: peer.port }],
-          kdc: { address: '127.0.0.1', port: realm.kdcPort },
-          listenPort: 0,
-          signalingPort: 0,
+          keys: ctaKeys,
+          sc: { principal: scName, port: peer.port },
+          kdcPort: realm.kdcPort,
           // MIT's answer takes a process round trip: no retransmission races in this test.
           timers: { retransmitMs: [], abortMs: 20000 },
         }),

@@ -8,6 +8,7 @@ import { decodeWakeUp, decodeErrorReply, decodeApReply, decodeRekey, KMMID } fro
 import { decodeKrbError, KRB_AP_ERR_REPEAT, KRB_AP_ERR_SKEW, KRB_AP_ERR_TKT_EXPIRED, KRB_AP_ERR_BADKEYVER, KRB_AP_ERR_BAD_INTEGRITY } from '../firmware/proto/krb5.ts';
 import { buildNcsCommand, parseNcsResponse } from '../firmware/proto/esp.ts';
 import { TestCta, serviceEntry, sleep, REALM, SC_PRINCIPAL } from './helpers/ticket-mint.ts';
+import { nextEvent } from './helpers/events.ts';
 
 /** How long "no reply" is listened for (real time). */
 const QUIET_MS = 300;
@@ -55,20 +56,9 @@ function wakeNonce(sc: ScServer, a: TestCta): Promise<number> {
   return nextWakeNonce(a);
 }
 
-function once<T>(sc: ScServer, ev: string, pred: (e: T) => boolean = () => true, timeoutMs = 3000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => {
-      sc.off(ev, h);
-      reject(new Error(`no '${ev}' event`));
-    }, timeoutMs);
-    const h = (e: T) => {
-      if (!pred(e)) return;
-      clearTimeout(t);
-      sc.off(ev, h);
-      resolve(e);
-    };
-    sc.on(ev, h);
-  });
+/** The SC's next event `ev` satisfying pred, within 3 s. */
+function once<T>(sc: ScServer, ev: string, pred?: (e: T) => boolean): Promise<T> {
+  return nextEvent<T>(sc, ev, pred, 3000);
 }
 
 test('happy path: Wake Up -> AP Request -> AP Reply -> SA Recovered -> established, same SA keys on both sides', async () => {

@@ -7,20 +7,21 @@
 // the ticket) and the AP-REP enc-part with our subkey, and its values match ours.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needTool } from './helpers/tools.ts';
+import { nextEvent } from './helpers/events.ts';
 import { tsharkJson, removeCapture, flattenFields, type TsharkPacket } from './helpers/tshark.ts';
 import { captureUdpPorts } from './interop/capture.ts';
 import { makeNodePlatform, type NodePlatform } from './interop/node-platform.ts';
+import { readKeytabFile, loopbackAgentConfig } from './interop/loopback-agent.ts';
 import { nobleBackend } from '../host-tools/crypto/noble.ts';
 import { KdcDatabase } from '../host-tools/kdc/db.ts';
 import { startKdc } from '../host-tools/kdc/server.ts';
 import { startSc, type EstablishedEvent, type ScServer } from '../host-tools/sc/server.ts';
 import { CtaAgent } from '../firmware/agent/agent.ts';
-import { configFromObject } from '../firmware/config.ts';
-import { parseKeytab, encodeKeytab, findKeys } from '../firmware/proto/keytab.ts';
+import { encodeKeytab } from '../firmware/proto/keytab.ts';
 import { toHex, fromHex } from '../firmware/proto/bytes.ts';
 import { deriveSaKeys } from '../firmware/proto/sa.ts';
 
@@ -28,21 +29,6 @@ const REALM = 'WS.INTEROP.TEST';
 const ETYPES = [17, 18, 19];
 
 type Pair = { e: number; cta: string; sc: string; server: ScServer; agent: CtaAgent; plat: NodePlatform; kmPort: number };
-
-function readKeytab(path: string) {
-  const b = readFileSync(path);
-  return parseKeytab(new Uint8Array(b.buffer, b.byteOffset, b.length));
-}
-
-function waitEstablished(sc: ScServer, timeoutMs: number): Promise<EstablishedEvent> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error('no established event')), timeoutMs);
-    sc.once('established', (e: EstablishedEvent) => {
-      clearTimeout(t);
-      resolve(e);
-    });
-  });
-}
 
 test('Wireshark decodes and decrypts a captured exchange (our KDC, our SC, the CTA agent), enctypes 17/18/19', async (t) => {
   if (!needTool(t, 'tshark')) return;
@@ -62,23 +48,20 @@ test('Wireshark decodes and decrypts a captured exchange (our KDC, our SC, the C
     db.addPrincipal(sc, { enctypes: [e] });
     db.exportKeytab(cta, join(dir, `cta${e}.keytab`));
     db.exportKeytab(sc, join(dir, `sc${e}.keytab`));
-    const ctaKeys = findKeys(readKeytab(join(dir, `cta${e}.keytab`)), `${cta}@${REALM}`);
-    allKeys.push(...ctaKeys, ...readKeytab(join(dir, `sc${e}.keytab`)));
+    const ctaKeys = readKeytabFile(join(dir, `cta${e}.keytab`), `${cta}@${REALM}`);
+    allKeys.push(...ctaKeys, ...readKeytabFile(join(dir, `sc${e}.keytab`)));
     const server = await startSc({ principal: sc, keytab: join(dir, `sc${e}.keytab`), listen: { host: '127.0.0.1', port: 0 }, statePath: ':memory:', wakeOnStart: false });
     t.after(() => server.close());
     const plat = makeNodePlatform({ crypto: nobleBackend });
     t.after(() => plat.close());
     const agent = new CtaAgent(
       plat,
-      configFromObject({
-        v: 1,
+      loopbackAgentConfig({
         principal: cta,
         realm: REALM,
-        keys: ctaKeys.map((k) => ({ etype: k.etype, kvno: k.kvno, key: k.key })),
-        scs: [{ principal: sc, address: '127.0.0.1', port: server.address.port }],
-        kdc: { address: '127.0.0.1', port: kdc.udpPort },
-        listenPort: 0,
-        signalingPort: 0,
+        keys: ctaKeys,
+        sc: { principal: sc, port: server.address.port },
+        kdcPort: kdc.udpPort,
         // The capture is checked message by message: no retransmission on a slow machine.
         timers: { retransmitMs: [], abortMs: 20000, kdcTimeoutMs: 10000 },
       }),
@@ -95,7 +78,7 @@ test('Wireshark decodes and decrypts a captured exchange (our KDC, our SC, the C
 
   const pcap = await captureUdpPorts([kdc.udpPort, ...pairs.map((p) => p.server.address.port)], async () => {
     for (const p of pairs) {
-      const est = waitEstablished(p.server, 10000);
+      const est = nextEvent<EstablishedEvent>(p.server, 'established', undefined, 10000);
       p.server.wake(p.cta);
       await est;
     }

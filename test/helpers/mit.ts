@@ -42,6 +42,20 @@ export interface MitPrincipalSpec {
   options?: string;
 }
 
+/**
+ * Per enctype e, a CTA `cta/e<e>.example.net` and an SC `sc/e<e>.example.net` that hold
+ * only that enctype (so ticket, session key and subkey are all of it). The CTA has
+ * +requires_preauth: the agent must go through PREAUTH_REQUIRED + ETYPE-INFO2 as with any real KDC.
+ */
+export function perEnctypePrincipals(etypes: number[]): MitPrincipalSpec[] {
+  const principals: MitPrincipalSpec[] = [];
+  for (const e of etypes) {
+    principals.push({ name: `cta/e${e}.example.net`, enctypes: [e], options: '+requires_preauth' });
+    principals.push({ name: `sc/e${e}.example.net`, enctypes: [e] });
+  }
+  return principals;
+}
+
 export interface MitRealmOptions {
   /** Default "TEST.EXAMPLE.NET". */
   realm?: string;

@@ -18,6 +18,8 @@ import { CtaAgent } from '../../firmware/agent/agent.ts';
 import type { KeytabEntry } from '../../firmware/proto/keytab.ts';
 import { makeNodePlatform, type NodePlatform } from '../interop/node-platform.ts';
 
+export { nextEvent } from './events.ts';
+
 export const REALM = 'NET.CTA.TEST';
 export const SC_NAME = `sc/sc1.net.test@${REALM}`;
 export const ctaName = (i: number) => `cta/cta${i}.net.test@${REALM}`;
@@ -181,21 +183,4 @@ export async function until(fn: () => boolean, ms: number, what: string): Promis
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await sleep(20);
   }
-}
-
-/** The next event `ev` of an emitter that satisfies pred. */
-export function nextEvent<T>(em: { on(ev: string, fn: (e: T) => void): unknown; off(ev: string, fn: (e: T) => void): unknown }, ev: string, pred: (e: T) => boolean = () => true, ms = 10000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      em.off(ev, h);
-      reject(new Error(`no '${ev}' event in ${ms} ms`));
-    }, ms);
-    const h = (e: T) => {
-      if (!pred(e)) return;
-      clearTimeout(timer);
-      em.off(ev, h);
-      resolve(e);
-    };
-    em.on(ev, h);
-  });
 }
