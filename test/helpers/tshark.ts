@@ -2,6 +2,7 @@
 //   const pcap = await captureUdp(port, async () => { ...send... }, { packets: n });
 //   const pkts = tsharkJson(pcap, [`udp.port==${port},pktc`]);
 //   removeCapture(pcap);
+// captureUdpPorts does the same on several ports at once.
 // Callers check needTool(t, 'tshark') first.
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,6 +16,8 @@ export interface CaptureOptions {
   iface?: string;
   /** Give up after this long (default 20 s). */
   timeoutMs?: number;
+  /** Without `packets`: how long the kernel gets to hand the last packets over before tshark is stopped (default 500 ms). */
+  settleMs?: number;
 }
 
 /**
@@ -23,10 +26,17 @@ export interface CaptureOptions {
  * stop it with SIGINT. Resolves to the pcap path (in its own temp directory:
  * removeCapture() deletes it).
  */
-export async function captureUdp(port: number, send: () => Promise<void>, opts: CaptureOptions = {}): Promise<string> {
+export function captureUdp(port: number, send: () => Promise<void>, opts: CaptureOptions = {}): Promise<string> {
+  return captureUdpPorts([port], send, opts);
+}
+
+/** captureUdp on several UDP ports at once (`-f "udp port A or udp port B ..."`). */
+export async function captureUdpPorts(ports: number[], send: () => Promise<void>, opts: CaptureOptions = {}): Promise<string> {
+  if (!ports.length || ports.some((p) => !Number.isInteger(p) || p <= 0 || p > 65535)) throw new Error(`bad ports ${ports.join(',')}`);
   const dir = mkdtempSync(join(tmpdir(), 'cta-tshark-'));
   const pcap = join(dir, 'capture.pcap');
-  const args = ['-i', opts.iface ?? 'lo', '-f', `udp port ${port}`, '-w', pcap, '-q'];
+  const filter = ports.map((p) => `udp port ${p}`).join(' or ');
+  const args = ['-i', opts.iface ?? 'lo', '-f', filter, '-w', pcap, '-q'];
   if (opts.packets) args.push('-c', String(opts.packets));
   const timeoutMs = opts.timeoutMs ?? 20000;
   const child = spawn('tshark', args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -63,9 +73,11 @@ export async function captureUdp(port: number, send: () => Promise<void>, opts: 
       clearTimeout(timer);
     } else {
       // No packet count: give the kernel a moment to hand the packets over, then stop.
-      await new Promise((r) => setTimeout(r, 500));
+      await new Promise((r) => setTimeout(r, opts.settleMs ?? 500));
       child.kill('SIGINT');
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
       await exit;
+      clearTimeout(timer);
     }
   } catch (e) {
     if (!exited) {
