@@ -1,5 +1,8 @@
 // `cta emu`: run the firmware bundle in the host emulator until SIGINT/SIGTERM.
 import { existsSync, readFileSync } from 'node:fs';
+import dgram from 'node:dgram';
+import { decodeConfig, type CtaConfig } from '../../firmware/config.ts';
+import type { BoardConfig } from '../build/boards.ts';
 import { join, resolve } from 'node:path';
 import { intOption, parseArgs, UsageError } from '../args.ts';
 import { listBoards, loadBoard } from '../build/boards.ts';
@@ -9,6 +12,7 @@ import { startEmulator } from './emulator.ts';
 import { startConsoleEmulator } from './console.ts';
 
 export const help = `usage: cta emu [--board emulator] --config cta.cbor [--udp PORT] [--serial PATH] [--storage DIR] [--bundle FILE] [--rebuild]
+       cta emu --console tcp:PORT [--board B] [--config cta.cbor] [--storage DIR]
 
 Runs the firmware bundle (dist/firmware/<board>.js, built if missing) in a Node vm
 shaped like Espruino. The configuration is written into Storage as "cta.cfg"
@@ -16,7 +20,9 @@ before the bundle starts. Printed lines go to stdout. Stops on SIGINT/SIGTERM.
 
   --board B       board config (default emulator): ${listBoards().join(', ')}
   --config FILE   CTA configuration (CBOR, from cta provision)
-  --udp PORT      host UDP port for the board's key-management port (default: the board's, 1293)
+  --udp PORT      host UDP port for the CTA's key-management port (default: the config's
+                  listen port, 1293 unless cta provision --listen-port); the signaling
+                  port is the config's
   --bind ADDR     address UDP sockets bind to (default 127.0.0.1)
   --serial PATH   pseudo-terminal or serial device for the board's serial port
   --storage DIR   Storage directory (default .tmp/emu/<board>)
@@ -43,12 +49,17 @@ export async function run(argv: string[]): Promise<number> {
   const board = loadBoard((v.board as string) ?? 'emulator');
   if (v.console !== undefined) return runConsole(v, board.board);
   if (!v.config) throw new UsageError('--config FILE is required (make one with cta provision)');
-  const configPath = resolve(v.config as string);
-  if (!existsSync(configPath)) throw new UsageError(`config file not found: ${v.config}`);
-  const config = new Uint8Array(readFileSync(configPath));
   if (v.udp !== undefined && !board.transports.udp) throw new UsageError(`board ${board.board} has no UDP transport; use --serial`);
   if (v.serial !== undefined && !board.transports.serial) throw new UsageError(`board ${board.board} has no serial transport; use --udp`);
-  const udpPort = intOption(v.udp as string | undefined, 'udp', board.transports.udpPort ?? 0, 0, 65535);
+  // The agent's config is checked as the board will read it; another --bundle gets the file as it is.
+  const { bytes: config, cfg } = readConfig(v.config as string, board, !v.bundle);
+  const udpPort = intOption(v.udp as string | undefined, 'udp', cfg ? cfg.listenPort : (board.transports.udpPort ?? 0), 0, 65535);
+  const bindAddress = (v.bind as string) ?? '127.0.0.1';
+  if (cfg && cfg.transport === 'udp') {
+    // A port in use would only show as a "dgram error" line from the board: say it now.
+    await checkUdpFree(bindAddress, udpPort, `the CTA key-management port${v.udp !== undefined ? ' (--udp)' : " (the config's listen port; --udp PORT picks another)"}`);
+    if (cfg.signalingPort !== cfg.listenPort) await checkUdpFree(bindAddress, cfg.signalingPort, "the CTA signaling port (the config's)");
+  }
 
   let bundlePath = v.bundle ? resolve(v.bundle as string) : join(REPO_ROOT, 'dist', 'firmware', `${board.board}.js`);
   if (v.bundle && !existsSync(bundlePath)) throw new UsageError(`bundle not found: ${v.bundle}`);
@@ -64,13 +75,14 @@ export async function run(argv: string[]): Promise<number> {
   }
   const storageDir = resolve((v.storage as string) ?? join(REPO_ROOT, '.tmp', 'emu', board.board));
   const portMap: { [p: number]: number } = {};
-  if (board.transports.udpPort) portMap[board.transports.udpPort] = udpPort;
+  const boardPort = cfg ? cfg.listenPort : board.transports.udpPort;
+  if (boardPort) portMap[boardPort] = udpPort;
   const emu = await startEmulator({
     board: board.board,
     bundlePath,
     storageDir,
     files: { 'cta.cfg': config },
-    udpBindAddress: (v.bind as string) ?? '127.0.0.1',
+    udpBindAddress: bindAddress,
     udpPortMap: portMap,
     serialPath: v.serial as string | undefined,
     onLog: (line) => console.log(line),
@@ -92,15 +104,51 @@ export async function run(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** Reads and checks the configuration the way the board will (its defaults, its transports). */
+function readConfig(path: string, board: BoardConfig, strict: boolean): { bytes: Uint8Array; cfg: CtaConfig | null } {
+  const full = resolve(path);
+  if (!existsSync(full)) throw new UsageError(`config file not found: ${path}`);
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(readFileSync(full));
+  } catch (e) {
+    throw new UsageError(`cannot read --config ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  let cfg: CtaConfig;
+  try {
+    cfg = decodeConfig(bytes, { slots: board.slots, timers: board.timers });
+  } catch (e) {
+    if (!strict) return { bytes, cfg: null };
+    throw new UsageError(`--config ${path} is not a CTA configuration (make one with cta provision): ${(e as Error).message}`);
+  }
+  if (cfg.transport === 'udp' && !board.transports.udp) throw new UsageError(`--config ${path} uses transport udp, but board ${board.board} has no UDP (provision with --transport serial)`);
+  if (cfg.transport === 'serial' && !board.transports.serial) throw new UsageError(`--config ${path} uses transport serial, but board ${board.board} has no serial transport`);
+  return { bytes, cfg };
+}
+
+/** Binds and closes a UDP socket: UsageError when the port is taken. */
+async function checkUdpFree(host: string, port: number, what: string): Promise<void> {
+  if (port === 0) return;
+  const s = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+  await new Promise<void>((res, rej) => {
+    s.once('error', (e: NodeJS.ErrnoException) => {
+      s.close();
+      if (e.code === 'EADDRINUSE') rej(new UsageError(`UDP ${host}:${port}, ${what}, is already in use`));
+      else if (e.code === 'EADDRNOTAVAIL') rej(new UsageError(`--bind ${host}: address not available on this machine`));
+      else if (e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN') rej(new UsageError(`--bind ${host}: cannot resolve it`));
+      else if (e.code === 'EACCES') rej(new UsageError(`not allowed to bind UDP ${host}:${port} (${what})`));
+      else rej(e);
+    });
+    s.bind({ port, address: host, exclusive: true }, () => s.close(() => res()));
+  });
+}
+
 /** `cta emu --console tcp:PORT`: a board with an Espruino-style console (console.ts). */
 async function runConsole(v: { [k: string]: string | boolean | undefined }, board: string): Promise<number> {
   const m = /^tcp:(?:([^:]+):)?(\d+)$/.exec(v.console as string);
   if (!m) throw new UsageError(`bad --console '${v.console}': expected tcp:PORT (or tcp:HOST:PORT)`);
   const files: { [name: string]: Uint8Array } = {};
-  if (v.config) {
-    if (!existsSync(resolve(v.config as string))) throw new UsageError(`config file not found: ${v.config}`);
-    files['cta.cfg'] = new Uint8Array(readFileSync(resolve(v.config as string)));
-  }
+  if (v.config) files['cta.cfg'] = readConfig(v.config as string, loadBoard(board), true).bytes;
   const storageDir = resolve((v.storage as string) ?? join(REPO_ROOT, '.tmp', 'emu', board));
   let con;
   try {
