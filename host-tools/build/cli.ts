@@ -1,9 +1,10 @@
 // `cta build`: bundle the firmware for one board (or all) and check the bundle
 // against the Espruino subset. Exit 1 when a bundle breaks the subset.
-import { relative } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { relative, resolve } from 'node:path';
 import { parseArgs, UsageError } from '../args.ts';
 import { listBoards, loadBoard } from './boards.ts';
-import { buildFirmware, DEFAULT_ENTRY, DEFAULT_OUT_DIR, REPO_ROOT } from './build.ts';
+import { buildFirmware, DEFAULT_ENTRY, DEFAULT_OUT_DIR } from './build.ts';
 import { formatViolations } from './subset-check.ts';
 
 export const help = `usage: cta build [--board B | --all] [--entry firmware/main.ts] [--out dist/firmware] [--no-minify]
@@ -16,7 +17,7 @@ every violation.
   --board B      board config name (default: emulator); boards: ${listBoards().join(', ')}
   --all          build every board
   --entry FILE   entry module (default ${DEFAULT_ENTRY}); other entries are written as <board>-<name>.js
-  --out DIR      output directory (default ${DEFAULT_OUT_DIR})
+  --out DIR      output directory (default ${DEFAULT_OUT_DIR} in the repository)
   --no-minify    readable output (for debugging on the interpreter)
   --long-errors  keep the full texts of protocol/crypto error messages (default:
                  short codes, mapped back in <out>/<board>.errors.json)
@@ -36,10 +37,15 @@ export async function run(argv: string[]): Promise<number> {
   if (values.all && board1) throw new UsageError('give either --board or --all, not both');
   const boards = values.all ? listBoards() : [board1 ?? 'emulator'];
   for (const b of boards) loadBoard(b); // unknown board -> UsageError before any work
+  // Paths given on the command line are relative to the current directory.
+  const entry = values.entry === undefined ? undefined : resolve(values.entry as string);
+  if (entry !== undefined && !(existsSync(entry) && statSync(entry).isFile())) throw new UsageError(`--entry ${values.entry}: no such file`);
+  const outDir = values.out === undefined ? undefined : resolve(values.out as string);
+  if (outDir !== undefined && existsSync(outDir) && !statSync(outDir).isDirectory()) throw new UsageError(`--out ${values.out} is a file, not a directory`);
   let failed = 0;
   for (const board of boards) {
-    const r = await buildFirmware({ board, entry: values.entry as string | undefined, outDir: values.out as string | undefined, minify: !values['no-minify'], shortErrors: !values['long-errors'] });
-    const rel = relative(REPO_ROOT, r.path) || r.path;
+    const r = await buildFirmware({ board, entry, outDir, minify: !values['no-minify'], shortErrors: !values['long-errors'] });
+    const rel = relative(process.cwd(), r.path) || r.path;
     const kb = (r.bytes / 1024).toFixed(1);
     if (r.violations.length) {
       failed++;
