@@ -20,19 +20,80 @@ export type Filter = (data: Uint8Array, dir: Direction) => boolean;
 
 const LOG_MAX = 4096;
 
-export class HilProxy {
-  readonly scSide: dgram.Socket;
-  readonly ctaSide: dgram.Socket;
+/**
+ * What the scenarios drive on any relay between the SC and the CTA: the bounded log,
+ * the per-direction filter, inject, waitFor, since. A subclass says where a passed
+ * datagram goes (deliver).
+ */
+export abstract class Relay {
   /** Relayed datagrams, newest last (bounded; floods bypass the proxy). */
   readonly log: Relayed[] = [];
   filter: Filter | null = null;
   /** Datagrams relayed so far (a mark for since()). */
   total = 0;
-  private scAddr: { host: string; port: number };
-  private ctaAddr: { host: string; port: number };
   private waiters: { pred: (r: Relayed) => boolean; resolve: (r: Relayed) => void }[] = [];
 
+  /** Sends a datagram that passed the filter on towards its destination. */
+  protected abstract deliver(data: Uint8Array, dir: Direction): void;
+
+  private record(r: Relayed): void {
+    this.log.push(r);
+    this.total++;
+    if (this.log.length > LOG_MAX) this.log.splice(0, this.log.length - LOG_MAX);
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      if (this.waiters[i].pred(r)) {
+        this.waiters[i].resolve(r);
+        this.waiters.splice(i, 1);
+      }
+    }
+  }
+
+  /** Logs a datagram, passes it through the filter and delivers it if it passes. */
+  relay(data: Uint8Array, dir: Direction, injected: boolean): void {
+    const pass = this.filter ? this.filter(data, dir) : true;
+    this.record({ dir, at: Date.now(), data, dropped: !pass, injected });
+    if (pass) this.deliver(data, dir);
+  }
+
+  /** Sends a crafted datagram to the CTA as if from the SC (logged as injected). */
+  inject(data: Uint8Array): void {
+    this.relay(data, 'sc->cta', true);
+  }
+
+  /** Resolves with the first relayed datagram (from now on) matching pred, or null after timeoutMs. */
+  waitFor(pred: (r: Relayed) => boolean, timeoutMs: number): Promise<Relayed | null> {
+    return new Promise((resolve) => {
+      const w = {
+        pred,
+        resolve: (r: Relayed) => {
+          clearTimeout(t);
+          resolve(r);
+        },
+      };
+      const t = setTimeout(() => {
+        const i = this.waiters.indexOf(w);
+        if (i >= 0) this.waiters.splice(i, 1);
+        resolve(null);
+      }, timeoutMs);
+      this.waiters.push(w);
+    });
+  }
+
+  /** Log entries relayed after the mark `from` (a value of total). */
+  since(from: number): Relayed[] {
+    const n = Math.min(this.total - from, this.log.length);
+    return n > 0 ? this.log.slice(this.log.length - n) : [];
+  }
+}
+
+export class HilProxy extends Relay {
+  readonly scSide: dgram.Socket;
+  readonly ctaSide: dgram.Socket;
+  private scAddr: { host: string; port: number };
+  private ctaAddr: { host: string; port: number };
+
   private constructor(scSide: dgram.Socket, ctaSide: dgram.Socket, sc: { host: string; port: number }, cta: { host: string; port: number }) {
+    super();
     this.scSide = scSide;
     this.ctaSide = ctaSide;
     this.scAddr = sc;
@@ -69,54 +130,10 @@ export class HilProxy {
     this.ctaAddr = cta;
   }
 
-  private record(r: Relayed): void {
-    this.log.push(r);
-    this.total++;
-    if (this.log.length > LOG_MAX) this.log.splice(0, this.log.length - LOG_MAX);
-    for (let i = this.waiters.length - 1; i >= 0; i--) {
-      if (this.waiters[i].pred(r)) {
-        this.waiters[i].resolve(r);
-        this.waiters.splice(i, 1);
-      }
-    }
-  }
-
-  private relay(data: Uint8Array, dir: Direction, injected: boolean): void {
-    const pass = this.filter ? this.filter(data, dir) : true;
-    this.record({ dir, at: Date.now(), data, dropped: !pass, injected });
-    if (!pass) return;
+  /** Injected datagrams leave from the CTA side, so the CTA's answer goes to the SC like any other. */
+  protected deliver(data: Uint8Array, dir: Direction): void {
     if (dir === 'sc->cta') this.ctaSide.send(data, this.ctaAddr.port, this.ctaAddr.host);
     else this.scSide.send(data, this.scAddr.port, this.scAddr.host);
-  }
-
-  /** Sends a crafted datagram to the CTA from the proxy's CTA side (logged as injected). */
-  inject(data: Uint8Array): void {
-    this.relay(data, 'sc->cta', true);
-  }
-
-  /** Resolves with the first relayed datagram (from now on) matching pred, or null after timeoutMs. */
-  waitFor(pred: (r: Relayed) => boolean, timeoutMs: number): Promise<Relayed | null> {
-    return new Promise((resolve) => {
-      const w = {
-        pred,
-        resolve: (r: Relayed) => {
-          clearTimeout(t);
-          resolve(r);
-        },
-      };
-      const t = setTimeout(() => {
-        const i = this.waiters.indexOf(w);
-        if (i >= 0) this.waiters.splice(i, 1);
-        resolve(null);
-      }, timeoutMs);
-      this.waiters.push(w);
-    });
-  }
-
-  /** Log entries relayed after the mark `from` (a value of total). */
-  since(from: number): Relayed[] {
-    const n = Math.min(this.total - from, this.log.length);
-    return n > 0 ? this.log.slice(this.log.length - n) : [];
   }
 
   close(): Promise<void> {

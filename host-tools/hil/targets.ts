@@ -28,7 +28,7 @@ import { startKdcRelay, type KdcRelay } from '../serial/kdc-relay.ts';
 import { ControlClient } from '../serial/control.ts';
 import { CHANNEL } from '../serial/frames.ts';
 import type { ScServer } from '../sc/server.ts';
-import type { Relayed, Filter, Direction } from './proxy.ts';
+import { Relay, type Direction } from './proxy.ts';
 import type { AgentStatus } from '../../firmware/agent/agent.ts';
 import { CONFIG_FILE } from '../../firmware/config.ts';
 
@@ -233,32 +233,42 @@ export function espruinoPrelude(config: Uint8Array): string {
   ].join('\n');
 }
 
-const MARK = '\x01HIL';
+/** Strips the console's prompt and line-editing noise from one output line. */
+function consoleLine(raw: string): string {
+  return raw.replace(/\r/g, '').replace(/\x1b\[J/g, '').replace(/^>+/, '');
+}
 
-class EspruinoDevice implements HilDevice {
-  readonly description: string;
-  readonly kmPort: number;
-  private opts: DeviceOptions;
-  private binary: string;
-  private proc: ChildProcess | null = null;
-  private lines: string[] = [];
+/** An Espruino console's output as lines: split, cleaned (consoleLine), kept (bounded) and waited for. */
+class ConsoleLines {
+  lines: string[] = [];
   private partial = '';
-  private queryId = 0;
   private waiters: { test: (l: string) => boolean; resolve: (l: string) => void }[] = [];
-  private exited: Promise<void> = Promise.resolve();
-  private exitInfo: string | null = null;
-  private offsetMs = 0;
+  /** An unfinished line longer than this is dropped. */
+  private maxPartial: number;
 
-  constructor(binary: string, opts: DeviceOptions) {
-    this.binary = binary;
-    this.opts = opts;
-    this.kmPort = opts.kmPort;
-    this.description = `Espruino (${binary}, board ${opts.board}), UDP 127.0.0.1:${opts.kmPort}`;
+  constructor(maxPartial = Infinity) {
+    this.maxPartial = maxPartial;
+  }
+
+  /** Starts afresh (a new boot): a new lines array, no partial line. */
+  reset(): void {
+    this.lines = [];
+    this.partial = '';
+  }
+
+  /** Console output bytes. */
+  data(d: Buffer): void {
+    this.partial += d.toString('latin1');
+    let i;
+    while ((i = this.partial.indexOf('\n')) >= 0) {
+      this.onLine(this.partial.slice(0, i));
+      this.partial = this.partial.slice(i + 1);
+    }
+    if (this.partial.length > this.maxPartial) this.partial = '';
   }
 
   private onLine(raw: string): void {
-    // Console noise: prompt '>', erase-line escapes, carriage returns.
-    const line = raw.replace(/\r/g, '').replace(/\x1b\[J/g, '').replace(/^>+/, '');
+    const line = consoleLine(raw);
     if (!line) return;
     bounded(this.lines, line);
     for (let i = this.waiters.length - 1; i >= 0; i--) {
@@ -269,9 +279,8 @@ class EspruinoDevice implements HilDevice {
     }
   }
 
-  private waitLine(test: (l: string) => boolean, timeoutMs: number, what: string): Promise<string> {
-    const hit = this.lines.find(test);
-    if (hit) return Promise.resolve(hit);
+  /** The next line passing test; after timeoutMs rejects with the error failure() describes. */
+  wait(test: (l: string) => boolean, timeoutMs: number, failure: () => string): Promise<string> {
     return new Promise((resolve, reject) => {
       const w = {
         test,
@@ -283,18 +292,51 @@ class EspruinoDevice implements HilDevice {
       const t = setTimeout(() => {
         const i = this.waiters.indexOf(w);
         if (i >= 0) this.waiters.splice(i, 1);
-        reject(new Error(`Espruino: no ${what} within ${timeoutMs} ms${this.exitInfo ? ` (${this.exitInfo})` : ''}; last lines: ${this.lines.slice(-5).join(' | ')}`));
+        reject(new Error(failure()));
       }, timeoutMs);
       this.waiters.push(w);
     });
+  }
+
+  /** The last five lines, for error messages. */
+  tail(): string {
+    return this.lines.slice(-5).join(' | ');
+  }
+}
+
+const MARK = '\x01HIL';
+
+class EspruinoDevice implements HilDevice {
+  readonly description: string;
+  readonly kmPort: number;
+  private opts: DeviceOptions;
+  private binary: string;
+  private proc: ChildProcess | null = null;
+  private con = new ConsoleLines();
+  private queryId = 0;
+  private exited: Promise<void> = Promise.resolve();
+  private exitInfo: string | null = null;
+  private offsetMs = 0;
+
+  constructor(binary: string, opts: DeviceOptions) {
+    this.binary = binary;
+    this.opts = opts;
+    this.kmPort = opts.kmPort;
+    this.description = `Espruino (${binary}, board ${opts.board}), UDP 127.0.0.1:${opts.kmPort}`;
+  }
+
+  /** A line since boot passing test (one already seen, or the next). */
+  private waitLine(test: (l: string) => boolean, timeoutMs: number, what: string): Promise<string> {
+    const hit = this.con.lines.find(test);
+    if (hit) return Promise.resolve(hit);
+    return this.con.wait(test, timeoutMs, () => `Espruino: no ${what} within ${timeoutMs} ms${this.exitInfo ? ` (${this.exitInfo})` : ''}; last lines: ${this.con.tail()}`);
   }
 
   async boot(config: Uint8Array): Promise<void> {
     mkdirSync(this.opts.workDir, { recursive: true });
     const file = join(this.opts.workDir, 'hil.js');
     writeFileSync(file, espruinoPrelude(config) + readFileSync(this.opts.bundlePath, 'utf8'));
-    this.lines = [];
-    this.partial = '';
+    this.con.reset();
     this.exitInfo = null;
     // cwd = the work dir: the Linux build keeps Storage in ./espruino.flash there.
     const p = spawn(this.binary, ['hil.js'], { cwd: this.opts.workDir, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -311,14 +353,7 @@ class EspruinoDevice implements HilDevice {
         res();
       });
     });
-    const onData = (d: Buffer) => {
-      this.partial += d.toString('latin1');
-      let i;
-      while ((i = this.partial.indexOf('\n')) >= 0) {
-        this.onLine(this.partial.slice(0, i));
-        this.partial = this.partial.slice(i + 1);
-      }
-    };
+    const onData = (d: Buffer) => this.con.data(d);
     p.stdout!.on('data', onData);
     p.stderr!.on('data', onData);
     p.stdin!.on('error', () => {});
@@ -361,7 +396,7 @@ class EspruinoDevice implements HilDevice {
     if (this.offsetMs) await this.setClockOffset(this.offsetMs);
   }
   logs(): string[] {
-    return this.lines;
+    return this.con.lines;
   }
   async stop(): Promise<void> {
     const p = this.proc;
@@ -376,10 +411,6 @@ class EspruinoDevice implements HilDevice {
 
 // ---------------------------------------------------------------- Espruino console over TCP
 
-/** Strips the console's prompt and line-editing noise from one output line. */
-function consoleLine(raw: string): string {
-  return raw.replace(/\r/g, '').replace(/\x1b\[J/g, '').replace(/^>+/, '');
-}
 
 /** Code that makes Date.now() (what the firmware platform reads) offset by __hilOff; idempotent. */
 /** Free variables below which the tcp target grows an Espruino Linux build's variable store. */
@@ -394,10 +425,8 @@ class TcpConsoleDevice implements HilDevice {
   private host: string;
   private port: number;
   private sock: net.Socket | null = null;
-  private lines: string[] = [];
-  private partial = '';
+  private con = new ConsoleLines(1 << 20);
   private queryId = 0;
-  private waiters: { test: (l: string) => boolean; resolve: (l: string) => void }[] = [];
   private closedWhy: string | null = null;
   private offsetMs = 0;
   /** Figures from provisioning (flash steps), for the report. */
@@ -411,34 +440,9 @@ class TcpConsoleDevice implements HilDevice {
     this.description = `Espruino console ${spec.text} (board ${opts.board}), UDP 127.0.0.1:${opts.kmPort}`;
   }
 
-  private onLine(raw: string): void {
-    const line = consoleLine(raw);
-    if (!line) return;
-    bounded(this.lines, line);
-    for (let i = this.waiters.length - 1; i >= 0; i--) {
-      if (this.waiters[i].test(line)) {
-        this.waiters[i].resolve(line);
-        this.waiters.splice(i, 1);
-      }
-    }
-  }
-
+  /** The next console line passing test. */
   private waitLine(test: (l: string) => boolean, timeoutMs: number, what: string): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const w = {
-        test,
-        resolve: (l: string) => {
-          clearTimeout(t);
-          resolve(l);
-        },
-      };
-      const t = setTimeout(() => {
-        const i = this.waiters.indexOf(w);
-        if (i >= 0) this.waiters.splice(i, 1);
-        reject(new Error(`${this.opts.board} console: no ${what} within ${timeoutMs} ms${this.closedWhy ? ` (${this.closedWhy})` : ''}; last lines: ${this.lines.slice(-5).join(' | ')}`));
-      }, timeoutMs);
-      this.waiters.push(w);
-    });
+    return this.con.wait(test, timeoutMs, () => `${this.opts.board} console: no ${what} within ${timeoutMs} ms${this.closedWhy ? ` (${this.closedWhy})` : ''}; last lines: ${this.con.tail()}`);
   }
 
   private connect(): Promise<void> {
@@ -451,15 +455,7 @@ class TcpConsoleDevice implements HilDevice {
         s.setNoDelay(true);
         this.sock = s;
         this.closedWhy = null;
-        s.on('data', (d: Buffer) => {
-          this.partial += d.toString('latin1');
-          let i;
-          while ((i = this.partial.indexOf('\n')) >= 0) {
-            this.onLine(this.partial.slice(0, i));
-            this.partial = this.partial.slice(i + 1);
-          }
-          if (this.partial.length > 1 << 20) this.partial = '';
-        });
+        s.on('data', (d: Buffer) => this.con.data(d));
         s.on('error', (e) => (this.closedWhy = `console connection error: ${e.message}`));
         s.on('close', () => {
           this.closedWhy = this.closedWhy ?? 'the console closed the connection';
@@ -563,7 +559,7 @@ class TcpConsoleDevice implements HilDevice {
     await this.ready();
   }
   logs(): string[] {
-    return this.lines;
+    return this.con.lines;
   }
   /** Stops the agent (the board keeps the HIL firmware and configuration in Storage) and disconnects. */
   async stop(): Promise<void> {
@@ -586,54 +582,14 @@ class TcpConsoleDevice implements HilDevice {
  * the link. The same log / filter / inject / waitFor as the UDP HilProxy, so the
  * scenarios drive both alike.
  */
-export class LinkProxy {
-  readonly log: Relayed[] = [];
-  filter: Filter | null = null;
-  total = 0;
-  private waiters: { pred: (r: Relayed) => boolean; resolve: (r: Relayed) => void }[] = [];
+export class LinkProxy extends Relay {
   /** Where relayed datagrams go: to the CTA (the link) and to the SC (its attachLink receiver). */
   toCta: (data: Uint8Array) => void = () => {};
   toSc: (data: Uint8Array) => void = () => {};
 
-  relay(data: Uint8Array, dir: Direction, injected: boolean): void {
-    const pass = this.filter ? this.filter(data, dir) : true;
-    const r: Relayed = { dir, at: Date.now(), data, dropped: !pass, injected };
-    this.log.push(r);
-    this.total++;
-    if (this.log.length > 4096) this.log.splice(0, this.log.length - 4096);
-    for (let i = this.waiters.length - 1; i >= 0; i--) {
-      if (this.waiters[i].pred(r)) {
-        this.waiters[i].resolve(r);
-        this.waiters.splice(i, 1);
-      }
-    }
-    if (!pass) return;
+  protected deliver(data: Uint8Array, dir: Direction): void {
     if (dir === 'sc->cta') this.toCta(data);
     else this.toSc(data);
-  }
-  inject(data: Uint8Array): void {
-    this.relay(data, 'sc->cta', true);
-  }
-  waitFor(pred: (r: Relayed) => boolean, timeoutMs: number): Promise<Relayed | null> {
-    return new Promise((resolve) => {
-      const w = {
-        pred,
-        resolve: (r: Relayed) => {
-          clearTimeout(t);
-          resolve(r);
-        },
-      };
-      const t = setTimeout(() => {
-        const i = this.waiters.indexOf(w);
-        if (i >= 0) this.waiters.splice(i, 1);
-        resolve(null);
-      }, timeoutMs);
-      this.waiters.push(w);
-    });
-  }
-  since(from: number): Relayed[] {
-    const n = Math.min(this.total - from, this.log.length);
-    return n > 0 ? this.log.slice(this.log.length - n) : [];
   }
   async close(): Promise<void> {
     this.toCta = () => {};
