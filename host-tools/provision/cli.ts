@@ -11,7 +11,7 @@ import type { CtaConfig } from '../../firmware/config.ts';
 /** Enctypes the agent's crypto core implements. */
 export const SUPPORTED_ETYPES = [17, 18, 19, 20];
 
-export const help = `usage: cta provision --keytab FILE --principal cta/NAME[@REALM] --sc sc/NAME@REALM[=HOST:PORT] ... --kdc HOST:PORT [options] -o FILE
+export const help = `usage: cta provision --keytab FILE --principal cta/NAME[@REALM] --sc sc/NAME@REALM[=HOST:PORT] ... --kdc HOST[:PORT] [options] [-o cta.cbor]
 
 Makes the CTA's configuration (CBOR, stored on the board as "${CONFIG_FILE}")
 from the CTA principal's keys in an MIT keytab (all supported enctypes of the
@@ -27,7 +27,7 @@ highest kvno). The output holds the long-term keys: keep it private.
   --kdc HOST:PORT            the KDC for the AS exchange (port default 88)
   --listen-port N            key-management UDP port (default 1293)
   --signaling-port N         protected-signaling UDP port (default 2427)
-  --slots N                  session-table size (default 4)
+  --slots N                  session-table size, 1 to ${MAX_SLOTS} (default: the board's, 4 to 16)
   --transport udp|serial     how the board reaches the network (default udp)
   --client-initiated-on-boot start a client-initiated session (nonce 0) at boot
   --no-prefetch-ticket       do not fetch the SC tickets at boot and refresh them
@@ -144,14 +144,14 @@ export function makeConfig(opts: ProvisionOptions): Uint8Array {
 }
 
 /** One line per fact, no key bytes. */
-export function summarize(cfg: CtaConfig): string[] {
+export function summarize(cfg: CtaConfig, slotsFromBoard = false): string[] {
   const lines = [
     `principal  ${cfg.principal}@${cfg.realm}`,
     `keys       ${cfg.keys.map((k) => `${ENCTYPE_NAMES[k.etype] ?? 'etype ' + k.etype} kvno ${k.kvno}`).join(', ')}`,
   ];
   for (const s of cfg.scs) lines.push(`sc         ${s.principal}${s.address ? ` at ${s.address}:${s.port ?? 1293}` : ' (any address)'}`);
   lines.push(`kdc        ${cfg.kdc.address}:${cfg.kdc.port}`);
-  lines.push(`transport  ${cfg.transport}, listen ${cfg.listenPort}, signaling ${cfg.signalingPort}, ${cfg.slots} slots`);
+  lines.push(`transport  ${cfg.transport}, listen ${cfg.listenPort}, signaling ${cfg.signalingPort}, ${slotsFromBoard ? "the board's number of" : cfg.slots} slots`);
   lines.push(`boot       ${cfg.clientInitiatedOnBoot ? 'client-initiated session (nonce 0)' : 'wait for a Wake Up'}`);
   lines.push(`tickets    ${cfg.prefetchTicket ? 'fetched at boot, refreshed before expiry' : 'fetched on the first Wake Up'}`);
   return lines;
@@ -202,7 +202,8 @@ export async function run(argv: string[]): Promise<number> {
   try {
     keytab = readFileSync(v.keytab as string);
   } catch (e) {
-    throw new UsageError(`cannot read keytab '${v.keytab}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UsageError(`cannot read keytab '${v.keytab}': ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (code ?? (e as Error).message)}`);
   }
   const opts: ProvisionOptions = {
     keytab: new Uint8Array(keytab),
@@ -222,10 +223,11 @@ export async function run(argv: string[]): Promise<number> {
   try {
     writeFileSync(out, bytes, { mode: 0o600 });
   } catch (e) {
-    throw new UsageError(`cannot write '${out}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UsageError(`cannot write '${out}': ${code === 'ENOENT' ? 'no such directory' : code === 'EISDIR' ? 'it is a directory' : (code ?? (e as Error).message)}`);
   }
   const cfg = decodeConfig(bytes);
-  for (const line of summarize(cfg)) console.log(line);
+  for (const line of summarize(cfg, v.slots === undefined)) console.log(line);
   console.log(`wrote      ${out} (${bytes.length} bytes; holds the long-term keys, keep it private)`);
   return 0;
 }
