@@ -2,7 +2,7 @@
 // bench/results.json. Every comparison with another implementation is measured in
 // the same run on the same machine and given as a ratio; every figure is the median
 // of --runs runs, with min and max.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs, intOption, UsageError } from '../args.ts';
@@ -212,8 +212,10 @@ export async function run(argv: string[]): Promise<number> {
   if (values.only !== undefined) {
     const names = values.only.split(',').map((s) => s.trim()).filter(Boolean);
     for (const n of names) if (!(BENCHMARKS as readonly string[]).includes(n)) throw new UsageError(`unknown benchmark '${n}' (one of: ${BENCHMARKS.join(', ')})`);
+    if (names.length === 0) throw new UsageError('--only needs at least one benchmark name');
     only = names as Name[];
   }
+  if (values.espruino !== undefined && !existsSync(values.espruino)) throw new UsageError(`--espruino ${values.espruino}: no such file`);
   const outPath = resolve(values.out ?? join(REPO_ROOT, 'bench', 'results.json'));
   const json = !!values.json;
   const log = (s: string) => {
