@@ -20,14 +20,14 @@ Espruino console (EspruinoTools): resets it, writes the configuration to Storage
 both back (length and CRC-32), and restarts the board with load().
 
   --board BOARD      emulator, linux, pico, puckjs, esp32, espruino-wifi
-  --port PORT        serial port (/dev/ttyACM0) or network console (tcp://HOST:PORT,
+  -p, --port PORT    serial port (/dev/ttyACM0) or network console (tcp://HOST:PORT,
                      e.g. an Espruino Linux build with --telnet on 2323, or
                      'cta emu --console tcp:PORT')
   --config FILE      the CTA configuration from 'cta provision'
-  --baud N           serial baud rate (default 9600; USB ports ignore it)
+  -b, --baud N       serial baud rate (default 9600; USB ports ignore it)
   --force            flash even if the board reports another Espruino build
   --timeout S        per-step timeout in seconds (default 20)
-  --verbose          show EspruinoTools' own log`;
+  -v, --verbose      show EspruinoTools' own log`;
 
 type Step = { name: string; n: number };
 class StepError extends Error {}
