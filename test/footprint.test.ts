@@ -5,10 +5,10 @@
 // test/espruino-bin-exchange.test.ts (needs ESPRUINO_BIN).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildFirmware } from '../host-tools/build/build.ts';
+import { buildFirmware, labelFunctions } from '../host-tools/build/build.ts';
 import { listBoards, loadBoard } from '../host-tools/build/boards.ts';
 
 /**
@@ -72,6 +72,10 @@ test('every board: minified bundle inside the Espruino subset and under the size
       assert.ok(used.length > 0, `short ${mod} error codes in the bundle and the map`);
     }
     assert.doesNotMatch(code, /PBKDF2/);
+    // DER/pktc field labels only ever built those messages: gone too.
+    for (const label of ['EncKDCRepPart.key-expiration', 'PrincipalName.name-string', 'AppData SPI', 'ciphersuite count', '.msg-type']) {
+      assert.ok(!code.includes(label), `${r.board}: label "${label}" left in the bundle`);
+    }
   }
 });
 
@@ -89,6 +93,8 @@ test('the firmware bundle (readable build) contains no KDC/SC-only code and no s
   assert.deepEqual(present, [], 'KDC/SC-only code reachable from firmware/main.ts');
   assert.equal(r.errorCodes && Object.keys(r.errorCodes).length, 0, '--long-errors keeps the messages');
   assert.match(code, /DER: element too long/);
+  // --long-errors keeps the field labels the messages are made of.
+  for (const label of ['EncKDCRepPart.key-expiration', 'PrincipalName.name-string', 'AppData SPI', '.msg-type']) assert.ok(code.includes(label), label);
 });
 
 test('per-board dead code: UDP-only boards carry no serial framing or control channel, serial-only boards no UDP transport', async (t) => {
@@ -114,4 +120,34 @@ test('per-board dead code: UDP-only boards carry no serial framing or control ch
   }
   // A board with both transports carries the most.
   if (size.emulator && size.esp32) assert.ok(size.esp32 < size.emulator - 4000, `esp32 ${size.esp32} vs emulator ${size.emulator}`);
+});
+
+test('label dropping only touches labels that feed nothing but shortened error messages', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cta-labels-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const f = join(dir, 'm.ts');
+  writeFileSync(
+    f,
+    `class DecodeError { constructor(m: string) {} }
+export function good(n: number, what: string): void { if (n) throw new DecodeError(what + ': bad ' + n.toString(16)); }
+export function passes(what: string): void { good(1, what + '.x'); }
+export function leaks(what: string): string { good(1, what); return what; }
+export function callsLeaky(what: string): void { leaks(what + '.y'); }
+export function need(s: number, n: number): number { return s + n; }
+export class A { need(n: number, what: string): void { good(n, what); } end(what: string): void { good(0, what); } }
+export class B { end(): void {} }
+export class C { field: string; constructor(field: string) { this.field = field; } size(): number { return this.field.length; } }
+`,
+  );
+  const m = await labelFunctions([f]);
+  // good/passes qualify; leaks returns its label, so it and its caller do not.
+  assert.deepEqual([...m.entries()].sort(), [
+    ['f:good', 1],
+    ['f:passes', 0],
+    ['m:end', 0],
+    ['m:need', 1],
+  ]);
+  // The real decoders: DER reader methods and pktc's fail qualify.
+  const real = await labelFunctions();
+  for (const k of ['m:ctx', 'm:int', 'm:ctxInt32', 'f:decodeAll', 'f:fail', 'f:derTlvLength']) assert.ok(real.has(k), k);
 });

@@ -1,7 +1,7 @@
 // Bundles the firmware for one board: esbuild (IIFE, es2015, minified) with a
 // BOARD constant from board-configs/<board>.json, then the Espruino subset check
 // on the emitted bundle. Used by `cta build`, the emulator, the demo and the flasher.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -101,34 +101,213 @@ const noBareImports: esbuild.Plugin = {
 const SHORTEN_DIRS = [join('firmware', 'proto') + sep, join('firmware', 'platform', 'espruino-crypto.ts')];
 const ERROR_CTORS = new Set(['DecodeError', 'CryptoError', 'Error']);
 
+/** Parameter names that carry a field label ("EncKDCRepPart.key-expiration") into error messages. */
+const LABEL_PARAMS = new Set(['what', 'field']);
+
+async function toJs(path: string): Promise<string> {
+  const src = readFileSync(path, 'utf8');
+  return (await esbuild.transform(src, { loader: 'ts', format: 'esm', target: 'esnext', sourcefile: relative(REPO_ROOT, path), tsconfigRaw: { compilerOptions: { useDefineForClassFields: false } } })).code;
+}
+
+function shortenedFiles(): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.ts')) out.push(p);
+    }
+  };
+  walk(join(REPO_ROOT, 'firmware', 'proto'));
+  out.push(join(REPO_ROOT, 'firmware', 'platform', 'espruino-crypto.ts'));
+  return out;
+}
+
+/**
+ * Functions and methods of the shortened modules that take a label parameter
+ * (LABEL_PARAMS): name -> the parameter's index. Only functions whose label is
+ * dead data in a short-error build qualify: every use of the parameter (and of a
+ * `this.what` it is stored in) must end, through `+` and `.toString(..)`, in the
+ * message of a shortened error or in the label argument of another qualifying
+ * function. A name declared with the label at different positions is left out.
+ */
+export async function labelFunctions(files: string[] = shortenedFiles()): Promise<Map<string, number>> {
+  type Decl = { name: string; idx: number; param: string; fn: AnyNode };
+  const decls: Decl[] = [];
+  const all: { name: string; params: AnyNode[] }[] = [];
+  const asts: AnyNode[] = [];
+  const conflict = new Set<string>();
+  const found = new Map<string, number>();
+  for (const path of files) {
+    const ast = parse(await toJs(path), { ecmaVersion: 'latest', sourceType: 'module' }) as AnyNode;
+    asts.push(ast);
+    fullAncestor(ast, (node: AnyNode) => {
+      let name: string | null = null;
+      let fn: AnyNode | null = null;
+      // Keys: "f:name" for functions (plain calls), "m:name" for methods (member calls).
+      if (node.type === 'FunctionDeclaration' && node.id) {
+        name = 'f:' + node.id.name;
+        fn = node;
+      } else if (node.type === 'MethodDefinition' && !node.computed && node.key.type === 'Identifier') {
+        name = 'm:' + node.key.name;
+        fn = node.value;
+      } else if (node.type === 'VariableDeclarator' && node.id.type === 'Identifier' && node.init && /FunctionExpression$/.test(node.init.type)) {
+        name = 'f:' + node.id.name;
+        fn = node.init;
+      }
+      if (!name || !fn) return;
+      const params = fn.params as AnyNode[];
+      const idx = params.findIndex((p) => p.type === 'Identifier' && LABEL_PARAMS.has(p.name));
+      all.push({ name, params });
+      if (idx < 0) return;
+      if (found.has(name) && found.get(name) !== idx) conflict.add(name);
+      found.set(name, idx);
+      decls.push({ name, idx, param: params[idx].name, fn });
+    });
+  }
+  // Call sites are matched by name (methods by member calls, functions by plain calls):
+  // every declaration of the name must take the label at that position, or have fewer
+  // parameters (the argument is unused there: pktc's Reader.end() beside
+  // DerReader.end(what)); cbor's function u8(s) beside keytab's method u8(what) is fine,
+  // a method need(s, n) beside need(n, what) would be a conflict.
+  for (const d of all) {
+    const i = found.get(d.name);
+    if (i !== undefined && d.params.length > i && !(d.params[i].type === 'Identifier' && LABEL_PARAMS.has(d.params[i].name))) conflict.add(d.name);
+  }
+  for (const n of conflict) found.delete(n);
+  const isThisLabel = (n: AnyNode) => n.type === 'MemberExpression' && n.object.type === 'ThisExpression' && !n.computed && LABEL_PARAMS.has(n.property.name);
+  /** Does the value at `anc[anc.length - 1]` only flow into a dropped message or label? */
+  const safe = (anc: AnyNode[]): boolean => {
+    let child = anc[anc.length - 1];
+    for (let i = anc.length - 2; i >= 0; i--) {
+      const p = anc[i];
+      if (p.type === 'BinaryExpression' && p.operator === '+') {
+        child = p;
+        continue;
+      }
+      if (p.type === 'MemberExpression' && p.object === child && !p.computed && p.property.name === 'toString' && anc[i - 1] && anc[i - 1].type === 'CallExpression' && anc[i - 1].callee === p) {
+        child = anc[--i];
+        continue;
+      }
+      if (p.type === 'NewExpression' && p.callee.type === 'Identifier' && ERROR_CTORS.has(p.callee.name)) return p.arguments[0] === child;
+      if (p.type === 'CallExpression') {
+        const key = callKey(p);
+        const idx = key === null ? undefined : found.get(key);
+        return idx !== undefined && p.arguments[idx] === child;
+      }
+      // `this.what = what` (the stored copy is checked on its own).
+      if (p.type === 'AssignmentExpression' && p.right === child && isThisLabel(p.left)) return true;
+      return false;
+    }
+    return false;
+  };
+  for (let changed = true; changed; ) {
+    changed = false;
+    // Every read of this.what/this.field anywhere must be safe, else no function storing it qualifies.
+    let storedSafe = true;
+    for (const ast of asts) {
+      fullAncestor(ast, (node: AnyNode, _st: unknown, anc: AnyNode[]) => {
+        if (!isThisLabel(node)) return;
+        const par = anc[anc.length - 2];
+        if (par && par.type === 'AssignmentExpression' && par.left === node) return;
+        if (!safe(anc)) storedSafe = false;
+      });
+    }
+    for (const d of decls) {
+      if (found.get(d.name) !== d.idx) continue;
+      let ok = true;
+      fullAncestor(d.fn.body, (node: AnyNode, _st: unknown, anc: AnyNode[]) => {
+        if (node.type !== 'Identifier' || node.name !== d.param) return;
+        const par = anc[anc.length - 2];
+        if (par && par.type === 'MemberExpression' && par.property === node && !par.computed) return;
+        if (par && (par.type === 'Property' && par.key === node && !par.computed)) return;
+        if (!safe(anc)) ok = false;
+        if (par && par.type === 'AssignmentExpression' && isThisLabel(par.left) && !storedSafe) ok = false;
+      });
+      if (!ok) {
+        found.delete(d.name);
+        changed = true;
+      }
+    }
+  }
+  return found;
+}
+
+/** The labelFunctions key a call resolves to by name: "f:fail", "m:ctx"; null for other callees. */
+function callKey(call: AnyNode): string | null {
+  const c = call.callee;
+  if (c.type === 'Identifier') return 'f:' + c.name;
+  if (c.type === 'MemberExpression' && !c.computed && c.property.type === 'Identifier') return 'm:' + c.property.name;
+  return null;
+}
+
+/**
+ * A label (or message) argument that can go without changing anything but the text:
+ * literals, variables and property reads (no calls but `x.toString(16)`) joined by `+`.
+ */
+function isLabelExpr(n: AnyNode): boolean {
+  if (n.type === 'Literal' || n.type === 'Identifier' || n.type === 'ThisExpression') return true;
+  if (n.type === 'MemberExpression') return !n.computed && isLabelExpr(n.object);
+  if (n.type === 'CallExpression') {
+    const c = n.callee;
+    return c.type === 'MemberExpression' && !c.computed && c.property.name === 'toString' && isLabelExpr(c.object) && n.arguments.every((a: AnyNode) => a.type === 'Literal');
+  }
+  if (n.type === 'BinaryExpression' && n.operator === '+') return isLabelExpr(n.left) && isLabelExpr(n.right);
+  return false;
+}
+
 /**
  * Rewrites `new DecodeError(<message>)` (and CryptoError, Error) in firmware/proto/**
  * to `new DecodeError("<module>#<n>")`: the texts are most of the bundle's string
  * bytes and only ever reach a log line on the board. The error classes (what the
  * agent acts on) do not change. Codes go to `codes` for the .errors.json map.
+ *
+ * With the messages gone, the field labels the decoders pass down only to build
+ * them ("EncKDCRepPart.key-expiration", `what + '.pvno'`, pktc's 'AppData SPI',
+ * `fail(this.what + ': ciphersuite count ' + n)`) are dead data: every such argument
+ * of a label-taking function (labelFunctions) is dropped (or 0 where later arguments
+ * follow). Host code and --long-errors builds keep them.
  */
 function shortErrorsPlugin(codes: { [code: string]: string }): esbuild.Plugin {
+  let labels: Promise<Map<string, number>> | null = null;
   return {
     name: 'espruino-short-errors',
     setup(b) {
       b.onLoad({ filter: /\.ts$/ }, async (args) => {
         const rel = relative(REPO_ROOT, args.path);
         if (!SHORTEN_DIRS.some((d) => rel.startsWith(d))) return undefined;
-        const src = readFileSync(args.path, 'utf8');
-        const js = (await esbuild.transform(src, { loader: 'ts', format: 'esm', target: 'esnext', sourcefile: rel, tsconfigRaw: { compilerOptions: { useDefineForClassFields: false } } })).code;
+        if (!labels) labels = labelFunctions();
+        const labelFns = await labels;
+        const js = await toJs(args.path);
         const ast = parse(js, { ecmaVersion: 'latest', sourceType: 'module' }) as AnyNode;
         const stem = basename(rel, '.ts');
         const edits: { start: number; end: number; text: string }[] = [];
+        let n = 0;
         fullAncestor(ast, (node: AnyNode) => {
+          if (node.type === 'CallExpression') {
+            const key = callKey(node);
+            const idx = key === null ? undefined : labelFns.get(key);
+            const args = node.arguments as AnyNode[];
+            const arg = idx === undefined ? undefined : args[idx];
+            if (!arg || !isLabelExpr(arg) || (arg.type === 'Literal' && arg.value === 0)) return;
+            // The last argument is dropped (the parameter is undefined), any other becomes 0.
+            if (idx === args.length - 1) edits.push({ start: idx === 0 ? arg.start : args[idx - 1].end, end: arg.end, text: '' });
+            else edits.push({ start: arg.start, end: arg.end, text: '0' });
+            return;
+          }
           if (node.type !== 'NewExpression' || node.callee.type !== 'Identifier' || !ERROR_CTORS.has(node.callee.name)) return;
           const arg = node.arguments[0] as AnyNode | undefined;
           if (!arg || (arg.type === 'Literal' && typeof arg.value === 'string' && arg.value.length <= 8)) return;
-          const code = `${stem}#${edits.length + 1}`;
+          const code = `${stem}#${++n}`;
           codes[code] = js.slice(arg.start, arg.end);
           edits.push({ start: arg.start, end: arg.end, text: JSON.stringify(code) });
         });
+        // Outermost edits only (a label call inside a replaced message goes with it).
+        edits.sort((x, y) => x.start - y.start || y.end - x.end);
+        const keep: typeof edits = [];
+        for (const e of edits) if (!keep.length || e.start >= keep[keep.length - 1].end) keep.push(e);
         let out = js;
-        for (const e of edits.sort((x, y) => y.start - x.start)) out = out.slice(0, e.start) + e.text + out.slice(e.end);
+        for (const e of keep.reverse()) out = out.slice(0, e.start) + e.text + out.slice(e.end);
         return { contents: out, loader: 'js', resolveDir: dirname(args.path) };
       });
     },
