@@ -72,6 +72,23 @@ async function until(ctx: ScenarioContext, pred: (s: AgentStatus) => boolean, ti
   }
 }
 
+/** Polls until the CTA has counted a session more than in s0. */
+function sessionCounted(ctx: ScenarioContext, s0: AgentStatus): Promise<AgentStatus> {
+  return until(ctx, (s) => c(s).sessionsEstablished > c(s0).sessionsEstablished, ctx.exchangeTimeoutMs, 'the CTA to count the session');
+}
+
+/** The AP Requests the CTA sent, among relayed datagrams. */
+function apRequests(rs: Relayed[]): Relayed[] {
+  return rs.filter((r) => r.dir === 'cta->sc' && r.data[0] === KMMID.AP_REQUEST);
+}
+
+/** Has the SC wake the CTA; resolves with the SC's 'established' event for it. */
+function wakeEstablished(ctx: ScenarioContext, timeoutMs: number, what?: string): Promise<EstablishedEvent> {
+  const est = established(ctx, timeoutMs, what);
+  ctx.sc.wake(ctx.ctaPrincipal);
+  return est;
+}
+
 /** Resolves with the SC's next 'established' event for the CTA. */
 function established(ctx: ScenarioContext, timeoutMs: number, what = 'SA established at the SC'): Promise<EstablishedEvent> {
   return new Promise((resolve, reject) => {
@@ -109,9 +126,7 @@ function freshFakeNonce(): number {
 async function ensureEstablished(ctx: ScenarioContext): Promise<void> {
   const s = await ctx.device.status();
   if (ctx.sc.hasSa(ctx.ctaPrincipal) && s.scs[0]?.state === 'established') return;
-  const est = established(ctx, ctx.exchangeTimeoutMs, 'a preparatory exchange');
-  ctx.sc.wake(ctx.ctaPrincipal);
-  await est;
+  await wakeEstablished(ctx, ctx.exchangeTimeoutMs, 'a preparatory exchange');
   await until(ctx, (x) => x.scs[0]?.state === 'established', ctx.exchangeTimeoutMs, 'the CTA to report its SA');
 }
 
@@ -135,9 +150,7 @@ const happyPath: Scenario = {
     const hadTicket = s0.scs[0]?.ticketEndtime !== null;
     const kdc0 = ctx.kdc.stats().issued;
     const mark = ctx.proxy.total;
-    const est = established(ctx, ctx.exchangeTimeoutMs);
-    ctx.sc.wake(ctx.ctaPrincipal);
-    const e = await est;
+    const e = await wakeEstablished(ctx, ctx.exchangeTimeoutMs);
     const s1 = await until(ctx, (s) => c(s).saRecoveredSent > c(s0).saRecoveredSent && c(s).sessionsEstablished > c(s0).sessionsEstablished, ctx.exchangeTimeoutMs, 'the CTA to count the session');
     const rs = ctx.proxy.since(mark);
     const k = kinds(rs, null, { dropped: false });
@@ -181,7 +194,7 @@ const falseNonce: Scenario = {
     const abortedAfter = Date.now() - t0;
     await sleep(50);
     const rs = ctx.proxy.since(mark);
-    const reqs = rs.filter((r) => r.dir === 'cta->sc' && r.data[0] === KMMID.AP_REQUEST);
+    const reqs = apRequests(rs);
     check(reqs.length >= 1, 'the CTA sent no AP Request for the Wake Up');
     check(reqs.every((r) => nonceOf(r.data) === fake), 'an AP Request did not echo the injected nonce');
     check(reqs.every((r) => ctEqual(r.data, reqs[0].data)), 'retransmitted AP Requests differ from the first');
@@ -232,7 +245,7 @@ const replyWithheld: Scenario = {
       const s1 = await until(ctx, (s) => c(s).sessionsAborted > c(s0).sessionsAborted, ctx.timers.abortMs + ctx.exchangeTimeoutMs, 'the CTA to abort');
       const done = Date.now();
       const rs = ctx.proxy.since(mark);
-      const reqs = rs.filter((r) => r.dir === 'cta->sc' && r.data[0] === KMMID.AP_REQUEST);
+      const reqs = apRequests(rs);
       const withheld = rs.filter((r) => r.dropped && r.data[0] === KMMID.AP_REPLY).length;
       check(reqs.length === 1 + ctx.timers.retransmitMs.length, `AP Requests on the wire: ${reqs.length}, expected ${1 + ctx.timers.retransmitMs.length}`);
       check(reqs.every((r) => ctEqual(r.data, reqs[0].data)), 'retransmitted AP Requests differ');
@@ -263,12 +276,10 @@ const lostPacket: Scenario = {
       return true;
     };
     try {
-      const est = established(ctx, ctx.exchangeTimeoutMs + ctx.timers.abortMs);
-      ctx.sc.wake(ctx.ctaPrincipal);
-      await est;
-      const s1 = await until(ctx, (s) => c(s).sessionsEstablished > c(s0).sessionsEstablished, ctx.exchangeTimeoutMs, 'the CTA to count the session');
+      await wakeEstablished(ctx, ctx.exchangeTimeoutMs + ctx.timers.abortMs);
+      const s1 = await sessionCounted(ctx, s0);
       const rs = ctx.proxy.since(mark);
-      const reqs = rs.filter((r) => r.dir === 'cta->sc' && r.data[0] === KMMID.AP_REQUEST);
+      const reqs = apRequests(rs);
       check(lost !== null, 'no AP Request was seen');
       const passed = reqs.find((r) => !r.dropped);
       check(passed, 'no AP Request reached the SC');
@@ -314,7 +325,7 @@ const rekey: Scenario = {
     const how = ctx.sc.rekey(ctx.ctaPrincipal);
     check(how === 'rekey', `the SC sent a ${how}, not a Rekey (no session key held)`);
     const e = await est;
-    const s1 = await until(ctx, (s) => c(s).sessionsEstablished > c(s0).sessionsEstablished, ctx.exchangeTimeoutMs, 'the CTA to count the session');
+    const s1 = await sessionCounted(ctx, s0);
     const rs = ctx.proxy.since(mark);
     check(kinds(rs, 'sc->cta')[0] === KMMID.REKEY, `expected a Rekey first, saw: ${seq(rs)}`);
     check(c(s1).rekeysAccepted === c(s0).rekeysAccepted + 1, 'the CTA did not accept the Rekey');
@@ -336,10 +347,8 @@ const clockSkew: Scenario = {
     await ctx.device.setClockOffset(SKEW_MS);
     const details: string[] = [];
     try {
-      const est = established(ctx, ctx.exchangeTimeoutMs);
-      ctx.sc.wake(ctx.ctaPrincipal);
-      const e = await est;
-      const s1 = await until(ctx, (s) => c(s).sessionsEstablished > c(s0).sessionsEstablished, ctx.exchangeTimeoutMs, 'the CTA to count the session');
+      const e = await wakeEstablished(ctx, ctx.exchangeTimeoutMs);
+      const s1 = await sessionCounted(ctx, s0);
       check(c(s1).skewAdopted - c(s0).skewAdopted === 1, `skew adopted ${c(s1).skewAdopted - c(s0).skewAdopted} times, expected once`);
       check(scMetric(ctx.sc, 'cta_sc_error_replies_total', '37') > e37 || c(s1).asExchanges > c(s0).asExchanges, 'no KRB_AP_ERR_SKEW from the SC (or the KDC)');
       check(Math.abs(s1.clockOffsetMs + SKEW_MS) < 5000, `adopted offset ${s1.clockOffsetMs} ms, expected about ${-SKEW_MS}`);
@@ -349,9 +358,7 @@ const clockSkew: Scenario = {
     }
     // Back to the right time: the CTA recovers the same way (its offset is now wrong the other way).
     const s2 = await idle(ctx);
-    const est2 = established(ctx, ctx.exchangeTimeoutMs);
-    ctx.sc.wake(ctx.ctaPrincipal);
-    await est2;
+    await wakeEstablished(ctx, ctx.exchangeTimeoutMs);
     const s3 = await until(ctx, (s) => c(s).sessionsEstablished > c(s2).sessionsEstablished, ctx.exchangeTimeoutMs, 'the CTA to count the session');
     // (Its authenticator times never go backwards, so it may not need to re-adopt yet.)
     details.push(`clock restored: still completes (CTA offset ${s3.clockOffsetMs} ms, skew adopted ${c(s3).skewAdopted - c(s2).skewAdopted} more time(s))`);
@@ -466,9 +473,7 @@ const flood: Scenario = {
     const bound = Math.max(48, Math.ceil(m0.total * 0.02));
     check(grew <= bound, `device memory grew by ${grew} variables (bound ${bound})`);
     // A legitimate Wake Up then succeeds.
-    const est = established(ctx, ctx.exchangeTimeoutMs);
-    ctx.sc.wake(ctx.ctaPrincipal);
-    const e = await est;
+    const e = await wakeEstablished(ctx, ctx.exchangeTimeoutMs);
     await until(ctx, (s) => c(s).sessionsEstablished > c(s1).sessionsEstablished, ctx.exchangeTimeoutMs, 'the CTA to count the session');
     return {
       details: [
