@@ -12,11 +12,12 @@ import { buildFirmware, labelFunctions } from '../host-tools/build/build.ts';
 import { listBoards, loadBoard } from '../host-tools/build/boards.ts';
 
 /**
- * Regression guard, not the target: about 10% above the measured size of the
- * minified bundle (70.0 KB on every board when this was written). The issue's
- * target is 24 KB per board; see the commit history for what limits it.
+ * Regression guard, not the target: about 10% above the largest measured bundle
+ * (67.3 KB for boards with both transports, emulator and espruino-wifi; 66.6 KB
+ * serial-only, 60.0 KB UDP-only, when this was written). The issue's target is
+ * 24 KB per board; see the commit history for what limits it.
  */
-const MAX_BUNDLE_BYTES = 77_000;
+const MAX_BUNDLE_BYTES = 74_000;
 
 /** Functions only the KDC or SC run; tree-shaking must keep them out of the firmware. */
 const NOT_IN_FIRMWARE = [
