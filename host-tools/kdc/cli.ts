@@ -1,6 +1,6 @@
 // `cta kdc ...`: the embedded KDC's command line.
 import { parseArgs, parseHostPort, intOption, UsageError } from '../args.ts';
-import { KdcDatabase, enctypeName, parseEnctypes } from './db.ts';
+import { KdcDatabase, enctypeName, parseEnctypes, DEFAULT_MAX_LIFE_SEC } from './db.ts';
 import { startKdc, KdcListenError } from './server.ts';
 
 export const help = `usage: cta kdc <subcommand> [options]
@@ -17,7 +17,8 @@ subcommands:
         [--keytab FILE] [--no-preauth] [--max-life SECONDS] [--db kdc.db]
         add a principal (random keys by default; --password-stdin reads the
         password from the first line of standard input); --keytab also writes
-        its keys to FILE (MIT keytab, mode 0600)
+        its keys to FILE (MIT keytab, mode 0600); --max-life: longest ticket
+        lifetime, 60 s to a year (default ${DEFAULT_MAX_LIFE_SEC} s)
   ktadd PRINCIPAL --keytab FILE [--db kdc.db]
         write an existing principal's keys to a keytab
   list [--db kdc.db]
