@@ -5,20 +5,19 @@
 // after the reset the CTA completes a key exchange with our SC + KDC over UDP.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kdcWorld, waitFor } from './helpers/cta-world.ts';
+import { runCta, type CtaRun } from './helpers/cli.ts';
 import { startConsoleEmulator, bracketDepth, crc32 } from '../host-tools/emulator/console.ts';
 import { startSc } from '../host-tools/sc/server.ts';
 import { makeConfig } from '../host-tools/provision/cli.ts';
 import { run as runFlash } from '../host-tools/flash/cli.ts';
 import { UsageError } from '../host-tools/args.ts';
 
-const BIN = join(import.meta.dirname, '..', 'bin', 'cta.js');
 type Ctx = { after: (fn: () => unknown) => void };
 
 function tmp(t: Ctx): string {
@@ -35,19 +34,9 @@ async function freeUdpPort(): Promise<number> {
   return p;
 }
 
-function cta(args: string[], timeoutMs = 90000): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (err += d));
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out, err });
-    });
-  });
+/** bin/cta.js ... as a child process (the console it talks to runs in this process). */
+function cta(args: string[], timeoutMs = 90000): Promise<CtaRun> {
+  return runCta(args, { timeoutMs });
 }
 
 /** Talks to the console like a terminal: sends a line, collects what comes back for a while. */

@@ -10,13 +10,13 @@
 //    has no settable clock) are skipped with their reasons.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { needTool } from './helpers/tools.ts';
 import { socatPair } from './helpers/cta-world.ts';
+import { runCta, type CtaRun } from './helpers/cli.ts';
 import { startConsoleEmulator } from '../host-tools/emulator/console.ts';
 import { startEmulator } from '../host-tools/emulator/emulator.ts';
 import { buildFirmware } from '../host-tools/build/build.ts';
@@ -25,7 +25,6 @@ import { parseTarget, unavailableReason, LinkProxy } from '../host-tools/hil/tar
 import { UsageError } from '../host-tools/args.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const CTA = join(ROOT, 'bin', 'cta.js');
 type Ctx = { after: (fn: () => unknown) => void };
 
 function tmp(t: Ctx): string {
@@ -35,19 +34,8 @@ function tmp(t: Ctx): string {
 }
 
 /** bin/cta.js hil ... as a child process (asynchronous: the board runs in this process). */
-function hil(args: string[], timeoutMs = 180000): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((res) => {
-    const p = spawn(process.execPath, [CTA, 'hil', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (err += d));
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('exit', (code) => {
-      clearTimeout(timer);
-      res({ code, out, err });
-    });
-  });
+function hil(args: string[], timeoutMs = 180000): Promise<CtaRun> {
+  return runCta(['hil', ...args], { timeoutMs, cwd: ROOT });
 }
 
 function junitCounts(path: string): { tests: number; failures: number; skipped: number } {
