@@ -10,7 +10,8 @@
 //   ... await plat.close();
 import dgram from 'node:dgram';
 import type { AddressInfo } from 'node:net';
-import type { Platform, UdpSocket, Storage, MemoryInfo } from '../../firmware/platform/platform.ts';
+import type { Platform, UdpSocket, MemoryInfo } from '../../firmware/platform/platform.ts';
+import { MemStorage } from '../helpers/fake-platform.ts';
 import type { CryptoBackend } from '../../firmware/proto/crypto/backend.ts';
 
 export type NodePlatform = Platform & {
@@ -20,19 +21,6 @@ export type NodePlatform = Platform & {
   /** Closes every socket still open and cancels pending timers. */
   close(): Promise<void>;
 };
-
-class MemStorage implements Storage {
-  files: { [name: string]: Uint8Array } = {};
-  read(name: string): Uint8Array | null {
-    return this.files[name] ? new Uint8Array(this.files[name]) : null;
-  }
-  write(name: string, data: Uint8Array): void {
-    this.files[name] = new Uint8Array(data);
-  }
-  erase(name: string): void {
-    delete this.files[name];
-  }
-}
 
 export function makeNodePlatform(opts: { crypto: CryptoBackend; host?: string; onLog?: (event: string, fields: { [k: string]: unknown }) => void }): NodePlatform {
   const host = opts.host ?? '127.0.0.1';
