@@ -8,10 +8,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needTool } from './helpers/tools.ts';
-import { socatPair, kdcWorld, waitFor } from './helpers/cta-world.ts';
+import { socatPair, kdcWorld, waitFor, serialCtaConfig } from './helpers/cta-world.ts';
 import { buildFirmware } from '../host-tools/build/build.ts';
 import { startEmulator } from '../host-tools/emulator/emulator.ts';
-import { makeConfig } from '../host-tools/provision/cli.ts';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'cta.js');
 
@@ -25,13 +24,7 @@ test('cta sc --serial: serves a CTA on a PTY, SA established, clean SIGTERM', as
   const w = await kdcWorld(dir);
   t.after(() => w.close());
   const fw = await buildFirmware({ board: 'emulator', outDir: join(dir, 'fw') });
-  const cfg = makeConfig({
-    keytab: w.ctaKeytab,
-    principal: w.ctaPrincipal,
-    scs: [{ principal: w.scPrincipal }],
-    kdc: { address: '192.0.2.1', port: 88 },
-    transport: 'serial',
-  });
+  const cfg = serialCtaConfig(w);
   const emu = await startEmulator({ board: 'emulator', bundlePath: fw.path, storageDir: join(dir, 'st'), files: { 'cta.cfg': cfg }, serialPath: pty.a });
   t.after(() => emu.stop());
 

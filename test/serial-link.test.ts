@@ -12,12 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SerialPort } from 'serialport';
 import { needTool } from './helpers/tools.ts';
-import { socatPair, kdcWorld, waitFor, type PtyPair, type KdcWorld } from './helpers/cta-world.ts';
+import { socatPair, kdcWorld, waitFor, serialCtaConfig, type PtyPair, type KdcWorld } from './helpers/cta-world.ts';
 import { buildFirmware } from '../host-tools/build/build.ts';
 import { loadBoard } from '../host-tools/build/boards.ts';
 import { startEmulator, type Emulator } from '../host-tools/emulator/emulator.ts';
 import { startSc, type ScServer } from '../host-tools/sc/server.ts';
-import { makeConfig } from '../host-tools/provision/cli.ts';
 import { attachSerialCta, type SerialCta } from '../host-tools/serial/attach.ts';
 import { parseSerialSpec } from '../host-tools/serial/link.ts';
 import { UsageError } from '../host-tools/args.ts';
@@ -51,15 +50,7 @@ async function serialWorld(t: Ctx, ctaPty: string, scPty: string) {
     timers: { wakeRetryMs: 1500, wakeRetries: 4, nonceLifetimeMs: 6000 },
   });
   t.after(() => sc.close());
-  const cfg = makeConfig({
-    keytab: w.ctaKeytab,
-    principal: w.ctaPrincipal,
-    scs: [{ principal: w.scPrincipal }],
-    // Over serial the host decides where KDC traffic goes; the address is not used.
-    kdc: { address: '192.0.2.1', port: 88 },
-    transport: 'serial',
-    timers: { retransmitMs: [400, 800], abortMs: 1600, kdcTimeoutMs: 400, kdcRetries: 4 },
-  });
+  const cfg = serialCtaConfig(w, { retransmitMs: [400, 800], abortMs: 1600, kdcTimeoutMs: 400, kdcRetries: 4 });
   const emu: Emulator = await startEmulator({ board: 'emulator', bundlePath: await bundle(), storageDir: join(dir, 'storage'), files: { 'cta.cfg': cfg }, serialPath: ctaPty });
   t.after(() => emu.stop());
   assert.ok(emu.global.cta, `agent did not start: ${emu.global.ctaError} ${emu.logs.join(' | ')}`);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { KdcDatabase } from '../../host-tools/kdc/db.ts';
 import { startKdc, type RunningKdc } from '../../host-tools/kdc/server.ts';
 import { parseKeytab, type KeytabEntry } from '../../firmware/proto/keytab.ts';
+import { makeConfig, type ProvisionOptions } from '../../host-tools/provision/cli.ts';
 
 export type PtyPair = { a: string; b: string; close(): Promise<void> };
 
@@ -79,6 +80,16 @@ export async function kdcWorld(dir: string): Promise<KdcWorld> {
       db.close();
     },
   };
+}
+
+/**
+ * The configuration (cta.cfg) of this world's CTA on a serial transport. Over serial
+ * the host decides where KDC traffic goes: the KDC address in it is not used.
+ */
+export function serialCtaConfig(w: KdcWorld, timers?: ProvisionOptions['timers']): Uint8Array {
+  const opts: ProvisionOptions = { keytab: w.ctaKeytab, principal: w.ctaPrincipal, scs: [{ principal: w.scPrincipal }], kdc: { address: '192.0.2.1', port: 88 }, transport: 'serial' };
+  if (timers) opts.timers = timers;
+  return makeConfig(opts);
 }
 
 /** Polls until fn() is truthy (no tight timing: generous deadline, short sleeps). */
