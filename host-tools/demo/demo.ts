@@ -135,24 +135,13 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   };
 
   try {
-    // 1. Firmware bundle (built if missing, so the demo runs on a fresh clone).
-    const bundle = join(REPO_ROOT, 'dist', 'firmware', `${opts.board}.js`);
-    let bundlePath = bundle;
-    if (bundleStale(bundle, opts.board)) {
-      log(`building the firmware bundle for board '${opts.board}'`);
-      const r = await buildFirmware({ board: opts.board });
-      if (r.violations.length) throw new Error(`the firmware bundle breaks the Espruino subset (${r.violations.length} violations): run cta build --board ${opts.board}`);
-      bundlePath = r.path;
-      log(`built ${r.path} (${r.bytes} bytes)`);
-    }
-
-    // 2. KDC: embedded throwaway realm, or the given external one.
-    let realm: string;
-    let kdcAddr: { host: string; port: number };
-    let scPrincipal: string;
-    let scKeytab: KeytabEntry[];
-    let ctaKeytab: KeytabEntry[];
-    let ctaNames: string[];
+    // 1. KDC: the given external one (checked first), or an embedded throwaway realm.
+    let realm = '';
+    let kdcAddr = { host: '', port: 0 };
+    let scPrincipal = '';
+    let scKeytab: KeytabEntry[] = [];
+    let ctaKeytab: KeytabEntry[] = [];
+    let ctaNames: string[] = [];
     if (opts.external) {
       const x = opts.external;
       realm = x.realm;
@@ -168,7 +157,21 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       if (opts.ctas < ctaNames.length) ctaNames = ctaNames.slice(0, opts.ctas);
       await checkKdcReachable(kdcAddr);
       log(`external KDC ${kdcAddr.host}:${kdcAddr.port}, realm ${realm}, ${ctaNames.length} CTA principal(s) from the keytab`);
-    } else {
+    }
+
+    // 2. Firmware bundle (built if missing, so the demo runs on a fresh clone), after the
+    // external KDC's inputs are checked, before the embedded KDC or any server starts.
+    const bundle = join(REPO_ROOT, 'dist', 'firmware', `${opts.board}.js`);
+    let bundlePath = bundle;
+    if (bundleStale(bundle, opts.board)) {
+      log(`building the firmware bundle for board '${opts.board}'`);
+      const r = await buildFirmware({ board: opts.board });
+      if (r.violations.length) throw new Error(`the firmware bundle breaks the Espruino subset (${r.violations.length} violations): run cta build --board ${opts.board}`);
+      bundlePath = r.path;
+      log(`built ${r.path} (${r.bytes} bytes)`);
+    }
+
+    if (!opts.external) {
       realm = 'DEMO.CTA.TEST';
       const db = KdcDatabase.init(join(dir, 'kdc.db'), realm);
       scPrincipal = `sc/sc1.demo.test@${realm}`;
