@@ -15,7 +15,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Session } from 'node:inspector';
 import { performance } from 'node:perf_hooks';
-import { startSc, type EstablishedEvent, type ScServer } from '../sc/server.ts';
+import { startSc, type EstablishedEvent, type ScOptions, type ScServer } from '../sc/server.ts';
 import { childMain } from './proc.ts';
 import { ctaPrincipal, fromHex, scEntry, SC_PRINCIPAL } from './fixtures.ts';
 
@@ -69,15 +69,15 @@ function gc(): void {
   }
 }
 
+/** The SC under test: the bench SC principal with the key the parent made (hex), on 127.0.0.1, no control API, no Wake Up at start. */
+function startBenchSc(scKeyHex: string, more: Partial<ScOptions>): Promise<ScServer> {
+  return startSc({ principal: SC_PRINCIPAL, keytab: [scEntry(fromHex(scKeyHex))], listen: { host: '127.0.0.1', port: 0 }, control: null, wakeOnStart: false, ...more });
+}
+
 async function serve(msg: any, reply: (m: object) => void): Promise<void> {
   profileDir = msg.profileDir;
   const lanePorts: number[] = msg.lanePorts;
-  sc = await startSc({
-    principal: SC_PRINCIPAL,
-    keytab: [scEntry(fromHex(msg.scKey))],
-    listen: { host: '127.0.0.1', port: 0 },
-    control: null,
-    wakeOnStart: false,
+  sc = await startBenchSc(msg.scKey, {
     // No Wake Up retries: a Wake Up does not name its CTA, so a retry that fires while
     // the SC is starved of CPU (3 s, on a loaded machine) reaches a lane that has moved
     // on to its next CTA, which answers it with the wrong ticket -- a false nonce that
@@ -122,14 +122,7 @@ async function serve(msg: any, reply: (m: object) => void): Promise<void> {
 
 async function mem(msg: any, reply: (m: object) => void): Promise<void> {
   const n: number = msg.n;
-  const s = await startSc({
-    principal: SC_PRINCIPAL,
-    keytab: [scEntry(fromHex(msg.scKey))],
-    listen: { host: '127.0.0.1', port: 0 },
-    control: null,
-    wakeOnStart: false,
-    statePath: msg.statePath,
-  });
+  const s = await startBenchSc(msg.scKey, { statePath: msg.statePath });
   // Warm the code paths (and SQLite's statements) with a few registrations, then measure.
   for (let i = 0; i < 16; i++) s.register(`cta/warm${i}.bench.test@BENCH.TEST`, '127.0.0.1', 1024 + i);
   s.flush();
@@ -159,13 +152,7 @@ async function verify(msg: any, reply: (m: object) => void): Promise<void> {
     made.push(s);
     return s;
   }) as typeof dgram.createSocket;
-  const s = await startSc({
-    principal: SC_PRINCIPAL,
-    keytab: [scEntry(fromHex(msg.scKey))],
-    listen: { host: '127.0.0.1', port: 0 },
-    control: null,
-    wakeOnStart: false,
-  });
+  const s = await startBenchSc(msg.scKey, {});
   (dgram as { createSocket: typeof dgram.createSocket }).createSocket = orig;
   const km = made[0];
   const reqs: Buffer[] = (msg.requests as string[]).map((h) => Buffer.from(h, 'hex'));
