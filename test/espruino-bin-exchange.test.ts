@@ -15,7 +15,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildFirmware } from '../host-tools/build/build.ts';
@@ -25,47 +25,8 @@ import { encodeKeytab } from '../firmware/proto/keytab.ts';
 import { makeConfig } from '../host-tools/provision/cli.ts';
 import { MiniKdc, MiniSc, REALM, CTA_PRINCIPAL, SC_PRINCIPAL } from './helpers/mini-sc.ts';
 import type { FakeClock, FakeNet } from './helpers/fake-platform.ts';
-
-const BIN = process.env.ESPRUINO_BIN;
-
-function skipUnlessBin(t: { skip: (m: string) => void }): boolean {
-  if (BIN && existsSync(BIN)) return false;
-  const reason = BIN ? `ESPRUINO_BIN=${BIN} does not exist` : 'ESPRUINO_BIN is not set (path to an Espruino Linux build)';
-  console.log(`# skipped: ${reason}`);
-  t.skip(reason);
-  return true;
-}
-
-type RealSock = { send(d: Uint8Array, port: number, addr: string): void; close(): void; readonly port: number; ready: Promise<void> };
-
-/** FakeNet's bind() over real loopback UDP (port 0 = a free port). */
-class LoopbackNet {
-  socks: RealSock[] = [];
-  bind(_address: string, port: number, fn: (d: Uint8Array, a: string, p: number) => void): RealSock {
-    const s = dgram.createSocket('udp4');
-    s.on('message', (m, r) => {
-      try {
-        fn(new Uint8Array(m), r.address, r.port);
-      } catch {
-        /* the test SC ignores what it cannot parse */
-      }
-    });
-    const ready = new Promise<void>((res) => s.bind(port, '127.0.0.1', () => res()));
-    const rs: RealSock = {
-      send: (d, p, a) => s.send(d, p, a),
-      close: () => s.close(),
-      get port() {
-        return s.address().port;
-      },
-      ready,
-    };
-    this.socks.push(rs);
-    return rs;
-  }
-  close(): void {
-    for (const s of this.socks) s.close();
-  }
-}
+import { LoopbackNet } from './helpers/loopback-net.ts';
+import { ESPRUINO_BIN as BIN, skipUnlessBin } from './helpers/espruino-bin.ts';
 
 /** Two free UDP ports on 127.0.0.1 (bound, read, released). */
 async function freePorts(n: number): Promise<number[]> {

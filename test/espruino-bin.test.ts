@@ -9,16 +9,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildFirmware, SELFTEST_ENTRY, DEFAULT_ENTRY, REPO_ROOT } from '../host-tools/build/build.ts';
-
-const BIN = process.env.ESPRUINO_BIN;
-
-function skipUnlessBin(t: { skip: (m: string) => void }): boolean {
-  if (BIN && existsSync(BIN)) return false;
-  const reason = BIN ? `ESPRUINO_BIN=${BIN} does not exist` : 'ESPRUINO_BIN is not set (path to an Espruino Linux build)';
-  console.log(`# skipped: ${reason}`);
-  t.skip(reason);
-  return true;
-}
+import { ESPRUINO_BIN as BIN, skipUnlessBin } from './helpers/espruino-bin.ts';
 
 /** Runs `file` on the interpreter (stdin closed, cwd = a temp dir for its flash file) until `until` matches or it exits. */
 function runOnEspruino(file: string, cwd: string, until: RegExp, timeoutMs: number): Promise<string> {
