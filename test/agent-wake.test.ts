@@ -200,3 +200,27 @@ test('AP Request: echoes the nonce, mutual-required, CTA SPI, ciphersuites, vali
   const a = w2.sc.apRequests.map((r) => r.authenticator.ctime * 1000 + r.authenticator.cusec);
   assert.ok(a[1] > a[0]);
 });
+
+test('a duplicated Wake Up (same nonce) is dropped, pending or answered, and the exchange still completes', () => {
+  const w = makeWorld();
+  let holdReplies = true;
+  w.net.filter = (p) => !(holdReplies && p.to === CTA && p.data[0] === P.KMMID.AP_REPLY);
+  const n = w.sc.wakeUp();
+  assert.equal(w.agent.table.inUse(), 1, 'AP Request sent, reply held back');
+  const wake = P.encodeWakeUp({ kmmid: 1, doi: 1, serverNonce: n, serverPrincipal: SC_PRINCIPAL });
+  w.net.inject(w.sc.address, 1293, CTA, 1293, wake);
+  assert.equal(w.agent.counters.wakeUps, 1);
+  assert.equal(w.agent.counters.drops.duplicate, 1);
+  assert.equal(w.agent.counters.replaced, 0, 'the pending session was not replaced');
+  holdReplies = false;
+  w.clock.advance(1000); // the retransmitted AP Request gets its AP Reply
+  assert.equal(w.agent.counters.sessionsEstablished, 1);
+  const sent = ctaSent(w, 1293).length;
+  // Once answered, the same nonce again is still a duplicate: no new AP Request.
+  w.net.inject(w.sc.address, 1293, CTA, 1293, wake);
+  assert.equal(w.agent.counters.drops.duplicate, 2);
+  assert.equal(ctaSent(w, 1293).length, sent);
+  // A fresh nonce is served as usual.
+  w.sc.wakeUp();
+  assert.equal(w.agent.counters.sessionsEstablished, 2);
+});

@@ -101,6 +101,7 @@ export const DROP_REASONS = [
   'wrong_address',
   'nonce_zero',
   'table_full',
+  'duplicate',
   'bad_hmac',
   'malformed',
   'stale_rekey',
@@ -207,6 +208,8 @@ type ScState = {
   accepted: TicketEntry | null;
   sa: Sa | null;
   lastRekeyTs: number;
+  /** Nonce of the last Wake Up accepted (0 = none). */
+  lastWakeNonce: number;
   lastApReplyHmac: Uint8Array | null;
   lastSaRecovered: Uint8Array | null;
   /** AS exchange in flight. */
@@ -313,6 +316,7 @@ export class CtaAgent {
         accepted: null,
         sa: null,
         lastRekeyTs: 0,
+        lastWakeNonce: 0,
         lastApReplyHmac: null,
         lastSaRecovered: null,
         asActive: false,
@@ -455,6 +459,11 @@ export class CtaAgent {
     if (data[1] !== DOI.IPSEC) return this.drop('unsupported_doi');
     if (k === KMMID.WAKE_UP) {
       if (end !== n - 1) return this.drop('malformed');
+      // The SC never repeats a nonce: the same one again is the network duplicating
+      // (or an attacker replaying) a Wake Up already answered. Answering it would
+      // replace the pending session or start one the SC will disregard.
+      if (nonce === sc.lastWakeNonce) return this.drop('duplicate');
+      sc.lastWakeNonce = nonce;
       this.counters.wakeUps++;
       this.openSession(sc, nonce, K_WAKE, address, port);
       return;
