@@ -4,7 +4,6 @@
 // Rekey; global.cta exposes the agent. Without "cta.cfg" it idles with a message.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import dgram from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,37 +15,8 @@ import { encodeKeytab } from '../firmware/proto/keytab.ts';
 import { makeConfig } from '../host-tools/provision/cli.ts';
 import { MiniKdc, MiniSc, REALM, CTA_PRINCIPAL, SC_PRINCIPAL } from './helpers/mini-sc.ts';
 import type { FakeClock, FakeNet } from './helpers/fake-platform.ts';
+import { LoopbackNet } from './helpers/loopback-net.ts';
 
-type RealSock = { send(d: Uint8Array, port: number, addr: string): void; close(): void; readonly port: number; ready: Promise<void> };
-
-/** FakeNet's bind() over real loopback UDP (port 0 = a free port). */
-class LoopbackNet {
-  socks: RealSock[] = [];
-  bind(_address: string, port: number, fn: (d: Uint8Array, a: string, p: number) => void): RealSock {
-    const s = dgram.createSocket('udp4');
-    s.on('message', (m, r) => {
-      try {
-        fn(new Uint8Array(m), r.address, r.port);
-      } catch {
-        /* the test SC ignores what it cannot parse */
-      }
-    });
-    const ready = new Promise<void>((res) => s.bind(port, '127.0.0.1', () => res()));
-    const rs: RealSock = {
-      send: (d, p, a) => s.send(d, p, a),
-      close: () => s.close(),
-      get port() {
-        return s.address().port;
-      },
-      ready,
-    };
-    this.socks.push(rs);
-    return rs;
-  }
-  close(): void {
-    for (const s of this.socks) s.close();
-  }
-}
 
 async function until(fn: () => boolean, ms = 10000): Promise<void> {
   const end = Date.now() + ms;
