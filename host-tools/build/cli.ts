@@ -11,7 +11,7 @@ export const help = `usage: cta build [--board B | --all] [--entry firmware/main
 
 Bundles the firmware (esbuild: IIFE, es2015, minified, BOARD constant from
 board-configs/<board>.json) into <out>/<board>.js, prints its size, and checks
-the bundle against the Espruino subset (ESPRUINO.md). Fails (exit 1) listing
+the bundle against the Espruino subset (docs/design/ESPRUINO.md). Fails (exit 1) listing
 every violation.
 
   --board B      board config name (default: emulator); boards: ${listBoards().join(', ')}
