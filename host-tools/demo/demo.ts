@@ -15,6 +15,7 @@ import { startKdc } from '../kdc/server.ts';
 import { startSc, type ScServer } from '../sc/server.ts';
 import { startEmulator, type Emulator } from '../emulator/emulator.ts';
 import { buildFirmware, REPO_ROOT } from '../build/build.ts';
+import { bundleStale } from '../build/stale.ts';
 import { makeConfig } from '../provision/cli.ts';
 
 export type CtaPhase = 'starting' | 'waiting' | 'ticket' | 'ap_req_sent' | 'established' | 'signaling' | 'done' | 'failed';
@@ -62,24 +63,7 @@ export interface DemoResult {
   stop: () => Promise<void>;
 }
 
-/** The bundle is missing, or older than a firmware source or the board's config. */
-export function bundleStale(bundle: string, board: string): boolean {
-  let built: number;
-  try {
-    built = fs.statSync(bundle).mtimeMs;
-  } catch {
-    return true;
-  }
-  const newer = (dir: string): boolean => {
-    for (const ent of fs.readdirSync(dir, { withFileTypes: true })) {
-      const p = join(dir, ent.name);
-      if (ent.isDirectory() ? newer(p) : ent.name.endsWith('.ts') && fs.statSync(p).mtimeMs > built) return true;
-    }
-    return false;
-  };
-  const cfg = join(REPO_ROOT, 'board-configs', `${board}.json`);
-  return newer(join(REPO_ROOT, 'firmware')) || (fs.existsSync(cfg) && fs.statSync(cfg).mtimeMs > built);
-}
+export { bundleStale };
 
 async function freeUdpPort(): Promise<number> {
   const s = dgram.createSocket('udp4');

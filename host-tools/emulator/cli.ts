@@ -1,5 +1,5 @@
 // `cta emu`: run the firmware bundle in the host emulator until SIGINT/SIGTERM.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import dgram from 'node:dgram';
 import { decodeConfig, type CtaConfig } from '../../firmware/config.ts';
 import type { BoardConfig } from '../build/boards.ts';
@@ -8,13 +8,15 @@ import { intOption, parseArgs, UsageError } from '../args.ts';
 import { listBoards, loadBoard } from '../build/boards.ts';
 import { buildFirmware, REPO_ROOT } from '../build/build.ts';
 import { formatViolations } from '../build/subset-check.ts';
+import { bundleStale } from '../build/stale.ts';
 import { startEmulator } from './emulator.ts';
 import { startConsoleEmulator } from './console.ts';
 
 export const help = `usage: cta emu [--board emulator] --config cta.cbor [--udp PORT] [--serial PATH] [--storage DIR] [--bundle FILE] [--rebuild]
        cta emu --console tcp:PORT [--board B] [--config cta.cbor] [--storage DIR]
 
-Runs the firmware bundle (dist/firmware/<board>.js, built if missing) in a Node vm
+Runs the firmware bundle (dist/firmware/<board>.js, built if missing or older than
+the firmware sources) in a Node vm
 shaped like Espruino. The configuration is written into Storage as "cta.cfg"
 before the bundle starts. Printed lines go to stdout. Stops on SIGINT/SIGTERM.
 
@@ -27,7 +29,7 @@ before the bundle starts. Printed lines go to stdout. Stops on SIGINT/SIGTERM.
   --serial PATH   pseudo-terminal or serial device for the board's serial port
   --storage DIR   Storage directory (default .tmp/emu/<board>)
   --bundle FILE   run this bundle instead of dist/firmware/<board>.js
-  --rebuild       build the bundle even if it exists
+  --rebuild       build the bundle even if it is up to date
   --console tcp:PORT  instead of running the bundle, be a board with an Espruino-style
                   console on 127.0.0.1:PORT (what EspruinoTools / cta flash talk to):
                   it boots whatever Storage ".bootcde" holds, as a board does; --config
@@ -54,6 +56,7 @@ export async function run(argv: string[]): Promise<number> {
   // The agent's config is checked as the board will read it; another --bundle gets the file as it is.
   const { bytes: config, cfg } = readConfig(v.config as string, board, !v.bundle);
   const udpPort = intOption(v.udp as string | undefined, 'udp', cfg ? cfg.listenPort : (board.transports.udpPort ?? 0), 0, 65535);
+  const storageDir = makeStorageDir((v.storage as string) ?? join(REPO_ROOT, '.tmp', 'emu', board.board));
   const bindAddress = (v.bind as string) ?? '127.0.0.1';
   if (cfg && cfg.transport === 'udp') {
     // A port in use would only show as a "dgram error" line from the board: say it now.
@@ -63,7 +66,7 @@ export async function run(argv: string[]): Promise<number> {
 
   let bundlePath = v.bundle ? resolve(v.bundle as string) : join(REPO_ROOT, 'dist', 'firmware', `${board.board}.js`);
   if (v.bundle && !existsSync(bundlePath)) throw new UsageError(`bundle not found: ${v.bundle}`);
-  if (!v.bundle && (v.rebuild || !existsSync(bundlePath))) {
+  if (!v.bundle && (v.rebuild || bundleStale(bundlePath, board.board))) {
     const r = await buildFirmware({ board: board.board });
     if (r.violations.length) {
       console.error(formatViolations(r.violations, r.path));
@@ -73,7 +76,6 @@ export async function run(argv: string[]): Promise<number> {
     bundlePath = r.path;
     console.log(`emu: built ${r.path} (${r.bytes} bytes)`);
   }
-  const storageDir = resolve((v.storage as string) ?? join(REPO_ROOT, '.tmp', 'emu', board.board));
   const portMap: { [p: number]: number } = {};
   const boardPort = cfg ? cfg.listenPort : board.transports.udpPort;
   if (boardPort) portMap[boardPort] = udpPort;
@@ -112,7 +114,7 @@ function readConfig(path: string, board: BoardConfig, strict: boolean): { bytes:
   try {
     bytes = new Uint8Array(readFileSync(full));
   } catch (e) {
-    throw new UsageError(`cannot read --config ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new UsageError(`cannot read --config ${path}: ${errText(e)}`);
   }
   let cfg: CtaConfig;
   try {
@@ -124,6 +126,22 @@ function readConfig(path: string, board: BoardConfig, strict: boolean): { bytes:
   if (cfg.transport === 'udp' && !board.transports.udp) throw new UsageError(`--config ${path} uses transport udp, but board ${board.board} has no UDP (provision with --transport serial)`);
   if (cfg.transport === 'serial' && !board.transports.serial) throw new UsageError(`--config ${path} uses transport serial, but board ${board.board} has no serial transport`);
   return { bytes, cfg };
+}
+
+function errText(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : code === 'ENOTDIR' ? 'a part of the path is not a directory' : (code ?? (e as Error).message);
+}
+
+/** The board's Storage directory, created if needed (default .tmp/emu/<board> in the repository). */
+function makeStorageDir(dir: string): string {
+  const full = resolve(dir);
+  try {
+    mkdirSync(full, { recursive: true });
+  } catch (e) {
+    throw new UsageError(`cannot create the Storage directory ${full} (${errText(e)}); choose one with --storage DIR`);
+  }
+  return full;
 }
 
 /** Binds and closes a UDP socket: UsageError when the port is taken. */
@@ -149,7 +167,7 @@ async function runConsole(v: { [k: string]: string | boolean | undefined }, boar
   if (!m) throw new UsageError(`bad --console '${v.console}': expected tcp:PORT (or tcp:HOST:PORT)`);
   const files: { [name: string]: Uint8Array } = {};
   if (v.config) files['cta.cfg'] = readConfig(v.config as string, loadBoard(board), true).bytes;
-  const storageDir = resolve((v.storage as string) ?? join(REPO_ROOT, '.tmp', 'emu', board));
+  const storageDir = makeStorageDir((v.storage as string) ?? join(REPO_ROOT, '.tmp', 'emu', board));
   let con;
   try {
     con = await startConsoleEmulator({
