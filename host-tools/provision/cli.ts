@@ -203,7 +203,7 @@ export async function run(argv: string[]): Promise<number> {
     keytab = readFileSync(v.keytab as string);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new UsageError(`cannot read keytab '${v.keytab}': ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (code ?? (e as Error).message)}`);
+    throw new UsageError(`cannot read keytab '${v.keytab}': ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (code ?? (e as Error).message)}`);
   }
   const opts: ProvisionOptions = {
     keytab: new Uint8Array(keytab),
@@ -224,7 +224,7 @@ export async function run(argv: string[]): Promise<number> {
     writeFileSync(out, bytes, { mode: 0o600 });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new UsageError(`cannot write '${out}': ${code === 'ENOENT' ? 'no such directory' : code === 'EISDIR' ? 'it is a directory' : (code ?? (e as Error).message)}`);
+    throw new UsageError(`cannot write '${out}': ${code === 'ENOENT' ? 'no such directory' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (code ?? (e as Error).message)}`);
   }
   const cfg = decodeConfig(bytes);
   for (const line of summarize(cfg, v.slots === undefined)) console.log(line);
