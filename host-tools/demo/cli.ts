@@ -19,7 +19,7 @@ options:
   --ctas N             number of emulated CTAs, 1 to 1000 (default 8; with an external
                        KDC: every cta/... principal in --cta-keytab, or the first N)
   --board B            board config the emulated CTAs run (default emulator; a board
-                       with UDP: \${udpBoards().join(', ')})
+                       with UDP: ${udpBoards().join(', ')})
   --json               the last line of stdout is one JSON object:
                        {ctas, established, signaled, failed, elapsed_ms, ...}
   --keep-running       keep KDC, SC and CTAs running after the exchange, with the SC's

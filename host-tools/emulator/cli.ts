@@ -16,9 +16,9 @@ export const help = `usage: cta emu [--board emulator] --config cta.cbor [--udp 
        cta emu --console tcp:PORT [--board B] [--config cta.cbor] [--storage DIR]
 
 Runs the firmware bundle (dist/firmware/<board>.js, built if missing or older than
-the firmware sources) in a Node vm
-shaped like Espruino. The configuration is written into Storage as "cta.cfg"
-before the bundle starts. Printed lines go to stdout. Stops on SIGINT/SIGTERM.
+the firmware sources) in a Node vm shaped like Espruino. The configuration is
+checked as the board reads it and written into Storage as "cta.cfg" before the
+bundle starts. Printed lines go to stdout. Stops on SIGINT/SIGTERM.
 
   --board B       board config (default emulator): ${listBoards().join(', ')}
   --config FILE   CTA configuration (CBOR, from cta provision)
