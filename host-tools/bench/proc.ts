@@ -8,6 +8,18 @@ import { REPO_ROOT } from '../build/build.ts';
 
 export const BENCH_DIR = join(REPO_ROOT, 'host-tools', 'bench');
 
+/**
+ * The V8 flags `cta sc` runs with: bin/cta.js passes this string to
+ * v8.setFlagsFromString once tsx is registered, so the young generation stops
+ * growing (1-2 MiB semi-spaces instead of up to 16 MiB). On the command line, or set
+ * before tsx's loader thread starts, it does not hold on Node 20.
+ */
+export const SC_V8_FLAGS = '--semi-space-growth-factor=1';
+/** Environment for a benchmark's SC process (sc-v8.ts applies it): `cta sc`'s V8 flags, or `flags`. */
+export function scEnv(flags = SC_V8_FLAGS): NodeJS.ProcessEnv {
+  return { ...process.env, CTA_SC_V8_FLAGS: flags };
+}
+
 let tasksetOk: boolean | null = null;
 /** taskset(1) is present and may set this process's affinity. */
 export function canPin(): boolean {

@@ -4,10 +4,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startChild, canPin, type Child } from './proc.ts';
+import { startChild, canPin, scEnv, type Child } from './proc.ts';
 import { figure, quantile, sleep, type Figure } from './stats.ts';
 import { newScKey, toHex } from './fixtures.ts';
 import { summariseProfile, type Frame, type FileShare } from './profile.ts';
+
+/** The SC processes run with `cta sc`'s V8 flags; CTA_BENCH_SC_V8_FLAGS replaces them ('' for none), to measure what they cost. */
+const SC_ENV = scEnv(process.env.CTA_BENCH_SC_V8_FLAGS);
 
 export type ScBenchOptions = {
   sizes: number[];
@@ -87,7 +90,7 @@ async function setup(n: number, shards: number, o: ScBenchOptions, profileDir?: 
   const scs: Child[] = [];
   const ready: any[] = [];
   for (let s = 0; s < shards; s++) {
-    const c = startChild('sc-child.ts', { cpu: s % 2 });
+    const c = startChild('sc-child.ts', { cpu: s % 2, env: SC_ENV });
     scs.push(c);
     ready.push(await c.request<any>({ type: 'serve', scKey, n, shard: s, shards, lanePorts: lanes.ports, profileDir }, 'ready', 600000));
   }
@@ -185,7 +188,7 @@ export async function runScBench(o: ScBenchOptions): Promise<ScBenchResult> {
     const one = async (where: 'file' | 'memory') => {
       o.log(`sc: memory with ${o.memSize.toLocaleString('en-US')} registered CTAs, registry in ${where === 'file' ? 'a SQLite file' : "SQLite ':memory:'"} (fresh process)`);
       const dir = mkdtempSync(join(tmpdir(), 'cta-bench-mem-'));
-      const c = startChild('sc-child.ts', { execArgv: ['--expose-gc'] });
+      const c = startChild('sc-child.ts', { execArgv: ['--expose-gc'], env: SC_ENV });
       try {
         const statePath = where === 'file' ? join(dir, 'sc.db') : ':memory:';
         const m = await c.request<any>({ type: 'mem', n: o.memSize, scKey: toHex(newScKey()), statePath }, 'mem-result', 600000);
@@ -197,7 +200,7 @@ export async function runScBench(o: ScBenchOptions): Promise<ScBenchResult> {
           rssDelta,
           heapDelta: m.after.heapUsed - m.before.heapUsed,
           heapTotalDelta: m.after.heapTotal - m.before.heapTotal,
-          externalDelta: m.after.external + m.after.arrayBuffers - (m.before.external + m.before.arrayBuffers),
+          externalDelta: m.after.external - m.before.external, // includes arrayBuffers
           registerMs: m.registerMs as number,
         };
       } finally {

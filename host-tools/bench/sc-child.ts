@@ -10,6 +10,7 @@
 //        (run with --expose-gc in a fresh process)
 //   {type:'verify', scKey, requests, durationMs} -> {type:'verify-result'}: the SC's AP
 //        Request receive path called directly (no UDP) on the given datagrams
+import './sc-v8.ts';
 import dgram from 'node:dgram';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
