@@ -23,10 +23,18 @@
 //   clientInitiatedOnBoot  default false
 //   ciphersuites           [[authAlg, encTransform], ...] default [[0x02, 0x0c]]
 //   spi                    optional fixed CTA inbound SPI (>= 256); default: random per SA
+//   wifi                   optional {ssid, password?}: the network a WiFi board (BOARD_WIFI)
+//                          joins before the agent binds; ssid 1-32 chars, password 8-63
+//                          printable ASCII or 64 hex digits, absent for an open network.
+//                          The password is secret: nothing prints it. Other boards ignore it.
 // Everything is validated; a bad field throws DecodeError naming it.
 
 import { DecodeError } from './proto/errors.ts';
 import { cborDecode } from './proto/cbor.ts';
+
+// Build-time board fact (host-tools/build/build.ts boardDefines): folded in a bundle, so
+// boards without WiFi carry no WiFi validation; undefined in host tools (full checks).
+declare const BOARD_WIFI: boolean;
 
 export const CONFIG_FILE = 'cta.cfg';
 export const CONFIG_VERSION = 1;
@@ -62,7 +70,11 @@ export type CtaConfig = {
   prefetchTicket: boolean;
   ciphersuites: number[][];
   spi?: number;
+  /** The WiFi network to join (WiFi boards only). `password` is secret. */
+  wifi?: CtaWifi;
 };
+
+export type CtaWifi = { ssid: string; password?: string };
 
 /** Board-level defaults (board-configs/<board>.json), all optional. */
 export type ConfigDefaults = {
@@ -128,6 +140,29 @@ function arr(v: unknown, field: string, min: number, max: number): unknown[] {
 function bytesOf(v: unknown, field: string): Uint8Array {
   if (!(v instanceof Uint8Array)) bad(field, 'must be a byte string');
   return new Uint8Array(v as Uint8Array);
+}
+
+function text(v: unknown, field: string, lo: number, hi: number): string {
+  if (typeof v !== 'string' || v.length < lo || v.length > hi) bad(field, 'must be ' + lo + ' to ' + hi + ' characters');
+  const s = v as string;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e) bad(field, 'must be printable ASCII');
+  }
+  return s;
+}
+
+/** wifi: {ssid, password?}. Error messages never include the password. */
+function wifiOf(v: unknown): CtaWifi {
+  if (!isObj(v)) bad('wifi', 'must be a map {ssid, password}');
+  const o = v as { [k: string]: unknown };
+  const w: CtaWifi = { ssid: text(o.ssid, 'wifi.ssid', 1, 32) };
+  if (o.password !== undefined && o.password !== null) {
+    const p = text(o.password, 'wifi.password', 8, 64);
+    if (p.length === 64 && !/^[0-9a-fA-F]+$/.test(p)) bad('wifi.password', 'of 64 characters must be hex digits (a raw WPA key)');
+    w.password = p;
+  }
+  return w;
 }
 
 /** Validates a decoded config map and fills defaults. Throws DecodeError naming the bad field. */
@@ -232,6 +267,7 @@ export function configFromObject(o: unknown, defaults?: ConfigDefaults): CtaConf
     ciphersuites: ciphersuites,
   };
   if (m.spi !== undefined && m.spi !== null) cfg.spi = int(m.spi, 'spi', 256, 4294967295);
+  if ((typeof BOARD_WIFI === 'undefined' || BOARD_WIFI) && m.wifi !== undefined && m.wifi !== null) cfg.wifi = wifiOf(m.wifi);
   return cfg;
 }
 

@@ -3,9 +3,9 @@
 // Storage "cta.cfg", and the agent. `global.cta` is the running agent (or null), so
 // the emulator, the demo and the HIL runner can read cta.status() and cta.counters.
 // Written inside the Espruino subset.
-import { makeEspruinoPlatform } from './platform/espruino.ts';
+import { makeEspruinoPlatform, joinWifi, espruinoRequire } from './platform/espruino.ts';
 import { decodeConfig, CONFIG_FILE } from './config.ts';
-import type { ConfigDefaults } from './config.ts';
+import type { ConfigDefaults, CtaConfig } from './config.ts';
 import { CtaAgent } from './agent/agent.ts';
 import { SerialTransport } from './agent/transport.ts';
 import { handleControl } from './agent/control.ts';
@@ -17,6 +17,7 @@ import { setKeyCacheSize } from './proto/crypto/enctypes.ts';
 // drops the code a board cannot use (a module-level const would not fold in a module
 // with imports); outside a bundle (host tools, unit tests) everything is kept.
 declare const BOARD_SERIAL: boolean;
+declare const BOARD_WIFI: boolean;
 
 declare const global: { [name: string]: any };
 declare function print(s: string): void;
@@ -92,6 +93,24 @@ function boot(): void {
     print('CTA: bad configuration in "' + CONFIG_FILE + '": ' + (e as Error).message + '. Idle.');
     return;
   }
+  // A WiFi board joins the network first (firmware/platform/espruino.ts joinWifi);
+  // without wifi settings the network is assumed up (saved with require("Wifi").save()).
+  if ((typeof BOARD_WIFI === 'undefined' || BOARD_WIFI) && config.transport === 'udp') {
+    if (config.wifi) {
+      const c = config;
+      global.ctaError = 'joining WiFi';
+      joinWifi(espruinoRequire(BOARD.transports.wifiModule || 'Wifi'), config.wifi, platform, print, function () {
+        global.ctaError = null;
+        startAgent(platform, c);
+      });
+      return;
+    }
+    print('CTA: no wifi in "' + CONFIG_FILE + '": assuming the board is already on a network (require("Wifi").save()).');
+  }
+  startAgent(platform, config);
+}
+
+function startAgent(platform: Platform, config: CtaConfig): void {
   const agent = new CtaAgent(platform, config);
   try {
     agent.start();

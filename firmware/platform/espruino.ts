@@ -18,7 +18,7 @@ export interface BoardInfo {
   board: string;
   variables: number;
   nativeCrypto: { sha1: boolean; sha256: boolean; sha384: boolean; aes: boolean };
-  transports: { udp: boolean; serial: string | null; udpPort: number | null };
+  transports: { udp: boolean; serial: string | null; udpPort: number | null; wifi?: boolean; wifiModule?: string };
   serial: { port: string | null; rx: string | null; tx: string | null; baud: number | null; consoleTo: string | null };
   timers: {
     solicitedTimeoutMs: number;
@@ -190,4 +190,73 @@ export function makeEspruinoPlatform(board: BoardInfo): Platform {
       return { free: m.free, usage: m.usage, total: m.total };
     },
   };
+}
+
+/**
+ * The part of Espruino's WiFi module the firmware uses (ESP32: libs/network/esp32/
+ * jswrap_esp32_network.c; Espruino WiFi: its built-in "Wifi" module, same API):
+ * connect(ssid, {password}, cb(err)) -- err null once the board has an IP address, else
+ * a reason string; getIP(cb(err, {ip, ...})).
+ */
+export interface WifiModule {
+  connect(ssid: string, options: { [k: string]: string }, cb: (err: unknown) => void): void;
+  getIP(cb: (err: unknown, info: { ip?: string } | undefined) => void): unknown;
+}
+
+/** Waiting for connect() to call back; after that the attempt counts as failed. */
+export const WIFI_ATTEMPT_MS = 30000;
+
+/** Delay before retry n (1-based): 1 s doubling, at most 60 s. */
+export function wifiRetryMs(n: number): number {
+  const ms = 1000 * Math.pow(2, n - 1);
+  return ms > 60000 ? 60000 : ms;
+}
+
+/**
+ * Joins the WiFi network, retrying with backoff until it succeeds, then calls done().
+ * Prints a progress line per attempt, failure and success through `say`; never the password.
+ */
+export function joinWifi(
+  w: WifiModule,
+  wifi: { ssid: string; password?: string },
+  timers: { setTimeout(fn: () => void, ms: number): unknown; clearTimeout(h: unknown): void },
+  say: (line: string) => void,
+  done: () => void,
+): void {
+  let attempt = 0;
+  const net = '"' + wifi.ssid + '"';
+  function attemptOnce(): void {
+    const mine = ++attempt;
+    let over = false;
+    say('CTA: WiFi: joining ' + net + ' (attempt ' + mine + ')');
+    const watchdog = timers.setTimeout(function () {
+      finish('no answer in ' + WIFI_ATTEMPT_MS / 1000 + ' s');
+    }, WIFI_ATTEMPT_MS);
+    function finish(err: unknown): void {
+      if (over) return;
+      over = true;
+      timers.clearTimeout(watchdog);
+      if (err) {
+        const ms = wifiRetryMs(mine);
+        say('CTA: WiFi: ' + net + ' failed: ' + err + '; retry in ' + ms / 1000 + ' s');
+        timers.setTimeout(attemptOnce, ms);
+        return;
+      }
+      say('CTA: WiFi: joined ' + net);
+      w.getIP(function (e: unknown, info: { ip?: string } | undefined) {
+        if (info && info.ip) say('CTA: WiFi: IP address ' + info.ip + ' (the SC sends Wake Ups there)');
+      });
+      done();
+    }
+    const opts: { [k: string]: string } = {};
+    if (wifi.password) opts.password = wifi.password;
+    try {
+      w.connect(wifi.ssid, opts, function (err: unknown) {
+        finish(err);
+      });
+    } catch (e) {
+      finish((e as Error).message || 'error');
+    }
+  }
+  attemptOnce();
 }

@@ -26,7 +26,8 @@ export interface BoardConfig {
   /** Bytes per variable (process.memory().blocksize). */
   blockSize: number;
   nativeCrypto: { sha1: boolean; sha256: boolean; sha384: boolean; aes: boolean };
-  transports: { udp: boolean; serial: 'Serial1' | 'USB' | null; udpPort: number | null };
+  /** wifi: the UDP network is WiFi, joined with require(wifiModule).connect() before the agent binds. */
+  transports: { udp: boolean; serial: 'Serial1' | 'USB' | null; udpPort: number | null; wifi?: boolean; wifiModule?: string };
   /** consoleTo: where the JS console moves when the serial transport shares its port (null: no move). */
   serial: { port: string | null; rx: string | null; tx: string | null; baud: number | null; consoleTo: string | null };
   timers: BoardTimers;

@@ -76,6 +76,7 @@ export function boardDefines(cfg: BoardConfig): { [name: string]: string } {
     BOARD: JSON.stringify(boardDefine(cfg)),
     BOARD_UDP: JSON.stringify(!!cfg.transports.udp),
     BOARD_SERIAL: JSON.stringify(!!cfg.transports.serial),
+    BOARD_WIFI: JSON.stringify(!!cfg.transports.wifi),
   };
 }
 

@@ -15,6 +15,10 @@
 //    fails here.
 //  - a transport the board lacks is refused: require("dgram") on a board without UDP
 //    throws, and a serial path for a board without a serial transport is refused.
+//  - require("Wifi") (the board's transports.wifiModule) only on boards whose config
+//    says transports.wifi: connect(ssid, {password}, cb) calls back after a tick with
+//    null (or a reason, options.wifi.failTimes times first); getIP(cb) gives 127.0.0.1.
+//    The loopback network is "the WiFi"; Emulator.wifi records what was asked.
 import vm from 'node:vm';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
@@ -52,6 +56,17 @@ export interface EmulatorOptions {
   onLog?: (line: string) => void;
   /** E.hwRand source; default node:crypto. */
   hwRand?: () => number;
+  /** WiFi boards: the first failTimes connect() calls fail with failWith (default 'auth_fail'). */
+  wifi?: { failTimes?: number; failWith?: string };
+}
+
+/** What the firmware asked of the Wifi stand-in (WiFi boards). */
+export interface EmulatedWifi {
+  /** Every connect() call, in order (the options as given; test-side only, never printed). */
+  connects: { ssid: string; password: string | undefined }[];
+  /** The SSID of the last successful connect(), or null. */
+  ssid: string | null;
+  connected: boolean;
 }
 
 export interface EmulatorMemory {
@@ -69,6 +84,8 @@ export interface Emulator {
   readonly logs: string[];
   /** Errors thrown by callbacks (timers, sockets, serial), as Espruino reports "Uncaught". */
   readonly errors: Error[];
+  /** The Wifi stand-in's record; null on boards without WiFi. */
+  readonly wifi: EmulatedWifi | null;
   memory(): EmulatorMemory;
   /** Local addresses of the bound UDP sockets. */
   udpAddresses(): { address: string; port: number }[];
@@ -391,6 +408,48 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
     },
   };
   const dgramMod = makeDgram();
+
+  // ---- Wifi (boards with transports.wifi only) ----
+  const wifiRec: EmulatedWifi | null = board.transports.wifi ? { connects: [], ssid: null, connected: false } : null;
+  if (wifiRec) {
+    let failsLeft = opts.wifi?.failTimes ?? 0;
+    const wifiMod: any = new G.Object();
+    const later = (fn: (...a: unknown[]) => unknown, args: unknown[]) => addTimer(false, fn, 1, args);
+    Object.assign(wifiMod, {
+      connect(ssid: unknown, options: unknown, cb: unknown) {
+        if (typeof ssid !== 'string') throw new G.Error('No SSID provided');
+        if (options !== undefined && options !== null && typeof options !== 'object') throw new G.Error('Expecting options to be an Object');
+        const pw = options ? (options as { password?: unknown }).password : undefined;
+        if (pw !== undefined && typeof pw !== 'string') throw new G.Error('Expecting options.password to be a string');
+        wifiRec.connects.push({ ssid, password: pw as string | undefined });
+        const fail = failsLeft > 0;
+        if (fail) failsLeft--;
+        else {
+          wifiRec.ssid = ssid;
+          wifiRec.connected = true;
+        }
+        if (typeof cb === 'function') later(cb as (...a: unknown[]) => unknown, [fail ? (opts.wifi?.failWith ?? 'auth_fail') : null]);
+      },
+      getIP(cb: unknown) {
+        const info = Object.assign(new G.Object(), { ip: wifiRec.connected ? '127.0.0.1' : '0.0.0.0', netmask: '255.0.0.0', gw: '127.0.0.1', mac: '02:00:00:00:00:01' });
+        if (typeof cb === 'function') later(cb as (...a: unknown[]) => unknown, [null, info]);
+        return info;
+      },
+      disconnect(cb: unknown) {
+        wifiRec.connected = false;
+        if (typeof cb === 'function') later(cb as (...a: unknown[]) => unknown, []);
+      },
+      getStatus() {
+        return Object.assign(new G.Object(), { station: wifiRec.connected ? 'connected' : 'off', mode: wifiRec.connected ? 'sta' : 'off' });
+      },
+      on() {
+        return wifiMod;
+      },
+      save() {},
+      restore() {},
+    });
+    modules[board.transports.wifiModule ?? 'Wifi'] = () => wifiMod;
+  }
   const requireFn = function (name: string) {
     const m = modules[name];
     if (!m) throw new G.Error(`Module ${name} not found`);
@@ -481,6 +540,7 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
     global: G,
     logs,
     errors,
+    wifi: wifiRec,
     memory,
     udpAddresses() {
       const out: { address: string; port: number }[] = [];
