@@ -35,6 +35,14 @@ highest kvno). The output holds the long-term keys: keep it private.
                              needs no KDC round trip); tickets are then fetched
                              on the first Wake Up
   --spi N                    fixed CTA inbound SPI (default: random per SA)
+  --wifi-ssid SSID           WiFi boards (esp32, espruino-wifi): the network the
+                             board joins before the agent starts (without it such
+                             a board assumes a network saved with
+                             require("Wifi").save()); other boards ignore it
+  --wifi-password-stdin      read the WiFi password from standard input (one line)
+  --wifi-password-file FILE  read the WiFi password from FILE (first line);
+                             without either, an open network. The password is
+                             never taken on the command line and never printed
   -o, --output FILE          where to write the CBOR (default cta.cbor)`;
 
 export type ProvisionScOption = { principal: string; address?: string; port?: number };
@@ -57,6 +65,8 @@ export type ProvisionOptions = {
   ciphersuites?: number[][];
   /** Timer overrides (firmware/config.ts CtaTimers fields). */
   timers?: { [k: string]: number | number[] };
+  /** The WiFi network a WiFi board joins (firmware/config.ts wifi); password secret. */
+  wifi?: { ssid: string; password?: string };
 };
 
 const encoder = new Encoder({ tagUint8Array: false, useRecords: false, mapsAsObjects: true } as ConstructorParameters<typeof Encoder>[0]);
@@ -133,6 +143,7 @@ export function makeConfig(opts: ProvisionOptions): Uint8Array {
   if (opts.spi !== undefined) map.spi = opts.spi;
   if (opts.ciphersuites) map.ciphersuites = opts.ciphersuites;
   if (opts.timers) map.timers = opts.timers;
+  if (opts.wifi) map.wifi = opts.wifi.password === undefined ? { ssid: opts.wifi.ssid } : { ssid: opts.wifi.ssid, password: opts.wifi.password };
   const bytes = new Uint8Array(encoder.encode(map));
   // The firmware's own decoder is the judge: a config it would refuse is never written.
   try {
@@ -154,6 +165,9 @@ export function summarize(cfg: CtaConfig, slotsFromBoard = false): string[] {
   lines.push(`transport  ${cfg.transport}, listen ${cfg.listenPort}, signaling ${cfg.signalingPort}, ${slotsFromBoard ? "the board's number of" : cfg.slots} slots`);
   lines.push(`boot       ${cfg.clientInitiatedOnBoot ? 'client-initiated session (nonce 0)' : 'wait for a Wake Up'}`);
   lines.push(`tickets    ${cfg.prefetchTicket ? 'fetched at boot, refreshed before expiry' : 'fetched on the first Wake Up'}`);
+  // The password is key-like material: only whether there is one.
+  if (cfg.wifi) lines.push(`wifi       join "${cfg.wifi.ssid}" (${cfg.wifi.password ? 'password set, not shown' : 'open network, no password'}) on WiFi boards`);
+  else lines.push(`wifi       none (a WiFi board uses the network it has saved)`);
   return lines;
 }
 
@@ -175,7 +189,48 @@ function parseKdc(s: string | undefined): { address: string; port: number } {
   return { address: hp.host, port: hp.port };
 }
 
-export async function run(argv: string[]): Promise<number> {
+/** The first line of a password source, without its line end. */
+function firstLine(text: string): string {
+  const nl = text.search(/\r?\n/);
+  return nl < 0 ? text : text.slice(0, nl);
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  let text = '';
+  for await (const chunk of stream) {
+    text += typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8');
+    if (text.length > 4096) throw new UsageError('--wifi-password-stdin: standard input is longer than a WiFi password');
+  }
+  return text;
+}
+
+/** --wifi-* flags to ProvisionOptions.wifi; never puts the password in a message. */
+async function wifiOption(v: { [k: string]: string | string[] | boolean | undefined }, stdin: NodeJS.ReadableStream): Promise<ProvisionOptions['wifi']> {
+  const ssid = v['wifi-ssid'] as string | undefined;
+  const file = v['wifi-password-file'] as string | undefined;
+  const fromStdin = !!v['wifi-password-stdin'];
+  if (ssid === undefined) {
+    if (file !== undefined || fromStdin) throw new UsageError('a WiFi password needs --wifi-ssid SSID');
+    return undefined;
+  }
+  if (file !== undefined && fromStdin) throw new UsageError('give the WiFi password one way: --wifi-password-stdin or --wifi-password-file, not both');
+  let password: string | undefined;
+  if (fromStdin) {
+    password = firstLine(await readAll(stdin));
+    if (password === '') throw new UsageError('--wifi-password-stdin: standard input is empty (for an open network leave out the password flags)');
+  } else if (file !== undefined) {
+    try {
+      password = firstLine(readFileSync(file, 'utf8'));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new UsageError(`cannot read --wifi-password-file '${file}': ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (code ?? (e as Error).message)}`);
+    }
+    if (password === '') throw new UsageError(`--wifi-password-file '${file}' is empty`);
+  }
+  return password === undefined ? { ssid } : { ssid, password };
+}
+
+export async function run(argv: string[], io: { stdin?: NodeJS.ReadableStream } = {}): Promise<number> {
   const { values } = parseArgs(argv, {
     keytab: { type: 'string' },
     principal: { type: 'string' },
@@ -188,9 +243,17 @@ export async function run(argv: string[]): Promise<number> {
     'client-initiated-on-boot': { type: 'boolean' },
     'no-prefetch-ticket': { type: 'boolean' },
     spi: { type: 'string' },
+    'wifi-ssid': { type: 'string' },
+    'wifi-password-stdin': { type: 'boolean' },
+    'wifi-password-file': { type: 'string' },
+    // Only to refuse it with a clear message (and without echoing the value).
+    'wifi-password': { type: 'string' },
     output: { type: 'string', short: 'o' },
   });
   const v = values as { [k: string]: string | string[] | boolean | undefined };
+  if (v['wifi-password'] !== undefined) {
+    throw new UsageError('--wifi-password is not accepted (a password on the command line ends up in shell history and process lists): use --wifi-password-stdin or --wifi-password-file FILE');
+  }
   if (!v.keytab) throw new UsageError('--keytab FILE is required');
   if (!v.principal) throw new UsageError('--principal NAME is required');
   const scList = (v.sc as string[] | undefined) ?? [];
@@ -218,6 +281,8 @@ export async function run(argv: string[]): Promise<number> {
   };
   if (v.slots !== undefined) opts.slots = intOption(v.slots as string, 'slots', 4, 1, MAX_SLOTS);
   if (v.spi !== undefined) opts.spi = intOption(v.spi as string, 'spi', 0, 256, 4294967295);
+  const wifi = await wifiOption(v, io.stdin ?? process.stdin);
+  if (wifi) opts.wifi = wifi;
   const bytes = makeConfig(opts);
   const out = (v.output as string | undefined) ?? 'cta.cbor';
   try {
