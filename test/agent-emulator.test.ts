@@ -9,13 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildFirmware } from '../host-tools/build/build.ts';
 import { startEmulator } from '../host-tools/emulator/emulator.ts';
-import { nobleBackend as b } from '../host-tools/crypto/noble.ts';
-import { randomKey } from '../firmware/proto/crypto/index.ts';
-import { encodeKeytab } from '../firmware/proto/keytab.ts';
 import { makeConfig } from '../host-tools/provision/cli.ts';
-import { MiniKdc, MiniSc, REALM, CTA_PRINCIPAL, SC_PRINCIPAL } from './helpers/mini-sc.ts';
-import type { FakeClock, FakeNet } from './helpers/fake-platform.ts';
-import { LoopbackNet } from './helpers/loopback-net.ts';
+import { CTA_PRINCIPAL, SC_PRINCIPAL } from './helpers/mini-sc.ts';
+import { loopbackMiniWorld } from './helpers/loopback-net.ts';
 
 
 async function until(fn: () => boolean, ms = 10000): Promise<void> {
@@ -28,22 +24,16 @@ async function until(fn: () => boolean, ms = 10000): Promise<void> {
 
 test('the firmware bundle in the emulator: Wake Up -> AS exchange -> AP exchange -> SA, signaling, Rekey', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'cta-emu-'));
-  const net = new LoopbackNet();
   let emu: Awaited<ReturnType<typeof startEmulator>> | null = null;
+  let net: { close(): void } | null = null;
   try {
     const built = await buildFirmware({ board: 'emulator', outDir: dir });
     assert.deepEqual(built.violations, []);
-    const clock = { now: () => Date.now() } as unknown as FakeClock;
-    const ctaKey = randomKey(b, 18);
-    const scKey = { etype: 18, key: randomKey(b, 18), kvno: 1 };
-    const kdc = new MiniKdc(b, clock, net as unknown as FakeNet, '127.0.0.1', 0);
-    kdc.addPrincipal(CTA_PRINCIPAL + '@' + REALM, 18, ctaKey, 1);
-    kdc.addPrincipal(SC_PRINCIPAL, 18, scKey.key, 1);
-    const sc = new MiniSc(b, clock, net as unknown as FakeNet, scKey, '127.0.0.1', 0, 0);
-    await Promise.all(net.socks.map((s) => s.ready));
-    const [kdcSock, scSock, sigSock] = net.socks;
+    const w = await loopbackMiniWorld();
+    net = w.net;
+    const { kdc, sc, keytab, kdcSock, scSock, sigSock } = w;
     const cfg = makeConfig({
-      keytab: encodeKeytab([{ principal: { realm: REALM, components: CTA_PRINCIPAL.split('/'), nameType: 1 }, timestamp: 0, kvno: 1, etype: 18, key: ctaKey }]),
+      keytab,
       principal: CTA_PRINCIPAL,
       scs: [{ principal: SC_PRINCIPAL, address: '127.0.0.1', port: scSock.port }],
       kdc: { address: '127.0.0.1', port: kdcSock.port },
@@ -73,7 +63,7 @@ test('the firmware bundle in the emulator: Wake Up -> AS exchange -> AP exchange
     t.diagnostic(`bundle ${built.bytes} bytes; emulator memory estimate ${JSON.stringify(emu.memory())}`);
   } finally {
     if (emu) await emu.stop();
-    net.close();
+    net?.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

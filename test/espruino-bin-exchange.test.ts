@@ -19,13 +19,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildFirmware } from '../host-tools/build/build.ts';
-import { nobleBackend as b } from '../host-tools/crypto/noble.ts';
-import { randomKey } from '../firmware/proto/crypto/index.ts';
-import { encodeKeytab } from '../firmware/proto/keytab.ts';
 import { makeConfig } from '../host-tools/provision/cli.ts';
-import { MiniKdc, MiniSc, REALM, CTA_PRINCIPAL, SC_PRINCIPAL } from './helpers/mini-sc.ts';
-import type { FakeClock, FakeNet } from './helpers/fake-platform.ts';
-import { LoopbackNet } from './helpers/loopback-net.ts';
+import { CTA_PRINCIPAL, SC_PRINCIPAL } from './helpers/mini-sc.ts';
+import { loopbackMiniWorld } from './helpers/loopback-net.ts';
 import { ESPRUINO_BIN as BIN, skipUnlessBin } from './helpers/espruino-bin.ts';
 
 /** Two free UDP ports on 127.0.0.1 (bound, read, released). */
@@ -113,19 +109,10 @@ const IDLE_CPU_MS_PER_S = 1.3;
 type Figures = { mode: string; idleBoot: number; idleAfter: number; peak: number; msFirst: number; msRekey: number; msWake: number; cpuFirst: number; cpuRekey: number; cpuWake: number; maxMsgMs: number; cryptoCalls: number; cryptoMs: number };
 
 async function exchangeOn(mode: 'ram' | 'flash', sample: boolean, bundle: string, dir: string): Promise<Figures> {
-  const net = new LoopbackNet();
-  const clock = { now: () => Date.now() } as unknown as FakeClock;
-  const ctaKey = randomKey(b, 18);
-  const scKey = { etype: 18, key: randomKey(b, 18), kvno: 1 };
-  const kdc = new MiniKdc(b, clock, net as unknown as FakeNet, '127.0.0.1', 0);
-  kdc.addPrincipal(CTA_PRINCIPAL + '@' + REALM, 18, ctaKey, 1);
-  kdc.addPrincipal(SC_PRINCIPAL, 18, scKey.key, 1);
-  const sc = new MiniSc(b, clock, net as unknown as FakeNet, scKey, '127.0.0.1', 0, 0);
-  await Promise.all(net.socks.map((s) => s.ready));
-  const [kdcSock, scSock] = net.socks;
+  const { kdc, sc, net, clock, keytab, kdcSock, scSock } = await loopbackMiniWorld();
   const [listenPort, signalingPort] = await freePorts(2);
   const cfg = makeConfig({
-    keytab: encodeKeytab([{ principal: { realm: REALM, components: CTA_PRINCIPAL.split('/'), nameType: 1 }, timestamp: 0, kvno: 1, etype: 18, key: ctaKey }]),
+    keytab,
     principal: CTA_PRINCIPAL,
     scs: [{ principal: SC_PRINCIPAL, address: '127.0.0.1', port: scSock.port }],
     kdc: { address: '127.0.0.1', port: kdcSock.port },

@@ -11,15 +11,13 @@ import { join } from 'node:path';
 import { buildFirmware, type BuildResult } from '../host-tools/build/build.ts';
 import { listBoards, loadBoard } from '../host-tools/build/boards.ts';
 import { startEmulator, type Emulator } from '../host-tools/emulator/emulator.ts';
-import { nobleBackend as b } from '../host-tools/crypto/noble.ts';
-import { randomKey } from '../firmware/proto/crypto/index.ts';
 import { encodeKeytab } from '../firmware/proto/keytab.ts';
 import { makeConfig, type ProvisionOptions } from '../host-tools/provision/cli.ts';
 import { configFromObject } from '../firmware/config.ts';
 import { joinWifi, wifiRetryMs, WIFI_ATTEMPT_MS, type WifiModule } from '../firmware/platform/espruino.ts';
-import { MiniKdc, MiniSc, REALM, CTA_PRINCIPAL, SC_PRINCIPAL } from './helpers/mini-sc.ts';
-import { FakeClock, type FakeNet } from './helpers/fake-platform.ts';
-import { LoopbackNet } from './helpers/loopback-net.ts';
+import { REALM, CTA_PRINCIPAL, SC_PRINCIPAL } from './helpers/mini-sc.ts';
+import { FakeClock } from './helpers/fake-platform.ts';
+import { loopbackMiniWorld } from './helpers/loopback-net.ts';
 
 const PASSWORD = 'correct-horse-battery-staple-42';
 const SSID = 'cta lab net';
@@ -141,16 +139,7 @@ test('config: wifi {ssid, password} validated, messages never contain the passwo
 });
 
 async function world(t: { after(fn: () => unknown): void }) {
-  const net = new LoopbackNet();
-  const clock = { now: () => Date.now() } as unknown as FakeClock;
-  const ctaKey = randomKey(b, 18);
-  const scKey = { etype: 18, key: randomKey(b, 18), kvno: 1 };
-  const kdc = new MiniKdc(b, clock, net as unknown as FakeNet, '127.0.0.1', 0);
-  kdc.addPrincipal(CTA_PRINCIPAL + '@' + REALM, 18, ctaKey, 1);
-  kdc.addPrincipal(SC_PRINCIPAL, 18, scKey.key, 1);
-  const sc = new MiniSc(b, clock, net as unknown as FakeNet, scKey, '127.0.0.1', 0, 0);
-  await Promise.all(net.socks.map((s) => s.ready));
-  const [kdcSock, scSock] = net.socks;
+  const { kdc, sc, net, ctaKey, kdcSock, scSock } = await loopbackMiniWorld();
   const dir = mkdtempSync(join(tmpdir(), 'cta-wifi-emu-'));
   const emus: Emulator[] = [];
   t.after(async () => {
