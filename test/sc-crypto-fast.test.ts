@@ -43,6 +43,19 @@ test('HMAC-SHA1 with prepared pads equals the generic HMAC (keys of 0..64 bytes,
       assert.deepEqual(new Uint8Array(hmacSha1(p, d)), genericHmacSha1(N, key, d), `key ${kl} data ${dl}`);
     }
   }
+  // every data length across the SHA-1 padding boundaries (55/56/63/64 and the next block)
+  const key = rnd(16);
+  const p = hmacPads(key);
+  for (let dl = 0; dl <= 200; dl++) {
+    const d = rnd(dl);
+    assert.deepEqual(new Uint8Array(hmacSha1(p, d)), genericHmacSha1(N, key, d), `data ${dl}`);
+  }
+  // the pads are per key: two keys interleaved keep their own state
+  const k2 = rnd(20);
+  const p2 = hmacPads(k2);
+  const d = rnd(77);
+  assert.deepEqual(new Uint8Array(hmacSha1(p2, d)), genericHmacSha1(N, k2, d));
+  assert.deepEqual(new Uint8Array(hmacSha1(p, d)), genericHmacSha1(N, key, d));
   assert.throws(() => hmacPads(rnd(65)), { name: 'CryptoError' });
 });
 

@@ -9,12 +9,11 @@
 //    (two passes for the 32-byte keys), no per-usage cache keyed by key bytes;
 //  - AES-CTS decryption is two updates of one ECB context (all full blocks, then
 //    the rebuilt second-to-last block) plus an XOR; encryption one CBC update;
-//  - HMAC-SHA1 from prepared K^ipad / K^opad blocks and two one-shot digests
-//    (crypto.hash) over a reused scratch buffer that is zeroed after use.
+//  - HMAC-SHA1 in JS from the SHA-1 states after K^ipad / K^opad, compressed once
+//    per key: no native call, no Buffer per MAC (three HMACs per AP Request).
 // Enctypes 19 and 20 are not handled here (isFastEtype() says so): callers use
 // the generic layer for them.
-import * as nodeCrypto from 'node:crypto';
-import { createCipheriv, createDecipheriv, createHash, type Decipher } from 'node:crypto';
+import { createCipheriv, createDecipheriv, type Decipher } from 'node:crypto';
 import { nfold } from '../../firmware/proto/crypto/nfold.ts';
 import { CryptoError } from '../../firmware/proto/errors.ts';
 import { randomBytes } from '../sc/rand.ts';
@@ -23,8 +22,6 @@ const CONF = 16;
 const MAC = 12; // HMAC-SHA1-96
 const ZERO16 = new Uint8Array(16);
 
-const oneShot = (nodeCrypto as unknown as { hash?: (alg: string, data: Uint8Array, enc: 'buffer') => Buffer }).hash;
-const sha1: (d: Uint8Array) => Buffer = oneShot ? (d) => oneShot('sha1', d, 'buffer') : (d) => createHash('sha1').update(d).digest();
 
 /** True for the enctypes this module implements (17, 18). */
 export function isFastEtype(etype: number): boolean {
@@ -83,10 +80,56 @@ export function deriveRaw(etype: number, base: Uint8Array, usages: number[], kin
   return out;
 }
 
-// ---- HMAC-SHA1 with prepared pads ----
+// ---- HMAC-SHA1 from prepared midstates, in JS ----
+//
+// SHA-1 has no secret-dependent table lookups or branches, so a JS compression
+// function is as constant-time as the native one; what it saves is two native
+// one-shot digests and their output Buffers per HMAC. The key's K^ipad and K^opad
+// blocks are compressed once (hmacPads); each HMAC then compresses only the data
+// blocks, the padding and one outer block.
 
-/** K^ipad || K^opad (128 bytes) of an HMAC-SHA1 key of at most 64 bytes. */
-export type HmacPads = Uint8Array;
+/** SHA-1 states after K^ipad (words 0..4) and after K^opad (words 5..9). */
+export type HmacPads = Int32Array;
+
+const W = new Int32Array(80);
+const TAIL = new Uint8Array(128);
+
+/** One SHA-1 compression of b[off..off+64) into st[so..so+5). */
+function compress(st: Int32Array, so: number, b: Uint8Array, off: number): void {
+  const w = W;
+  for (let i = 0; i < 16; i++) {
+    const j = off + (i << 2);
+    w[i] = (b[j] << 24) | (b[j + 1] << 16) | (b[j + 2] << 8) | b[j + 3];
+  }
+  for (let i = 16; i < 80; i++) {
+    const x = w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16];
+    w[i] = (x << 1) | (x >>> 31);
+  }
+  let a = st[so], bb = st[so + 1], c = st[so + 2], d = st[so + 3], e = st[so + 4];
+  for (let i = 0; i < 20; i++) {
+    const t = (((a << 5) | (a >>> 27)) + ((bb & c) | (~bb & d)) + e + w[i] + 0x5a827999) | 0;
+    e = d; d = c; c = (bb << 30) | (bb >>> 2); bb = a; a = t;
+  }
+  for (let i = 20; i < 40; i++) {
+    const t = (((a << 5) | (a >>> 27)) + (bb ^ c ^ d) + e + w[i] + 0x6ed9eba1) | 0;
+    e = d; d = c; c = (bb << 30) | (bb >>> 2); bb = a; a = t;
+  }
+  for (let i = 40; i < 60; i++) {
+    const t = (((a << 5) | (a >>> 27)) + ((bb & c) | (bb & d) | (c & d)) + e + w[i] + 0x8f1bbcdc) | 0;
+    e = d; d = c; c = (bb << 30) | (bb >>> 2); bb = a; a = t;
+  }
+  for (let i = 60; i < 80; i++) {
+    const t = (((a << 5) | (a >>> 27)) + (bb ^ c ^ d) + e + w[i] + 0xca62c1d6) | 0;
+    e = d; d = c; c = (bb << 30) | (bb >>> 2); bb = a; a = t;
+  }
+  st[so] = (st[so] + a) | 0;
+  st[so + 1] = (st[so + 1] + bb) | 0;
+  st[so + 2] = (st[so + 2] + c) | 0;
+  st[so + 3] = (st[so + 3] + d) | 0;
+  st[so + 4] = (st[so + 4] + e) | 0;
+}
+
+const IV = [0x67452301, 0xefcdab89 | 0, 0x98badcfe | 0, 0x10325476, 0xc3d2e1f0 | 0];
 
 export function hmacPads(key: Uint8Array): HmacPads {
   if (key.length > 64) throw new CryptoError('fast-krb: HMAC key longer than a block');
@@ -96,40 +139,74 @@ export function hmacPads(key: Uint8Array): HmacPads {
     p[i] = k ^ 0x36;
     p[64 + i] = k ^ 0x5c;
   }
-  return p;
+  const st = new Int32Array(10);
+  for (let i = 0; i < 5; i++) st[i] = st[5 + i] = IV[i];
+  compress(st, 0, p, 0);
+  compress(st, 5, p, 64);
+  p.fill(0);
+  W.fill(0);
+  return st;
 }
 
-let scratch = Buffer.alloc(1024);
-function scratchFor(n: number): Buffer {
-  if (scratch.length < n) {
-    scratch.fill(0);
-    scratch = Buffer.alloc(Math.max(n, scratch.length * 2));
+const S = new Int32Array(5);
+
+/** Writes the last (padded) blocks of a message of total bytes whose final rem bytes start at d[off]. */
+function finish(d: Uint8Array, off: number, rem: number, total: number): void {
+  const t = TAIL;
+  for (let i = 0; i < rem; i++) t[i] = d[off + i];
+  t[rem] = 0x80;
+  const blocks = rem < 56 ? 1 : 2;
+  const end = blocks << 6;
+  for (let i = rem + 1; i < end - 8; i++) t[i] = 0;
+  const bits = total * 8;
+  const hi = Math.floor(bits / 4294967296);
+  t[end - 8] = hi >>> 24; t[end - 7] = (hi >>> 16) & 255; t[end - 6] = (hi >>> 8) & 255; t[end - 5] = hi & 255;
+  t[end - 4] = bits >>> 24; t[end - 3] = (bits >>> 16) & 255; t[end - 2] = (bits >>> 8) & 255; t[end - 1] = bits & 255;
+  compress(S, 0, t, 0);
+  if (blocks === 2) compress(S, 0, t, 64);
+}
+
+/** HMAC-SHA1 into S (the 5 words of the MAC); the caller reads and zeroes S. */
+function hmacInto(pads: HmacPads, data: Uint8Array): void {
+  for (let i = 0; i < 5; i++) S[i] = pads[i];
+  const n = data.length;
+  const full = n & ~63;
+  for (let off = 0; off < full; off += 64) compress(S, 0, data, off);
+  finish(data, full, n - full, 64 + n);
+  // outer: K^opad state, one block of the 20-byte inner digest and its padding
+  const t = TAIL;
+  for (let i = 0; i < 5; i++) {
+    const x = S[i];
+    t[i * 4] = x >>> 24; t[i * 4 + 1] = (x >>> 16) & 255; t[i * 4 + 2] = (x >>> 8) & 255; t[i * 4 + 3] = x & 255;
   }
-  return scratch;
+  for (let i = 0; i < 5; i++) S[i] = pads[5 + i];
+  finish(t, 0, 20, 84);
+  TAIL.fill(0);
+  W.fill(0);
 }
-const outer = Buffer.alloc(84);
 
-/** HMAC-SHA1(key, data) (20 bytes, a fresh Buffer) with the key's prepared pads. */
-export function hmacSha1(pads: HmacPads, data: Uint8Array): Buffer {
-  const n = 64 + data.length;
-  const s = scratchFor(n);
-  s.set(pads.subarray(0, 64), 0);
-  s.set(data, 64);
-  const inner = sha1(s.subarray(0, n));
-  s.fill(0, 0, n);
-  outer.set(pads.subarray(64, 128), 0);
-  outer.set(inner, 64);
-  const mac = sha1(outer);
-  outer.fill(0);
-  inner.fill(0);
+/** HMAC-SHA1(key, data) (20 bytes, a fresh array) with the key's prepared pads. */
+export function hmacSha1(pads: HmacPads, data: Uint8Array): Uint8Array {
+  hmacInto(pads, data);
+  const mac = new Uint8Array(20);
+  for (let i = 0; i < 5; i++) {
+    const x = S[i];
+    mac[i * 4] = x >>> 24; mac[i * 4 + 1] = (x >>> 16) & 255; mac[i * 4 + 2] = (x >>> 8) & 255; mac[i * 4 + 3] = x & 255;
+  }
+  S.fill(0);
   return mac;
 }
 
-/** Constant-time compare of the first a.length bytes of a with b (lengths must match). */
-function macEqual(mac: Uint8Array, want: Uint8Array, n: number): boolean {
-  if (want.length !== n) return false;
+/** Constant-time check that HMAC-SHA1-96(pads, data) is want[wo..wo+12). */
+function macOk96(pads: HmacPads, data: Uint8Array, want: Uint8Array, wo: number): boolean {
+  hmacInto(pads, data);
   let d = 0;
-  for (let i = 0; i < n; i++) d |= mac[i] ^ want[i];
+  for (let i = 0; i < 3; i++) {
+    const x = S[i];
+    const j = wo + i * 4;
+    d |= ((x >>> 24) ^ want[j]) | (((x >>> 16) & 255) ^ want[j + 1]) | (((x >>> 8) & 255) ^ want[j + 2]) | ((x & 255) ^ want[j + 3]);
+  }
+  S.fill(0);
   return d === 0;
 }
 
@@ -194,10 +271,7 @@ export class UsageKey {
       d2.fill(0);
       cn1.fill(0);
     }
-    const mac = hmacSha1(this.ki, pt);
-    const ok = macEqual(mac, c.subarray(n), MAC);
-    mac.fill(0);
-    if (!ok) {
+    if (!macOk96(this.ki, pt, c, n)) {
       pt.fill(0);
       throw new CryptoError('integrity check failed');
     }
