@@ -1,7 +1,7 @@
 // Runs bundles on a real Espruino interpreter (the Linux build), when one is given:
 //   ESPRUINO_BIN=/path/to/espruino npm test -- espruino-bin
-// The interpreter is built outside this repository (espruino/Espruino, `make`
-// with BOARD=LINUX); this test never builds or downloads it.
+// The interpreter is the user's own Espruino Linux build; this test never builds
+// or downloads it, and only takes its path.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
