@@ -50,10 +50,18 @@ const CACHE_KIB = 2048;
 
 export type SaMeta = { ctaSpi: number; scSpi: number; ciphersuite: string; establishedAt: number; expiresAt: number };
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS ctas (
+/**
+ * The registry table, schema 2: WITHOUT ROWID, keyed by principal, so each
+ * principal is stored once (schema 1 was a rowid table whose PRIMARY KEY index
+ * held every principal a second time, plus an index on expires_at nothing read:
+ * the expiry scan runs over the in-memory column). With `--state :memory:` these
+ * pages are the database, resident in the SC. `seq` is the registration order
+ * that schema 1 took from the rowid: the start-up load, and so the slot order and
+ * the paced restart wake, follow it (oldest registration first).
+ */
+const CTAS_COLUMNS = `
   principal TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL,
   address TEXT NOT NULL,
   port INTEGER NOT NULL,
   signaling_port INTEGER NOT NULL,
@@ -65,10 +73,34 @@ CREATE TABLE IF NOT EXISTS ctas (
   expires_at INTEGER,
   last_error TEXT,
   last_wake_at INTEGER,
-  updated_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS ctas_expires ON ctas(expires_at);
+  updated_at INTEGER NOT NULL`;
+const SCHEMA_VERSION = 2;
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS ctas (${CTAS_COLUMNS}
+) WITHOUT ROWID;
 `;
+/** Every schema-1 column, copied as is by the migration. */
+const V1_COLUMNS = 'principal, address, port, signaling_port, state, cta_spi, sc_spi, ciphersuite, established_at, expires_at, last_error, last_wake_at, updated_at';
+
+/**
+ * A registry file from before schema 2 (a `ctas` table without `seq`): its rows
+ * move into the new table in one transaction, rowid becoming seq (the order the
+ * old load used). Idempotent; a crash part-way leaves the old file untouched.
+ */
+function migrate(db: Database.Database): void {
+  const cols = db.prepare(`SELECT name FROM pragma_table_info('ctas')`).pluck().all() as string[];
+  if (cols.length === 0 || cols.includes('seq')) return;
+  db.transaction(() => {
+    db.exec(`DROP TABLE IF EXISTS ctas_v2;
+CREATE TABLE ctas_v2 (${CTAS_COLUMNS}
+) WITHOUT ROWID;
+INSERT INTO ctas_v2 (seq, ${V1_COLUMNS}) SELECT rowid, ${V1_COLUMNS} FROM ctas;
+DROP INDEX IF EXISTS ctas_expires;
+DROP TABLE ctas;
+ALTER TABLE ctas_v2 RENAME TO ctas;`);
+  })();
+}
 
 function packIPv4(a: string): number {
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(a);
@@ -88,6 +120,7 @@ function unpackIPv4(v: number): string {
 
 type Row = {
   principal: string;
+  seq: number;
   address: string;
   port: number;
   signaling_port: number;
@@ -141,6 +174,8 @@ export class Registry {
   private queue: (() => void)[] = [];
   private flushScheduled = false;
   private closed = false;
+  /** seq of the next new row: registration order, kept across restarts. */
+  private nextSeq = 1;
   private stmts: { [k: string]: Database.Statement };
   private txn: (ops: (() => void)[]) => void;
 
@@ -151,11 +186,12 @@ export class Registry {
       this.db.pragma(`cache_size = -${CACHE_KIB}`);
     }
     this.db.pragma('synchronous = NORMAL');
+    migrate(this.db);
     this.db.exec(SCHEMA);
-    this.db.prepare(`INSERT OR IGNORE INTO meta (k, v) VALUES ('schema', '1')`).run();
+    this.db.prepare(`INSERT INTO meta (k, v) VALUES ('schema', ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v`).run(String(SCHEMA_VERSION));
     this.stmts = {
       upsert: this.db.prepare(
-        `INSERT INTO ctas (principal, address, port, signaling_port, state, updated_at) VALUES (?, ?, ?, ?, 'registered', ?)
+        `INSERT INTO ctas (principal, seq, address, port, signaling_port, state, updated_at) VALUES (?, ?, ?, ?, ?, 'registered', ?)
          ON CONFLICT(principal) DO UPDATE SET address = excluded.address, port = excluded.port, signaling_port = excluded.signaling_port, updated_at = excluded.updated_at`,
       ),
       del: this.db.prepare(`DELETE FROM ctas WHERE principal = ?`),
@@ -169,7 +205,7 @@ export class Registry {
       addr: this.db.prepare(`UPDATE ctas SET address = ?, port = ?, updated_at = ? WHERE principal = ?`),
       get: this.db.prepare(`SELECT * FROM ctas WHERE principal = ?`),
       list: this.db.prepare(`SELECT * FROM ctas ORDER BY principal LIMIT ? OFFSET ?`),
-      all: this.db.prepare(`SELECT principal, address, port, signaling_port, state, cta_spi, sc_spi, expires_at FROM ctas ORDER BY rowid`),
+      all: this.db.prepare(`SELECT seq, principal, address, port, signaling_port, state, cta_spi, sc_spi, expires_at FROM ctas ORDER BY seq`),
     };
     this.txn = this.db.transaction((ops: (() => void)[]) => {
       for (const op of ops) op();
@@ -178,6 +214,7 @@ export class Registry {
     // Load what survived the last run. A CTA mid-exchange when we stopped has no
     // key material any more (it was only ever in memory): it is just registered.
     for (const r of this.stmts.all.iterate() as IterableIterator<Row>) {
+      if (r.seq >= this.nextSeq) this.nextSeq = r.seq + 1;
       const slot = this.alloc(r.principal);
       this.setAddr(slot, r.address, r.port, r.signaling_port);
       const s = STATE_NAMES.indexOf(r.state);
@@ -328,9 +365,11 @@ export class Registry {
   register(principal: string, address: string, port: number, signalingPort: number | undefined, now: number): number {
     const sig = signalingPort ?? port;
     let slot = this.slotOf(principal);
+    // A new principal takes the next seq; an update keeps its own (ON CONFLICT leaves seq).
     if (slot < 0) slot = this.alloc(principal);
     this.setAddr(slot, address, port, sig);
-    this.enqueue(() => this.stmts.upsert.run(principal, address, port, sig, now));
+    const seq = this.nextSeq++;
+    this.enqueue(() => this.stmts.upsert.run(principal, seq, address, port, sig, now));
     return slot;
   }
   unregister(principal: string): number {
