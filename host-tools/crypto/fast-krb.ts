@@ -21,6 +21,7 @@ import { randomBytes } from '../sc/rand.ts';
 const CONF = 16;
 const MAC = 12; // HMAC-SHA1-96
 const ZERO16 = new Uint8Array(16);
+const CN1 = new Uint8Array(16); // decrypt(): the rebuilt second-to-last block, zeroed after use
 
 
 /** True for the enctypes this module implements (17, 18). */
@@ -252,32 +253,49 @@ export class UsageKey {
     const pt = new Uint8Array(n);
     if (n === 16) {
       const x = d.update(c.subarray(0, 16));
-      for (let i = 0; i < 16; i++) pt[i] = x[i];
-      x.fill(0);
+      for (let i = 0; i < 16; i++) {
+        pt[i] = x[i];
+        x[i] = 0;
+      }
     } else {
       const nb = (n + 15) >> 4;
       const r = n - ((nb - 1) << 4);
       const lead = (nb - 2) << 4;
       // D of C1..C(n-2) and of En (the real last full block, sent second to last).
       const d1 = d.update(c.subarray(0, lead + 16));
-      for (let i = 0; i < lead; i++) pt[i] = d1[i] ^ (i < 16 ? 0 : c[i - 16]);
+      // (plain loops, each output byte zeroed once read: Buffer#fill costs more here)
+      for (let i = 0; i < 16 && i < lead; i++) {
+        pt[i] = d1[i];
+        d1[i] = 0;
+      }
+      for (let i = 16; i < lead; i++) {
+        pt[i] = d1[i] ^ c[i - 16];
+        d1[i] = 0;
+      }
       // C(n-1) = partial || tail of D(En); its plaintext is D(C(n-1)) ^ C(n-2).
-      const cn1 = Buffer.allocUnsafe(16);
-      for (let i = 0; i < 16; i++) cn1[i] = i < r ? c[lead + 16 + i] : d1[lead + i];
+      const cn1 = CN1;
+      const e = lead + 16;
+      for (let i = 0; i < r; i++) {
+        const x = c[e + i];
+        cn1[i] = x;
+        pt[e + i] = d1[lead + i] ^ x;
+      }
+      for (let i = r; i < 16; i++) cn1[i] = d1[lead + i];
+      for (let i = lead; i < e; i++) d1[i] = 0;
       const d2 = d.update(cn1);
-      for (let i = 0; i < 16; i++) pt[lead + i] = d2[i] ^ (lead === 0 ? 0 : c[lead - 16 + i]);
-      for (let i = 0; i < r; i++) pt[lead + 16 + i] = d1[lead + i] ^ c[lead + 16 + i];
-      d1.fill(0);
-      d2.fill(0);
-      cn1.fill(0);
+      if (lead === 0) for (let i = 0; i < 16; i++) pt[i] = d2[i];
+      else for (let i = 0; i < 16; i++) pt[lead + i] = d2[i] ^ c[lead - 16 + i];
+      for (let i = 0; i < 16; i++) {
+        d2[i] = 0;
+        cn1[i] = 0;
+      }
     }
     if (!macOk96(this.ki, pt, c, n)) {
       pt.fill(0);
       throw new CryptoError('integrity check failed');
     }
-    const out = pt.slice(CONF);
-    pt.fill(0);
-    return out;
+    pt.fill(0, 0, CONF);
+    return pt.subarray(CONF);
   }
 
   /** RFC 3961 encryption with a fresh (or given) 16-byte confounder. */

@@ -442,20 +442,26 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
   }
   function macOk(h: Uint8Array, mac: Uint8Array): boolean {
     if (mac.length !== HMAC_LEN || h.length !== HMAC_LEN) return false;
-    return timingSafeEqual(h, mac);
+    let d = 0;
+    for (let i = 0; i < HMAC_LEN; i++) d |= h[i] ^ mac[i];
+    return d === 0;
   }
   /** Replay-cache key: SHA-1 of client, ctime, cusec and the authenticator ciphertext. */
+  let replayScratch = Buffer.allocUnsafe(512);
   function replayKey(client: string, ctime: number, cusec: number, cipher: Uint8Array): string {
-    const name = Buffer.from(client, 'utf8');
-    const b = Buffer.allocUnsafe(name.length + 16 + cipher.length);
-    name.copy(b, 0);
-    b[name.length] = 0;
-    b.writeDoubleBE(ctime, name.length + 1);
-    b.writeUInt32BE(cusec >>> 0, name.length + 9);
-    b.writeUInt16BE(0, name.length + 13);
-    b[name.length + 15] = 0;
-    b.set(cipher, name.length + 16);
-    return oneShotHash ? oneShotHash('sha1', b, 'latin1') : createHash('sha1').update(b).digest().toString('latin1');
+    // Built in a reused scratch buffer (no per-request Buffers); same bytes as before.
+    const need = client.length * 3 + 16 + cipher.length;
+    if (replayScratch.length < need) replayScratch = Buffer.allocUnsafe(Math.max(need, 2 * replayScratch.length));
+    const b = replayScratch;
+    const nl = b.write(client, 0, 'utf8');
+    b[nl] = 0;
+    b.writeDoubleBE(ctime, nl + 1);
+    b.writeUInt32BE(cusec >>> 0, nl + 9);
+    b.writeUInt16BE(0, nl + 13);
+    b[nl + 15] = 0;
+    b.set(cipher, nl + 16);
+    const m = b.subarray(0, nl + 16 + cipher.length);
+    return oneShotHash ? oneShotHash('sha1', m, 'latin1') : createHash('sha1').update(m).digest().toString('latin1');
   }
   function newScSpi(slot: number, avoid: number): number {
     // SC inbound SPI = gen (11 bits, 512..2047) << 21 | slot: finds the CTA without a map.
