@@ -117,6 +117,8 @@ test('a schema-1 registry file is migrated on open: every row, SA metadata and t
       assert.equal(r.state(r.slotOf(name('y'))), CTA_STATE.REGISTERED, 'mid-exchange becomes registered, as before');
       assert.equal(r.address(r.slotOf(name('b'))), 'fe80::1');
       const ra = r.get(name('a'));
+      assert.equal(ra?.state, 'established');
+      assert.equal(r.get(name('z'))?.state, 'registered');
       assert.equal(ra?.ciphersuite, 'hmac-sha1-96/aes-128-cbc');
       assert.equal(ra?.establishedAt, 1000);
       assert.equal(ra?.expiresAt, 3600000);
@@ -135,6 +137,15 @@ test('a schema-1 registry file is migrated on open: every row, SA metadata and t
     assert.deepEqual(s.indexes, [], 'the PRIMARY KEY and expires_at indexes went with the old table');
     assert.deepEqual(s.tables, ['ctas', 'meta'], 'no leftover table');
     assert.equal(s.schema, '2');
+    const raw = new Database(path, { readonly: true });
+    try {
+      const st = (p: string) => raw.prepare(`SELECT state FROM ctas WHERE principal = ?`).pluck().get(name(p));
+      assert.equal(st('a'), CTA_STATE.ESTABLISHED, 'state names became codes');
+      assert.equal(st('z'), CTA_STATE.REGISTERED);
+      assert.equal(st('k'), CTA_STATE.ESTABLISHED);
+    } finally {
+      raw.close();
+    }
 
     const again = new Registry(path); // already migrated: opens as is
     try {

@@ -57,7 +57,9 @@ export type SaMeta = { ctaSpi: number; scSpi: number; ciphersuite: string; estab
  * the expiry scan runs over the in-memory column). With `--state :memory:` these
  * pages are the database, resident in the SC. `seq` is the registration order
  * that schema 1 took from the rowid: the start-up load, and so the slot order and
- * the paced restart wake, follow it (oldest registration first).
+ * the paced restart wake, follow it (oldest registration first). `state` is a
+ * CTA_STATE code (schema 1 spelled the name out, 10 bytes a row); get() and
+ * list() still report names.
  */
 const CTAS_COLUMNS = `
   principal TEXT PRIMARY KEY,
@@ -65,7 +67,7 @@ const CTAS_COLUMNS = `
   address TEXT NOT NULL,
   port INTEGER NOT NULL,
   signaling_port INTEGER NOT NULL,
-  state TEXT NOT NULL DEFAULT 'registered',
+  state INTEGER NOT NULL DEFAULT ${CTA_STATE.REGISTERED},
   cta_spi INTEGER,
   sc_spi INTEGER,
   ciphersuite TEXT,
@@ -80,8 +82,11 @@ CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS ctas (${CTAS_COLUMNS}
 ) WITHOUT ROWID;
 `;
-/** Every schema-1 column, copied as is by the migration. */
+/** Every schema-1 column, copied by the migration (the state name becomes its code). */
 const V1_COLUMNS = 'principal, address, port, signaling_port, state, cta_spi, sc_spi, ciphersuite, established_at, expires_at, last_error, last_wake_at, updated_at';
+
+/** A schema-1 state name as its code; anything else loads as registered anyway. */
+const STATE_CODE_SQL = `CASE state ${STATE_NAMES.map((n, i) => `WHEN '${n}' THEN ${i}`).join(' ')} ELSE 1 END`;
 
 /**
  * A registry file from before schema 2 (a `ctas` table without `seq`): its rows
@@ -95,7 +100,7 @@ function migrate(db: Database.Database): void {
     db.exec(`DROP TABLE IF EXISTS ctas_v2;
 CREATE TABLE ctas_v2 (${CTAS_COLUMNS}
 ) WITHOUT ROWID;
-INSERT INTO ctas_v2 (seq, ${V1_COLUMNS}) SELECT rowid, ${V1_COLUMNS} FROM ctas;
+INSERT INTO ctas_v2 (seq, ${V1_COLUMNS}) SELECT rowid, ${V1_COLUMNS.replace('state', STATE_CODE_SQL)} FROM ctas;
 DROP INDEX IF EXISTS ctas_expires;
 DROP TABLE ctas;
 ALTER TABLE ctas_v2 RENAME TO ctas;`);
@@ -124,7 +129,7 @@ type Row = {
   address: string;
   port: number;
   signaling_port: number;
-  state: string;
+  state: number;
   cta_spi: number | null;
   sc_spi: number | null;
   ciphersuite: string | null;
@@ -141,7 +146,7 @@ function rowToRecord(r: Row): CtaRecord {
     address: r.address,
     port: r.port,
     signalingPort: r.signaling_port,
-    state: r.state,
+    state: STATE_NAMES[r.state] ?? 'registered',
     ctaSpi: r.cta_spi,
     scSpi: r.sc_spi,
     ciphersuite: r.ciphersuite,
@@ -191,7 +196,7 @@ export class Registry {
     this.db.prepare(`INSERT INTO meta (k, v) VALUES ('schema', ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v`).run(String(SCHEMA_VERSION));
     this.stmts = {
       upsert: this.db.prepare(
-        `INSERT INTO ctas (principal, seq, address, port, signaling_port, state, updated_at) VALUES (?, ?, ?, ?, ?, 'registered', ?)
+        `INSERT INTO ctas (principal, seq, address, port, signaling_port, state, updated_at) VALUES (?, ?, ?, ?, ?, ${CTA_STATE.REGISTERED}, ?)
          ON CONFLICT(principal) DO UPDATE SET address = excluded.address, port = excluded.port, signaling_port = excluded.signaling_port, updated_at = excluded.updated_at`,
       ),
       del: this.db.prepare(`DELETE FROM ctas WHERE principal = ?`),
@@ -200,7 +205,7 @@ export class Registry {
       ),
       wake: this.db.prepare(`UPDATE ctas SET state = ?, last_wake_at = ?, updated_at = ? WHERE principal = ?`),
       sa: this.db.prepare(
-        `UPDATE ctas SET state = 'established', cta_spi = ?, sc_spi = ?, ciphersuite = ?, established_at = ?, expires_at = ?, last_error = NULL, last_wake_at = COALESCE(?, last_wake_at), updated_at = ? WHERE principal = ?`,
+        `UPDATE ctas SET state = ${CTA_STATE.ESTABLISHED}, cta_spi = ?, sc_spi = ?, ciphersuite = ?, established_at = ?, expires_at = ?, last_error = NULL, last_wake_at = COALESCE(?, last_wake_at), updated_at = ? WHERE principal = ?`,
       ),
       addr: this.db.prepare(`UPDATE ctas SET address = ?, port = ?, updated_at = ? WHERE principal = ?`),
       get: this.db.prepare(`SELECT * FROM ctas WHERE principal = ?`),
@@ -217,7 +222,7 @@ export class Registry {
       if (r.seq >= this.nextSeq) this.nextSeq = r.seq + 1;
       const slot = this.alloc(r.principal);
       this.setAddr(slot, r.address, r.port, r.signaling_port);
-      const s = STATE_NAMES.indexOf(r.state);
+      const s = r.state;
       this.st[slot] = s === CTA_STATE.ESTABLISHED || s === CTA_STATE.UNREACHABLE ? s : CTA_STATE.REGISTERED;
       if (r.cta_spi != null) this.ctaSpiCol[slot] = r.cta_spi;
       if (r.sc_spi != null) this.scSpiCol[slot] = r.sc_spi;
@@ -308,7 +313,7 @@ export class Registry {
     // Wake times of exchanges still under way.
     for (const [slot, t] of this.lastWake) {
       const p = this.names[slot];
-      const st = STATE_NAMES[this.st[slot]];
+      const st = this.st[slot];
       if (p !== undefined) this.queue.push(() => this.stmts.wake.run(st, t, t, p));
     }
     this.lastWake.clear();
@@ -395,7 +400,7 @@ export class Registry {
     if ((state === CTA_STATE.WAKING || state === CTA_STATE.REPLIED) && lastError === null) return; // memory only
     const p = this.principalOf(slot);
     const wake = this.takeWake(slot);
-    this.enqueue(() => this.stmts.state.run(STATE_NAMES[state], lastError, wake, now, p));
+    this.enqueue(() => this.stmts.state.run(state, lastError, wake, now, p));
   }
   markWaking(slot: number, now: number): void {
     this.st[slot] = CTA_STATE.WAKING;
