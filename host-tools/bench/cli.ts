@@ -121,10 +121,10 @@ export function report(r: BenchResults): string {
     out.push(...profileLines('SC CPU profile', s.profile));
   }
   if (r.memory) {
-    out.push('', `SC memory per registered CTA (${r.memory.ctas.toLocaleString('en-US')} CTAs, fresh process, RSS beyond the started SC)`);
+    out.push('', `SC memory per registered CTA (${r.memory.ctas.toLocaleString('en-US')} CTAs, a fresh process per run, RSS beyond the started SC; figures of the median run)`);
     out.push(
       table(
-        [r.memory, r.memory.inMemory].map((x) => [x.registry, `${fmt(x.bytesPerCta)} B`, `${fmt(x.rssDelta / 1048576)} MiB`, `${fmt(x.heapDelta / 1048576)} MiB`, `${fmt(x.heapTotalDelta / 1048576)} MiB`, `${fmt(x.externalDelta / 1048576)} MiB`, `${fmt(x.registerMs)} ms`]),
+        [r.memory, r.memory.inMemory].map((x) => [x.registry, `${fmt(x.bytesPerCta)} B${x.bytesPerCtaRuns && x.bytesPerCtaRuns.length > 1 ? ` (${fmt(Math.min(...x.bytesPerCtaRuns))}..${fmt(Math.max(...x.bytesPerCtaRuns))})` : ''}`, `${fmt(x.rssDelta / 1048576)} MiB`, `${fmt(x.heapDelta / 1048576)} MiB`, `${fmt(x.heapTotalDelta / 1048576)} MiB`, `${fmt(x.externalDelta / 1048576)} MiB`, `${fmt(x.registerMs)} ms`]),
         ['registry', 'RSS/CTA', 'RSS delta', 'JS heap used delta', 'JS heap reserved delta', 'buffers delta', 'registration'],
       ),
     );

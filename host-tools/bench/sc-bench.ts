@@ -44,7 +44,8 @@ export type ThroughputRow = {
   errors: number;
 };
 
-export type MemFigure = { registry: string; ctas: number; bytesPerCta: number; rssDelta: number; heapDelta: number; heapTotalDelta: number; externalDelta: number; registerMs: number };
+/** The median run by bytesPerCta (its other fields are that run's); bytesPerCtaRuns: every run's figure. */
+export type MemFigure = { registry: string; ctas: number; bytesPerCta: number; bytesPerCtaRuns: number[]; rssDelta: number; heapDelta: number; heapTotalDelta: number; externalDelta: number; registerMs: number };
 
 export type ScBenchResult = {
   pinned: boolean;
@@ -184,9 +185,12 @@ export async function runScBench(o: ScBenchOptions): Promise<ScBenchResult> {
 
   // 4. Memory per registered CTA, in a fresh process each: with the registry in a
   //    SQLite file (the `cta sc serve` default, --state sc.db) and in ':memory:'.
+  //    RSS after the same registrations varies by tens of bytes per CTA from one
+  //    process to the next (allocator and GC timing), so each registry gets o.runs
+  //    fresh processes, the two interleaved, and the median run is reported.
   if (o.memSize > 0) {
-    const one = async (where: 'file' | 'memory') => {
-      o.log(`sc: memory with ${o.memSize.toLocaleString('en-US')} registered CTAs, registry in ${where === 'file' ? 'a SQLite file' : "SQLite ':memory:'"} (fresh process)`);
+    const one = async (where: 'file' | 'memory', run: number): Promise<Omit<MemFigure, 'bytesPerCtaRuns'>> => {
+      o.log(`sc: memory run ${run + 1}/${o.runs} with ${o.memSize.toLocaleString('en-US')} registered CTAs, registry in ${where === 'file' ? 'a SQLite file' : "SQLite ':memory:'"} (fresh process)`);
       const dir = mkdtempSync(join(tmpdir(), 'cta-bench-mem-'));
       const c = startChild('sc-child.ts', { execArgv: ['--expose-gc'], env: SC_ENV });
       try {
@@ -208,9 +212,17 @@ export async function runScBench(o: ScBenchOptions): Promise<ScBenchResult> {
         rmSync(dir, { recursive: true, force: true });
       }
     };
-    const file = await one('file');
-    const mem = await one('memory');
-    res.memory = { ...file, inMemory: mem };
+    const files: Omit<MemFigure, 'bytesPerCtaRuns'>[] = [];
+    const mems: Omit<MemFigure, 'bytesPerCtaRuns'>[] = [];
+    for (let run = 0; run < Math.max(1, o.runs); run++) {
+      files.push(await one('file', run));
+      mems.push(await one('memory', run));
+    }
+    const median = (xs: Omit<MemFigure, 'bytesPerCtaRuns'>[]): MemFigure => {
+      const sorted = [...xs].sort((a, b) => a.bytesPerCta - b.bytesPerCta);
+      return { ...sorted[(sorted.length - 1) >> 1], bytesPerCtaRuns: xs.map((x) => x.bytesPerCta) };
+    };
+    res.memory = { ...median(files), inMemory: median(mems) };
   }
 
   // 5. CPU profile of the SC child at the maximum rate.
