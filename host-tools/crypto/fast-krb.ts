@@ -106,22 +106,35 @@ function compress(st: Int32Array, so: number, b: Uint8Array, off: number): void 
     const x = w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16];
     w[i] = (x << 1) | (x >>> 31);
   }
+  // five rounds per iteration, the variables renamed instead of shifted
   let a = st[so], bb = st[so + 1], c = st[so + 2], d = st[so + 3], e = st[so + 4];
-  for (let i = 0; i < 20; i++) {
-    const t = (((a << 5) | (a >>> 27)) + ((bb & c) | (~bb & d)) + e + w[i] + 0x5a827999) | 0;
-    e = d; d = c; c = (bb << 30) | (bb >>> 2); bb = a; a = t;
+  for (let i = 0; i < 20; i += 5) {
+    e = (e + ((a << 5) | (a >>> 27)) + (d ^ (bb & (c ^ d))) + w[i] + 0x5a827999) | 0; bb = (bb << 30) | (bb >>> 2);
+    d = (d + ((e << 5) | (e >>> 27)) + (c ^ (a & (bb ^ c))) + w[i + 1] + 0x5a827999) | 0; a = (a << 30) | (a >>> 2);
+    c = (c + ((d << 5) | (d >>> 27)) + (bb ^ (e & (a ^ bb))) + w[i + 2] + 0x5a827999) | 0; e = (e << 30) | (e >>> 2);
+    bb = (bb + ((c << 5) | (c >>> 27)) + (a ^ (d & (e ^ a))) + w[i + 3] + 0x5a827999) | 0; d = (d << 30) | (d >>> 2);
+    a = (a + ((bb << 5) | (bb >>> 27)) + (e ^ (c & (d ^ e))) + w[i + 4] + 0x5a827999) | 0; c = (c << 30) | (c >>> 2);
   }
-  for (let i = 20; i < 40; i++) {
-    const t = (((a << 5) | (a >>> 27)) + (bb ^ c ^ d) + e + w[i] + 0x6ed9eba1) | 0;
-    e = d; d = c; c = (bb << 30) | (bb >>> 2); bb = a; a = t;
+  for (let i = 20; i < 40; i += 5) {
+    e = (e + ((a << 5) | (a >>> 27)) + (bb ^ c ^ d) + w[i] + 0x6ed9eba1) | 0; bb = (bb << 30) | (bb >>> 2);
+    d = (d + ((e << 5) | (e >>> 27)) + (a ^ bb ^ c) + w[i + 1] + 0x6ed9eba1) | 0; a = (a << 30) | (a >>> 2);
+    c = (c + ((d << 5) | (d >>> 27)) + (e ^ a ^ bb) + w[i + 2] + 0x6ed9eba1) | 0; e = (e << 30) | (e >>> 2);
+    bb = (bb + ((c << 5) | (c >>> 27)) + (d ^ e ^ a) + w[i + 3] + 0x6ed9eba1) | 0; d = (d << 30) | (d >>> 2);
+    a = (a + ((bb << 5) | (bb >>> 27)) + (c ^ d ^ e) + w[i + 4] + 0x6ed9eba1) | 0; c = (c << 30) | (c >>> 2);
   }
-  for (let i = 40; i < 60; i++) {
-    const t = (((a << 5) | (a >>> 27)) + ((bb & c) | (bb & d) | (c & d)) + e + w[i] + 0x8f1bbcdc) | 0;
-    e = d; d = c; c = (bb << 30) | (bb >>> 2); bb = a; a = t;
+  for (let i = 40; i < 60; i += 5) {
+    e = (e + ((a << 5) | (a >>> 27)) + ((bb & c) | (d & (bb | c))) + w[i] + 0x8f1bbcdc) | 0; bb = (bb << 30) | (bb >>> 2);
+    d = (d + ((e << 5) | (e >>> 27)) + ((a & bb) | (c & (a | bb))) + w[i + 1] + 0x8f1bbcdc) | 0; a = (a << 30) | (a >>> 2);
+    c = (c + ((d << 5) | (d >>> 27)) + ((e & a) | (bb & (e | a))) + w[i + 2] + 0x8f1bbcdc) | 0; e = (e << 30) | (e >>> 2);
+    bb = (bb + ((c << 5) | (c >>> 27)) + ((d & e) | (a & (d | e))) + w[i + 3] + 0x8f1bbcdc) | 0; d = (d << 30) | (d >>> 2);
+    a = (a + ((bb << 5) | (bb >>> 27)) + ((c & d) | (e & (c | d))) + w[i + 4] + 0x8f1bbcdc) | 0; c = (c << 30) | (c >>> 2);
   }
-  for (let i = 60; i < 80; i++) {
-    const t = (((a << 5) | (a >>> 27)) + (bb ^ c ^ d) + e + w[i] + 0xca62c1d6) | 0;
-    e = d; d = c; c = (bb << 30) | (bb >>> 2); bb = a; a = t;
+  for (let i = 60; i < 80; i += 5) {
+    e = (e + ((a << 5) | (a >>> 27)) + (bb ^ c ^ d) + w[i] + 0xca62c1d6) | 0; bb = (bb << 30) | (bb >>> 2);
+    d = (d + ((e << 5) | (e >>> 27)) + (a ^ bb ^ c) + w[i + 1] + 0xca62c1d6) | 0; a = (a << 30) | (a >>> 2);
+    c = (c + ((d << 5) | (d >>> 27)) + (e ^ a ^ bb) + w[i + 2] + 0xca62c1d6) | 0; e = (e << 30) | (e >>> 2);
+    bb = (bb + ((c << 5) | (c >>> 27)) + (d ^ e ^ a) + w[i + 3] + 0xca62c1d6) | 0; d = (d << 30) | (d >>> 2);
+    a = (a + ((bb << 5) | (bb >>> 27)) + (c ^ d ^ e) + w[i + 4] + 0xca62c1d6) | 0; c = (c << 30) | (c >>> 2);
   }
   st[so] = (st[so] + a) | 0;
   st[so + 1] = (st[so + 1] + bb) | 0;

@@ -692,7 +692,7 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
       keep = true;
     }
     try {
-      onAuthenticated(buf, r, now, digest, msg, etp, clientName, sk, auth, so, apReq.authenticator.cipher);
+      onAuthenticated(buf, r, now, digest, msg, etp, clientName, slot0, sk, auth, so, apReq.authenticator.cipher);
     } finally {
       if (!keep) so.wipe();
     }
@@ -706,6 +706,7 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
     msg: ReturnType<typeof decodeApRequest>,
     etp: EncTicketPart,
     clientName: string,
+    slot0: number,
     sk: EncTicketPart['key'],
     auth: ReturnType<typeof decodeAuthenticator>,
     ops: SessionOps,
@@ -731,7 +732,7 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
       return drop('bad_hmac', r, clientName);
     }
     // The nonce: did this SC initiate this session?
-    let slot = registry.slotOf(clientName);
+    let slot = slot0; // registry.slotOf(clientName), looked up by onApRequest (nothing registered since)
     let startedAt = now;
     const clientInitiated = msg.serverNonce === 0;
     if (!clientInitiated) {
