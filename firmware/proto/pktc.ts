@@ -7,6 +7,7 @@
 // finds where each one ends (outer TLV length) - decode them with krb5.ts.
 
 import { DecodeError } from './errors.ts';
+import { civilFromDays, daysFromCivil } from './der.ts';
 import { concat, ctEqual, readU32, u32 } from './bytes.ts';
 import type { CryptoBackend } from './crypto/backend.ts';
 import { hmacSha1 } from './crypto/index.ts';
@@ -294,15 +295,6 @@ export function derTlvLength(bytes: Uint8Array, off: number, tag: number, what: 
 
 // ------------------------------------------------------------ timestamps
 
-function daysFromCivil(y: number, m: number, d: number): number {
-  y -= m <= 2 ? 1 : 0;
-  const era = Math.floor(y / 400);
-  const yoe = y - era * 400;
-  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
-  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
-  return era * 146097 + doe - 719468;
-}
-
 function two(n: number): string {
   return n < 10 ? '0' + n : '' + n;
 }
@@ -337,18 +329,12 @@ export function timestampToMs(s: string): number {
 export function msToTimestamp(ms: number): string {
   if (typeof ms !== 'number' || ms !== ms) fail('timestamp is not a number');
   const secs = Math.floor(ms / 1000);
-  let days = Math.floor(secs / 86400);
+  const days = Math.floor(secs / 86400);
   let rem = secs - days * 86400;
-  // civil from days (proleptic Gregorian)
-  days += 719468;
-  const era = Math.floor(days / 146097);
-  const doe = days - era * 146097;
-  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
-  const mp = Math.floor((5 * doy + 2) / 153);
-  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
-  const m = mp < 10 ? mp + 3 : mp - 9;
-  const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+  const ymd = civilFromDays(days);
+  const y = ymd[0];
+  const m = ymd[1];
+  const d = ymd[2];
   if (y < 1950 || y > 2049) fail('timestamp year ' + y + ' outside 1950..2049');
   const hh = Math.floor(rem / 3600);
   rem -= hh * 3600;
