@@ -6,7 +6,7 @@
 import { Decoder, Encoder } from 'cbor-x';
 import { crc16 } from '../../firmware/proto/crc16.ts';
 import { SlipDecoder, slipEncode, SLIP_MAX_FRAME } from '../../firmware/proto/slip.ts';
-import { CHANNEL_MAX } from '../../firmware/proto/serial-frame.ts';
+import { CHANNEL_MAX, type FrameStats } from '../../firmware/proto/serial-frame.ts';
 
 export { CHANNEL, CHANNEL_MAX } from '../../firmware/proto/serial-frame.ts';
 
@@ -26,15 +26,8 @@ export function encodeHostFrame(channel: number, payload: unknown): Uint8Array {
   return slipEncode(out);
 }
 
-export interface HostFrameStats {
-  /** Good frames delivered. */
-  frames: number;
-  badCrc: number;
-  badCbor: number;
-  oversized: number;
-  badEscape: number;
-  runt: number;
-}
+/** The same counters as the board's FrameDecoder, so both ends report alike. */
+export type HostFrameStats = FrameStats;
 
 /** Streaming decoder: feed() chunks, each good frame calls onFrame(channel, payload). */
 export class HostFrameDecoder {
