@@ -284,7 +284,9 @@ function shortErrorsPlugin(codes: { [code: string]: string }): esbuild.Plugin {
         const stem = basename(rel, '.ts');
         const edits: { start: number; end: number; text: string }[] = [];
         let n = 0;
-        fullAncestor(ast, (node: AnyNode) => {
+        const helpers = throwHelpers(ast, args.path);
+        const usedHelpers = new Set<string>();
+        fullAncestor(ast, (node: AnyNode, _st: unknown, anc: AnyNode[]) => {
           if (node.type === 'CallExpression') {
             const key = callKey(node);
             const idx = key === null ? undefined : labelFns.get(key);
@@ -301,7 +303,13 @@ function shortErrorsPlugin(codes: { [code: string]: string }): esbuild.Plugin {
           if (!arg || (arg.type === 'Literal' && typeof arg.value === 'string' && arg.value.length <= 8)) return;
           const code = `${stem}#${++n}`;
           codes[code] = js.slice(arg.start, arg.end);
-          edits.push({ start: arg.start, end: arg.end, text: JSON.stringify(code) });
+          // `throw new DecodeError("der#12")` -> `__tD("der#12");` (errors.ts throwDecode: the same error, thrown there).
+          const parent = anc[anc.length - 2];
+          const helper = helpers[node.callee.name];
+          if (helper && parent && parent.type === 'ThrowStatement' && parent.argument === node && node.arguments.length === 1) {
+            usedHelpers.add(node.callee.name);
+            edits.push({ start: parent.start, end: parent.end, text: `${helper}(${JSON.stringify(code)});` });
+          } else edits.push({ start: arg.start, end: arg.end, text: JSON.stringify(code) });
         });
         // Outermost edits only (a label call inside a replaced message goes with it).
         edits.sort((x, y) => x.start - y.start || y.end - x.end);
@@ -309,10 +317,46 @@ function shortErrorsPlugin(codes: { [code: string]: string }): esbuild.Plugin {
         for (const e of edits) if (!keep.length || e.start >= keep[keep.length - 1].end) keep.push(e);
         let out = js;
         for (const e of keep.reverse()) out = out.slice(0, e.start) + e.text + out.slice(e.end);
+        if (usedHelpers.size) {
+          const specs = [...usedHelpers].map((c) => `${THROW_HELPERS[c]} as ${helpers[c]}`).join(', ');
+          out = `import { ${specs} } from ${JSON.stringify(ERRORS_MODULE)};\n` + out;
+        }
         return { contents: out, loader: 'js', resolveDir: dirname(args.path) };
       });
     },
   };
+}
+
+const ERRORS_MODULE = join(REPO_ROOT, 'firmware', 'proto', 'errors.ts');
+/** Error constructor -> the errors.ts function that throws it. */
+const THROW_HELPERS: { [ctor: string]: string } = { DecodeError: 'throwDecode', CryptoError: 'throwCrypto', Error: 'throwError' };
+
+/**
+ * The error constructors of a module whose `throw new C(msg)` statements may become
+ * calls of errors.ts's throw helpers (ctor -> local helper name): DecodeError and
+ * CryptoError only where the module imports them under that name from errors.ts,
+ * the global Error only where the module declares nothing named Error; none in
+ * errors.ts itself, or where a `__t*` name is already taken.
+ */
+export function throwHelpers(ast: AnyNode, path: string): { [ctor: string]: string } {
+  const out: { [ctor: string]: string } = {};
+  if (resolve(path) === ERRORS_MODULE) return out;
+  let declaresError = false;
+  let clash = false;
+  fullAncestor(ast, (node: AnyNode) => {
+    if (node.type === 'ImportDeclaration' && /(^|\/)errors\.ts$/.test(node.source.value) && resolve(dirname(path), node.source.value) === ERRORS_MODULE) {
+      for (const sp of node.specifiers) {
+        if (sp.type === 'ImportSpecifier' && sp.imported.name === sp.local.name && (sp.local.name === 'DecodeError' || sp.local.name === 'CryptoError')) out[sp.local.name] = '__t' + sp.local.name[0];
+      }
+    }
+    if (node.type === 'Identifier' && /^__t/.test(node.name)) clash = true;
+    const id = node.type === 'VariableDeclarator' || node.type === 'FunctionDeclaration' || node.type === 'ClassDeclaration' ? node.id : node.type === 'ImportSpecifier' || node.type === 'ImportDefaultSpecifier' || node.type === 'ImportNamespaceSpecifier' ? node.local : null;
+    if (id && id.type === 'Identifier' && id.name === 'Error') declaresError = true;
+    if ((node.type === 'FunctionDeclaration' || /FunctionExpression$/.test(node.type)) && node.params.some((p: AnyNode) => p.type === 'Identifier' && p.name === 'Error')) declaresError = true;
+  });
+  if (clash) return {};
+  if (!declaresError) out.Error = '__tE';
+  return out;
 }
 
 function resolveFromRoot(p: string): string {
