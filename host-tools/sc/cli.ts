@@ -5,6 +5,7 @@ import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { parseArgs, parseHostPort, intOption, UsageError } from '../args.ts';
 import { startSc, ScStartError, type ScServer } from './server.ts';
+import { startScWorkers, type WorkerPool } from './workers.ts';
 import { attachSerialCta, type SerialCta } from '../serial/attach.ts';
 import { parseSerialSpec } from '../serial/link.ts';
 
@@ -44,6 +45,13 @@ serve options:
                           principal is read from it, its clock set from the host's)
   --kdc HOST:PORT         where serial CTAs' KDC traffic goes (default 127.0.0.1:88)
   --serial-cta NAME       the serial CTA's principal, if it cannot be asked over channel 0
+  --workers N             serve on N processes (default 1: this process alone). The
+                          primary keeps --listen, --control and the logs and forks N
+                          workers; CTA principals are hashed to a worker, each with its
+                          own UDP port on the --listen address (Wake Ups leave from it,
+                          answers come back to it) and its own registry FILE.w<k>;
+                          datagrams at --listen are routed to the owner. A worker that
+                          exits is restarted. Not with --serial.
 
 client commands talk to the control API of a running 'cta sc' (--control, default
 ${DEFAULT_CONTROL}); PRINCIPAL is the CTA's full name, cta/HOST@REALM:
@@ -111,6 +119,7 @@ async function serve(argv: string[]): Promise<number> {
       serial: { type: 'string', multiple: true },
       kdc: { type: 'string' },
       'serial-cta': { type: 'string' },
+      workers: { type: 'string' },
     },
     true,
   );
@@ -126,32 +135,36 @@ async function serve(argv: string[]): Promise<number> {
   const kdcRelay = parseHostPort(S(v, 'kdc') ?? '127.0.0.1:88', '127.0.0.1', '--kdc');
   if (S(v, 'serial-cta') && serials.length !== 1) throw new UsageError('--serial-cta needs exactly one --serial');
   const statePath = S(v, 'state') ?? 'sc.db';
-  checkStatePath(statePath);
-  let sc: ScServer;
+  const workers = intOption(S(v, 'workers'), 'workers', 1, 1, 64);
+  if (workers > 1 && serials.length) throw new UsageError('--serial serves a CTA in this process: it cannot be combined with --workers');
+  if (workers > 1) for (let k = 0; k < workers; k++) checkStatePath(statePath === ':memory:' ? statePath : `${statePath}.w${k}`);
+  else checkStatePath(statePath);
+  const scOptions = {
+    principal: S(v, 'principal') as string,
+    keytab: S(v, 'keytab') as string,
+    listen,
+    statePath,
+    control,
+    policy: {
+      allowClientInitiated: !!v['allow-client-initiated'],
+      clientInitiatedPerMinute: intOption(S(v, 'client-initiated-per-minute'), 'client-initiated-per-minute', 6, 0, 1e6),
+    },
+    timers: {
+      restartWakeRatePerSec: intOption(S(v, 'restart-wake-rate'), 'restart-wake-rate', 200, 1, 1e7),
+      nonceLifetimeMs: intOption(S(v, 'nonce-lifetime'), 'nonce-lifetime', 5000, 1, 3600000),
+      wakeRetries: intOption(S(v, 'wake-retries'), 'wake-retries', 2, 0, 100),
+      wakeRetryMs: intOption(S(v, 'wake-retry'), 'wake-retry', 3000, 1, 3600000),
+      skewSec: intOption(S(v, 'skew'), 'skew', 300, 0, 86400),
+      saLifetimeSec: intOption(S(v, 'sa-lifetime'), 'sa-lifetime', 604800, 60, 0xffffffff),
+      graceSec: intOption(S(v, 'grace'), 'grace', 3600, 0, 0xffffffff),
+    },
+    ackRequired: !v['no-ack'],
+    wakeOnStart: !v['no-wake-on-start'],
+    log: jsonLog,
+  };
+  let sc: ScServer | WorkerPool;
   try {
-    sc = await startSc({
-      principal: S(v, 'principal') as string,
-      keytab: S(v, 'keytab') as string,
-      listen,
-      statePath,
-      control,
-      policy: {
-        allowClientInitiated: !!v['allow-client-initiated'],
-        clientInitiatedPerMinute: intOption(S(v, 'client-initiated-per-minute'), 'client-initiated-per-minute', 6, 0, 1e6),
-      },
-      timers: {
-        restartWakeRatePerSec: intOption(S(v, 'restart-wake-rate'), 'restart-wake-rate', 200, 1, 1e7),
-        nonceLifetimeMs: intOption(S(v, 'nonce-lifetime'), 'nonce-lifetime', 5000, 1, 3600000),
-        wakeRetries: intOption(S(v, 'wake-retries'), 'wake-retries', 2, 0, 100),
-        wakeRetryMs: intOption(S(v, 'wake-retry'), 'wake-retry', 3000, 1, 3600000),
-        skewSec: intOption(S(v, 'skew'), 'skew', 300, 0, 86400),
-        saLifetimeSec: intOption(S(v, 'sa-lifetime'), 'sa-lifetime', 604800, 60, 0xffffffff),
-        graceSec: intOption(S(v, 'grace'), 'grace', 3600, 0, 0xffffffff),
-      },
-      ackRequired: !v['no-ack'],
-      wakeOnStart: !v['no-wake-on-start'],
-      log: jsonLog,
-    });
+    sc = workers > 1 ? await startScWorkers({ ...scOptions, workers, logToStdout: true }) : await startSc(scOptions);
   } catch (e) {
     if (e instanceof ScStartError) throw new UsageError(e.message);
     const code = (e as NodeJS.ErrnoException).code;
@@ -159,14 +172,14 @@ async function serve(argv: string[]): Promise<number> {
     throw e;
   }
   for (const c of ctas) {
-    sc.register(c.principal, c.host, c.port, c.sig);
-    if (v['no-wake-on-start'] !== true) sc.wake(c.principal);
+    await sc.register(c.principal, c.host, c.port, c.sig);
+    if (v['no-wake-on-start'] !== true) await sc.wake(c.principal);
   }
   const serialCtas: SerialCta[] = [];
   for (const spec of serials) {
     try {
       serialCtas.push(
-        await attachSerialCta(sc, spec, { kdc: kdcRelay, principal: S(v, 'serial-cta'), wake: v['no-wake-on-start'] !== true, log: jsonLog }),
+        await attachSerialCta(sc as ScServer, spec, { kdc: kdcRelay, principal: S(v, 'serial-cta'), wake: v['no-wake-on-start'] !== true, log: jsonLog }),
       );
     } catch (e) {
       for (const c of serialCtas) await c.close();

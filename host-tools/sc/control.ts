@@ -13,16 +13,17 @@ import type { CtaRecord } from './registry.ts';
 
 /** What the control API needs from the SC (ScServer implements it). */
 export interface ControlTarget {
-  status(): object;
-  listCtas(limit?: number, offset?: number): CtaRecord[];
-  register(principal: string, address: string, port: number, signalingPort?: number): void;
-  unregister(principal: string): boolean;
-  isRegistered(principal: string): boolean;
-  wake(principal: string): void;
-  wakeAll(): number;
-  rekey(principal: string): 'rekey' | 'wake';
+  // Each may answer with a promise (cta sc --workers: the primary asks a worker).
+  status(): object | Promise<object>;
+  listCtas(limit?: number, offset?: number): CtaRecord[] | Promise<CtaRecord[]>;
+  register(principal: string, address: string, port: number, signalingPort?: number): void | Promise<void>;
+  unregister(principal: string): boolean | Promise<boolean>;
+  isRegistered(principal: string): boolean | Promise<boolean>;
+  wake(principal: string): void | Promise<void>;
+  wakeAll(): number | Promise<number>;
+  rekey(principal: string): 'rekey' | 'wake' | Promise<'rekey' | 'wake'>;
   sendSignaling(principal: string, text: string): Promise<string>;
-  metricsText(): string;
+  metricsText(): string | Promise<string>;
 }
 
 export interface ControlServer {
@@ -108,46 +109,46 @@ export function startControl(
     const route = `${req.method} ${url.pathname.replace(/\/+$/, '') || '/'}`;
     switch (route) {
       case 'GET /status':
-        return send(res, 200, target.status());
+        return send(res, 200, await target.status());
       case 'GET /metrics':
-        return send(res, 200, target.metricsText());
+        return send(res, 200, await target.metricsText());
       case 'GET /ctas': {
         const limit = Number(url.searchParams.get('limit') ?? -1);
         const offset = Number(url.searchParams.get('offset') ?? 0);
-        return send(res, 200, { ctas: target.listCtas(Number.isFinite(limit) ? limit : -1, Number.isFinite(offset) ? offset : 0) });
+        return send(res, 200, { ctas: await target.listCtas(Number.isFinite(limit) ? limit : -1, Number.isFinite(offset) ? offset : 0) });
       }
       case 'POST /ctas': {
         const b = await readJson(req);
         const principal = str(b, 'principal');
         if (!principal.includes('@')) throw new HttpError(400, `principal '${principal}' has no @REALM`);
         const address = str(b, 'address');
-        target.register(principal, address, port(b, 'port', true) as number, port(b, 'signalingPort', false));
+        await target.register(principal, address, port(b, 'port', true) as number, port(b, 'signalingPort', false));
         log('control_register', { principal, address });
         return send(res, 201, { ok: true, principal });
       }
       case 'DELETE /ctas': {
         const principal = url.searchParams.get('principal') || '';
-        if (!target.unregister(principal)) throw new HttpError(404, `no CTA '${principal}'`);
+        if (!(await target.unregister(principal))) throw new HttpError(404, `no CTA '${principal}'`);
         return send(res, 200, { ok: true, principal });
       }
       case 'POST /wake': {
         const b = await readJson(req);
-        if (b.all === true) return send(res, 202, { ok: true, queued: target.wakeAll() });
+        if (b.all === true) return send(res, 202, { ok: true, queued: await target.wakeAll() });
         const principal = str(b, 'principal');
-        if (!target.isRegistered(principal)) throw new HttpError(404, `no CTA '${principal}'`);
-        target.wake(principal);
+        if (!(await target.isRegistered(principal))) throw new HttpError(404, `no CTA '${principal}'`);
+        await target.wake(principal);
         return send(res, 202, { ok: true, principal });
       }
       case 'POST /rekey': {
         const b = await readJson(req);
         const principal = str(b, 'principal');
-        if (!target.isRegistered(principal)) throw new HttpError(404, `no CTA '${principal}'`);
-        return send(res, 202, { ok: true, principal, method: target.rekey(principal) });
+        if (!(await target.isRegistered(principal))) throw new HttpError(404, `no CTA '${principal}'`);
+        return send(res, 202, { ok: true, principal, method: await target.rekey(principal) });
       }
       case 'POST /signal': {
         const b = await readJson(req);
         const principal = str(b, 'principal');
-        if (!target.isRegistered(principal)) throw new HttpError(404, `no CTA '${principal}'`);
+        if (!(await target.isRegistered(principal))) throw new HttpError(404, `no CTA '${principal}'`);
         try {
           return send(res, 200, { ok: true, response: await target.sendSignaling(principal, str(b, 'text')) });
         } catch (e) {
