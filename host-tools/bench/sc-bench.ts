@@ -8,6 +8,7 @@ import { startChild, canPin, scEnv, type Child } from './proc.ts';
 import { figure, quantile, sleep, type Figure } from './stats.ts';
 import { newScKey, toHex } from './fixtures.ts';
 import { summariseProfile, type Frame, type FileShare } from './profile.ts';
+import { runWorkerScaling, type WorkerScaling } from './sc-workers.ts';
 
 /** The SC processes run with `cta sc`'s V8 flags; CTA_BENCH_SC_V8_FLAGS replaces them ('' for none), to measure what they cost. */
 const SC_ENV = scEnv(process.env.CTA_BENCH_SC_V8_FLAGS);
@@ -51,7 +52,7 @@ export type ScBenchResult = {
   pinned: boolean;
   throughput: ThroughputRow[];
   paced: { ctas: number; offered: number; rate: Figure; p50ms: Figure; p99ms: Figure } | null;
-  scaling: { ctas: number; mode: string; one: Figure; two: Figure; ratio: number; scCpuPct: Figure[] } | null;
+  scaling: WorkerScaling | null;
   memory: (MemFigure & { inMemory: MemFigure }) | null;
   profile: { scenario: string; frames: Frame[]; files: FileShare[]; idlePct: number } | null;
 };
@@ -146,42 +147,8 @@ export async function runScBench(o: ScBenchOptions): Promise<ScBenchResult> {
     }
   }
 
-  // 3. Two SC processes on distinct ports, each with half the CTAs (the SC has no
-  //    multi-worker mode: this is SO_REUSEPORT-style sharding by CTA).
-  if (o.scalingSize > 0) {
-    const n = o.scalingSize;
-    o.log(`sc: two SC processes, ${n.toLocaleString('en-US')} CTAs split between them`);
-    let one = maxBySize.get(n);
-    const oneRuns: number[] = [];
-    const twoRuns: number[] = [];
-    const cpu: number[][] = [[], []];
-    // Interleave one- and two-process runs so machine noise hits both alike.
-    const x1 = await setup(n, 1, o);
-    const x2 = await setup(n, 2, o);
-    try {
-      for (let r = 0; r < o.runs; r++) {
-        oneRuns.push((await measure(x1.load, x1.scs, 0, o)).rate);
-        const m = await measure(x2.load, x2.scs, 0, o);
-        twoRuns.push(m.rate);
-        cpu[0].push(m.cpuPct[0]);
-        cpu[1].push(m.cpuPct[1]);
-      }
-    } finally {
-      await teardown(x1);
-      await teardown(x2);
-    }
-    const f1 = figure(oneRuns);
-    const f2 = figure(twoRuns);
-    one = f1.median;
-    res.scaling = {
-      ctas: n,
-      mode: 'two SC processes on distinct ports, CTAs sharded between them (no in-process multi-worker mode); one load-generator process',
-      one: f1,
-      two: f2,
-      ratio: f2.median / one,
-      scCpuPct: cpu.map((c) => figure(c)),
-    };
-  }
+  // 3. Scaling: `cta sc --workers 2` vs `--workers 1` (sc-workers.ts).
+  if (o.scalingSize > 0) res.scaling = await runWorkerScaling(o.scalingSize, o);
 
   // 4. Memory per registered CTA, in a fresh process each: with the registry in a
   //    SQLite file (the `cta sc serve` default, --state sc.db) and in ':memory:'.
