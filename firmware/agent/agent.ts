@@ -95,30 +95,69 @@ import type { TicketEntry } from './kdc.ts';
 // with imports); outside a bundle (host tools, unit tests) everything is kept.
 declare const BOARD_UDP: boolean;
 
-/** Drop reasons (counters.drops keys). */
-export const DROP_REASONS = [
-  'unknown_sc',
-  'wrong_address',
-  'nonce_zero',
-  'table_full',
-  'duplicate',
-  'bad_hmac',
-  'malformed',
-  'stale_rekey',
-  'no_pending',
-  'no_session',
-  'bad_ap_rep',
-  'no_subkey',
-  'bad_ciphersuite',
-  'unexpected',
-  'unsupported_doi',
-  'kdc_unmatched',
-  'esp_no_sa',
-  'esp_icv',
-  'esp_replay',
-  'esp_malformed',
-  'internal',
-];
+// Counters live in one Uint32Array (agent.cn), indexed by the constants below (esbuild
+// inlines them); `agent.counters` builds the named object on demand. On the interpreter
+// a named counter costs one or two variables for its key, the array a few in all.
+/** Counter names, in index order (AgentCounters keys; drops follow them). */
+const COUNTER_NAMES =
+  'rx tx wakeUps rekeysAccepted replaced apRequestsSent retransmits sessionsEstablished sessionsAborted saRecoveredSent ' +
+  'asExchanges asRequestsSent kdcRetransmits kdcFailures ticketsCached ticketRefreshes ticketPrefetches skewAdopted krbErrors ' +
+  'clientInitiated saExpired signalingReceived signalingAnswered';
+const C_RX = 0;
+const C_TX = 1;
+const C_WAKE_UPS = 2;
+const C_REKEYS_ACCEPTED = 3;
+const C_REPLACED = 4;
+const C_AP_REQUESTS_SENT = 5;
+const C_RETRANSMITS = 6;
+const C_SESSIONS_ESTABLISHED = 7;
+const C_SESSIONS_ABORTED = 8;
+const C_SA_RECOVERED_SENT = 9;
+const C_AS_EXCHANGES = 10;
+const C_AS_REQUESTS_SENT = 11;
+const C_KDC_RETRANSMITS = 12;
+const C_KDC_FAILURES = 13;
+const C_TICKETS_CACHED = 14;
+const C_TICKET_REFRESHES = 15;
+const C_TICKET_PREFETCHES = 16;
+const C_SKEW_ADOPTED = 17;
+const C_KRB_ERRORS = 18;
+const C_CLIENT_INITIATED = 19;
+const C_SA_EXPIRED = 20;
+const C_SIGNALING_RECEIVED = 21;
+const C_SIGNALING_ANSWERED = 22;
+const N_COUNTERS = 23;
+
+/** Drop reasons (counters.drops keys), in index order; drop(D_X) counts reason X. */
+const DROP_NAMES =
+  'unknown_sc wrong_address nonce_zero table_full duplicate bad_hmac malformed stale_rekey no_pending no_session ' +
+  'bad_ap_rep no_subkey bad_ciphersuite unexpected unsupported_doi kdc_unmatched esp_no_sa esp_icv esp_replay esp_malformed internal';
+const D_UNKNOWN_SC = 0;
+const D_WRONG_ADDRESS = 1;
+const D_NONCE_ZERO = 2;
+const D_TABLE_FULL = 3;
+const D_DUPLICATE = 4;
+const D_BAD_HMAC = 5;
+const D_MALFORMED = 6;
+const D_STALE_REKEY = 7;
+const D_NO_PENDING = 8;
+const D_NO_SESSION = 9;
+const D_BAD_AP_REP = 10;
+const D_NO_SUBKEY = 11;
+const D_BAD_CIPHERSUITE = 12;
+const D_UNEXPECTED = 13;
+const D_UNSUPPORTED_DOI = 14;
+const D_KDC_UNMATCHED = 15;
+const D_ESP_NO_SA = 16;
+const D_ESP_ICV = 17;
+const D_ESP_REPLAY = 18;
+const D_ESP_MALFORMED = 19;
+const D_INTERNAL = 20;
+
+/** Drop reasons (counters.drops keys). A function, so the list costs nothing on the board until asked for. */
+export function dropReasons(): string[] {
+  return DROP_NAMES.split(' ');
+}
 
 export type AgentCounters = {
   rx: number;
@@ -196,33 +235,36 @@ type ScState = {
   /** ASCII principal bytes (no NUL) for in-place comparison. */
   pBytes: Uint8Array;
   name: PrincipalName;
-  realm: string;
   address: string | null;
   port: number;
   /** Where to send client-initiated AP Requests (configured, else last heard). */
-  lastAddress: string | null;
-  lastPort: number;
+  lAddr: string | null;
+  lPort: number;
   state: string;
   ticket: TicketEntry | null;
   /** Ticket of the last AP exchange the SC accepted (Rekey HMAC key). */
   accepted: TicketEntry | null;
   sa: Sa | null;
-  lastRekeyTs: number;
+  /** Timestamp of the last Rekey accepted. */
+  rkTs: number;
   /** Nonce of the last Wake Up accepted (0 = none). */
-  lastWakeNonce: number;
-  lastApReplyHmac: Uint8Array | null;
-  lastSaRecovered: Uint8Array | null;
+  wkN: number;
+  /** HMAC of the AP Reply that established `sa`, and the SA Recovered sent for it. */
+  repH: Uint8Array | null;
+  srMsg: Uint8Array | null;
   /** AS exchange in flight. */
   asActive: boolean;
   asNonce: number;
   asReq: Uint8Array | null;
   asTries: number;
-  asDeadline: number;
-  asPreauth: boolean;
-  asSkewAdopted: boolean;
+  /** Deadline of the AS request in flight; pre-authenticated?; KRB_AP_ERR_SKEW adopted once? */
+  asDl: number;
+  asPa: boolean;
+  asSkew: boolean;
   /** Next client-initiated attempt (platform ms), 0 = none. */
   ciAt: number;
-  ciBackoff: number;
+  /** Backoff (ms) of the next client-initiated retry. */
+  ciBo: number;
   /** Next ticket prefetch / refresh (platform ms), 0 = none; failed prefetches in a row. */
   tkAt: number;
   tkFails: number;
@@ -239,7 +281,8 @@ function normHost(a: string): string {
 export class CtaAgent {
   platform: Platform;
   config: CtaConfig;
-  counters: AgentCounters;
+  /** Counter values (see C_ and D_ above; read them as `counters`). */
+  cn: Uint32Array;
   table: SessionTable;
   scs: ScState[];
   running: boolean;
@@ -247,55 +290,28 @@ export class CtaAgent {
   offsetMs: number;
   transport: Transport | null;
   cname: PrincipalName;
-  ciphersuites: Ciphersuite[];
+  suites: Ciphersuite[];
   timer: unknown;
   timerAt: number;
-  lastAuthUs: number;
+  authUs: number;
   inTick: boolean;
 
   constructor(platform: Platform, config: CtaConfig) {
     this.platform = platform;
     this.config = config;
-    const drops: { [reason: string]: number } = {};
-    for (let i = 0; i < DROP_REASONS.length; i++) drops[DROP_REASONS[i]] = 0;
-    this.counters = {
-      rx: 0,
-      tx: 0,
-      drops: drops,
-      wakeUps: 0,
-      rekeysAccepted: 0,
-      replaced: 0,
-      apRequestsSent: 0,
-      retransmits: 0,
-      sessionsEstablished: 0,
-      sessionsAborted: 0,
-      saRecoveredSent: 0,
-      asExchanges: 0,
-      asRequestsSent: 0,
-      kdcRetransmits: 0,
-      kdcFailures: 0,
-      ticketsCached: 0,
-      ticketRefreshes: 0,
-      ticketPrefetches: 0,
-      skewAdopted: 0,
-      krbErrors: 0,
-      clientInitiated: 0,
-      saExpired: 0,
-      signalingReceived: 0,
-      signalingAnswered: 0,
-    };
+    this.cn = new Uint32Array(N_COUNTERS + 21);
     this.table = new SessionTable(config.slots);
     this.running = false;
     this.offsetMs = 0;
     this.transport = null;
     this.timer = null;
     this.timerAt = -1;
-    this.lastAuthUs = 0;
+    this.authUs = 0;
     this.inTick = false;
     this.cname = clientName(config.principal);
-    this.ciphersuites = [];
+    this.suites = [];
     for (let i = 0; i < config.ciphersuites.length; i++) {
-      this.ciphersuites.push({ auth: config.ciphersuites[i][0], enc: config.ciphersuites[i][1] });
+      this.suites.push({ auth: config.ciphersuites[i][0], enc: config.ciphersuites[i][1] });
     }
     this.scs = [];
     for (let i = 0; i < config.scs.length; i++) {
@@ -306,28 +322,27 @@ export class CtaAgent {
         principal: c.principal,
         pBytes: fromAscii(c.principal),
         name: p.name,
-        realm: p.realm,
         address: c.address === undefined ? null : c.address,
         port: c.port === undefined ? 1293 : c.port,
-        lastAddress: c.address === undefined ? null : c.address,
-        lastPort: c.port === undefined ? 1293 : c.port,
+        lAddr: c.address === undefined ? null : c.address,
+        lPort: c.port === undefined ? 1293 : c.port,
         state: 'idle',
         ticket: null,
         accepted: null,
         sa: null,
-        lastRekeyTs: 0,
-        lastWakeNonce: 0,
-        lastApReplyHmac: null,
-        lastSaRecovered: null,
+        rkTs: 0,
+        wkN: 0,
+        repH: null,
+        srMsg: null,
         asActive: false,
         asNonce: 0,
         asReq: null,
         asTries: 0,
-        asDeadline: 0,
-        asPreauth: false,
-        asSkewAdopted: false,
+        asDl: 0,
+        asPa: false,
+        asSkew: false,
         ciAt: 0,
-        ciBackoff: 0,
+        ciBo: 0,
         tkAt: 0,
         tkFails: 0,
       });
@@ -377,7 +392,7 @@ export class CtaAgent {
   /** Entry point for every datagram: never throws. */
   receive(ch: number, data: Uint8Array, address: string, port: number): void {
     if (!this.running) return;
-    this.counters.rx++;
+    this.cn[C_RX]++;
     try {
       if (ch === CH_KM) this.onKm(data, address, port);
       else if (ch === CH_KDC) this.onKdc(data, address, port);
@@ -389,20 +404,35 @@ export class CtaAgent {
   }
 
   caught(e: unknown, where: string): void {
-    if (isDecodeError(e) || isCryptoError(e)) this.drop('malformed');
+    if (isDecodeError(e) || isCryptoError(e)) this.drop(D_MALFORMED);
     else {
-      this.drop('internal');
+      this.drop(D_INTERNAL);
       this.platform.log('cta.error', { where: where, error: String(e && (e as Error).message ? (e as Error).message : e) });
     }
   }
 
-  drop(reason: string): void {
-    this.counters.drops[reason] = (this.counters.drops[reason] || 0) + 1;
+  /** Counts a dropped input; `reason` is a D_ constant. */
+  drop(reason: number): void {
+    this.cn[N_COUNTERS + reason]++;
+  }
+
+  /** The counters by name (a fresh object: AgentCounters, drops by reason). */
+  get counters(): AgentCounters {
+    const names = COUNTER_NAMES.split(' ');
+    const dn = DROP_NAMES.split(' ');
+    const c: { [k: string]: unknown } = {};
+    const drops: { [k: string]: number } = {};
+    for (let i = 0; i < dn.length; i++) drops[dn[i]] = this.cn[N_COUNTERS + i];
+    for (let i = 0; i < names.length; i++) {
+      c[names[i]] = this.cn[i];
+      if (i === 1) c.drops = drops;
+    }
+    return c as AgentCounters;
   }
 
   send(ch: number, data: Uint8Array, address: string, port: number): void {
     if (!this.transport) return;
-    this.counters.tx++;
+    this.cn[C_TX]++;
     this.transport.send(ch, data, address, port);
   }
 
@@ -413,36 +443,24 @@ export class CtaAgent {
     return true;
   }
 
-  /** SC whose principal equals data[from, from+len) (ASCII, no allocation), or null. */
-  scByPrincipalBytes(data: Uint8Array, from: number, len: number): ScState | null {
-    for (let i = 0; i < this.scs.length; i++) {
-      const p = this.scs[i].pBytes;
-      if (p.length !== len) continue;
-      let k = 0;
-      while (k < len && p[k] === data[from + k]) k++;
-      if (k === len) return this.scs[i];
-    }
-    return null;
-  }
-
   onKm(data: Uint8Array, address: string, port: number): void {
     const n = data.length;
-    if (n < 3 || n > MAX_DATAGRAM) return this.drop('malformed');
-    if (data[2] >> 4 !== VERSION >> 4) return this.drop('malformed');
+    if (n < 3 || n > MAX_DATAGRAM) return this.drop(D_MALFORMED);
+    if (data[2] >> 4 !== VERSION >> 4) return this.drop(D_MALFORMED);
     const k = data[0];
     if (k === KMMID.WAKE_UP || k === KMMID.REKEY) return this.onTrigger(k, data, address, port);
     if (k === KMMID.AP_REPLY) return this.onApReply(data, address);
     if (k === KMMID.ERROR_REPLY) return this.onErrorReply(data, address);
-    if (k === KMMID.AP_REQUEST || k === KMMID.SA_RECOVERED) return this.drop('unexpected');
-    return this.drop('malformed');
+    if (k === KMMID.AP_REQUEST || k === KMMID.SA_RECOVERED) return this.drop(D_UNEXPECTED);
+    return this.drop(D_MALFORMED);
   }
 
   /** Wake Up / Rekey: drop cheaply on the 3-byte header, nonce and principal first. */
   onTrigger(k: number, data: Uint8Array, address: string, port: number): void {
     const n = data.length;
-    if (n < 9) return this.drop('malformed');
+    if (n < 9) return this.drop(D_MALFORMED);
     const nonce = readU32(data, 3);
-    if (nonce === 0) return this.drop('nonce_zero');
+    if (nonce === 0) return this.drop(D_NONCE_ZERO);
     // Principal: from offset 7 to the first NUL (a Wake Up ends with it).
     let end = -1;
     const lim = n < 7 + 257 ? n : 7 + 257;
@@ -452,19 +470,26 @@ export class CtaAgent {
         break;
       }
     }
-    if (end < 8) return this.drop('malformed');
-    const sc = this.scByPrincipalBytes(data, 7, end - 7);
-    if (!sc) return this.drop('unknown_sc');
-    if (!this.fromSc(sc, address)) return this.drop('wrong_address');
-    if (data[1] !== DOI.IPSEC) return this.drop('unsupported_doi');
+    if (end < 8) return this.drop(D_MALFORMED);
+    // The SC whose principal equals data[7, end) (ASCII, compared in place: no allocation).
+    let sc: ScState | null = null;
+    for (let i = 0; i < this.scs.length && !sc; i++) {
+      const p = this.scs[i].pBytes;
+      let k = 0;
+      if (p.length === end - 7) while (k < p.length && p[k] === data[7 + k]) k++;
+      if (k === end - 7) sc = this.scs[i];
+    }
+    if (!sc) return this.drop(D_UNKNOWN_SC);
+    if (!this.fromSc(sc, address)) return this.drop(D_WRONG_ADDRESS);
+    if (data[1] !== DOI.IPSEC) return this.drop(D_UNSUPPORTED_DOI);
     if (k === KMMID.WAKE_UP) {
-      if (end !== n - 1) return this.drop('malformed');
+      if (end !== n - 1) return this.drop(D_MALFORMED);
       // The SC never repeats a nonce: the same one again is the network duplicating
       // (or an attacker replaying) a Wake Up already answered. Answering it would
       // replace the pending session or start one the SC will disregard.
-      if (nonce === sc.lastWakeNonce) return this.drop('duplicate');
-      sc.lastWakeNonce = nonce;
-      this.counters.wakeUps++;
+      if (nonce === sc.wkN) return this.drop(D_DUPLICATE);
+      sc.wkN = nonce;
+      this.cn[C_WAKE_UPS]++;
       this.openSession(sc, nonce, K_WAKE, address, port);
       return;
     }
@@ -473,16 +498,16 @@ export class CtaAgent {
 
   onRekey(sc: ScState, data: Uint8Array, address: string, port: number): void {
     const acc = sc.accepted;
-    if (!acc) return this.drop('no_session');
-    if (data.length < HMAC_LEN + 30) return this.drop('malformed');
+    if (!acc) return this.drop(D_NO_SESSION);
+    if (data.length < HMAC_LEN + 30) return this.drop(D_MALFORMED);
     const m = decodeRekey(data);
     if (!acc.hmacRekey) acc.hmacRekey = usageHmacKey(this.platform.crypto, acc.etype, acc.key, USAGE.REKEY);
-    if (!verifyHmac(this.platform.crypto, acc.hmacRekey, m.signed, m.hmac)) return this.drop('bad_hmac');
+    if (!verifyHmac(this.platform.crypto, acc.hmacRekey, m.signed, m.hmac)) return this.drop(D_BAD_HMAC);
     const skew = this.config.timers.skewSec * 1000;
     const d = m.timestamp - this.now();
-    if (d > skew || d < -skew || m.timestamp <= sc.lastRekeyTs) return this.drop('stale_rekey');
-    sc.lastRekeyTs = m.timestamp;
-    this.counters.rekeysAccepted++;
+    if (d > skew || d < -skew || m.timestamp <= sc.rkTs) return this.drop(D_STALE_REKEY);
+    sc.rkTs = m.timestamp;
+    this.cn[C_REKEYS_ACCEPTED]++;
     this.platform.log('cta.rekey', { sc: sc.principal, nonce: m.serverNonce });
     // No KDC trip: keep a usable cached ticket (a prefetch may have refreshed it since
     // the SC's last accepted exchange), else fall back to the ticket the SC accepted last.
@@ -500,11 +525,11 @@ export class CtaAgent {
     if (i >= 0) {
       // A client-initiated attempt never displaces a server-triggered one.
       if (kind === K_CLIENT && t.get(i, F_KIND) !== K_CLIENT) return;
-      this.counters.replaced++;
+      this.cn[C_REPLACED]++;
       t.reset(i);
     } else {
       i = t.alloc();
-      if (i < 0) return this.drop('table_full');
+      if (i < 0) return this.drop(D_TABLE_FULL);
     }
     const now = this.pnow();
     t.set(i, F_STATE, S_TICKET);
@@ -515,30 +540,28 @@ export class CtaAgent {
     t.set(i, F_PORT, port);
     t.addr[i] = address;
     if (address !== null && address !== SERIAL_ADDRESS) {
-      sc.lastAddress = address;
-      sc.lastPort = port;
+      sc.lAddr = address;
+      sc.lPort = port;
     }
     const tk = sc.ticket;
     if (tk && this.ticketUsable(tk)) {
       this.sendApRequest(i, sc, tk);
       return;
     }
-    sc.state = 'ticket';
-    t.set(i, F_DEADLINE, now + this.kdcBudget());
-    this.startAs(sc);
+    this.waitTicket(i, sc);
   }
 
-  kdcBudget(): number {
+  /** Slot i waits for the KDC: an AS exchange (started unless one is in flight) has this long. */
+  waitTicket(i: number, sc: ScState): void {
     const tm = this.config.timers;
-    return tm.kdcTimeoutMs * (tm.kdcRetries + 1) * 3 + 1000;
+    this.table.set(i, F_STATE, S_TICKET);
+    this.table.set(i, F_DEADLINE, this.pnow() + tm.kdcTimeoutMs * (tm.kdcRetries + 1) * 3 + 1000);
+    sc.state = 'ticket';
+    this.startAs(sc);
   }
 
   ticketUsable(tk: TicketEntry): boolean {
     return tk.endtime - this.config.timers.ticketRefreshMarginSec * 1000 > this.now();
-  }
-
-  rand32(): number {
-    return readU32(this.platform.crypto.randomBytes(4), 0);
   }
 
   /** 0.75 .. 1.25 */
@@ -553,8 +576,8 @@ export class CtaAgent {
     const t = this.table;
     const ms = this.now();
     let us = Math.floor(ms / 1000) * 1000000 + (ms % 1000) * 1000 + (b.randomBytes(1)[0] & 0x3f);
-    if (us <= this.lastAuthUs) us = this.lastAuthUs + 1;
-    this.lastAuthUs = us;
+    if (us <= this.authUs) us = this.authUs + 1;
+    this.authUs = us;
     const ctimeS = Math.floor(us / 1000000);
     const cusec = us - ctimeS * 1000000;
     const auth = encodeAuthenticator({ crealm: this.config.realm, cname: this.cname, cusec: cusec, ctime: ctimeS * 1000 });
@@ -564,14 +587,14 @@ export class CtaAgent {
       authenticator: { etype: tk.etype, cipher: encrypt(b, tk.etype, tk.key, KU_AP_REQ_AUTH, auth) },
     });
     let spi = this.config.spi === undefined ? 0 : this.config.spi;
-    while (spi < 256) spi = this.rand32();
+    while (spi < 256) spi = readU32(b.randomBytes(4), 0);
     const msg = encodeApRequest(b, tk.hmacReq, {
       kmmid: 2,
       doi: DOI.IPSEC,
       apReq: apReq,
       serverNonce: t.get(i, F_NONCE),
       appData: { spi: spi },
-      ciphersuites: this.ciphersuites,
+      ciphersuites: this.suites,
       reestablish: sc.sa !== null,
     });
     const now = this.pnow();
@@ -583,23 +606,19 @@ export class CtaAgent {
     t.set(i, F_SPI, spi);
     t.set(i, F_RETRIES, 0);
     t.set(i, F_STARTED, now);
-    t.set(i, F_DEADLINE, now + this.firstWait(i));
-    sc.state = 'ap_req_sent';
-    this.counters.apRequestsSent++;
-    this.sendReq(i, sc);
-  }
-
-  firstWait(i: number): number {
     const tm = this.config.timers;
-    if (this.table.get(i, F_KIND) === K_CLIENT) return Math.floor(tm.unsolicitedBaseMs * this.jitter());
-    return tm.retransmitMs.length ? tm.retransmitMs[0] : tm.abortMs;
+    const wait = t.get(i, F_KIND) === K_CLIENT ? Math.floor(tm.unsolicitedBaseMs * this.jitter()) : tm.retransmitMs.length ? tm.retransmitMs[0] : tm.abortMs;
+    t.set(i, F_DEADLINE, now + wait);
+    sc.state = 'ap_req_sent';
+    this.cn[C_AP_REQUESTS_SENT]++;
+    this.sendReq(i, sc);
   }
 
   sendReq(i: number, sc: ScState): void {
     const msg = this.table.req[i];
-    const addr = this.table.addr[i] || sc.lastAddress;
+    const addr = this.table.addr[i] || sc.lAddr;
     if (!msg || addr === null) return;
-    const port = this.table.addr[i] ? this.table.get(i, F_PORT) : sc.lastPort;
+    const port = this.table.addr[i] ? this.table.get(i, F_PORT) : sc.lPort;
     this.send(CH_KM, msg, addr, port);
   }
 
@@ -610,14 +629,14 @@ export class CtaAgent {
     const nonce = t.get(i, F_NONCE);
     const tries = t.get(i, F_RETRIES);
     t.free(i);
-    this.counters.sessionsAborted++;
+    this.cn[C_SESSIONS_ABORTED]++;
     sc.state = 'aborted';
     this.platform.log('cta.abort', { sc: sc.principal, nonce: nonce, why: why });
     if (kind === K_CLIENT && sc.sa) {
       // Keep trying (exponential backoff, capped) while the old SA is still up.
-      sc.ciBackoff = sc.ciBackoff ? sc.ciBackoff * 2 : this.config.timers.unsolicitedBaseMs * Math.pow(2, tries + 1);
-      if (sc.ciBackoff > 300000) sc.ciBackoff = 300000;
-      sc.ciAt = this.pnow() + Math.floor(sc.ciBackoff * this.jitter());
+      sc.ciBo = sc.ciBo ? sc.ciBo * 2 : this.config.timers.unsolicitedBaseMs * Math.pow(2, tries + 1);
+      if (sc.ciBo > 300000) sc.ciBo = 300000;
+      sc.ciAt = this.pnow() + Math.floor(sc.ciBo * this.jitter());
     }
   }
 
@@ -640,7 +659,7 @@ export class CtaAgent {
       const base = t.get(i, F_STARTED);
       t.set(i, F_DEADLINE, base + (r + 1 < tm.retransmitMs.length ? tm.retransmitMs[r + 1] : tm.abortMs));
     }
-    this.counters.retransmits++;
+    this.cn[C_RETRANSMITS]++;
     this.sendReq(i, sc);
   }
 
@@ -654,7 +673,7 @@ export class CtaAgent {
       return;
     }
     const m = decodeApReply(data);
-    if (m.doi !== DOI.IPSEC) return this.drop('unsupported_doi');
+    if (m.doi !== DOI.IPSEC) return this.drop(D_UNSUPPORTED_DOI);
     const rep = decodeApRep(m.apRep);
     const b = this.platform.crypto;
     let found = -1;
@@ -678,20 +697,20 @@ export class CtaAgent {
     }
     if (found < 0 || !part) {
       if (this.repeatSaRecovered(data, address)) return;
-      return this.drop('bad_ap_rep');
+      return this.drop(D_BAD_AP_REP);
     }
     const i = found;
     const sc = this.scs[t.get(i, F_SC)];
     const sub = part.subkey;
-    if (!sub || !sub.keyvalue || sub.keyvalue.length < 16) return this.drop('no_subkey');
+    if (!sub || !sub.keyvalue || sub.keyvalue.length < 16) return this.drop(D_NO_SUBKEY);
     const hk = usageHmacKey(b, sub.keytype, sub.keyvalue, USAGE.AP_REPLY);
-    if (!verifyHmac(b, hk, m.signed, m.hmac)) return this.drop('bad_hmac');
+    if (!verifyHmac(b, hk, m.signed, m.hmac)) return this.drop(D_BAD_HMAC);
     const cs = m.ciphersuite;
     let offered = false;
-    for (let k = 0; k < this.ciphersuites.length; k++) {
-      if (this.ciphersuites[k].auth === cs.auth && this.ciphersuites[k].enc === cs.enc) offered = true;
+    for (let k = 0; k < this.suites.length; k++) {
+      if (this.suites[k].auth === cs.auth && this.suites[k].enc === cs.enc) offered = true;
     }
-    if (!offered) return this.drop('bad_ciphersuite');
+    if (!offered) return this.drop(D_BAD_CIPHERSUITE);
     const scSpi = (m.appData as IpsecAppData).spi;
     const ctaSpi = t.get(i, F_SPI);
     const now = this.pnow();
@@ -709,23 +728,23 @@ export class CtaAgent {
     };
     sc.accepted = t.tkt[i] as TicketEntry;
     sc.state = 'established';
-    sc.lastApReplyHmac = m.hmac;
-    sc.lastSaRecovered = null;
-    sc.ciBackoff = 0;
+    sc.repH = m.hmac;
+    sc.srMsg = null;
+    sc.ciBo = 0;
     // The client starts its own session half-way through the grace period if the SC has not re-keyed.
     const grace = m.gracePeriod < m.saLifetime ? m.gracePeriod : m.saLifetime;
     sc.ciAt = now + (m.saLifetime - grace) * 1000 + Math.floor((grace * 1000) / 2);
     const nonce = t.get(i, F_NONCE);
-    const addr = t.addr[i] || sc.lastAddress;
-    const port = t.addr[i] ? t.get(i, F_PORT) : sc.lastPort;
+    const addr = t.addr[i] || sc.lAddr;
+    const port = t.addr[i] ? t.get(i, F_PORT) : sc.lPort;
     t.free(i);
-    this.counters.sessionsEstablished++;
+    this.cn[C_SESSIONS_ESTABLISHED]++;
     this.platform.log('cta.established', { sc: sc.principal, nonce: nonce, ctaSpi: ctaSpi, scSpi: scSpi, lifetime: m.saLifetime });
     if (m.ackRequired && addr !== null) {
       const rk = usageHmacKey(b, sub.keytype, sub.keyvalue, USAGE.SA_RECOVERED);
       const sr = encodeSaRecovered(b, rk, { kmmid: 4, doi: DOI.IPSEC }, m.hmac);
-      sc.lastSaRecovered = sr;
-      this.counters.saRecoveredSent++;
+      sc.srMsg = sr;
+      this.cn[C_SA_RECOVERED_SENT]++;
       this.send(CH_KM, sr, addr, port);
     }
   }
@@ -733,30 +752,30 @@ export class CtaAgent {
   /** A byte-identical repeat of the last AP Reply (same HMAC) gets the same SA Recovered again. */
   repeatSaRecovered(data: Uint8Array, address: string): boolean {
     if (data.length < HMAC_LEN + 3) {
-      this.drop('no_pending');
+      this.drop(D_NO_PENDING);
       return false;
     }
     const off = data.length - HMAC_LEN;
     for (let i = 0; i < this.scs.length; i++) {
       const sc = this.scs[i];
-      const h = sc.lastApReplyHmac;
-      if (!sc.lastSaRecovered || !h || !this.fromSc(sc, address)) continue;
+      const h = sc.repH;
+      if (!sc.srMsg || !h || !this.fromSc(sc, address)) continue;
       // Constant-time compare in place (no allocation for a dropped datagram).
       let d = 0;
       for (let k = 0; k < HMAC_LEN; k++) d |= h[k] ^ data[off + k];
       if (d === 0) {
-        this.send(CH_KM, sc.lastSaRecovered, sc.lastAddress || address, sc.lastPort);
-        this.counters.saRecoveredSent++;
+        this.send(CH_KM, sc.srMsg, sc.lAddr || address, sc.lPort);
+        this.cn[C_SA_RECOVERED_SENT]++;
         return true;
       }
     }
-    this.drop('no_pending');
+    this.drop(D_NO_PENDING);
     return false;
   }
 
   onErrorReply(data: Uint8Array, address: string): void {
     const t = this.table;
-    if (!t.anyIn(S_AP_REQ_SENT)) return this.drop('no_pending');
+    if (!t.anyIn(S_AP_REQ_SENT)) return this.drop(D_NO_PENDING);
     const err = decodeKrbError(decodeErrorReply(data).krbError);
     let i = -1;
     for (let k = 0; k < t.n; k++) {
@@ -767,37 +786,28 @@ export class CtaAgent {
       i = k;
       break;
     }
-    if (i < 0) return this.drop('no_pending');
-    this.counters.krbErrors++;
+    if (i < 0) return this.drop(D_NO_PENDING);
+    this.cn[C_KRB_ERRORS]++;
     const sc = this.scs[t.get(i, F_SC)];
     const flags = t.get(i, F_FLAGS);
     this.platform.log('cta.krb_error', { sc: sc.principal, code: err.errorCode });
     if (err.errorCode === KRB_AP_ERR_SKEW && !(flags & FL_SKEW_ADOPTED)) {
       this.adoptSkew(err);
+      // A fresh authenticator for the same slot (nonce, kind and flags kept).
+      this.sendApRequest(i, sc, t.tkt[i] as TicketEntry);
       t.set(i, F_FLAGS, flags | FL_SKEW_ADOPTED);
-      this.retryWith(i, sc, t.tkt[i] as TicketEntry);
       return;
     }
     if (err.errorCode === KRB_AP_ERR_TKT_EXPIRED && !(flags & FL_TKT_REFRESHED)) {
       t.set(i, F_FLAGS, flags | FL_TKT_REFRESHED);
       if (sc.ticket === t.tkt[i]) sc.ticket = null;
-      this.counters.ticketRefreshes++;
-      t.req[i] = null;
-      t.tkt[i] = null;
-      t.set(i, F_STATE, S_TICKET);
-      t.set(i, F_DEADLINE, this.pnow() + this.kdcBudget());
-      sc.state = 'ticket';
-      this.startAs(sc);
+      this.cn[C_TICKET_REFRESHES]++;
+      delete t.req[i];
+      delete t.tkt[i];
+      this.waitTicket(i, sc);
       return;
     }
     this.abort(i, 'krb_error_' + err.errorCode);
-  }
-
-  /** Rebuild the slot's AP Request with a fresh authenticator, keeping its nonce/kind/flags. */
-  retryWith(i: number, sc: ScState, tk: TicketEntry): void {
-    const flags = this.table.get(i, F_FLAGS);
-    this.sendApRequest(i, sc, tk);
-    this.table.set(i, F_FLAGS, flags);
   }
 
   adoptSkew(err: KrbError): void {
@@ -805,8 +815,8 @@ export class CtaAgent {
     this.offsetMs = Math.floor(stime - this.pnow());
     // Authenticator times only grow (lastAuthUs); after a clock that was ahead is pulled
     // back, keeping the old high-water mark would send the skewed ctime again.
-    this.lastAuthUs = 0;
-    this.counters.skewAdopted++;
+    this.authUs = 0;
+    this.cn[C_SKEW_ADOPTED]++;
     this.platform.log('cta.skew', { offsetMs: this.offsetMs });
   }
 
@@ -815,26 +825,26 @@ export class CtaAgent {
   startAs(sc: ScState): void {
     if (sc.asActive) return;
     sc.asActive = true;
-    sc.asPreauth = false;
-    sc.asSkewAdopted = false;
-    this.counters.asExchanges++;
+    sc.asPa = false;
+    sc.asSkew = false;
+    this.cn[C_AS_EXCHANGES]++;
     this.sendAsReq(sc, null);
   }
 
   sendAsReq(sc: ScState, pa: CtaKey | null): void {
     const cfg = this.config;
-    sc.asNonce = this.rand32() & 0x7fffffff;
+    sc.asNonce = readU32(this.platform.crypto.randomBytes(4), 0) & 0x7fffffff;
     sc.asReq = buildAsReq(this.platform.crypto, this.cname, cfg.realm, sc.name, cfg.keys, sc.asNonce, this.now(), pa);
     sc.asTries = 0;
-    sc.asDeadline = this.pnow() + cfg.timers.kdcTimeoutMs;
-    sc.asPreauth = pa !== null;
-    this.counters.asRequestsSent++;
+    sc.asDl = this.pnow() + cfg.timers.kdcTimeoutMs;
+    sc.asPa = pa !== null;
+    this.cn[C_AS_REQUESTS_SENT]++;
     this.send(CH_KDC, sc.asReq, cfg.kdc.address, cfg.kdc.port);
   }
 
   onKdc(data: Uint8Array, address: string, port: number): void {
     const kdc = this.config.kdc;
-    if ((typeof BOARD_UDP === 'undefined' || BOARD_UDP) && address !== SERIAL_ADDRESS && (normHost(address) !== normHost(kdc.address) || port !== kdc.port)) return this.drop('wrong_address');
+    if ((typeof BOARD_UDP === 'undefined' || BOARD_UDP) && address !== SERIAL_ADDRESS && (normHost(address) !== normHost(kdc.address) || port !== kdc.port)) return this.drop(D_WRONG_ADDRESS);
     const mt = messageType(data);
     if (mt === KRB_AS_REP) {
       const rep = decodeAsRep(data);
@@ -847,77 +857,73 @@ export class CtaAgent {
         } catch (e) {
           continue;
         }
-        this.asDone(sc, tk);
+        this.asEnd(sc, tk, '');
         return;
       }
-      return this.drop('kdc_unmatched');
+      return this.drop(D_KDC_UNMATCHED);
     }
     if (mt === KRB_ERROR) {
       const err = decodeKrbError(data);
       let sc: ScState | null = null;
       for (let i = 0; i < this.scs.length; i++) if (this.scs[i].asActive && principalNameEquals(err.sname, this.scs[i].name)) sc = this.scs[i];
-      if (!sc) return this.drop('kdc_unmatched');
+      if (!sc) return this.drop(D_KDC_UNMATCHED);
       this.platform.log('cta.kdc_error', { sc: sc.principal, code: err.errorCode });
-      if (err.errorCode === KDC_ERR_PREAUTH_REQUIRED && !sc.asPreauth) {
+      if (err.errorCode === KDC_ERR_PREAUTH_REQUIRED && !sc.asPa) {
         const key = preauthKey(err, this.config.keys);
         if (key) return this.sendAsReq(sc, key);
-      } else if (err.errorCode === KRB_AP_ERR_SKEW && !sc.asSkewAdopted) {
-        sc.asSkewAdopted = true;
+      } else if (err.errorCode === KRB_AP_ERR_SKEW && !sc.asSkew) {
+        sc.asSkew = true;
         this.adoptSkew(err);
         return this.sendAsReq(sc, this.config.keys[0]);
       }
-      this.asFailed(sc, 'kdc_error_' + err.errorCode);
+      this.asEnd(sc, null, 'kdc_error_' + err.errorCode);
       return;
     }
-    this.drop('malformed');
-  }
-
-  asDone(sc: ScState, tk: TicketEntry): void {
-    sc.asActive = false;
-    sc.asReq = null;
-    sc.ticket = tk;
-    this.counters.ticketsCached++;
-    this.platform.log('cta.ticket', { sc: sc.principal, endtime: tk.endtime });
-    if (this.config.prefetchTicket) {
-      sc.tkFails = 0;
-      sc.tkAt = this.refreshAt(tk);
-    }
-    const t = this.table;
-    for (let i = 0; i < t.n; i++) {
-      if (t.state(i) === S_TICKET && t.get(i, F_SC) === sc.idx) this.sendApRequest(i, sc, tk);
-    }
+    this.drop(D_MALFORMED);
   }
 
   /**
-   * When to refresh `tk` (platform ms; 0 = not worth it): ahead of the moment it
-   * stops being usable (endtime - ticketRefreshMarginSec) by a jittered lead of half
-   * the margin (at least 10 s), but never earlier than half-way there. A ticket that
-   * is (nearly) unusable already is left to the on-demand path, so a KDC issuing
-   * short tickets cannot make the CTA loop.
+   * The AS exchange for `sc` ended, with a ticket (the slots waiting for it send their
+   * AP Request) or without (they abort with `why`); with prefetchTicket the next fetch is
+   * scheduled either way. A ticket is refreshed ahead of the moment it stops being usable
+   * (endtime - ticketRefreshMarginSec) by a jittered lead of half the margin (at least
+   * 10 s), but never earlier than half-way there; a ticket that is (nearly) unusable
+   * already is left to the on-demand path, so a KDC issuing short tickets cannot make
+   * the CTA loop. A failure is retried after prefetchRetryMs doubling prefetchRetries
+   * times, then every prefetchPeriodSec (jittered).
    */
-  refreshAt(tk: TicketEntry): number {
-    const margin = this.config.timers.ticketRefreshMarginSec * 1000;
-    const left = tk.endtime - margin - this.now();
-    if (left < 2000) return 0;
-    let lead = Math.floor((margin > 20000 ? margin / 2 : 10000) * this.jitter());
-    if (lead > left / 2) lead = Math.floor(left / 2);
-    return this.pnow() + left - lead;
-  }
-
-  asFailed(sc: ScState, why: string): void {
+  asEnd(sc: ScState, tk: TicketEntry | null, why: string): void {
     sc.asActive = false;
     sc.asReq = null;
-    this.counters.kdcFailures++;
+    const tm = this.config.timers;
+    if (tk) {
+      sc.ticket = tk;
+      this.cn[C_TICKETS_CACHED]++;
+      this.platform.log('cta.ticket', { sc: sc.principal, endtime: tk.endtime });
+    } else this.cn[C_KDC_FAILURES]++;
     if (this.config.prefetchTicket) {
-      // Try again later: prefetchRetryMs doubling prefetchRetries times, then periodically (jittered).
-      const tm = this.config.timers;
-      sc.tkFails++;
-      const wait = sc.tkFails <= tm.prefetchRetries ? tm.prefetchRetryMs * Math.pow(2, sc.tkFails - 1) : tm.prefetchPeriodSec * 1000;
-      sc.tkAt = this.pnow() + Math.floor(wait * this.jitter());
+      if (tk) {
+        sc.tkFails = 0;
+        const margin = tm.ticketRefreshMarginSec * 1000;
+        const left = tk.endtime - margin - this.now();
+        sc.tkAt = 0;
+        if (left >= 2000) {
+          let lead = Math.floor((margin > 20000 ? margin / 2 : 10000) * this.jitter());
+          if (lead > left / 2) lead = Math.floor(left / 2);
+          sc.tkAt = this.pnow() + left - lead;
+        }
+      } else {
+        sc.tkFails++;
+        const wait = sc.tkFails <= tm.prefetchRetries ? tm.prefetchRetryMs * Math.pow(2, sc.tkFails - 1) : tm.prefetchPeriodSec * 1000;
+        sc.tkAt = this.pnow() + Math.floor(wait * this.jitter());
+      }
     }
     const t = this.table;
     for (let i = 0; i < t.n; i++) {
-      if (t.state(i) === S_TICKET && t.get(i, F_SC) === sc.idx) this.abort(i, why);
+      if (t.state(i) === S_TICKET && t.get(i, F_SC) === sc.idx) {
+        if (tk) this.sendApRequest(i, sc, tk);
+        else this.abort(i, why);
+      }
     }
   }
 
@@ -930,32 +936,32 @@ export class CtaAgent {
       const s = this.scs[i];
       if (s.sa && s.sa.ctaSpi === spi) sc = s;
     }
-    if (!sc || !sc.sa) return this.drop('esp_no_sa');
-    if (!this.fromSc(sc, address)) return this.drop('wrong_address');
+    if (!sc || !sc.sa) return this.drop(D_ESP_NO_SA);
+    if (!this.fromSc(sc, address)) return this.drop(D_WRONG_ADDRESS);
     const sa = sc.sa;
-    if (this.pnow() >= sa.expiresAt) return this.drop('esp_no_sa');
-    if (data.length < 8 || !sa.replay.check(readU32(data, 4))) return this.drop('esp_replay');
+    if (this.pnow() >= sa.expiresAt) return this.drop(D_ESP_NO_SA);
+    if (data.length < 8 || !sa.replay.check(readU32(data, 4))) return this.drop(D_ESP_REPLAY);
     const enc = sa.ciphersuite.enc === 0x0b ? null : sa.keys.encScToCta;
     let opened;
     try {
       opened = espOpen(this.platform.crypto, { encKey: enc, authKey: sa.keys.authScToCta }, data);
     } catch (e) {
-      if (isCryptoError(e)) return this.drop('esp_icv');
-      return this.drop('esp_malformed');
+      if (isCryptoError(e)) return this.drop(D_ESP_ICV);
+      return this.drop(D_ESP_MALFORMED);
     }
-    if (!sa.replay.update(opened.seq)) return this.drop('esp_replay');
-    this.counters.signalingReceived++;
+    if (!sa.replay.update(opened.seq)) return this.drop(D_ESP_REPLAY);
+    this.cn[C_SIGNALING_RECEIVED]++;
     let reply: string;
     try {
       const cmd = parseNcsCommand(toAscii(opened.payload));
       reply = buildNcsResponse(cmd.txid, 200, 'OK');
       this.platform.log('cta.ncs', { sc: sc.principal, verb: cmd.verb, txid: cmd.txid });
     } catch (e) {
-      return this.drop('esp_malformed');
+      return this.drop(D_ESP_MALFORMED);
     }
     sa.seqOut++;
     const out = espSeal(this.platform.crypto, { spi: sa.scSpi, seq: sa.seqOut, encKey: sa.ciphersuite.enc === 0x0b ? null : sa.keys.encCtaToSc, authKey: sa.keys.authCtaToSc }, fromAscii(reply), ESP_NEXT_HEADER.NONE);
-    this.counters.signalingAnswered++;
+    this.cn[C_SIGNALING_ANSWERED]++;
     this.send(CH_SIG, out, address, port);
   }
 
@@ -967,7 +973,7 @@ export class CtaAgent {
     let at = this.table.earliest();
     for (let i = 0; i < this.scs.length; i++) {
       const sc = this.scs[i];
-      if (sc.asActive && (at < 0 || sc.asDeadline < at)) at = sc.asDeadline;
+      if (sc.asActive && (at < 0 || sc.asDl < at)) at = sc.asDl;
       if (sc.ciAt && (at < 0 || sc.ciAt < at)) at = sc.ciAt;
       if (sc.tkAt && (at < 0 || sc.tkAt < at)) at = sc.tkAt;
       if (sc.sa && (at < 0 || sc.sa.expiresAt < at)) at = sc.sa.expiresAt;
@@ -999,12 +1005,12 @@ export class CtaAgent {
       const tm = this.config.timers;
       for (let k = 0; k < this.scs.length; k++) {
         const sc = this.scs[k];
-        if (sc.asActive && sc.asDeadline <= now && sc.asReq) {
-          if (sc.asTries >= tm.kdcRetries) this.asFailed(sc, 'kdc_timeout');
+        if (sc.asActive && sc.asDl <= now && sc.asReq) {
+          if (sc.asTries >= tm.kdcRetries) this.asEnd(sc, null, 'kdc_timeout');
           else {
             sc.asTries++;
-            sc.asDeadline = now + tm.kdcTimeoutMs * Math.pow(2, sc.asTries);
-            this.counters.kdcRetransmits++;
+            sc.asDl = now + tm.kdcTimeoutMs * Math.pow(2, sc.asTries);
+            this.cn[C_KDC_RETRANSMITS]++;
             this.send(CH_KDC, sc.asReq, this.config.kdc.address, this.config.kdc.port);
           }
         }
@@ -1012,22 +1018,22 @@ export class CtaAgent {
           sc.tkAt = 0;
           // An exchange in flight (a Wake Up's) reschedules on its outcome.
           if (!sc.asActive) {
-            this.counters.ticketPrefetches++;
+            this.cn[C_TICKET_PREFETCHES]++;
             this.startAs(sc);
           }
         }
         if (sc.sa && sc.sa.expiresAt <= now) {
           sc.sa = null;
-          this.counters.saExpired++;
+          this.cn[C_SA_EXPIRED]++;
           if (sc.state === 'established') sc.state = 'idle';
           this.platform.log('cta.sa_expired', { sc: sc.principal });
         }
         if (sc.ciAt && sc.ciAt <= now) {
           sc.ciAt = 0;
           if (t.findBySc(sc.idx) < 0) {
-            if (sc.lastAddress === null) this.platform.log('cta.no_address', { sc: sc.principal });
+            if (sc.lAddr === null) this.platform.log('cta.no_address', { sc: sc.principal });
             else {
-              this.counters.clientInitiated++;
+              this.cn[C_CLIENT_INITIATED]++;
               this.openSession(sc, 0, K_CLIENT, null, 0);
             }
           }
@@ -1069,12 +1075,6 @@ export class CtaAgent {
         pendingNonce: slot >= 0 ? this.table.get(slot, F_NONCE) : null,
       });
     }
-    const c = this.counters;
-    const drops: { [k: string]: number } = {};
-    const dk = Object.keys(c.drops);
-    for (let i = 0; i < dk.length; i++) drops[dk[i]] = c.drops[dk[i]];
-    const copy = JSON.parse(JSON.stringify(c)) as AgentCounters;
-    copy.drops = drops;
     const mem = this.platform.memory();
     return {
       principal: this.config.principal + '@' + this.config.realm,
@@ -1084,7 +1084,7 @@ export class CtaAgent {
       slots: this.table.n,
       slotsInUse: this.table.inUse(),
       scs: scs,
-      counters: copy,
+      counters: this.counters,
       memory: { free: mem.free, usage: mem.usage, total: mem.total },
     };
   }

@@ -39,23 +39,20 @@ export class SessionTable {
   n: number;
   f: Float64Array;
   /** The AP Request bytes of each slot (retransmitted byte-identical). */
-  req: (Uint8Array | null)[];
+  req: (Uint8Array | null | undefined)[];
   /** The ticket-cache entry the slot's AP Request was built from. */
-  tkt: (unknown | null)[];
+  tkt: (unknown | null | undefined)[];
   /** The address to answer (from the trigger), per slot. */
-  addr: (string | null)[];
+  addr: (string | null | undefined)[];
 
   constructor(slots: number) {
     this.n = slots;
     this.f = new Float64Array(slots * FIELDS);
-    this.req = [];
-    this.tkt = [];
-    this.addr = [];
-    for (let i = 0; i < slots; i++) {
-      this.req.push(null);
-      this.tkt.push(null);
-      this.addr.push(null);
-    }
+    // Sparse (an empty slot holds no element): on the interpreter an element costs a
+    // variable or two, so the idle slots of a large table cost nothing here.
+    this.req = new Array(slots);
+    this.tkt = new Array(slots);
+    this.addr = new Array(slots);
   }
 
   get(i: number, field: number): number {
@@ -103,9 +100,9 @@ export class SessionTable {
     const gen = this.f[o + F_GEN] + 1;
     this.f.fill(0, o, o + FIELDS);
     this.f[o + F_GEN] = gen;
-    this.req[i] = null;
-    this.tkt[i] = null;
-    this.addr[i] = null;
+    delete this.req[i];
+    delete this.tkt[i];
+    delete this.addr[i];
   }
 
   free(i: number): void {
