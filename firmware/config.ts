@@ -223,22 +223,26 @@ export function configFromObject(o: unknown, defaults?: ConfigDefaults): CtaConf
       retransmitMs.push(v);
     }
   }
-  const timers: CtaTimers = {
-    retransmitMs: retransmitMs.slice(),
-    abortMs: optInt(t, 'abortMs', 'timers.abortMs', 1, 600000, dt.solicitedTimeoutMs || 3000),
-    unsolicitedBaseMs: optInt(t, 'unsolicitedBaseMs', 'timers.unsolicitedBaseMs', 1, 600000, dt.unsolicitedInitialMs || 500),
-    unsolicitedRetries: optInt(t, 'unsolicitedRetries', 'timers.unsolicitedRetries', 0, 16, dt.unsolicitedRetries === undefined ? 5 : dt.unsolicitedRetries),
-    skewSec: optInt(t, 'skewSec', 'timers.skewSec', 1, 86400, dt.clockSkewSec || 300),
-    ticketRefreshMarginSec: optInt(t, 'ticketRefreshMarginSec', 'timers.ticketRefreshMarginSec', 0, 86400, 300),
-    kdcTimeoutMs: optInt(t, 'kdcTimeoutMs', 'timers.kdcTimeoutMs', 1, 600000, 1500),
-    kdcRetries: optInt(t, 'kdcRetries', 'timers.kdcRetries', 0, 8, 2),
-    prefetchDelayMs: optInt(t, 'prefetchDelayMs', 'timers.prefetchDelayMs', 1, 600000, 2000),
-    prefetchRetryMs: optInt(t, 'prefetchRetryMs', 'timers.prefetchRetryMs', 1, 600000, 5000),
-    prefetchRetries: optInt(t, 'prefetchRetries', 'timers.prefetchRetries', 0, 16, 4),
-    prefetchPeriodSec: optInt(t, 'prefetchPeriodSec', 'timers.prefetchPeriodSec', 1, 86400, 600),
-  };
-  const last = timers.retransmitMs.length ? timers.retransmitMs[timers.retransmitMs.length - 1] : 0;
-  if (timers.abortMs <= last) bad('timers.abortMs', 'must be later than the last retransmission');
+  // One table for the numeric timers: name, min, max, default, and the board-config key
+  // whose value (if any) replaces the default. A string split at decode time, so the
+  // table costs no interpreter variables while the agent runs.
+  const timers = { retransmitMs: retransmitMs.slice() } as { [k: string]: unknown };
+  const rows = (
+    'abortMs 1 600000 3000 solicitedTimeoutMs,unsolicitedBaseMs 1 600000 500 unsolicitedInitialMs,' +
+    'unsolicitedRetries 0 16 5 unsolicitedRetries,skewSec 1 86400 300 clockSkewSec,ticketRefreshMarginSec 0 86400 300 -,' +
+    'kdcTimeoutMs 1 600000 1500 -,kdcRetries 0 8 2 -,prefetchDelayMs 1 600000 2000 -,prefetchRetryMs 1 600000 5000 -,' +
+    'prefetchRetries 0 16 4 -,prefetchPeriodSec 1 86400 600 -'
+  ).split(',');
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i].split(' ');
+    const lo = +r[1];
+    // A board value that is absent, or 0 where 0 is out of range, means "not set".
+    const bv = (dt as { [k: string]: unknown })[r[4]] as number | undefined;
+    const def = bv || (bv === 0 && lo === 0) ? (bv as number) : +r[3];
+    timers[r[0]] = optInt(t, r[0], 'timers.' + r[0], lo, +r[2], def);
+  }
+  const last = retransmitMs.length ? retransmitMs[retransmitMs.length - 1] : 0;
+  if ((timers.abortMs as number) <= last) bad('timers.abortMs', 'must be later than the last retransmission');
 
   let ciphersuites: number[][] = [[0x02, 0x0c]];
   if (m.ciphersuites !== undefined && m.ciphersuites !== null) {
@@ -261,7 +265,7 @@ export function configFromObject(o: unknown, defaults?: ConfigDefaults): CtaConf
     signalingPort: optInt(m, 'signalingPort', 'signalingPort', 0, 65535, 2427),
     transport: transport as string,
     slots: optInt(m, 'slots', 'slots', 1, MAX_SLOTS, d.slots || 4),
-    timers: timers,
+    timers: timers as CtaTimers,
     clientInitiatedOnBoot: optBool(m, 'clientInitiatedOnBoot', false),
     prefetchTicket: optBool(m, 'prefetchTicket', true),
     ciphersuites: ciphersuites,
