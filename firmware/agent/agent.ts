@@ -88,76 +88,63 @@ import { makeTransport, CH_KM, CH_KDC, CH_SIG, SERIAL_ADDRESS } from './transpor
 import type { Transport } from './transport.ts';
 import { buildAsReq, preauthKey, readAsRep, clientName } from './kdc.ts';
 import type { TicketEntry } from './kdc.ts';
+import {
+  C_RX,
+  C_TX,
+  C_WAKE_UPS,
+  C_REKEYS_ACCEPTED,
+  C_REPLACED,
+  C_AP_REQUESTS_SENT,
+  C_RETRANSMITS,
+  C_SESSIONS_ESTABLISHED,
+  C_SESSIONS_ABORTED,
+  C_SA_RECOVERED_SENT,
+  C_AS_EXCHANGES,
+  C_AS_REQUESTS_SENT,
+  C_KDC_RETRANSMITS,
+  C_KDC_FAILURES,
+  C_TICKETS_CACHED,
+  C_TICKET_REFRESHES,
+  C_TICKET_PREFETCHES,
+  C_SKEW_ADOPTED,
+  C_KRB_ERRORS,
+  C_CLIENT_INITIATED,
+  C_SA_EXPIRED,
+  C_SIGNALING_RECEIVED,
+  C_SIGNALING_ANSWERED,
+  N_COUNTERS,
+  D_UNKNOWN_SC,
+  D_WRONG_ADDRESS,
+  D_NONCE_ZERO,
+  D_TABLE_FULL,
+  D_DUPLICATE,
+  D_BAD_HMAC,
+  D_MALFORMED,
+  D_STALE_REKEY,
+  D_NO_PENDING,
+  D_NO_SESSION,
+  D_BAD_AP_REP,
+  D_NO_SUBKEY,
+  D_BAD_CIPHERSUITE,
+  D_UNEXPECTED,
+  D_UNSUPPORTED_DOI,
+  D_KDC_UNMATCHED,
+  D_ESP_NO_SA,
+  D_ESP_ICV,
+  D_ESP_REPLAY,
+  D_ESP_MALFORMED,
+  D_INTERNAL,
+  dropReasons,
+  counterNames,
+} from './counters.ts';
+
+export { dropReasons } from './counters.ts';
 
 // Build-time board facts (host-tools/build/build.ts boardDefines). Tested inline as
 // `(typeof BOARD_X === 'undefined' || BOARD_X)`: esbuild folds that at each use and
 // drops the code a board cannot use (a module-level const would not fold in a module
 // with imports); outside a bundle (host tools, unit tests) everything is kept.
 declare const BOARD_UDP: boolean;
-
-// Counters live in one Uint32Array (agent.cn), indexed by the constants below (esbuild
-// inlines them); `agent.counters` builds the named object on demand. On the interpreter
-// a named counter costs one or two variables for its key, the array a few in all.
-/** Counter names, in index order (AgentCounters keys; drops follow them). */
-const COUNTER_NAMES =
-  'rx tx wakeUps rekeysAccepted replaced apRequestsSent retransmits sessionsEstablished sessionsAborted saRecoveredSent ' +
-  'asExchanges asRequestsSent kdcRetransmits kdcFailures ticketsCached ticketRefreshes ticketPrefetches skewAdopted krbErrors ' +
-  'clientInitiated saExpired signalingReceived signalingAnswered';
-const C_RX = 0;
-const C_TX = 1;
-const C_WAKE_UPS = 2;
-const C_REKEYS_ACCEPTED = 3;
-const C_REPLACED = 4;
-const C_AP_REQUESTS_SENT = 5;
-const C_RETRANSMITS = 6;
-const C_SESSIONS_ESTABLISHED = 7;
-const C_SESSIONS_ABORTED = 8;
-const C_SA_RECOVERED_SENT = 9;
-const C_AS_EXCHANGES = 10;
-const C_AS_REQUESTS_SENT = 11;
-const C_KDC_RETRANSMITS = 12;
-const C_KDC_FAILURES = 13;
-const C_TICKETS_CACHED = 14;
-const C_TICKET_REFRESHES = 15;
-const C_TICKET_PREFETCHES = 16;
-const C_SKEW_ADOPTED = 17;
-const C_KRB_ERRORS = 18;
-const C_CLIENT_INITIATED = 19;
-const C_SA_EXPIRED = 20;
-const C_SIGNALING_RECEIVED = 21;
-const C_SIGNALING_ANSWERED = 22;
-const N_COUNTERS = 23;
-
-/** Drop reasons (counters.drops keys), in index order; drop(D_X) counts reason X. */
-const DROP_NAMES =
-  'unknown_sc wrong_address nonce_zero table_full duplicate bad_hmac malformed stale_rekey no_pending no_session ' +
-  'bad_ap_rep no_subkey bad_ciphersuite unexpected unsupported_doi kdc_unmatched esp_no_sa esp_icv esp_replay esp_malformed internal';
-const D_UNKNOWN_SC = 0;
-const D_WRONG_ADDRESS = 1;
-const D_NONCE_ZERO = 2;
-const D_TABLE_FULL = 3;
-const D_DUPLICATE = 4;
-const D_BAD_HMAC = 5;
-const D_MALFORMED = 6;
-const D_STALE_REKEY = 7;
-const D_NO_PENDING = 8;
-const D_NO_SESSION = 9;
-const D_BAD_AP_REP = 10;
-const D_NO_SUBKEY = 11;
-const D_BAD_CIPHERSUITE = 12;
-const D_UNEXPECTED = 13;
-const D_UNSUPPORTED_DOI = 14;
-const D_KDC_UNMATCHED = 15;
-const D_ESP_NO_SA = 16;
-const D_ESP_ICV = 17;
-const D_ESP_REPLAY = 18;
-const D_ESP_MALFORMED = 19;
-const D_INTERNAL = 20;
-
-/** Drop reasons (counters.drops keys). A function, so the list costs nothing on the board until asked for. */
-export function dropReasons(): string[] {
-  return DROP_NAMES.split(' ');
-}
 
 export type AgentCounters = {
   rx: number;
@@ -270,12 +257,9 @@ type ScState = {
   tkFails: number;
 };
 
-const MAX_TIMER_MS = 3600000;
-const LOCAL = ['localhost', '127.0.0.1', '::1', '::ffff:127.0.0.1'];
-
 function normHost(a: string): string {
   if (a.indexOf('::ffff:') === 0) a = a.substr(7);
-  return LOCAL.indexOf(a) >= 0 ? '127.0.0.1' : a;
+  return a === 'localhost' || a === '::1' ? '127.0.0.1' : a;
 }
 
 export class CtaAgent {
@@ -418,8 +402,8 @@ export class CtaAgent {
 
   /** The counters by name (a fresh object: AgentCounters, drops by reason). */
   get counters(): AgentCounters {
-    const names = COUNTER_NAMES.split(' ');
-    const dn = DROP_NAMES.split(' ');
+    const names = counterNames();
+    const dn = dropReasons();
     const c: { [k: string]: unknown } = {};
     const drops: { [k: string]: number } = {};
     for (let i = 0; i < dn.length; i++) drops[dn[i]] = this.cn[N_COUNTERS + i];
@@ -985,7 +969,7 @@ export class CtaAgent {
     if (at < 0) return;
     let delay = at - this.pnow();
     if (delay < 0) delay = 0;
-    if (delay > MAX_TIMER_MS) delay = MAX_TIMER_MS;
+    if (delay > 3600000) delay = 3600000; // at most an hour per platform timer
     this.timer = this.platform.setTimeout(() => {
       this.timer = null;
       this.timerAt = -1;

@@ -1,0 +1,73 @@
+// The agent's counters: one Uint32Array (agent.cn) indexed by these constants, the
+// named object (agent.counters, status().counters) built from it on demand. They live
+// in their own module because esbuild inlines a constant imported from another module
+// but keeps a same-module one as a variable -- and on the interpreter each named
+// counter would cost one or two variables for its key. Espruino subset.
+
+export const C_RX = 0;
+export const C_TX = 1;
+export const C_WAKE_UPS = 2;
+export const C_REKEYS_ACCEPTED = 3;
+export const C_REPLACED = 4;
+export const C_AP_REQUESTS_SENT = 5;
+export const C_RETRANSMITS = 6;
+export const C_SESSIONS_ESTABLISHED = 7;
+export const C_SESSIONS_ABORTED = 8;
+export const C_SA_RECOVERED_SENT = 9;
+export const C_AS_EXCHANGES = 10;
+export const C_AS_REQUESTS_SENT = 11;
+export const C_KDC_RETRANSMITS = 12;
+export const C_KDC_FAILURES = 13;
+export const C_TICKETS_CACHED = 14;
+export const C_TICKET_REFRESHES = 15;
+export const C_TICKET_PREFETCHES = 16;
+export const C_SKEW_ADOPTED = 17;
+export const C_KRB_ERRORS = 18;
+export const C_CLIENT_INITIATED = 19;
+export const C_SA_EXPIRED = 20;
+export const C_SIGNALING_RECEIVED = 21;
+export const C_SIGNALING_ANSWERED = 22;
+export const N_COUNTERS = 23;
+
+// Drop reasons (counters.drops keys), in the order of dropReasons(); agent.drop(D_X) counts X.
+export const D_UNKNOWN_SC = 0;
+export const D_WRONG_ADDRESS = 1;
+export const D_NONCE_ZERO = 2;
+export const D_TABLE_FULL = 3;
+export const D_DUPLICATE = 4;
+export const D_BAD_HMAC = 5;
+export const D_MALFORMED = 6;
+export const D_STALE_REKEY = 7;
+export const D_NO_PENDING = 8;
+export const D_NO_SESSION = 9;
+export const D_BAD_AP_REP = 10;
+export const D_NO_SUBKEY = 11;
+export const D_BAD_CIPHERSUITE = 12;
+export const D_UNEXPECTED = 13;
+export const D_UNSUPPORTED_DOI = 14;
+export const D_KDC_UNMATCHED = 15;
+export const D_ESP_NO_SA = 16;
+export const D_ESP_ICV = 17;
+export const D_ESP_REPLAY = 18;
+export const D_ESP_MALFORMED = 19;
+export const D_INTERNAL = 20;
+
+/**
+ * Drop reasons (counters.drops keys), in D_ index order. The names are literals inside
+ * functions: with the code in flash they cost no variables until asked for.
+ */
+export function dropReasons(): string[] {
+  return (
+    'unknown_sc wrong_address nonce_zero table_full duplicate bad_hmac malformed stale_rekey no_pending no_session ' +
+    'bad_ap_rep no_subkey bad_ciphersuite unexpected unsupported_doi kdc_unmatched esp_no_sa esp_icv esp_replay esp_malformed internal'
+  ).split(' ');
+}
+
+/** Counter names (AgentCounters keys but drops), in C_ index order. */
+export function counterNames(): string[] {
+  return (
+    'rx tx wakeUps rekeysAccepted replaced apRequestsSent retransmits sessionsEstablished sessionsAborted saRecoveredSent ' +
+    'asExchanges asRequestsSent kdcRetransmits kdcFailures ticketsCached ticketRefreshes ticketPrefetches skewAdopted krbErrors ' +
+    'clientInitiated saExpired signalingReceived signalingAnswered'
+  ).split(' ');
+}
