@@ -18,9 +18,12 @@ import { nodeBackend } from '../crypto/node.ts';
 import { decrypt, deriveKey, setKeyCacheSize, usageHmacKey } from '../../firmware/proto/crypto/index.ts';
 import { decodeApRep, decodeEncApRepPart, KU_AP_REP_ENCPART } from '../../firmware/proto/krb5.ts';
 import { decodeApReply, encodeSaRecovered, verifyHmac, DOI, KMMID, USAGE } from '../../firmware/proto/pktc.ts';
+import { encodeApReq, encodeAuthenticator, encodeTicket, AP_OPT_MUTUAL_REQUIRED, KU_AP_REQ_AUTH } from '../../firmware/proto/krb5.ts';
+import { deriveRaw, hmacPads, hmacSha1Into, isFastEtype, KIND, UsageKey, type HmacPads } from '../crypto/fast-krb.ts';
+import { isIP } from 'node:net';
 import { buildAsReq, paEncTimestamp } from '../kdc/client.ts';
 import { childMain } from './proc.ts';
-import { apReqDer, ctaPrincipal, fromHex, mintTicket, pktcApRequest, toHex, type Minted } from './fixtures.ts';
+import { apReqDer, ctaPrincipal, fromHex, mintTicket, pktcApRequest, toHex, REALM, type Minted } from './fixtures.ts';
 
 const B = nodeBackend;
 /** usage 1103 || 0x55: the integrity-key constant of the SA Recovered HMAC. */
@@ -62,6 +65,62 @@ let ticker: NodeJS.Timeout | null = null;
 let nextIdle = 0;
 let cpu0 = process.cpuUsage();
 let done0 = 0;
+
+/** dgram lookup answering IP literals synchronously (no dns.lookup + nextTick per send). */
+function ipLookup(address: string, _o: unknown, cb: (err: Error | null, address: string, family: number) => void): void {
+  const fam = isIP(address);
+  if (fam !== 0) return cb(null, address, fam);
+  cb(new Error('loadgen sends to IP addresses only: ' + address), address, 0);
+}
+function udp(): dgram.Socket {
+  return dgram.createSocket({ type: 'udp4', lookup: ipLookup as never });
+}
+
+/**
+ * What a CTA keeps for its cached ticket, prepared once (as the agent keeps its
+ * ticket): the ticket's DER, Ke/Ki of usages 11 (authenticator) and 12 (AP-REP
+ * part) with their cipher contexts, and the HMAC pads of the usage-1101 key. Every
+ * exchange still builds and encrypts a fresh authenticator, HMACs the AP Request,
+ * decrypts the AP-REP part for the subkey, derives the subkey's usage-1103 key and
+ * HMACs the SA Recovered.
+ */
+type Prepared = { auth: UsageKey; rep: UsageKey; reqPads: HmacPads; ticketDer: Uint8Array };
+const prepared = new Map<number, Prepared>();
+function prep(i: number, t: Minted): Prepared | null {
+  if (!isFastEtype(t.etype)) return null;
+  let p = prepared.get(i);
+  if (!p) {
+    p = {
+      auth: UsageKey.derive(t.etype, t.sessionKey, KU_AP_REQ_AUTH),
+      rep: UsageKey.derive(t.etype, t.sessionKey, KU_AP_REP_ENCPART),
+      reqPads: hmacPads(t.hmacReq),
+      ticketDer: encodeTicket(t.ticket),
+    };
+    prepared.set(i, p);
+  }
+  return p;
+}
+const HDR_AP_REQUEST = new Uint8Array([KMMID.AP_REQUEST, DOI.IPSEC, 0x10]);
+/** The pktc AP Request (DOI IPsec, one ciphersuite HMAC-SHA1-96/AES-128-CBC, no re-establish) as pktcApRequest builds it. */
+function apRequestFast(p: Prepared, t: Minted, ms: number, us: number, nonce: number, spi: number): Uint8Array {
+  const auth = encodeAuthenticator({ crealm: REALM, cname: t.cname, ctime: ms - (ms % 1000), cusec: us });
+  const der = encodeApReq({ apOptions: AP_OPT_MUTUAL_REQUIRED, ticket: { ...t.ticket, raw: p.ticketDer }, authenticator: { etype: t.etype, cipher: p.auth.encrypt(auth) } });
+  const n = 3 + der.length + 4 + 4 + 3 + 1;
+  const o = new Uint8Array(n + 20);
+  o.set(HDR_AP_REQUEST, 0);
+  o.set(der, 3);
+  let at = 3 + der.length;
+  o[at] = nonce >>> 24; o[at + 1] = (nonce >>> 16) & 255; o[at + 2] = (nonce >>> 8) & 255; o[at + 3] = nonce & 255;
+  o[at + 4] = spi >>> 24; o[at + 5] = (spi >>> 16) & 255; o[at + 6] = (spi >>> 8) & 255; o[at + 7] = spi & 255;
+  at += 8;
+  o[at++] = 1;
+  o[at++] = 0x02; // HMAC-SHA1-96
+  o[at++] = 0x0c; // AES-128-CBC
+  o[at++] = 0;
+  hmacSha1Into(p.reqPads, o.subarray(0, n), o, n);
+  return o;
+}
+const SA_REC = new Uint8Array(23);
 
 function bind(s: dgram.Socket): Promise<number> {
   return new Promise((r) => s.bind(0, '127.0.0.1', () => r(s.address().port)));
@@ -123,22 +182,41 @@ function onLane(l: Lane, buf: Buffer): void {
     const nonce = buf.readUInt32BE(3);
     const ms = Date.now();
     cusec = (cusec + 1) % 1000000;
-    const req = pktcApRequest(t, apReqDer(t, ms, cusec), nonce, 0x1000 + l.g);
+    const pp = prep(l.cta, t);
+    const req = pp ? apRequestFast(pp, t, ms, cusec, nonce, 0x1000 + l.g) : pktcApRequest(t, apReqDer(t, ms, cusec), nonce, 0x1000 + l.g);
     l.phase = 2;
     l.sock.send(req, shards[l.shard].port, '127.0.0.1');
   } else if (k === KMMID.AP_REPLY) {
     const u = new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
     const m = decodeApReply(u);
     const rep = decodeApRep(m.apRep);
-    const part = decodeEncApRepPart(decrypt(B, t.etype, t.sessionKey, KU_AP_REP_ENCPART, rep.encPart.cipher));
+    const pp = prep(l.cta, t);
+    const part = decodeEncApRepPart(pp ? pp.rep.decrypt(rep.encPart.cipher) : decrypt(B, t.etype, t.sessionKey, KU_AP_REP_ENCPART, rep.encPart.cipher));
     const sub = part.subkey!;
     if (verify && !verifyHmac(B, usageHmacKey(B, sub.keytype, sub.keyvalue, USAGE.AP_REPLY), m.signed, m.hmac)) {
       errorsRx++;
       return laneIdle(l);
     }
-    // Ki(subkey, 1103) derived directly: a one-shot subkey must not churn the derived-key cache.
-    const ki = deriveKey(B, sub.keytype, sub.keyvalue, SA_RECOVERED_KI);
-    const sr = encodeSaRecovered(B, ki, { kmmid: KMMID.SA_RECOVERED, doi: DOI.IPSEC }, m.hmac);
+    let sr: Uint8Array;
+    if (isFastEtype(sub.keytype) && sub.keyvalue.length === (sub.keytype === 17 ? 16 : 32)) {
+      // Ki(subkey, 1103): one ECB pass; HMAC over header || AP Reply HMAC.
+      const [ki] = deriveRaw(sub.keytype, sub.keyvalue, [USAGE.SA_RECOVERED], [KIND.KI]);
+      const pads = hmacPads(ki);
+      ki.fill(0);
+      SA_REC[0] = KMMID.SA_RECOVERED;
+      SA_REC[1] = DOI.IPSEC;
+      SA_REC[2] = 0x10;
+      SA_REC.set(m.hmac, 3);
+      sr = new Uint8Array(23);
+      sr.set(SA_REC.subarray(0, 3), 0);
+      hmacSha1Into(pads, SA_REC, sr, 3);
+      pads.fill(0);
+    } else {
+      // Ki(subkey, 1103) derived directly: a one-shot subkey must not churn the derived-key cache.
+      const ki = deriveKey(B, sub.keytype, sub.keyvalue, SA_RECOVERED_KI);
+      sr = encodeSaRecovered(B, ki, { kmmid: KMMID.SA_RECOVERED, doi: DOI.IPSEC }, m.hmac);
+    }
+    sub.keyvalue.fill(0);
     l.sock.send(sr, shards[l.shard].port, '127.0.0.1');
     done++;
     laneIdle(l);
@@ -220,11 +298,11 @@ childMain(async (msg, reply) => {
     const mintMs = performance.now() - t0;
     const probe = mintTicket(scKeyBytes, ctaPrincipal(0), Date.now()).sessionKey;
     if (toHex(deriveKey(B, 17, probe, SA_RECOVERED_KI)) !== toHex(usageHmacKey(B, 17, probe, USAGE.SA_RECOVERED))) throw new Error('SA Recovered key derivation mismatch');
-    cmdSock = dgram.createSocket('udp4');
+    cmdSock = udp();
     await bind(cmdSock);
     lanes = [];
     for (let g = 0; g < nl; g++) {
-      const sock = dgram.createSocket('udp4');
+      const sock = udp();
       const port = await bind(sock);
       const l: Lane = { g, sock, port, shard: g % nShards, cta: -1, j: 0, since: 0, phase: 0 };
       sock.on('message', (m: Buffer) => {

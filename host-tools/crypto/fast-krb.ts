@@ -13,7 +13,7 @@
 //    per key: no native call, no Buffer per MAC (three HMACs per AP Request).
 // Enctypes 19 and 20 are not handled here (isFastEtype() says so): callers use
 // the generic layer for them.
-import { createCipheriv, createDecipheriv, type Decipher } from 'node:crypto';
+import { createCipheriv, createDecipheriv, type Cipher, type Decipher } from 'node:crypto';
 import { nfold } from '../../firmware/proto/crypto/nfold.ts';
 import { CryptoError } from '../../firmware/proto/errors.ts';
 import { randomBytes } from '../sc/rand.ts';
@@ -211,6 +211,31 @@ export function hmacSha1(pads: HmacPads, data: Uint8Array): Uint8Array {
   return mac;
 }
 
+/** The first len (a multiple of 4, <= 20; default 20) bytes of HMAC-SHA1(key, data), written into out[off..). */
+export function hmacSha1Into(pads: HmacPads, data: Uint8Array, out: Uint8Array, off: number, len?: number): void {
+  hmacInto(pads, data);
+  const words = (len ?? 20) >> 2;
+  for (let i = 0; i < words; i++) {
+    const x = S[i];
+    const j = off + i * 4;
+    out[j] = x >>> 24; out[j + 1] = (x >>> 16) & 255; out[j + 2] = (x >>> 8) & 255; out[j + 3] = x & 255;
+  }
+  S.fill(0);
+}
+
+/** Constant-time check that HMAC-SHA1(pads, data) is want[wo..wo+20). */
+export function hmacSha1Ok(pads: HmacPads, data: Uint8Array, want: Uint8Array, wo: number): boolean {
+  hmacInto(pads, data);
+  let d = 0;
+  for (let i = 0; i < 5; i++) {
+    const x = S[i];
+    const j = wo + i * 4;
+    d |= ((x >>> 24) ^ want[j]) | (((x >>> 16) & 255) ^ want[j + 1]) | (((x >>> 8) & 255) ^ want[j + 2]) | ((x & 255) ^ want[j + 3]);
+  }
+  S.fill(0);
+  return d === 0;
+}
+
 /** Constant-time check that HMAC-SHA1-96(pads, data) is want[wo..wo+12). */
 function macOk96(pads: HmacPads, data: Uint8Array, want: Uint8Array, wo: number): boolean {
   hmacInto(pads, data);
@@ -236,6 +261,11 @@ export class UsageKey {
   private ke: Uint8Array;
   private ki: HmacPads;
   private dec: Decipher | null = null;
+  // One CBC cipher kept for every encrypt(): OpenSSL carries the chaining value (the
+  // last ciphertext block) from one update() to the next, so XORing that block into
+  // the first plaintext block restarts the chain at IV 0 without a new context.
+  private enc: Cipher | null = null;
+  private chain = new Uint8Array(16);
 
   constructor(etype: number, ke: Uint8Array, kiRaw: Uint8Array) {
     if (ke.length !== keyLen(etype)) throw new CryptoError('fast-krb: bad Ke length');
@@ -320,10 +350,18 @@ export class UsageKey {
     const padded = Buffer.alloc(nb << 4);
     padded.set(conf, 0);
     padded.set(plaintext, CONF);
-    const e = createCipheriv(this.ke.length === 16 ? 'aes-128-cbc' : 'aes-256-cbc', this.ke, ZERO16);
-    e.setAutoPadding(false);
-    const cb = e.update(padded);
     const out = new Uint8Array(n + MAC);
+    hmacSha1Into(this.ki, padded.subarray(0, n), out, n, MAC); // HMAC-SHA1-96 of the plaintext
+    if (!this.enc) {
+      this.enc = createCipheriv(this.ke.length === 16 ? 'aes-128-cbc' : 'aes-256-cbc', this.ke, ZERO16);
+      this.enc.setAutoPadding(false);
+      this.chain.fill(0);
+    }
+    const ch = this.chain;
+    for (let i = 0; i < 16; i++) padded[i] ^= ch[i];
+    const cb = this.enc.update(padded);
+    const tail = cb.length - 16;
+    for (let i = 0; i < 16; i++) ch[i] = cb[tail + i];
     if (n === 16) out.set(cb, 0);
     else {
       const r = n - ((nb - 1) << 4);
@@ -332,11 +370,8 @@ export class UsageKey {
       out.set(cb.subarray(lead + 16, lead + 32), lead);
       out.set(cb.subarray(lead, lead + r), lead + 16);
     }
-    const mac = hmacSha1(this.ki, padded.subarray(0, n));
-    out.set(mac.subarray(0, MAC), n);
     padded.fill(0);
     cb.fill(0);
-    mac.fill(0);
     return out;
   }
 
@@ -344,5 +379,7 @@ export class UsageKey {
     this.ke.fill(0);
     this.ki.fill(0);
     this.dec = null;
+    this.enc = null;
+    this.chain.fill(0);
   }
 }

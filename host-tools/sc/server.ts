@@ -22,6 +22,11 @@ import type { AddressInfo } from 'node:net';
 
 import { scCryptoBackend, clearCipherCache } from './fast-crypto.ts';
 import { hmacRaw, sessionOps, subkeyHmacKeys, ticketKey, type SessionOps, type TicketKey } from './session-crypto.ts';
+import { decodeApRequestAny, decodeAuthenticatorAny, decodeEncTicketPartAny, type ApRequestParts, type AuthParts, type TicketParts } from './fast-decode.ts';
+import { encodeApReplyFast, encodeEncApRepPartFast, WakeUpTemplate } from './fast-encode.ts';
+import { hmacPads, hmacSha1Ok } from '../crypto/fast-krb.ts';
+import { isIP } from 'node:net';
+import { lookup as dnsLookup } from 'node:dns';
 import { decrypt, encrypt, getProfile, keyCacheSize, randomKey, setKeyCacheSize, usageHmacKey } from '../../firmware/proto/crypto/index.ts';
 import { wipe } from '../../firmware/proto/bytes.ts';
 import { isCryptoError, isDecodeError } from '../../firmware/proto/errors.ts';
@@ -248,6 +253,17 @@ export function ciphersuiteName(c: Ciphersuite): string {
 
 type Rinfo = { address: string; port: number };
 
+/**
+ * dgram's address lookup: an IP literal (every CTA address the SC sends to) is
+ * answered synchronously, so a send is not deferred through dns.lookup and
+ * process.nextTick; names still go to dns.lookup.
+ */
+function ipLookup(address: string, options: unknown, cb: (err: Error | null, address: string, family: number) => void): void {
+  const fam = isIP(address);
+  if (fam !== 0) return cb(null, address, fam);
+  (dnsLookup as unknown as (a: string, o: unknown, c: typeof cb) => void)(address, options, cb);
+}
+
 /** An AP Reply sent, waiting for its SA Recovered. */
 type Pending = {
   slot: number;
@@ -267,6 +283,11 @@ type Pending = {
 type Waking = { attempt: number; startedAt: number; timer: unknown; nonces: number[]; rekey: boolean };
 
 type SigWaiter = { resolve: (s: string) => void; reject: (e: Error) => void; timer: unknown; slot: number };
+
+/** bytes[off..off+n) as a binary string (a Map key). */
+function latin1(bytes: Uint8Array, off: number, n: number): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset + off, n).toString('latin1');
+}
 
 function u8(buf: Buffer): Uint8Array {
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
@@ -313,6 +334,8 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
   const supported = opts.ciphersuites || DEFAULT_CIPHERSUITES;
   const clock = opts.clock || realClock;
   const log: ScLog = opts.log || (() => {});
+  /** A log sink was given: only then are the hot path's log records built. */
+  const logging = !!opts.log;
   const limits = opts.limits || {};
 
   // ---- identity and keys ----
@@ -323,6 +346,7 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
     throw new ScStartError('principal', `bad SC principal '${opts.principal}': ${(e as Error).message}`);
   }
   const principal = principalToString(scName.name, scName.realm);
+  const wakeUpTemplate = new WakeUpTemplate(principal);
   const entries = loadKeytab(opts.keytab);
   const myKeys = findKeys(entries, principal).filter((e) => getProfile(e.etype) !== null);
   if (myKeys.length === 0) {
@@ -392,9 +416,9 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
   // ---- sockets ----
   const listenHost = opts.listen?.host ?? '0.0.0.0';
   const listenPort = opts.listen?.port ?? 1293;
-  const sock = dgram.createSocket({ type: listenHost.includes(':') ? 'udp6' : 'udp4' });
+  const sock = dgram.createSocket({ type: listenHost.includes(':') ? 'udp6' : 'udp4', lookup: ipLookup });
   await bindUdp(sock, listenHost, listenPort);
-  const sigSock = dgram.createSocket({ type: listenHost.includes(':') ? 'udp6' : 'udp4' });
+  const sigSock = dgram.createSocket({ type: listenHost.includes(':') ? 'udp6' : 'udp4', lookup: ipLookup });
   try {
     await bindUdp(sigSock, listenHost, 0);
   } catch (e) {
@@ -532,7 +556,7 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
           wipe(sess.key);
         }
       }
-      if (!msg) msg = encodeWakeUp({ kmmid: KMMID.WAKE_UP, doi: DOI.IPSEC, serverNonce: nonce, serverPrincipal: principal });
+      if (!msg) msg = wakeUpTemplate.encode(nonce);
       const kind = msg[0] === KMMID.REKEY ? 'rekey' : 'wake_up';
       send(msg, registry.port(slot), registry.address(slot), kind);
       if (em.listenerCount('wake')) em.emit('wake', { principal: p, kind: kind === 'rekey' ? 'rekey' : 'wake', attempt: w.attempt } satisfies WakeEvent);
@@ -619,34 +643,36 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
       send(cached.reply, r.port, r.address, 'ap_reply');
       return;
     }
-    let msg;
-    let apReq;
+    // Host fast decoders (fast-decode.ts) with the generic ones behind them.
+    let msg: ApRequestParts;
     try {
-      msg = decodeApRequest(buf);
-      apReq = decodeApReq(msg.apReq);
+      msg = decodeApRequestAny(buf);
     } catch (e) {
       if (!isDecodeError(e)) throw e;
       return drop('malformed', r);
     }
     if (msg.doi !== DOI.IPSEC) return drop('unsupported_doi', r);
     const doi = msg.doi;
-    const t = apReq.ticket;
     // The ticket must be for us.
-    if (t.realm !== scName.realm || !principalNameEquals(t.sname, scName.name)) {
+    if (msg.realm !== scName.realm || !principalNameEquals(msg.sname, scName.name)) {
       return krbError(KRB_AP_ERR_NOT_US, r, doi, {}, 'ticket is not for ' + principal);
     }
     // Service key by the ticket's enctype and kvno.
-    const byKvno = serviceKeys.get(t.encPart.etype);
-    if (!byKvno) return krbError(KRB_AP_ERR_NOKEY, r, doi, {}, `no key for enctype ${t.encPart.etype}`);
-    const kvno = t.encPart.kvno ?? (newestKvno.get(t.encPart.etype) as number);
-    const tkey = byKvno.has(kvno) ? ticketKeys.get(t.encPart.etype + ':' + kvno) : undefined;
+    const byKvno = serviceKeys.get(msg.tktEtype);
+    if (!byKvno) return krbError(KRB_AP_ERR_NOKEY, r, doi, {}, `no key for enctype ${msg.tktEtype}`);
+    const kvno = msg.tktKvno ?? (newestKvno.get(msg.tktEtype) as number);
+    const tkey = byKvno.has(kvno) ? ticketKeys.get(msg.tktEtype + ':' + kvno) : undefined;
     if (!tkey) return krbError(KRB_AP_ERR_BADKEYVER, r, doi, {}, `no key with kvno ${kvno}`);
-    let etp: EncTicketPart;
+    let etp: TicketParts;
+    let tpt: Uint8Array | null = null;
     try {
-      etp = decodeEncTicketPart(tkey.decrypt(t.encPart.cipher));
+      tpt = tkey.decrypt(msg.tktCipher);
+      etp = decodeEncTicketPartAny(tpt);
     } catch (e) {
       if (!isCryptoError(e) && !isDecodeError(e)) throw e;
       return krbError(KRB_AP_ERR_BAD_INTEGRITY, r, doi, {}, 'ticket integrity check failed');
+    } finally {
+      if (tpt) tpt.fill(0); // the decoded ticket holds a copy of the session key
     }
     const clientName = principalToString(etp.cname, etp.crealm);
     const skewMs = timers.skewSec * 1000;
@@ -664,15 +690,20 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
     const slot0 = registry.slotOf(clientName);
     let ops = slot0 >= 0 ? sessionCache.get(slot0) : undefined;
     const hit = !!ops && (ops as SessionOps).isFor(sk.keytype, sk.keyvalue);
-    let auth;
+    let auth: AuthParts;
+    let apt: Uint8Array | null = null;
     try {
-      if (apReq.authenticator.etype !== sk.keytype) throw new Error('etype');
+      if (msg.authEtype !== sk.keytype) throw new Error('etype');
       if (!hit) ops = sessionOps(B, sk.keytype, sk.keyvalue);
-      auth = decodeAuthenticator((ops as SessionOps).decryptAuthenticator(apReq.authenticator.cipher));
+      apt = (ops as SessionOps).decryptAuthenticator(msg.authCipher);
+      auth = decodeAuthenticatorAny(apt);
     } catch (e) {
       if (ops && !hit) ops.wipe();
       if (!isCryptoError(e) && !isDecodeError(e) && (e as Error).message !== 'etype') throw e;
+      wipe(sk.keyvalue);
       return krbError(KRB_AP_ERR_BAD_INTEGRITY, r, doi, { crealm: etp.crealm, cname: etp.cname }, 'authenticator integrity check failed', clientName);
+    } finally {
+      if (apt) apt.fill(0);
     }
     const so = ops as SessionOps;
     let keep = hit;
@@ -692,9 +723,10 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
       keep = true;
     }
     try {
-      onAuthenticated(buf, r, now, digest, msg, etp, clientName, slot0, sk, auth, so, apReq.authenticator.cipher);
+      onAuthenticated(buf, r, now, digest, msg, etp, clientName, slot0, sk, auth, so, msg.authCipher);
     } finally {
       if (!keep) so.wipe();
+      wipe(sk.keyvalue);
     }
   }
 
@@ -703,23 +735,22 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
     r: Rinfo,
     now: number,
     digest: string,
-    msg: ReturnType<typeof decodeApRequest>,
-    etp: EncTicketPart,
+    msg: ApRequestParts,
+    etp: TicketParts,
     clientName: string,
     slot0: number,
-    sk: EncTicketPart['key'],
-    auth: ReturnType<typeof decodeAuthenticator>,
+    sk: TicketParts['key'],
+    auth: AuthParts,
     ops: SessionOps,
     authCipher: Uint8Array,
   ): void {
     const doi = msg.doi;
     const skewMs = timers.skewSec * 1000;
-    const cctx = { ctime: auth.ctime, cusec: auth.cusec, crealm: etp.crealm, cname: etp.cname };
     if (auth.crealm !== etp.crealm || !principalNameEquals(auth.cname, etp.cname)) {
-      return krbError(KRB_AP_ERR_BADMATCH, r, doi, cctx, 'authenticator and ticket name different clients', clientName);
+      return krbError(KRB_AP_ERR_BADMATCH, r, doi, { ctime: auth.ctime, cusec: auth.cusec, crealm: etp.crealm, cname: etp.cname }, 'authenticator and ticket name different clients', clientName);
     }
     if (Math.abs(auth.ctime - now) > skewMs) {
-      return krbError(KRB_AP_ERR_SKEW, r, doi, cctx, 'clock skew too great', clientName);
+      return krbError(KRB_AP_ERR_SKEW, r, doi, { ctime: auth.ctime, cusec: auth.cusec, crealm: etp.crealm, cname: etp.cname }, 'clock skew too great', clientName);
     }
     // Kerberos replay cache: client + ctime + cusec + authenticator hash.
     const rkey = replayKey(clientName, auth.ctime, auth.cusec, authCipher);
@@ -727,8 +758,8 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
     // check out: a replayed AP Request whose nonce was consumed (or never ours) is a
     // false nonce like any other -- disregarded silently, never an Error Reply.
     const isReplay = replay.has(rkey, now);
-    // The key-management HMAC (usage 1101 under the session key).
-    if (!macOk(ops.apRequestMac(msg.signed), msg.hmac)) {
+    // The key-management HMAC (usage 1101 under the session key), compared in constant time.
+    if (msg.hmac.length !== HMAC_LEN || !ops.apRequestMacOk(msg.signed, msg.hmac)) {
       return drop('bad_hmac', r, clientName);
     }
     // The nonce: did this SC initiate this session?
@@ -737,19 +768,19 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
     const clientInitiated = msg.serverNonce === 0;
     if (!clientInitiated) {
       const c = slot < 0 ? 'unregistered' : isReplay ? (nonces.peek(msg.serverNonce, slot, now) ?? 'replay') : nonces.consume(msg.serverNonce, slot, now);
-      if (c === 'replay') return krbError(KRB_AP_ERR_REPEAT, r, doi, cctx, 'request is a replay', clientName);
+      if (c === 'replay') return krbError(KRB_AP_ERR_REPEAT, r, doi, { ctime: auth.ctime, cusec: auth.cusec, crealm: etp.crealm, cname: etp.cname }, 'request is a replay', clientName);
       if (typeof c === 'string') {
         // Claims 6, 11, 15: not initiated by us -> disregard silently.
         metrics.inc('cta_sc_drops_total', 'false_nonce');
         metrics.inc('cta_sc_ap_requests_total', 'false_nonce');
-        log('false_nonce', { principal: clientName, reason: c, address: r.address, port: r.port });
-        em.emit('false_nonce', { principal: clientName, nonce: msg.serverNonce, reason: c, address: r.address, port: r.port } satisfies FalseNonceEvent);
+        if (logging) log('false_nonce', { principal: clientName, reason: c, address: r.address, port: r.port });
+        if (em.listenerCount('false_nonce')) em.emit('false_nonce', { principal: clientName, nonce: msg.serverNonce, reason: c, address: r.address, port: r.port } satisfies FalseNonceEvent);
         return;
       }
       startedAt = c.startedAt;
     } else {
       if (!policy.allowClientInitiated) return drop('client_initiated_denied', r, clientName);
-      if (isReplay) return krbError(KRB_AP_ERR_REPEAT, r, doi, cctx, 'request is a replay', clientName);
+      if (isReplay) return krbError(KRB_AP_ERR_REPEAT, r, doi, { ctime: auth.ctime, cusec: auth.cusec, crealm: etp.crealm, cname: etp.cname }, 'request is a replay', clientName);
       if (slot >= 0) {
         let w = ciRate.get(slot);
         if (!w || now - w.windowStart >= 60000) ciRate.set(slot, (w = { windowStart: now, count: 0 }));
@@ -778,23 +809,27 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
 
     // ---- AP Reply ----
     const subkey = randomKey(B, sk.keytype);
-    const repPart = encodeEncApRepPart({ ctime: auth.ctime, cusec: auth.cusec, subkey: { keytype: sk.keytype, keyvalue: subkey } });
+    const repPart = encodeEncApRepPartFast(auth.ctime, auth.cusec, sk.keytype, subkey);
     const encPart = ops.encryptApRepPart(repPart);
     wipe(repPart);
     const [kiReply, kiAck] = subkeyHmacKeys(B, sk.keytype, subkey);
-    const ctaSpi = (msg.appData as IpsecAppData).spi;
+    const ctaSpi = msg.spi;
     const scSpi = newScSpi(slot, registry.scSpi(slot));
-    const reply = encodeApReply(B, kiReply, {
-      kmmid: KMMID.AP_REPLY,
-      doi,
-      apRep: encodeApRep({ encPart: { etype: sk.keytype, cipher: encPart } }),
-      appData: { spi: scSpi },
-      ciphersuite: cs,
-      saLifetime: timers.saLifetimeSec,
-      gracePeriod: timers.graceSec,
-      reestablish,
-      ackRequired,
-    });
+    const replyPads = hmacPads(kiReply);
+    const reply =
+      encodeApReplyFast(replyPads, sk.keytype, encPart, scSpi, cs, timers.saLifetimeSec, timers.graceSec, reestablish, ackRequired) ??
+      encodeApReply(B, kiReply, {
+        kmmid: KMMID.AP_REPLY,
+        doi,
+        apRep: encodeApRep({ encPart: { etype: sk.keytype, cipher: encPart } }),
+        appData: { spi: scSpi },
+        ciphersuite: cs,
+        saLifetime: timers.saLifetimeSec,
+        gracePeriod: timers.graceSec,
+        reestablish,
+        ackRequired,
+      });
+    replyPads.fill(0);
     keys.setSession(slot, sk.keytype, sk.keyvalue, etp.endtime);
     responses.set(digest, { reply, expires: now + Math.max(timers.nonceLifetimeMs, timers.saRecoveredTimeoutMs), address: r.address, port: r.port });
     metrics.inc('cta_sc_ap_requests_total', clientInitiated ? 'accepted_client_initiated' : 'accepted');
@@ -823,7 +858,8 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
     if (pending.size >= (limits.pending ?? 65536)) sweepPending(now, true);
     const ack = hmacRaw(B, kiAck, saRecoveredSigned(SA_RECOVERED_HEADER, p.apReplyHmac));
     wipe(kiAck);
-    pending.set(Buffer.from(ack.buffer, ack.byteOffset, ack.length).toString('latin1'), p);
+    pending.set(latin1(ack, 0, HMAC_LEN), p);
+    ack.fill(0);
     send(reply, r.port, r.address, 'ap_reply');
   }
 
@@ -843,7 +879,7 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
     const latencyMs = p.clientInitiated ? null : now - p.startedAt;
     if (latencyMs !== null) metrics.observeLatency(latencyMs / 1000);
     metrics.inc('cta_sc_exchanges_total', p.clientInitiated ? 'established_client_initiated' : 'established');
-    log('established', { principal: p.principal, ctaSpi: p.ctaSpi, scSpi: p.scSpi, ciphersuite: ciphersuiteName(p.cs), latencyMs });
+    if (logging) log('established', { principal: p.principal, ctaSpi: p.ctaSpi, scSpi: p.scSpi, ciphersuite: ciphersuiteName(p.cs), latencyMs });
     em.emit('established', {
       principal: p.principal,
       ctaSpi: p.ctaSpi,
@@ -859,6 +895,13 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
   // ---- SA Recovered ----
   function onSaRecovered(buf: Uint8Array, r: Rinfo): void {
     const now = clock.now();
+    let key: string | null = null;
+    if (buf.length === 3 + HMAC_LEN && buf[0] === KMMID.SA_RECOVERED && buf[1] === SA_RECOVERED_HEADER[1] && buf[2] === SA_RECOVERED_HEADER[2]) {
+      // The header this profile sends (what decodeSaRecovered accepts, checked in place).
+      if (pending.size === 0) return drop('no_pending_exchange', r);
+      key = latin1(buf, 3, HMAC_LEN);
+      if (!pending.has(key)) key = null;
+    } else {
     let m;
     try {
       m = decodeSaRecovered(buf);
@@ -868,7 +911,6 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
     }
     if (pending.size === 0) return drop('no_pending_exchange', r);
     const h = m.signed;
-    let key: string | null = null;
     if (h[1] === SA_RECOVERED_HEADER[1] && h[2] === SA_RECOVERED_HEADER[2]) {
       key = Buffer.from(m.hmac.buffer, m.hmac.byteOffset, m.hmac.length).toString('latin1');
       if (!pending.has(key)) key = null;
@@ -880,6 +922,7 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
           break;
         }
       }
+    }
     }
     const p = key === null ? undefined : pending.get(key);
     if (!p || p.expires <= now) return drop(pending.size ? 'bad_hmac' : 'no_pending_exchange', r);

@@ -11,7 +11,7 @@
 // results.
 import { decrypt, encrypt, hmacSha1 as genericHmacSha1, usageHmacKey } from '../../firmware/proto/crypto/index.ts';
 import type { CryptoBackend } from '../../firmware/proto/crypto/backend.ts';
-import { deriveRaw, hmacPads, hmacSha1, isFastEtype, KIND, UsageKey, type HmacPads } from '../crypto/fast-krb.ts';
+import { deriveRaw, hmacPads, hmacSha1, hmacSha1Ok, isFastEtype, KIND, UsageKey, type HmacPads } from '../crypto/fast-krb.ts';
 import { KU_AP_REP_ENCPART, KU_AP_REQ_AUTH, KU_KDC_REP_TICKET } from '../../firmware/proto/krb5.ts';
 import { USAGE } from '../../firmware/proto/pktc.ts';
 
@@ -37,6 +37,8 @@ export interface SessionOps {
   decryptAuthenticator(cipher: Uint8Array): Uint8Array;
   /** HMAC-SHA1 with the AP Request key (Ki of usage 1101), a fresh 20-byte array. */
   apRequestMac(data: Uint8Array): Uint8Array;
+  /** Constant-time: HMAC-SHA1 with the AP Request key of data is want (20 bytes). */
+  apRequestMacOk(data: Uint8Array, want: Uint8Array): boolean;
   /** EncAPRepPart encryption (usage 12). */
   encryptApRepPart(plain: Uint8Array): Uint8Array;
   /** True when this was made for exactly this key (constant time). */
@@ -75,6 +77,9 @@ class FastSession implements SessionOps {
   apRequestMac(data: Uint8Array): Uint8Array {
     return hmacSha1(this.mac, data);
   }
+  apRequestMacOk(data: Uint8Array, want: Uint8Array): boolean {
+    return want.length === 20 && hmacSha1Ok(this.mac, data, want, 0);
+  }
   encryptApRepPart(p: Uint8Array): Uint8Array {
     if (!this.rep) this.rep = new UsageKey(this.etype, this.d[2], this.d[3]);
     return this.rep.encrypt(p);
@@ -108,6 +113,14 @@ class GenericSession implements SessionOps {
   }
   apRequestMac(data: Uint8Array): Uint8Array {
     return genericHmacSha1(this.b, this.hk, data);
+  }
+  apRequestMacOk(data: Uint8Array, want: Uint8Array): boolean {
+    const h = genericHmacSha1(this.b, this.hk, data);
+    if (h.length !== want.length) return false;
+    let d = 0;
+    for (let i = 0; i < h.length; i++) d |= h[i] ^ want[i];
+    h.fill(0);
+    return d === 0;
   }
   encryptApRepPart(p: Uint8Array): Uint8Array {
     return encrypt(this.b, this.etype, this.key, KU_AP_REP_ENCPART, p);
