@@ -205,7 +205,7 @@ export async function runScBench(o: ScBenchOptions): Promise<ScBenchResult> {
       } finally {
         await teardown(x);
       }
-      const p = summariseProfile(dir, 15);
+      const p = summariseProfile(dir, Number(process.env.CTA_BENCH_PROFILE_TOP) || 15);
       if (p) res.profile = { scenario: `SC process, closed loop, ${n} CTAs`, frames: p.frames, files: p.files, idlePct: p.idlePct };
     } finally {
       rmSync(dir, { recursive: true, force: true });
