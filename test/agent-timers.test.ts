@@ -38,10 +38,24 @@ test('unanswered AP Request: the same bytes again at 1 s and 2 s, abort at 3 s (
   assert.equal(w.clock.now() - t0, 3000);
   assert.equal(w.agent.counters.sessionsAborted, 1);
   assert.equal(w.agent.counters.retransmits, 2);
-  assert.equal(w.agent.status().scs[0].state, 'aborted');
+  // The first exchange's SA is still in force: the failed re-key does not hide it.
+  assert.equal(w.agent.status().scs[0].state, 'established');
+  assert.ok(w.agent.status().scs[0].sa);
   assert.equal(w.agent.table.inUse(), 0);
   w.clock.advance(60000);
   assert.equal(at().length, 3, 'nothing more after the abort');
+});
+
+test('an unanswered first exchange (no SA yet) ends in state aborted', () => {
+  const w = makeWorld();
+  w.sc.silent = 1000;
+  w.sc.wakeUp();
+  assert.equal(w.agent.status().scs[0].state, 'ap_req_sent');
+  w.clock.advance(3000);
+  assert.equal(w.agent.counters.sessionsAborted, 1);
+  assert.equal(w.agent.status().scs[0].state, 'aborted');
+  assert.equal(w.agent.status().scs[0].sa, null);
+  assert.equal(w.agent.table.inUse(), 0);
 });
 
 test('a retransmission answered by the SC completes the session (idempotent AP Reply)', () => {

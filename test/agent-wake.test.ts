@@ -112,7 +112,9 @@ test('KRB_AP_ERR_TKT_EXPIRED from the SC: fresh ticket from the KDC and retry, o
   w.sc.wakeUp();
   assert.equal(w.kdc.issued, 3);
   assert.equal(w.agent.counters.sessionsAborted, 1);
-  assert.equal(w.agent.status().scs[0].state, 'aborted');
+  // The failed re-key leaves the previous SA in force, and the state says so.
+  assert.equal(w.agent.status().scs[0].state, 'established');
+  assert.ok(w.agent.status().scs[0].sa, 'the previous SA is kept');
   assert.equal(w.agent.table.inUse(), 0);
 });
 

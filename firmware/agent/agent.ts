@@ -614,7 +614,11 @@ export class CtaAgent {
     const tries = t.get(i, F_RETRIES);
     t.free(i);
     this.cn[C_SESSIONS_ABORTED]++;
-    sc.state = 'aborted';
+    // A failed re-key leaves the SA it would have replaced in force (a Wake Up that
+    // arrives late, after its exchange completed, ends here: the SC disregards the
+    // nonce it already consumed). The state says what holds; the counter and the log
+    // say what failed.
+    sc.state = sc.sa ? 'established' : 'aborted';
     this.platform.log('cta.abort', { sc: sc.principal, nonce: nonce, why: why });
     if (kind === K_CLIENT && sc.sa) {
       // Keep trying (exponential backoff, capped) while the old SA is still up.
