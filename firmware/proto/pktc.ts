@@ -21,6 +21,13 @@ export const KMMID = {
   ERROR_REPLY: 6,
 } as const;
 export const DOI = { IPSEC: 1, SNMPV3: 2 };
+// The same numbers as module constants, which the minifier inlines (it cannot inline
+// an object's properties): this module uses these, other modules the objects.
+const IPSEC = 1;
+const SNMPV3 = 2;
+const TAG_AP_REQ = 0x6e;
+const TAG_AP_REP = 0x6f;
+const TAG_KRB_ERROR = 0x7e;
 /** major<<4 | minor: this profile is 1.0. */
 export const VERSION = 0x10;
 /** Application key usages of the HMAC keys (PROTOCOL.md "HMACs and keys"). */
@@ -167,7 +174,7 @@ function checkU8(v: number, what: string): void {
 }
 
 function header(kmmid: number, doi: number, version: number | undefined): Uint8Array {
-  if (doi !== DOI.IPSEC && doi !== DOI.SNMPV3) fail('unknown DOI ' + doi);
+  if (doi !== IPSEC && doi !== SNMPV3) fail('unknown DOI ' + doi);
   const v = version === undefined ? VERSION : version;
   if (v >> 4 !== VERSION >> 4) fail('unsupported version ' + v);
   const h = new Uint8Array(3);
@@ -205,7 +212,7 @@ function flag(v: boolean): Uint8Array {
 
 function appDataBytes(doi: number, a: AppData): Uint8Array {
   if (!a || typeof a !== 'object') fail('AppData missing');
-  if (doi === DOI.IPSEC) {
+  if (doi === IPSEC) {
     const spi = (a as IpsecAppData).spi;
     checkU32(spi, 'AppData SPI');
     return u32(spi);
@@ -346,15 +353,15 @@ export function msToTimestamp(ms: number): string {
 
 export function encodeWakeUp(m: WakeUp): Uint8Array {
   checkU32(m.serverNonce, 'server nonce');
-  return finish([header(KMMID.WAKE_UP, m.doi, m.version), u32(m.serverNonce), principalBytes(m.serverPrincipal)]);
+  return finish([header(1, m.doi, m.version), u32(m.serverNonce), principalBytes(m.serverPrincipal)]);
 }
 
 /** AP Request; `key` is the derived HMAC key (usage 1101 under the ticket session key). */
 export function encodeApRequest(b: CryptoBackend, key: Uint8Array, m: ApRequest): Uint8Array {
   checkU32(m.serverNonce, 'server nonce');
   return sign(b, key, [
-    header(KMMID.AP_REQUEST, m.doi, m.version),
-    derBlob(m.apReq, DER_TAG.AP_REQ, 'KRB_AP_REQ'),
+    header(2, m.doi, m.version),
+    derBlob(m.apReq, TAG_AP_REQ, 'KRB_AP_REQ'),
     u32(m.serverNonce),
     appDataBytes(m.doi, m.appData),
     ciphersuitesBytes(m.ciphersuites, 1, MAX_CIPHERSUITES),
@@ -367,8 +374,8 @@ export function encodeApReply(b: CryptoBackend, key: Uint8Array, m: ApReply): Ui
   checkU32(m.saLifetime, 'SA lifetime');
   checkU32(m.gracePeriod, 'grace period');
   return sign(b, key, [
-    header(KMMID.AP_REPLY, m.doi, m.version),
-    derBlob(m.apRep, DER_TAG.AP_REP, 'KRB_AP_REP'),
+    header(3, m.doi, m.version),
+    derBlob(m.apRep, TAG_AP_REP, 'KRB_AP_REP'),
     appDataBytes(m.doi, m.appData),
     ciphersuitesBytes([m.ciphersuite], 1, 1),
     u32(m.saLifetime),
@@ -387,13 +394,13 @@ export function saRecoveredSigned(hdr: Uint8Array, apReplyHmac: Uint8Array): Uin
 
 /** SA Recovered; `key` is the derived HMAC key (usage 1103 under the AP-REP subkey). */
 export function encodeSaRecovered(b: CryptoBackend, key: Uint8Array, m: SaRecovered, apReplyHmac: Uint8Array): Uint8Array {
-  const h = header(KMMID.SA_RECOVERED, m.doi, m.version);
+  const h = header(4, m.doi, m.version);
   return concat([h, hmacSha1(b, key, saRecoveredSigned(h, apReplyHmac))]);
 }
 
 /** Rekey (DOI IPsec only, as the dissector); `key`: usage 1104 under the last ticket's session key. */
 export function encodeRekey(b: CryptoBackend, key: Uint8Array, m: Rekey): Uint8Array {
-  if (m.doi !== DOI.IPSEC) fail('Rekey is defined for DOI IPsec only');
+  if (m.doi !== IPSEC) fail('Rekey is defined for DOI IPsec only');
   checkU32(m.serverNonce, 'server nonce');
   checkU32(m.saLifetime, 'SA lifetime');
   checkU32(m.gracePeriod, 'grace period');
@@ -401,7 +408,7 @@ export function encodeRekey(b: CryptoBackend, key: Uint8Array, m: Rekey): Uint8A
   const tsb = new Uint8Array(13);
   for (let i = 0; i < 13; i++) tsb[i] = ts.charCodeAt(i);
   return sign(b, key, [
-    header(KMMID.REKEY, m.doi, m.version),
+    header(5, m.doi, m.version),
     u32(m.serverNonce),
     principalBytes(m.serverPrincipal),
     tsb,
@@ -414,7 +421,7 @@ export function encodeRekey(b: CryptoBackend, key: Uint8Array, m: Rekey): Uint8A
 }
 
 export function encodeErrorReply(m: ErrorReply): Uint8Array {
-  return finish([header(KMMID.ERROR_REPLY, m.doi, m.version), derBlob(m.krbError, DER_TAG.KRB_ERROR, 'KRB_ERROR')]);
+  return finish([header(6, m.doi, m.version), derBlob(m.krbError, TAG_KRB_ERROR, 'KRB_ERROR')]);
 }
 
 /**
@@ -442,95 +449,91 @@ export function encodeMessage(
 
 // --------------------------------------------------------------- decoders
 
-class Reader {
-  b: Uint8Array;
-  p: number;
-  what: string;
-  constructor(b: Uint8Array, what: string) {
-    this.b = b;
-    this.p = 3;
-    this.what = what;
+// The reader is module state, not an object: decoders are synchronous and never
+// re-entered, and `rb[rp]` minifies to a few bytes where `this.b[this.p]` and
+// unminifiable method names did not (the firmware bundle is size-bound).
+const NO_INPUT = new Uint8Array(0);
+let rb: Uint8Array = NO_INPUT;
+let rp = 0;
+let rwhat = '';
+
+function rNeed(n: number, field: string): void {
+  if (n > rb.length - rp) fail(rwhat + ': ' + field + ' truncated');
+}
+function rU8(field: string): number {
+  rNeed(1, field);
+  return rb[rp++];
+}
+function rU32(field: string): number {
+  rNeed(4, field);
+  rp += 4;
+  return readU32(rb, rp - 4);
+}
+function rBytes(n: number, field: string): Uint8Array {
+  rNeed(n, field);
+  rp += n;
+  return rb.slice(rp - n, rp);
+}
+function rFlag(field: string): boolean {
+  const v = rU8(field);
+  if (v > 1) fail(rwhat + ': ' + field + ' is ' + v + ', not 0 or 1');
+  return v === 1;
+}
+function rAscii(n: number, field: string, allowSpace: boolean): string {
+  rNeed(n, field);
+  let s = '';
+  for (let i = 0; i < n; i++) {
+    const c = rb[rp + i];
+    if (c < (allowSpace ? 0x20 : 0x21) || c > 0x7e) fail(rwhat + ': ' + field + ' is not printable ASCII');
+    s += String.fromCharCode(c);
   }
-  need(n: number, field: string): void {
-    if (n > this.b.length - this.p) fail(this.what + ': ' + field + ' truncated');
+  rp += n;
+  return s;
+}
+function rPrincipal(): string {
+  const n = rb.subarray(rp).indexOf(0);
+  if (n < 0) fail(rwhat + ': server principal has no NUL terminator');
+  if (n === 0) fail(rwhat + ': server principal is empty');
+  if (n > MAX_PRINCIPAL) fail(rwhat + ': server principal longer than ' + MAX_PRINCIPAL);
+  const s = rAscii(n, 'server principal', false);
+  rp++; // NUL
+  return s;
+}
+function rDer(tag: number, field: string): Uint8Array {
+  return rBytes(derTlvLength(rb, rp, tag, rwhat + ': ' + field), field);
+}
+function rAppData(doi: number): AppData {
+  if (doi === IPSEC) return { spi: rU32('AppData SPI') };
+  const idLen = rU8('AppData snmpEngineID length');
+  if (idLen < SNMP_ENGINE_ID_MIN || idLen > SNMP_ENGINE_ID_MAX) fail(rwhat + ': AppData snmpEngineID length ' + idLen);
+  const engineId = rBytes(idLen, 'AppData snmpEngineID');
+  const engineBoots = rU32('AppData snmpEngineBoots');
+  const engineTime = rU32('AppData snmpEngineTime');
+  const nameLen = rU8('AppData usmUserName length');
+  if (nameLen < 1 || nameLen > SNMP_USER_MAX) fail(rwhat + ': AppData usmUserName length ' + nameLen);
+  const userName = rAscii(nameLen, 'AppData usmUserName', true);
+  return { engineId: engineId, engineBoots: engineBoots, engineTime: engineTime, userName: userName };
+}
+function rCiphersuites(min: number, max: number): Ciphersuite[] {
+  const n = rU8('ciphersuite count');
+  if (n < min || n > max) fail(rwhat + ': ciphersuite count ' + n);
+  rNeed(n * 2, 'ciphersuite list');
+  const out: Ciphersuite[] = [];
+  for (let i = 0; i < n; i++) {
+    out.push({ auth: rb[rp], enc: rb[rp + 1] });
+    rp += 2;
   }
-  u8(field: string): number {
-    this.need(1, field);
-    return this.b[this.p++];
-  }
-  u32(field: string): number {
-    this.need(4, field);
-    const v = readU32(this.b, this.p);
-    this.p += 4;
-    return v;
-  }
-  bytes(n: number, field: string): Uint8Array {
-    this.need(n, field);
-    const out = this.b.slice(this.p, this.p + n);
-    this.p += n;
-    return out;
-  }
-  flag(field: string): boolean {
-    const v = this.u8(field);
-    if (v > 1) fail(this.what + ': ' + field + ' is ' + v + ', not 0 or 1');
-    return v === 1;
-  }
-  ascii(n: number, field: string, allowSpace: boolean): string {
-    this.need(n, field);
-    let s = '';
-    for (let i = 0; i < n; i++) {
-      const c = this.b[this.p + i];
-      if (c < (allowSpace ? 0x20 : 0x21) || c > 0x7e) fail(this.what + ': ' + field + ' is not printable ASCII');
-      s += String.fromCharCode(c);
-    }
-    this.p += n;
-    return s;
-  }
-  principal(): string {
-    const n = this.b.subarray(this.p).indexOf(0);
-    if (n < 0) fail(this.what + ': server principal has no NUL terminator');
-    if (n === 0) fail(this.what + ': server principal is empty');
-    if (n > MAX_PRINCIPAL) fail(this.what + ': server principal longer than ' + MAX_PRINCIPAL);
-    const s = this.ascii(n, 'server principal', false);
-    this.p++; // NUL
-    return s;
-  }
-  der(tag: number, field: string): Uint8Array {
-    const n = derTlvLength(this.b, this.p, tag, this.what + ': ' + field);
-    return this.bytes(n, field);
-  }
-  appData(doi: number): AppData {
-    if (doi === DOI.IPSEC) return { spi: this.u32('AppData SPI') };
-    const idLen = this.u8('AppData snmpEngineID length');
-    if (idLen < SNMP_ENGINE_ID_MIN || idLen > SNMP_ENGINE_ID_MAX) fail(this.what + ': AppData snmpEngineID length ' + idLen);
-    const engineId = this.bytes(idLen, 'AppData snmpEngineID');
-    const engineBoots = this.u32('AppData snmpEngineBoots');
-    const engineTime = this.u32('AppData snmpEngineTime');
-    const nameLen = this.u8('AppData usmUserName length');
-    if (nameLen < 1 || nameLen > SNMP_USER_MAX) fail(this.what + ': AppData usmUserName length ' + nameLen);
-    const userName = this.ascii(nameLen, 'AppData usmUserName', true);
-    return { engineId: engineId, engineBoots: engineBoots, engineTime: engineTime, userName: userName };
-  }
-  ciphersuites(min: number, max: number): Ciphersuite[] {
-    const n = this.u8('ciphersuite count');
-    if (n < min || n > max) fail(this.what + ': ciphersuite count ' + n);
-    this.need(n * 2, 'ciphersuite list');
-    const out: Ciphersuite[] = [];
-    for (let i = 0; i < n; i++) {
-      out.push({ auth: this.b[this.p], enc: this.b[this.p + 1] });
-      this.p += 2;
-    }
-    return out;
-  }
-  hmac(): Uint8Array {
-    this.need(HMAC_LEN, 'HMAC');
-    const mac = this.b.slice(this.p, this.p + HMAC_LEN);
-    this.p += HMAC_LEN;
-    return mac;
-  }
-  end(): void {
-    if (this.p !== this.b.length) fail(this.what + ': ' + (this.b.length - this.p) + ' trailing bytes');
-  }
+  return out;
+}
+/** The HMAC, which must end the message; drops the reader's hold on the input. */
+function rHmacEnd(): Uint8Array {
+  const mac = rBytes(HMAC_LEN, 'HMAC');
+  rEnd();
+  return mac;
+}
+function rEnd(): void {
+  if (rp !== rb.length) fail(rwhat + ': ' + (rb.length - rp) + ' trailing bytes');
+  rb = NO_INPUT;
 }
 
 const NAMES = ['', 'Wake Up', 'AP Request', 'AP Reply', 'SA Recovered', 'Rekey', 'Error Reply'];
@@ -542,36 +545,37 @@ export function peekKmmid(bytes: Uint8Array): number {
   return k >= 1 && k <= 6 ? k : 0;
 }
 
-function start(bytes: Uint8Array, kmmid: number): Reader {
+function start(bytes: Uint8Array, kmmid: number): void {
   const what = NAMES[kmmid];
   if (!(bytes instanceof Uint8Array)) fail(what + ': not bytes');
   if (bytes.length > MAX_DATAGRAM) fail(what + ': datagram larger than ' + MAX_DATAGRAM + ' bytes');
   if (bytes.length < 3) fail(what + ': header truncated');
   if (bytes[0] !== kmmid) fail(what + ': KMMID is ' + bytes[0]);
-  if (bytes[1] !== DOI.IPSEC && bytes[1] !== DOI.SNMPV3) fail(what + ': unknown DOI ' + bytes[1]);
+  if (bytes[1] !== IPSEC && bytes[1] !== SNMPV3) fail(what + ': unknown DOI ' + bytes[1]);
   if (bytes[2] >> 4 !== VERSION >> 4) fail(what + ': unsupported version 0x' + bytes[2].toString(16));
-  return new Reader(bytes, what);
+  rb = bytes;
+  rp = 3;
+  rwhat = what;
 }
 
 export function decodeWakeUp(bytes: Uint8Array): DecodedWakeUp {
-  const r = start(bytes, KMMID.WAKE_UP);
-  const serverNonce = r.u32('server nonce');
-  const serverPrincipal = r.principal();
-  r.end();
+  start(bytes, 1);
+  const serverNonce = rU32('server nonce');
+  const serverPrincipal = rPrincipal();
+  rEnd();
   return { kmmid: 1, doi: bytes[1], version: bytes[2], serverNonce: serverNonce, serverPrincipal: serverPrincipal };
 }
 
 export function decodeApRequest(bytes: Uint8Array): DecodedApRequest {
-  const r = start(bytes, KMMID.AP_REQUEST);
+  start(bytes, 2);
   const doi = bytes[1];
-  const apReq = r.der(DER_TAG.AP_REQ, 'KRB_AP_REQ');
-  const serverNonce = r.u32('server nonce');
-  const appData = r.appData(doi);
-  const ciphersuites = r.ciphersuites(1, MAX_CIPHERSUITES);
-  const reestablish = r.flag('re-establish flag');
-  const signedLen = r.p;
-  const hmac = r.hmac();
-  r.end();
+  const apReq = rDer(TAG_AP_REQ, 'KRB_AP_REQ');
+  const serverNonce = rU32('server nonce');
+  const appData = rAppData(doi);
+  const ciphersuites = rCiphersuites(1, MAX_CIPHERSUITES);
+  const reestablish = rFlag('re-establish flag');
+  const signedLen = rp;
+  const hmac = rHmacEnd();
   return {
     kmmid: 2,
     doi: doi,
@@ -587,18 +591,17 @@ export function decodeApRequest(bytes: Uint8Array): DecodedApRequest {
 }
 
 export function decodeApReply(bytes: Uint8Array): DecodedApReply {
-  const r = start(bytes, KMMID.AP_REPLY);
+  start(bytes, 3);
   const doi = bytes[1];
-  const apRep = r.der(DER_TAG.AP_REP, 'KRB_AP_REP');
-  const appData = r.appData(doi);
-  const cs = r.ciphersuites(1, 1);
-  const saLifetime = r.u32('SA lifetime');
-  const gracePeriod = r.u32('grace period');
-  const reestablish = r.flag('re-establish flag');
-  const ackRequired = r.flag('ACK-required flag');
-  const signedLen = r.p;
-  const hmac = r.hmac();
-  r.end();
+  const apRep = rDer(TAG_AP_REP, 'KRB_AP_REP');
+  const appData = rAppData(doi);
+  const cs = rCiphersuites(1, 1);
+  const saLifetime = rU32('SA lifetime');
+  const gracePeriod = rU32('grace period');
+  const reestablish = rFlag('re-establish flag');
+  const ackRequired = rFlag('ACK-required flag');
+  const signedLen = rp;
+  const hmac = rHmacEnd();
   return {
     kmmid: 3,
     doi: doi,
@@ -620,27 +623,25 @@ export function decodeApReply(bytes: Uint8Array): DecodedApReply {
  * AP Reply's HMAC, which the receiver must supply (verifySaRecovered).
  */
 export function decodeSaRecovered(bytes: Uint8Array): DecodedSaRecovered {
-  const r = start(bytes, KMMID.SA_RECOVERED);
-  const hmac = r.hmac();
-  r.end();
+  start(bytes, 4);
+  const hmac = rHmacEnd();
   return { kmmid: 4, doi: bytes[1], version: bytes[2], signed: bytes.slice(0, 3), hmac: hmac };
 }
 
 export function decodeRekey(bytes: Uint8Array): DecodedRekey {
-  const r = start(bytes, KMMID.REKEY);
+  start(bytes, 5);
   const doi = bytes[1];
-  if (doi !== DOI.IPSEC) fail('Rekey: DOI ' + doi + ' has no Rekey AppData layout (IPsec only)');
-  const serverNonce = r.u32('server nonce');
-  const serverPrincipal = r.principal();
-  const timestamp = timestampToMs(r.ascii(13, 'timestamp', false));
-  const appData = r.appData(doi);
-  const ciphersuites = r.ciphersuites(1, MAX_CIPHERSUITES);
-  const saLifetime = r.u32('SA lifetime');
-  const gracePeriod = r.u32('grace period');
-  const reestablish = r.flag('re-establish flag');
-  const signedLen = r.p;
-  const hmac = r.hmac();
-  r.end();
+  if (doi !== IPSEC) fail('Rekey: DOI ' + doi + ' has no Rekey AppData layout (IPsec only)');
+  const serverNonce = rU32('server nonce');
+  const serverPrincipal = rPrincipal();
+  const timestamp = timestampToMs(rAscii(13, 'timestamp', false));
+  const appData = rAppData(doi);
+  const ciphersuites = rCiphersuites(1, MAX_CIPHERSUITES);
+  const saLifetime = rU32('SA lifetime');
+  const gracePeriod = rU32('grace period');
+  const reestablish = rFlag('re-establish flag');
+  const signedLen = rp;
+  const hmac = rHmacEnd();
   return {
     kmmid: 5,
     doi: doi,
@@ -659,9 +660,9 @@ export function decodeRekey(bytes: Uint8Array): DecodedRekey {
 }
 
 export function decodeErrorReply(bytes: Uint8Array): DecodedErrorReply {
-  const r = start(bytes, KMMID.ERROR_REPLY);
-  const krbError = r.der(DER_TAG.KRB_ERROR, 'KRB_ERROR');
-  r.end();
+  start(bytes, 6);
+  const krbError = rDer(TAG_KRB_ERROR, 'KRB_ERROR');
+  rEnd();
   return { kmmid: 6, doi: bytes[1], version: bytes[2], krbError: krbError };
 }
 
