@@ -34,149 +34,147 @@ export const CBOR_MAX_INPUT = 65536;
 const TWO32 = 4294967296;
 const MAX_SAFE = 9007199254740991;
 
+// Encoder and decoder state lives in module variables, not objects: both are
+// synchronous and re-entered only through their own recursion, and `ob[ol]`
+// minifies to a few bytes where method names and `s.b[s.p]` did not.
+const NONE = new Uint8Array(0);
+
 // ---------------------------------------------------------------- encoding
 
-class Out {
-  buf: Uint8Array;
-  len: number;
-  constructor() {
-    this.buf = new Uint8Array(64);
-    this.len = 0;
-  }
-  need(n: number): void {
-    if (this.len + n <= this.buf.length) return;
-    let cap = this.buf.length * 2;
-    while (cap < this.len + n) cap *= 2;
-    const nb = new Uint8Array(cap);
-    nb.set(this.buf.subarray(0, this.len), 0);
-    this.buf = nb;
-  }
-  byte(b: number): void {
-    this.need(1);
-    this.buf[this.len++] = b;
-  }
-  bytes(b: Uint8Array): void {
-    this.need(b.length);
-    this.buf.set(b, this.len);
-    this.len += b.length;
-  }
-  head(major: number, v: number): void {
-    const m = major << 5;
-    if (v < 24) this.byte(m | v);
-    else if (v < 0x100) {
-      this.byte(m | 24);
-      this.byte(v);
-    } else if (v < 0x10000) {
-      this.byte(m | 25);
-      this.byte(v >> 8);
-      this.byte(v & 0xff);
-    } else {
-      this.byte(m | 26);
-      this.byte((v >>> 24) & 0xff);
-      this.byte((v >>> 16) & 0xff);
-      this.byte((v >>> 8) & 0xff);
-      this.byte(v & 0xff);
-    }
-  }
-  f64(v: number): void {
-    this.need(9);
-    this.buf[this.len++] = 0xfb;
-    new DataView(this.buf.buffer, this.buf.byteOffset + this.len, 8).setFloat64(0, v, false);
-    this.len += 8;
+let ob: Uint8Array = NONE;
+let ol = 0;
+
+function oNeed(n: number): void {
+  if (ol + n <= ob.length) return;
+  let cap = ob.length * 2;
+  while (cap < ol + n) cap *= 2;
+  const nb = new Uint8Array(cap);
+  nb.set(ob.subarray(0, ol), 0);
+  ob = nb;
+}
+function oByte(b: number): void {
+  oNeed(1);
+  ob[ol++] = b;
+}
+function oBytes(b: Uint8Array): void {
+  oNeed(b.length);
+  ob.set(b, ol);
+  ol += b.length;
+}
+function oHead(major: number, v: number): void {
+  const m = major << 5;
+  if (v < 24) oByte(m | v);
+  else if (v < 0x100) {
+    oByte(m | 24);
+    oByte(v);
+  } else if (v < 0x10000) {
+    oByte(m | 25);
+    oByte(v >> 8);
+    oByte(v & 0xff);
+  } else {
+    oByte(m | 26);
+    oByte((v >>> 24) & 0xff);
+    oByte((v >>> 16) & 0xff);
+    oByte((v >>> 8) & 0xff);
+    oByte(v & 0xff);
   }
 }
 
-function enc(o: Out, v: CborValue, depth: number): void {
-  if (v === null) o.byte(0xf6);
-  else if (v === undefined) o.byte(0xf7);
-  else if (v === true) o.byte(0xf5);
-  else if (v === false) o.byte(0xf4);
+function enc(v: CborValue, depth: number): void {
+  if (v === null) oByte(0xf6);
+  else if (v === undefined) oByte(0xf7);
+  else if (v === true) oByte(0xf5);
+  else if (v === false) oByte(0xf4);
   else if (typeof v === 'number') {
-    if (Math.floor(v) === v && v >= 0 && v < TWO32) o.head(0, v);
-    else if (Math.floor(v) === v && v < 0 && v >= -TWO32) o.head(1, -1 - v);
-    else o.f64(v);
+    if (Math.floor(v) === v && v >= 0 && v < TWO32) oHead(0, v);
+    else if (Math.floor(v) === v && v < 0 && v >= -TWO32) oHead(1, -1 - v);
+    else {
+      oNeed(9);
+      ob[ol++] = 0xfb;
+      new DataView(ob.buffer, ob.byteOffset + ol, 8).setFloat64(0, v, false);
+      ol += 8;
+    }
   } else if (typeof v === 'string') {
     const b = fromUtf8(v);
-    o.head(3, b.length);
-    o.bytes(b);
+    oHead(3, b.length);
+    oBytes(b);
   } else if (v instanceof Uint8Array) {
-    o.head(2, v.length);
-    o.bytes(v);
+    oHead(2, v.length);
+    oBytes(v);
   } else if (Array.isArray(v)) {
     if (depth >= CBOR_MAX_DEPTH) throw new DecodeError('cbor: nesting too deep to encode');
-    o.head(4, v.length);
-    for (let i = 0; i < v.length; i++) enc(o, v[i], depth + 1);
+    oHead(4, v.length);
+    for (let i = 0; i < v.length; i++) enc(v[i], depth + 1);
   } else if (typeof v === 'object') {
     if (depth >= CBOR_MAX_DEPTH) throw new DecodeError('cbor: nesting too deep to encode');
     const keys = Object.keys(v);
-    o.head(5, keys.length);
+    oHead(5, keys.length);
     for (let i = 0; i < keys.length; i++) {
       const kb = fromUtf8(keys[i]);
-      o.head(3, kb.length);
-      o.bytes(kb);
-      enc(o, (v as { [key: string]: CborValue })[keys[i]], depth + 1);
+      oHead(3, kb.length);
+      oBytes(kb);
+      enc((v as { [key: string]: CborValue })[keys[i]], depth + 1);
     }
   } else throw new DecodeError('cbor: cannot encode a ' + typeof v);
 }
 
 /** Encode a value (see the supported subset above). */
 export function cborEncode(v: CborValue): Uint8Array {
-  const o = new Out();
-  enc(o, v, 0);
-  return o.buf.slice(0, o.len);
+  ob = new Uint8Array(64);
+  ol = 0;
+  enc(v, 0);
+  const out = ob.slice(0, ol);
+  ob = NONE;
+  return out;
 }
 
 // ---------------------------------------------------------------- decoding
 
-class In {
-  b: Uint8Array;
-  p: number;
-  constructor(b: Uint8Array) {
-    this.b = b;
-    this.p = 0;
-  }
+let ib: Uint8Array = NONE;
+let ip = 0;
+
+function truncated(n: number): void {
+  if (ip + n > ib.length) throw new DecodeError('cbor: truncated');
 }
 
-function u8(s: In): number {
-  if (s.p >= s.b.length) throw new DecodeError('cbor: truncated');
-  return s.b[s.p++];
+function u8(): number {
+  truncated(1);
+  return ib[ip++];
+}
+
+/** Big-endian unsigned integer of n (1..4) bytes at ip (bounds already checked). */
+function be(n: number): number {
+  let v = 0;
+  for (let i = 0; i < n; i++) v = v * 256 + ib[ip++];
+  return v;
 }
 
 /** Reads the argument of an initial byte; returns a number <= 2^53-1. */
-function arg(s: In, info: number): number {
+function arg(info: number): number {
   if (info < 24) return info;
-  if (info === 24) return u8(s);
+  if (info === 24) return u8();
   if (info === 25) {
-    if (s.p + 2 > s.b.length) throw new DecodeError('cbor: truncated');
-    const v = (s.b[s.p] << 8) | s.b[s.p + 1];
-    s.p += 2;
-    return v;
+    truncated(2);
+    return be(2);
   }
   if (info === 26) {
-    if (s.p + 4 > s.b.length) throw new DecodeError('cbor: truncated');
-    const b = s.b;
-    const v = ((b[s.p] << 24) | (b[s.p + 1] << 16) | (b[s.p + 2] << 8) | b[s.p + 3]) >>> 0;
-    s.p += 4;
-    return v;
+    truncated(4);
+    return be(4);
   }
   if (info === 27) {
-    if (s.p + 8 > s.b.length) throw new DecodeError('cbor: truncated');
-    const b = s.b;
-    const hi = ((b[s.p] << 24) | (b[s.p + 1] << 16) | (b[s.p + 2] << 8) | b[s.p + 3]) >>> 0;
-    const lo = ((b[s.p + 4] << 24) | (b[s.p + 5] << 16) | (b[s.p + 6] << 8) | b[s.p + 7]) >>> 0;
+    truncated(8);
+    const hi = be(4);
     if (hi > 0x1fffff) throw new DecodeError('cbor: integer beyond 2^53');
-    s.p += 8;
-    return hi * TWO32 + lo;
+    return hi * TWO32 + be(4);
   }
   if (info === 31) throw new DecodeError('cbor: indefinite length not supported');
   throw new DecodeError('cbor: reserved additional info ' + info);
 }
 
-function take(s: In, n: number): Uint8Array {
-  if (n > s.b.length - s.p) throw new DecodeError('cbor: string runs past the end');
-  const out = s.b.slice(s.p, s.p + n);
-  s.p += n;
-  return out;
+function take(n: number): Uint8Array {
+  if (n > ib.length - ip) throw new DecodeError('cbor: string runs past the end');
+  ip += n;
+  return ib.slice(ip - n, ip);
 }
 
 /** Strict UTF-8 decode (no overlongs, no surrogates, <= U+10FFFF). */
@@ -230,59 +228,57 @@ function half(h: number): number {
   return h & 0x8000 ? -v : v;
 }
 
-function dec(s: In, depth: number): CborValue {
-  const ib = u8(s);
-  const major = ib >> 5;
-  const info = ib & 31;
+function dec(depth: number): CborValue {
+  const b0 = u8();
+  const major = b0 >> 5;
+  const info = b0 & 31;
   if (major === 7) {
     if (info === 20) return false;
     if (info === 21) return true;
     if (info === 22) return null;
     if (info === 23) return undefined;
     if (info === 25) {
-      if (s.p + 2 > s.b.length) throw new DecodeError('cbor: truncated');
-      const h = (s.b[s.p] << 8) | s.b[s.p + 1];
-      s.p += 2;
-      return half(h);
+      truncated(2);
+      return half(be(2));
     }
     if (info === 26 || info === 27) {
       const n = info === 26 ? 4 : 8;
-      if (s.p + n > s.b.length) throw new DecodeError('cbor: truncated');
-      const dv = new DataView(s.b.buffer, s.b.byteOffset + s.p, n);
-      s.p += n;
+      truncated(n);
+      const dv = new DataView(ib.buffer, ib.byteOffset + ip, n);
+      ip += n;
       return n === 4 ? dv.getFloat32(0, false) : dv.getFloat64(0, false);
     }
     throw new DecodeError('cbor: unsupported simple value ' + info);
   }
-  const v = arg(s, info);
+  const v = arg(info);
   if (major === 0) return v;
   if (major === 1) {
     if (v >= MAX_SAFE) throw new DecodeError('cbor: negative integer beyond -2^53');
     return -1 - v;
   }
-  if (major === 2) return take(s, v);
-  if (major === 3) return utf8Decode(take(s, v));
+  if (major === 2) return take(v);
+  if (major === 3) return utf8Decode(take(v));
   if (major === 6) throw new DecodeError('cbor: tags not supported');
   if (depth >= CBOR_MAX_DEPTH) throw new DecodeError('cbor: nesting too deep');
   // Every item takes at least one byte: a count beyond what is left is a lie.
   if (major === 4) {
-    if (v > s.b.length - s.p) throw new DecodeError('cbor: array count exceeds input');
+    if (v > ib.length - ip) throw new DecodeError('cbor: array count exceeds input');
     const a: CborValue[] = [];
-    for (let i = 0; i < v; i++) a.push(dec(s, depth + 1));
+    for (let i = 0; i < v; i++) a.push(dec(depth + 1));
     return a;
   }
   // major 5: map
-  if (v * 2 > s.b.length - s.p) throw new DecodeError('cbor: map count exceeds input');
+  if (v * 2 > ib.length - ip) throw new DecodeError('cbor: map count exceeds input');
   const o: { [key: string]: CborValue } = {};
   for (let i = 0; i < v; i++) {
-    const k = dec(s, depth + 1);
+    const k = dec(depth + 1);
     let key: string;
     if (typeof k === 'string') key = k;
     else if (typeof k === 'number' && Math.floor(k) === k) key = String(k);
     else throw new DecodeError('cbor: map key must be text or integer');
     if (key === '__proto__') throw new DecodeError('cbor: forbidden map key');
     if (Object.prototype.hasOwnProperty.call(o, key)) throw new DecodeError('cbor: duplicate map key');
-    o[key] = dec(s, depth + 1);
+    o[key] = dec(depth + 1);
   }
   return o;
 }
@@ -291,8 +287,13 @@ function dec(s: In, depth: number): CborValue {
 export function cborDecode(b: Uint8Array): CborValue {
   if (b.length === 0) throw new DecodeError('cbor: empty input');
   if (b.length > CBOR_MAX_INPUT) throw new DecodeError('cbor: input too large');
-  const s = new In(b);
-  const v = dec(s, 0);
-  if (s.p !== b.length) throw new DecodeError('cbor: trailing bytes after item');
-  return v;
+  ib = b;
+  ip = 0;
+  try {
+    const v = dec(0);
+    if (ip !== b.length) throw new DecodeError('cbor: trailing bytes after item');
+    return v;
+  } finally {
+    ib = NONE;
+  }
 }
