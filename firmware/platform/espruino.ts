@@ -45,6 +45,11 @@ declare const E: {
 };
 declare const process: { memory(): { free: number; usage: number; total: number } };
 declare function print(s: string): void;
+// Build-time board facts (host-tools/build/build.ts boardDefines), tested inline as
+// `(typeof BOARD_X === 'undefined' || BOARD_X)` so the minifier drops the UDP or
+// serial glue from bundles of boards without it; outside a bundle all is kept.
+declare const BOARD_UDP: boolean;
+declare const BOARD_SERIAL: boolean;
 
 /**
  * Measured on 2v29: Uint8Array.prototype.slice returns a plain Array (not a
@@ -157,7 +162,7 @@ export function makeEspruinoPlatform(board: BoardInfo): Platform {
       clearTimeout(handle as any);
     },
     udpBind: function (port: number, onMessage: (data: Uint8Array, address: string, port: number) => void): UdpSocket | null {
-      if (!board.transports.udp) return null;
+      if (!(typeof BOARD_UDP === 'undefined' || BOARD_UDP) || !board.transports.udp) return null;
       // Espruino's dgram truncates received datagrams to recvBufferSize (default 536):
       // an AS-REP is larger, so ask for room for any message the agent accepts.
       const sock = espruinoRequire('dgram').createSocket({ type: 'udp4', recvBufferSize: 2048 });
@@ -176,7 +181,7 @@ export function makeEspruinoPlatform(board: BoardInfo): Platform {
     },
     // Set up on first use: opening the port may move the console off it.
     get serial(): SerialLink | null {
-      if (serial === undefined) serial = makeSerial(board);
+      if (serial === undefined) serial = (typeof BOARD_SERIAL === 'undefined' || BOARD_SERIAL) ? makeSerial(board) : null;
       return serial;
     },
     storage: storage,
