@@ -6,7 +6,8 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import vm from 'node:vm';
-import { buildFirmware, espruinoFixups, SELFTEST_ENTRY } from '../host-tools/build/build.ts';
+import { buildFirmware, espruinoFixups, throwHelpers, REPO_ROOT, SELFTEST_ENTRY } from '../host-tools/build/build.ts';
+import { parse } from 'acorn';
 import { listBoards, loadBoard } from '../host-tools/build/boards.ts';
 import { checkSubset } from '../host-tools/build/subset-check.ts';
 import { run } from '../host-tools/build/cli.ts';
@@ -101,4 +102,24 @@ test('the selftest bundle is inside the Espruino subset for every board', async 
     assert.deepEqual(r.violations, [], `${board}: ${JSON.stringify(r.violations.slice(0, 5))}`);
     assert.ok(r.bytes > 1000);
   }
+});
+
+test('short-error builds call the errors.ts throw helpers only for constructors that are errors.ts\'s (or the global Error)', async (t) => {
+  const at = (rel: string) => join(REPO_ROOT, rel);
+  const ast = (src: string) => parse(src, { ecmaVersion: 'latest', sourceType: 'module' }) as never;
+  const imp = "import { DecodeError, CryptoError } from './errors.ts';\n";
+  assert.deepEqual(throwHelpers(ast(imp + 'throw new DecodeError("x")'), at('firmware/proto/m.ts')), { DecodeError: '__tD', CryptoError: '__tC', Error: '__tE' });
+  // Renamed or foreign imports, a local Error, errors.ts itself and a taken __t name: left alone.
+  assert.deepEqual(throwHelpers(ast("import { DecodeError as D } from './errors.ts';"), at('firmware/proto/m.ts')), { Error: '__tE' });
+  assert.deepEqual(throwHelpers(ast("import { DecodeError } from './other/errors.ts';"), at('firmware/proto/m.ts')), { Error: '__tE' });
+  assert.deepEqual(throwHelpers(ast(imp + 'class Error {}'), at('firmware/proto/m.ts')), { DecodeError: '__tD', CryptoError: '__tC' });
+  assert.deepEqual(throwHelpers(ast(imp + 'function f(Error) { throw new Error(1); }'), at('firmware/proto/m.ts')), { DecodeError: '__tD', CryptoError: '__tC' });
+  assert.deepEqual(throwHelpers(ast('throw new Error("x")'), at('firmware/proto/errors.ts')), {});
+  assert.deepEqual(throwHelpers(ast(imp + 'const __tD = 1;'), at('firmware/proto/m.ts')), {});
+  // In a real bundle the thrown errors keep their class and short code.
+  const dir = tmp(t);
+  const r = await buildFirmware({ board: 'linux', outDir: dir });
+  const code = readFileSync(r.path, 'utf8');
+  assert.doesNotMatch(code, /throw new \w+\("(der|pktc|cbor|esp|enctypes)#\d+"\)/, 'protocol throw sites go through the helpers');
+  assert.ok(Object.keys(r.errorCodes).some((c) => code.includes(`"${c}"`)));
 });
