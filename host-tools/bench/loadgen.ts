@@ -200,7 +200,7 @@ function onLane(l: Lane, buf: Buffer): void {
     let sr: Uint8Array;
     if (isFastEtype(sub.keytype) && sub.keyvalue.length === (sub.keytype === 17 ? 16 : 32)) {
       // Ki(subkey, 1103): one ECB pass; HMAC over header || AP Reply HMAC.
-      const [ki] = deriveRaw(sub.keytype, sub.keyvalue, [USAGE.SA_RECOVERED], [KIND.KI]);
+      const [ki] = deriveRaw(sub.keytype, sub.keyvalue, [USAGE.SA_RECOVERED], [KIND.KI], true);
       const pads = hmacPads(ki);
       ki.fill(0);
       SA_REC[0] = KMMID.SA_RECOVERED;

@@ -17,6 +17,7 @@ import { createCipheriv, createDecipheriv, type Cipher, type Decipher } from 'no
 import { nfold } from '../../firmware/proto/crypto/nfold.ts';
 import { CryptoError } from '../../firmware/proto/errors.ts';
 import { randomBytes } from '../sc/rand.ts';
+import { aesCbcEncryptZeroIv, aesDecryptBlocks, aesEncryptBlocks } from './aes-js.ts';
 
 const CONF = 16;
 const MAC = 12; // HMAC-SHA1-96
@@ -57,11 +58,18 @@ function foldedConstant(usage: number, kind: number): Uint8Array {
  * DK(base, usage_i || kind_i) for every (usage, kind) pair, each the enctype's key
  * length (for 17/18 Ke, Ki and Kc all are): one cipher context, one ECB pass (two
  * for 32-byte keys: K2 = E(K1)). Returns fresh arrays; the caller wipes them.
+ *
+ * oneShot: base is a key derived from once (the fresh AP-REP subkey; a ticket's
+ * session key, derived again only after its cache entry is evicted): up to six
+ * blocks are encrypted in JS (aes-js.ts, ~0.4 us a block) instead of through a
+ * node:crypto context made for one use (~4 us). The long-lived service key keeps
+ * the native path.
  */
-export function deriveRaw(etype: number, base: Uint8Array, usages: number[], kinds: number[]): Uint8Array[] {
+export function deriveRaw(etype: number, base: Uint8Array, usages: number[], kinds: number[], oneShot?: boolean): Uint8Array[] {
   const len = keyLen(etype);
   if (base.length !== len) throw new CryptoError('fast-krb: bad key length');
   const n = usages.length;
+  if (oneShot && n * (len >> 4) <= 6) return deriveJs(len, base, usages, kinds);
   const input = Buffer.allocUnsafe(n * 16);
   for (let i = 0; i < n; i++) input.set(foldedConstant(usages[i], kinds[i]), i * 16);
   const c = createCipheriv(ecbName(len), base, null);
@@ -78,6 +86,42 @@ export function deriveRaw(etype: number, base: Uint8Array, usages: number[], kin
   k1.fill(0);
   if (k2) k2.fill(0);
   input.fill(0);
+  return out;
+}
+
+const DK_IN = new Uint8Array(96);
+const DK_OUT = new Uint8Array(96);
+/** deriveRaw's one-shot path: the same blocks through aes-js.ts (scratch wiped). */
+function deriveJs(len: number, base: Uint8Array, usages: number[], kinds: number[]): Uint8Array[] {
+  const n = usages.length;
+  const m = n << 4;
+  const input = DK_IN.subarray(0, m);
+  const k = DK_OUT.subarray(0, m);
+  for (let i = 0; i < n; i++) input.set(foldedConstant(usages[i], kinds[i]), i << 4);
+  aesEncryptBlocks(base, input, k, 0);
+  const out: Uint8Array[] = new Array(n);
+  for (let i = 0; i < n; i++) out[i] = new Uint8Array(len);
+  if (len === 32) {
+    // K2 = E(K1): input becomes K1, encrypted again.
+    input.set(k);
+    aesEncryptBlocks(base, input, k, 0);
+    for (let i = 0; i < n; i++) {
+      const o = out[i];
+      const a = i << 4;
+      for (let j = 0; j < 16; j++) {
+        o[j] = input[a + j];
+        o[16 + j] = k[a + j];
+      }
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      const o = out[i];
+      const a = i << 4;
+      for (let j = 0; j < 16; j++) o[j] = k[a + j];
+    }
+  }
+  DK_IN.fill(0);
+  DK_OUT.fill(0);
   return out;
 }
 
@@ -266,18 +310,24 @@ export class UsageKey {
   // the first plaintext block restarts the chain at IV 0 without a new context.
   private enc: Cipher | null = null;
   private chain = new Uint8Array(16);
+  // firstUseJs: the first encrypt() and the first decrypt() run in JS (aes-js.ts)
+  // and make no cipher context -- for keys most often used once (a ticket's
+  // session-key usages); a second use makes the native context and keeps it.
+  private jsEnc: boolean;
+  private jsDec: boolean;
 
-  constructor(etype: number, ke: Uint8Array, kiRaw: Uint8Array) {
+  constructor(etype: number, ke: Uint8Array, kiRaw: Uint8Array, firstUseJs?: boolean) {
     if (ke.length !== keyLen(etype)) throw new CryptoError('fast-krb: bad Ke length');
     this.etype = etype;
     this.ke = ke.slice();
     this.ki = hmacPads(kiRaw);
+    this.jsEnc = this.jsDec = firstUseJs === true;
   }
 
   /** Ke and Ki of base for usage (one derivation pass). */
-  static derive(etype: number, base: Uint8Array, usage: number): UsageKey {
-    const [ke, ki] = deriveRaw(etype, base, [usage, usage], [KIND.KE, KIND.KI]);
-    const k = new UsageKey(etype, ke, ki);
+  static derive(etype: number, base: Uint8Array, usage: number, firstUseJs?: boolean): UsageKey {
+    const [ke, ki] = deriveRaw(etype, base, [usage, usage], [KIND.KE, KIND.KI], firstUseJs);
+    const k = new UsageKey(etype, ke, ki, firstUseJs);
     ke.fill(0);
     ki.fill(0);
     return k;
@@ -287,15 +337,16 @@ export class UsageKey {
   decrypt(ciphertext: Uint8Array): Uint8Array {
     const n = ciphertext.length - MAC;
     if (n < CONF) throw new CryptoError('ciphertext too short');
-    if (!this.dec) {
+    const js = this.jsDec && n <= 112; // (about where one JS pass costs a native context)
+    if (js) this.jsDec = false;
+    else if (!this.dec) {
       this.dec = createDecipheriv(ecbName(this.ke.length), this.ke, null);
       this.dec.setAutoPadding(false);
     }
-    const d = this.dec;
     const c = ciphertext;
     const pt = new Uint8Array(n);
     if (n === 16) {
-      const x = d.update(c.subarray(0, 16));
+      const x = this.ecbDecrypt(c.subarray(0, 16), js);
       for (let i = 0; i < 16; i++) {
         pt[i] = x[i];
         x[i] = 0;
@@ -305,7 +356,7 @@ export class UsageKey {
       const r = n - ((nb - 1) << 4);
       const lead = (nb - 2) << 4;
       // D of C1..C(n-2) and of En (the real last full block, sent second to last).
-      const d1 = d.update(c.subarray(0, lead + 16));
+      const d1 = this.ecbDecrypt(c.subarray(0, lead + 16), js);
       // (plain loops, each output byte zeroed once read: Buffer#fill costs more here)
       for (let i = 0; i < 16 && i < lead; i++) {
         pt[i] = d1[i];
@@ -325,7 +376,7 @@ export class UsageKey {
       }
       for (let i = r; i < 16; i++) cn1[i] = d1[lead + i];
       for (let i = lead; i < e; i++) d1[i] = 0;
-      const d2 = d.update(cn1);
+      const d2 = this.ecbDecrypt(cn1, js);
       if (lead === 0) for (let i = 0; i < 16; i++) pt[i] = d2[i];
       else for (let i = 0; i < 16; i++) pt[lead + i] = d2[i] ^ c[lead - 16 + i];
       for (let i = 0; i < 16; i++) {
@@ -341,6 +392,13 @@ export class UsageKey {
     return pt.subarray(CONF);
   }
 
+  private ecbDecrypt(x: Uint8Array, js: boolean): Uint8Array {
+    if (!js) return (this.dec as Decipher).update(x);
+    const o = new Uint8Array(x.length);
+    aesDecryptBlocks(this.ke, x, o, 0);
+    return o;
+  }
+
   /** RFC 3961 encryption with a fresh (or given) 16-byte confounder. */
   encrypt(plaintext: Uint8Array, confounder?: Uint8Array): Uint8Array {
     const conf = confounder ?? randomBytes(CONF);
@@ -352,6 +410,14 @@ export class UsageKey {
     padded.set(plaintext, CONF);
     const out = new Uint8Array(n + MAC);
     hmacSha1Into(this.ki, padded.subarray(0, n), out, n, MAC); // HMAC-SHA1-96 of the plaintext
+    if (this.jsEnc && padded.length <= 64) {
+      // First use (often the only one: a ticket's EncAPRepPart): CBC in JS.
+      this.jsEnc = false;
+      aesCbcEncryptZeroIv(this.ke, padded, padded, 0);
+      this.cts(padded, out, n, nb);
+      padded.fill(0);
+      return out;
+    }
     if (!this.enc) {
       this.enc = createCipheriv(this.ke.length === 16 ? 'aes-128-cbc' : 'aes-256-cbc', this.ke, ZERO16);
       this.enc.setAutoPadding(false);
@@ -362,7 +428,15 @@ export class UsageKey {
     const cb = this.enc.update(padded);
     const tail = cb.length - 16;
     for (let i = 0; i < 16; i++) ch[i] = cb[tail + i];
-    if (n === 16) out.set(cb, 0);
+    this.cts(cb, out, n, nb);
+    padded.fill(0);
+    cb.fill(0);
+    return out;
+  }
+
+  /** CBC output cb of nb blocks -> CTS ciphertext of n bytes in out (last two blocks swapped, truncated). */
+  private cts(cb: Uint8Array, out: Uint8Array, n: number, nb: number): void {
+    if (n === 16) out.set(cb.subarray(0, 16), 0);
     else {
       const r = n - ((nb - 1) << 4);
       const lead = (nb - 2) << 4;
@@ -370,9 +444,6 @@ export class UsageKey {
       out.set(cb.subarray(lead + 16, lead + 32), lead);
       out.set(cb.subarray(lead, lead + r), lead + 16);
     }
-    padded.fill(0);
-    cb.fill(0);
-    return out;
   }
 
   wipe(): void {

@@ -38,6 +38,15 @@ export type CtaRecord = {
 
 /** Queued writes that force a flush (one transaction) without waiting for the tick. */
 const FLUSH_AT = 2048;
+/**
+ * How long the outcome of an exchange (SA metadata, state, address) may wait for
+ * its transaction, ms: a busy SC then commits hundreds of UPDATEs at once instead
+ * of the few of one event-loop turn. Registrations and removals still go at the
+ * end of the turn. What a crash can lose in this window is SA metadata the
+ * restart replaces anyway (every registered CTA is woken again); get()/list()
+ * flush first.
+ */
+const FLUSH_MS = 50;
 
 /**
  * SQLite page cache of a registry file, KiB. better-sqlite3 builds SQLite with a
@@ -178,6 +187,7 @@ export class Registry {
   // Queued SQLite writes.
   private queue: (() => void)[] = [];
   private flushScheduled = false;
+  private flushTimer: NodeJS.Timeout | null = null;
   private closed = false;
   /** seq of the next new row: registration order, kept across restarts. */
   private nextSeq = 1;
@@ -284,11 +294,22 @@ export class Registry {
     return t;
   }
 
-  private enqueue(op: () => void): void {
+  /** later: an exchange's outcome (flushed within FLUSH_MS); else at the end of this turn. */
+  private enqueue(op: () => void, later?: boolean): void {
     if (this.closed) return;
     this.queue.push(op);
     if (this.queue.length >= FLUSH_AT) {
       this.flush();
+      return;
+    }
+    if (later) {
+      if (!this.flushScheduled && this.flushTimer === null) {
+        this.flushTimer = setTimeout(() => {
+          this.flushTimer = null;
+          this.flush();
+        }, FLUSH_MS);
+        this.flushTimer.unref();
+      }
       return;
     }
     if (!this.flushScheduled) {
@@ -302,6 +323,10 @@ export class Registry {
 
   /** Writes every queued change in one transaction. */
   flush(): void {
+    if (this.flushTimer !== null) {
+      clearTimeout(this.flushTimer);
+      this.flushTimer = null;
+    }
     if (this.closed || this.queue.length === 0) return;
     const ops = this.queue;
     this.queue = [];
@@ -393,14 +418,14 @@ export class Registry {
   updateAddress(slot: number, address: string, port: number, now: number): void {
     this.setAddr(slot, address, port, this.signalingPort(slot));
     const p = this.principalOf(slot);
-    this.enqueue(() => this.stmts.addr.run(address, port, now, p));
+    this.enqueue(() => this.stmts.addr.run(address, port, now, p), true);
   }
   setState(slot: number, state: number, now: number, lastError: string | null = null): void {
     this.st[slot] = state;
     if ((state === CTA_STATE.WAKING || state === CTA_STATE.REPLIED) && lastError === null) return; // memory only
     const p = this.principalOf(slot);
     const wake = this.takeWake(slot);
-    this.enqueue(() => this.stmts.state.run(state, lastError, wake, now, p));
+    this.enqueue(() => this.stmts.state.run(state, lastError, wake, now, p), true);
   }
   markWaking(slot: number, now: number): void {
     this.st[slot] = CTA_STATE.WAKING;
@@ -421,7 +446,7 @@ export class Registry {
     this.expiresCol[slot] = Math.floor(sa.expiresAt / 1000);
     const p = this.principalOf(slot);
     const wake = this.takeWake(slot);
-    this.enqueue(() => this.stmts.sa.run(sa.ctaSpi >>> 0, sa.scSpi >>> 0, sa.ciphersuite, sa.establishedAt, sa.expiresAt, wake, now, p));
+    this.enqueue(() => this.stmts.sa.run(sa.ctaSpi >>> 0, sa.scSpi >>> 0, sa.ciphersuite, sa.establishedAt, sa.expiresAt, wake, now, p), true);
   }
 
   // ---- SQLite reads (control plane) ----

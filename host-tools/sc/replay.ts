@@ -47,7 +47,12 @@ export class ReplayCache {
   }
 }
 
-export type CachedReply = { reply: Uint8Array; expires: number; address: string; port: number };
+/** request: a copy of the AP Request answered (the key is only part of it). */
+export type CachedReply = { request: Uint8Array; reply: Uint8Array; expires: number; address: string; port: number };
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(a, b) === 0;
+}
 
 export class ResponseCache {
   private map = new Map<string, CachedReply>();
@@ -58,14 +63,15 @@ export class ResponseCache {
   get size(): number {
     return this.map.size;
   }
-  get(key: string, now: number): CachedReply | null {
+  /** The reply cached under key for exactly this request (byte-identical), or null. */
+  get(key: string, now: number, request: Uint8Array): CachedReply | null {
     const e = this.map.get(key);
     if (!e) return null;
     if (e.expires <= now) {
       this.map.delete(key);
       return null;
     }
-    return e;
+    return sameBytes(e.request, request) ? e : null;
   }
   set(key: string, value: CachedReply): void {
     if (this.map.size >= this.max) {

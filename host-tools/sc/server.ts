@@ -245,10 +245,18 @@ const DEFAULT_CIPHERSUITES: Ciphersuite[] = [
   { auth: IPSEC_AUTH.HMAC_SHA1_96, enc: IPSEC_ENC.NULL },
 ];
 
+const csNames = new Map<number, string>();
 export function ciphersuiteName(c: Ciphersuite): string {
-  const a = c.auth === IPSEC_AUTH.HMAC_SHA1_96 ? 'hmac-sha1-96' : c.auth === IPSEC_AUTH.HMAC_MD5_96 ? 'hmac-md5-96' : `auth-${c.auth}`;
-  const e = c.enc === IPSEC_ENC.AES128_CBC ? 'aes-128-cbc' : c.enc === IPSEC_ENC.NULL ? 'null' : `enc-${c.enc}`;
-  return `${a}/${e}`;
+  // (memoised: one name per exchange, from a handful of values)
+  const id = (c.auth & 0xffff) * 65536 + (c.enc & 0xffff);
+  let n = c.auth === (c.auth & 0xffff) && c.enc === (c.enc & 0xffff) ? csNames.get(id) : undefined;
+  if (n === undefined) {
+    const a = c.auth === IPSEC_AUTH.HMAC_SHA1_96 ? 'hmac-sha1-96' : c.auth === IPSEC_AUTH.HMAC_MD5_96 ? 'hmac-md5-96' : `auth-${c.auth}`;
+    const e = c.enc === IPSEC_ENC.AES128_CBC ? 'aes-128-cbc' : c.enc === IPSEC_ENC.NULL ? 'null' : `enc-${c.enc}`;
+    n = `${a}/${e}`;
+    if (c.auth === (c.auth & 0xffff) && c.enc === (c.enc & 0xffff) && csNames.size < 256) csNames.set(id, n);
+  }
+  return n;
 }
 
 type Rinfo = { address: string; port: number };
@@ -279,8 +287,8 @@ type Pending = {
   expires: number;
 };
 
-/** A CTA being woken: attempt count, timer and the nonces sent. */
-type Waking = { attempt: number; startedAt: number; timer: unknown; nonces: number[]; rekey: boolean };
+/** A CTA being woken: attempt count, when the current attempt times out, and the nonces sent. */
+type Waking = { slot: number; attempt: number; startedAt: number; due: number; nonces: number[]; rekey: boolean };
 
 type SigWaiter = { resolve: (s: string) => void; reject: (e: Error) => void; timer: unknown; slot: number };
 
@@ -527,6 +535,61 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
   }
 
   // ---- triggers: Wake Up / Rekey ----
+  // Trigger retries: one clock timer for all of them, armed for the earliest
+  // deadline. Every attempt waits the same wakeRetryMs, so deadlines join the
+  // queue in order; an exchange that completes (or a newer trigger for the slot)
+  // leaves its entry behind, skipped when it comes up. No timer is made or
+  // cleared per exchange.
+  const trigQueue: Waking[] = [];
+  let trigHead = 0;
+  let trigTimer: unknown = null;
+  let trigTimerDue = 0;
+  let trigSweeping = false;
+  function trigLive(w: Waking): boolean {
+    return waking.get(w.slot) === w;
+  }
+  function armTriggers(now: number): void {
+    while (trigHead < trigQueue.length && !trigLive(trigQueue[trigHead])) trigHead++;
+    if (trigHead >= 1024 && trigHead * 2 >= trigQueue.length) {
+      trigQueue.splice(0, trigHead);
+      trigHead = 0;
+    }
+    if (trigHead >= trigQueue.length) {
+      trigQueue.length = 0;
+      trigHead = 0;
+      return;
+    }
+    const due = trigQueue[trigHead].due;
+    if (trigTimer !== null) {
+      if (trigTimerDue <= due) return;
+      clock.clearTimeout(trigTimer);
+    }
+    trigTimerDue = due;
+    // (bounded by one retry gap in case the wall clock stepped back)
+    trigTimer = clock.setTimeout(onTriggerTimer, Math.min(Math.max(0, due - now), timers.wakeRetryMs));
+  }
+  function onTriggerTimer(): void {
+    trigTimer = null;
+    if (closed) return;
+    const now = clock.now();
+    trigSweeping = true;
+    try {
+      while (trigHead < trigQueue.length) {
+        const w = trigQueue[trigHead];
+        if (!trigLive(w)) {
+          trigHead++;
+          continue;
+        }
+        if (w.due > now) break;
+        trigHead++;
+        onTriggerTimeout(w);
+      }
+    } finally {
+      trigSweeping = false;
+      armTriggers(now);
+    }
+  }
+
   function sendTrigger(slot: number, w: Waking): void {
     const now = clock.now();
     const useRekey = w.rekey && w.attempt === 0;
@@ -561,9 +624,12 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
       send(msg, registry.port(slot), registry.address(slot), kind);
       if (em.listenerCount('wake')) em.emit('wake', { principal: p, kind: kind === 'rekey' ? 'rekey' : 'wake', attempt: w.attempt } satisfies WakeEvent);
     }
-    w.timer = clock.setTimeout(() => onTriggerTimeout(slot, w), timers.wakeRetryMs);
+    w.due = now + timers.wakeRetryMs;
+    trigQueue.push(w);
+    if (trigTimer === null && !trigSweeping) armTriggers(now);
   }
-  function onTriggerTimeout(slot: number, w: Waking): void {
+  function onTriggerTimeout(w: Waking): void {
+    const slot = w.slot;
     if (closed || waking.get(slot) !== w) return;
     w.attempt++;
     if (w.attempt > timers.wakeRetries) {
@@ -578,12 +644,10 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
     sendTrigger(slot, w);
   }
   function startTrigger(slot: number, rekey: boolean): void {
-    const old = waking.get(slot);
-    if (old) {
-      clock.clearTimeout(old.timer);
-      // Old nonces stay valid until they expire: a late answer to them still counts.
-    }
-    const w: Waking = { attempt: 0, startedAt: clock.now(), timer: null, nonces: [], rekey };
+    // A trigger already under way is replaced (its queue entry goes stale); its
+    // nonces stay valid until they expire: a late answer to them still counts.
+    const now = clock.now();
+    const w: Waking = { slot, attempt: 0, startedAt: now, due: now, nonces: [], rekey };
     waking.set(slot, w);
     registry.markWaking(slot, w.startedAt);
     sendTrigger(slot, w);
@@ -591,7 +655,6 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
   function endTrigger(slot: number): void {
     const w = waking.get(slot);
     if (!w) return;
-    clock.clearTimeout(w.timer);
     for (const n of w.nonces) nonces.drop(n);
     waking.delete(slot);
   }
@@ -635,9 +698,10 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
   function onApRequest(buf: Uint8Array, r: Rinfo): void {
     const now = clock.now();
     // A byte-identical retransmission of an answered AP Request gets the same AP Reply.
-    // (Keyed by the datagram itself: exact, and cheaper than hashing it.)
-    const digest = Buffer.from(buf.buffer, buf.byteOffset, buf.length).toString('latin1');
-    const cached = responses.get(digest, now);
+    // Looked up by its last 20 bytes (the HMAC of a well-formed request), then the
+    // whole datagram compared with the one answered.
+    const digest = latin1(buf, buf.length > HMAC_LEN ? buf.length - HMAC_LEN : 0, buf.length > HMAC_LEN ? HMAC_LEN : buf.length);
+    const cached = responses.get(digest, now, buf);
     if (cached) {
       metrics.inc('cta_sc_ap_requests_total', 'retransmit');
       send(cached.reply, r.port, r.address, 'ap_reply');
@@ -831,7 +895,7 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
       });
     replyPads.fill(0);
     keys.setSession(slot, sk.keytype, sk.keyvalue, etp.endtime);
-    responses.set(digest, { reply, expires: now + Math.max(timers.nonceLifetimeMs, timers.saRecoveredTimeoutMs), address: r.address, port: r.port });
+    responses.set(digest, { request: new Uint8Array(buf), reply, expires: now + Math.max(timers.nonceLifetimeMs, timers.saRecoveredTimeoutMs), address: r.address, port: r.port });
     metrics.inc('cta_sc_ap_requests_total', clientInitiated ? 'accepted_client_initiated' : 'accepted');
     const p: Pending = {
       slot,
@@ -879,8 +943,10 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
     const latencyMs = p.clientInitiated ? null : now - p.startedAt;
     if (latencyMs !== null) metrics.observeLatency(latencyMs / 1000);
     metrics.inc('cta_sc_exchanges_total', p.clientInitiated ? 'established_client_initiated' : 'established');
+    if (p.cs.enc === IPSEC_ENC.NULL) saEncNull.set(p.slot, true);
+    else if (saEncNull.size) saEncNull.delete(p.slot);
     if (logging) log('established', { principal: p.principal, ctaSpi: p.ctaSpi, scSpi: p.scSpi, ciphersuite: ciphersuiteName(p.cs), latencyMs });
-    em.emit('established', {
+    if (em.listenerCount('established')) em.emit('established', {
       principal: p.principal,
       ctaSpi: p.ctaSpi,
       scSpi: p.scSpi,
@@ -998,12 +1064,8 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
     // so keep the enc transform next to the cached keys.
     return saEncNull.get(slot) === true;
   }
+  /** Slots whose SA has the NULL enc transform (set by establish()). */
   const saEncNull = new Map<number, boolean>();
-  em.on('established', (e: EstablishedEvent) => {
-    const slot = registry.slotOf(e.principal);
-    if (e.ciphersuite.enc === IPSEC_ENC.NULL) saEncNull.set(slot, true);
-    else saEncNull.delete(slot);
-  });
 
   function onEsp(buf: Uint8Array, r: Rinfo): void {
     const spi = espPeekSpi(buf);
@@ -1251,8 +1313,10 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
       closed = true;
       if (hkTimer) clock.clearTimeout(hkTimer);
       if (wakeQueueTimer) clock.clearTimeout(wakeQueueTimer);
-      for (const w of waking.values()) clock.clearTimeout(w.timer);
+      if (trigTimer !== null) clock.clearTimeout(trigTimer);
+      trigTimer = null;
       waking.clear();
+      trigQueue.length = 0;
       for (const w of sigWaiters.values()) {
         clock.clearTimeout(w.timer);
         w.reject(new Error('SC closed'));

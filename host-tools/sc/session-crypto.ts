@@ -67,8 +67,8 @@ class FastSession implements SessionOps {
   constructor(etype: number, key: Uint8Array) {
     this.etype = etype;
     this.key = key.slice();
-    this.d = deriveRaw(etype, key, SESSION_USAGES, SESSION_KINDS);
-    this.auth = new UsageKey(etype, this.d[0], this.d[1]);
+    this.d = deriveRaw(etype, key, SESSION_USAGES, SESSION_KINDS, true); // once per ticket (cached per CTA)
+    this.auth = new UsageKey(etype, this.d[0], this.d[1], true);
     this.mac = hmacPads(this.d[4]);
   }
   decryptAuthenticator(c: Uint8Array): Uint8Array {
@@ -81,7 +81,7 @@ class FastSession implements SessionOps {
     return want.length === 20 && hmacSha1Ok(this.mac, data, want, 0);
   }
   encryptApRepPart(p: Uint8Array): Uint8Array {
-    if (!this.rep) this.rep = new UsageKey(this.etype, this.d[2], this.d[3]);
+    if (!this.rep) this.rep = new UsageKey(this.etype, this.d[2], this.d[3], true);
     return this.rep.encrypt(p);
   }
   isFor(etype: number, key: Uint8Array): boolean {
@@ -144,7 +144,7 @@ export function sessionOps(b: CryptoBackend, etype: number, key: Uint8Array): Se
  */
 export function subkeyHmacKeys(b: CryptoBackend, etype: number, subkey: Uint8Array): [Uint8Array, Uint8Array] {
   if (isFastEtype(etype)) {
-    const d = deriveRaw(etype, subkey, [USAGE.AP_REPLY, USAGE.SA_RECOVERED], [KIND.KI, KIND.KI]);
+    const d = deriveRaw(etype, subkey, [USAGE.AP_REPLY, USAGE.SA_RECOVERED], [KIND.KI, KIND.KI], true); // a fresh key, derived from once
     return [d[0], d[1]];
   }
   return [usageHmacKey(b, etype, subkey, USAGE.AP_REPLY), usageHmacKey(b, etype, subkey, USAGE.SA_RECOVERED)];
