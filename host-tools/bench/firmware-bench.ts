@@ -6,12 +6,11 @@ import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { performance } from 'node:perf_hooks';
-import * as esbuild from 'esbuild';
-import { buildFirmware, boardDefine, DEFAULT_ENTRY, REPO_ROOT } from '../build/build.ts';
-import { listBoards, loadBoard } from '../build/boards.ts';
+import { buildFirmware } from '../build/build.ts';
+import { listBoards } from '../build/boards.ts';
 import { KdcDatabase } from '../kdc/db.ts';
 import { startKdc } from '../kdc/server.ts';
 import { startSc, type EstablishedEvent } from '../sc/server.ts';
@@ -25,6 +24,8 @@ export type BoardSize = { board: string; bytes: number; gzip: number; violations
 export type ModuleSize = { module: string; bytes: number; pct: number };
 export type EspruinoFigures = {
   binary: string;
+  /** Where the bundle's code lives: 'ram' (the file given to the interpreter) or 'flash' (eval of a Storage file). */
+  mode: 'ram' | 'flash';
   variablesTotal: number;
   blockBytes: number | null;
   idleBoot: number;
@@ -40,34 +41,18 @@ export type FirmwareBenchResult = {
   breakdownBoard: string;
   modules: ModuleSize[];
   groups: ModuleSize[];
+  /** Code in RAM (the bundle file run directly). */
   espruino: EspruinoFigures | null;
+  /** Code in flash: the bundle written to Storage first, then eval'd from there (how a board runs it). */
+  espruinoFlash: EspruinoFigures | null;
   espruinoSkipped: string | null;
 };
 
-async function breakdown(board: string): Promise<{ modules: ModuleSize[]; groups: ModuleSize[] }> {
-  const cfg = loadBoard(board);
-  const r = await esbuild.build({
-    entryPoints: [join(REPO_ROOT, DEFAULT_ENTRY)],
-    bundle: true,
-    write: false,
-    format: 'iife',
-    platform: 'neutral',
-    target: 'es2015',
-    minify: true,
-    legalComments: 'none',
-    charset: 'ascii',
-    treeShaking: true,
-    logLevel: 'silent',
-    absWorkingDir: REPO_ROOT,
-    tsconfig: join(REPO_ROOT, 'tsconfig.json'),
-    define: { BOARD: JSON.stringify(boardDefine(cfg)) },
-    metafile: true,
-  });
-  const out = Object.values(r.metafile!.outputs)[0];
-  const total = out.bytes;
-  const modules: ModuleSize[] = Object.entries(out.inputs)
-    .map(([file, v]) => ({ module: relative(REPO_ROOT, join(REPO_ROOT, file)), bytes: v.bytesInOutput, pct: (100 * v.bytesInOutput) / total }))
-    .sort((a, b) => b.bytes - a.bytes);
+/** What each module contributes to the board's real bundle (the build's own esbuild metafile). */
+async function breakdown(board: string, dir: string): Promise<{ modules: ModuleSize[]; groups: ModuleSize[] }> {
+  const r = await buildFirmware({ board, outDir: dir, outName: `${board}-breakdown.js` });
+  const total = r.bytes;
+  const modules: ModuleSize[] = r.modules.map((m) => ({ module: m.path, bytes: m.bytes, pct: (100 * m.bytes) / total }));
   const g = new Map<string, number>();
   for (const m of modules) {
     const parts = m.module.split('/');
@@ -123,7 +108,34 @@ const PROBE = `
 })();
 `;
 
-async function runOnEspruino(bin: string, quick: boolean, log: (s: string) => void): Promise<EspruinoFigures> {
+/** Runs the interpreter on one file in a working directory until it prints `re` (or exits). */
+async function runUntil(bin: string, file: string, cwd: string, re: RegExp, ms: number): Promise<void> {
+  const child = spawn(bin, [file], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`Espruino: no ${re} within ${ms} ms; output: ${out.slice(-400)}`)), ms);
+      const on = (d: Buffer) => {
+        out += d.toString('latin1');
+        if (re.test(out)) {
+          clearTimeout(t);
+          resolve();
+        }
+      };
+      child.stdout.on('data', on);
+      child.stderr.on('data', on);
+      child.once('exit', () => {
+        clearTimeout(t);
+        if (re.test(out)) resolve();
+        else reject(new Error(`Espruino exited before ${re}; output: ${out.slice(-400)}`));
+      });
+    });
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+}
+
+async function runOnEspruino(bin: string, quick: boolean, log: (s: string) => void, mode: 'ram' | 'flash'): Promise<EspruinoFigures> {
   const dir = mkdtempSync(join(tmpdir(), 'cta-bench-esp-'));
   const cleanups: (() => Promise<void> | void)[] = [() => rmSync(dir, { recursive: true, force: true })];
   try {
@@ -152,7 +164,22 @@ async function runOnEspruino(bin: string, quick: boolean, log: (s: string) => vo
     const b = await buildFirmware({ board: 'linux', outDir: dir });
     if (b.violations.length) throw new Error(`the linux bundle breaks the Espruino subset (${b.violations.length} violations)`);
     const prog = join(dir, 'bench-agent.js');
-    writeFileSync(prog, `require("Storage").write("cta.cfg", atob("${Buffer.from(cfg).toString('base64')}"));\n` + readFileSync(b.path, 'utf8') + PROBE);
+    const writeCfg = `require("Storage").write("cta.cfg", atob("${Buffer.from(cfg).toString('base64')}"));\n`;
+    if (mode === 'ram') writeFileSync(prog, writeCfg + readFileSync(b.path, 'utf8') + PROBE);
+    else {
+      // A board runs its code from flash: put the bundle in Storage in a first run,
+      // then start from a file that only evaluates it from there.
+      const put = join(dir, 'put.js');
+      writeFileSync(put, `require("Storage").write("cta.js",atob("${readFileSync(b.path).toString('base64')}"));print("STORED");\n`);
+      await runUntil(bin, put, dir, /STORED/, 20000);
+      // The Linux build sizes its variable store to what the program needed while it was
+      // parsed and grows it only from the main context: a short program would leave it
+      // at 4,096, and the agent's receive path (run from the event loop) would then fail
+      // with "Not enough memory". Grow it once up front (the garbage is freed at once;
+      // the figures count used variables, not the store's size).
+      const grow = '(function(){var a=[];for(var i=0;i<6000;i++)a.push(i);})();\n';
+      writeFileSync(prog, grow + writeCfg + 'eval(require("Storage").read("cta.js"));\n' + PROBE);
+    }
 
     const child = spawn(bin, [prog], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     cleanups.push(
@@ -215,7 +242,7 @@ async function runOnEspruino(bin: string, quick: boolean, log: (s: string) => vo
       return { ms: t1 - t0, peak: Number(m[1]), after: Number(m[2]) };
     };
     const timed = quick ? 2 : 10;
-    log(`firmware: Espruino ${bin}: ${3 + timed} exchanges (the first with the AS exchange)`);
+    log(`firmware: Espruino ${bin}, code in ${mode === 'ram' ? 'RAM' : 'flash (Storage)'}: ${3 + timed} exchanges (the first with the AS exchange)`);
     const first = await exchange(1);
     const probed = [await exchange(2), await exchange(3)];
     await wait(/^CTA-BENCH probes-off/, 5000);
@@ -223,6 +250,7 @@ async function runOnEspruino(bin: string, quick: boolean, log: (s: string) => vo
     for (let k = 0; k < timed; k++) times.push((await exchange(4 + k)).ms);
     return {
       binary: bin,
+      mode,
       variablesTotal: Number(boot[3]),
       blockBytes: Number(boot[4]) || null,
       idleBoot: Number(boot[2]),
@@ -253,13 +281,17 @@ export async function runFirmwareBench(o: { espruino: string | null; quick: bool
       boards.push({ board, bytes: r.bytes, gzip: gzipSync(code, { level: 9 }).length, violations: r.violations.length, overTarget: r.bytes / BUNDLE_TARGET });
     }
     const breakdownBoard = boards.some((b) => b.board === 'puckjs') ? 'puckjs' : boards[0].board;
-    const { modules, groups } = await breakdown(breakdownBoard);
+    const { modules, groups } = await breakdown(breakdownBoard, dir);
     let espruino: EspruinoFigures | null = null;
+    let espruinoFlash: EspruinoFigures | null = null;
     let espruinoSkipped: string | null = null;
     if (!o.espruino) espruinoSkipped = 'no --espruino PATH given (an Espruino Linux binary)';
     else if (!existsSync(o.espruino)) espruinoSkipped = `--espruino ${o.espruino} does not exist`;
-    else espruino = await runOnEspruino(o.espruino, o.quick, o.log);
-    return { target: BUNDLE_TARGET, boards, breakdownBoard, modules, groups, espruino, espruinoSkipped };
+    else {
+      espruino = await runOnEspruino(o.espruino, o.quick, o.log, 'ram');
+      espruinoFlash = await runOnEspruino(o.espruino, o.quick, o.log, 'flash');
+    }
+    return { target: BUNDLE_TARGET, boards, breakdownBoard, modules, groups, espruino, espruinoFlash, espruinoSkipped };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
