@@ -92,6 +92,8 @@ export const MAX_SLOTS = 64;
 export const MAX_SCS = 16;
 export const MAX_KEYS = 8;
 
+type Obj = { [k: string]: unknown };
+
 function bad(field: string, why: string): never {
   throw new DecodeError('config: ' + field + ' ' + why);
 }
@@ -100,28 +102,31 @@ function isObj(v: unknown): boolean {
   return v !== null && typeof v === 'object' && !(v instanceof Uint8Array) && !Array.isArray(v);
 }
 
-function int(v: unknown, field: string, lo: number, hi: number): number {
-  if (typeof v !== 'number' || v !== Math.floor(v) || v < lo || v > hi) {
-    bad(field, 'must be a whole number from ' + lo + ' to ' + hi);
-  }
+/** A whole number in lo..hi; when `def` is given, an absent value (undefined or null) is `def`. */
+function int(v: unknown, field: string, lo: number, hi: number, def?: number): number {
+  if (v == null && def !== undefined) return def;
+  if (typeof v !== 'number' || v !== Math.floor(v) || v < lo || v > hi) bad(field, 'must be a whole number from ' + lo + ' to ' + hi);
   return v as number;
 }
 
-function optInt(o: { [k: string]: unknown }, k: string, field: string, lo: number, hi: number, def: number): number {
-  const v = o[k];
-  if (v === undefined || v === null) return def;
-  return int(v, field, lo, hi);
+/**
+ * Optional whole numbers from one table "name min max default boardKey,...": src[name]
+ * (validated as `pre + name`) or the default into dst[name]. A board value (board[boardKey])
+ * replaces the default unless it is absent, or 0 where 0 is out of range ("not set").
+ * A string split at decode time: the table costs no interpreter variables while the agent runs.
+ */
+function ints(rows: string, src: Obj, dst: Obj, board: Obj, pre: string): void {
+  const rs = rows.split(',');
+  for (let i = 0; i < rs.length; i++) {
+    const r = rs[i].split(' ');
+    const lo = +r[1];
+    const bv = board[r[4]] as number | undefined;
+    dst[r[0]] = int(src[r[0]], pre + r[0], lo, +r[2], bv || (bv === 0 && lo === 0) ? (bv as number) : +r[3]);
+  }
 }
 
-function optBool(o: { [k: string]: unknown }, k: string, def: boolean): boolean {
-  const v = o[k];
-  if (v === undefined || v === null) return def;
-  if (typeof v !== 'boolean') bad(k, 'must be true or false');
-  return v as boolean;
-}
-
-function str(v: unknown, field: string, max: number): string {
-  if (typeof v !== 'string' || v.length === 0 || v.length > max) bad(field, 'must be a non-empty string of at most ' + max + ' chars');
+function str(v: unknown, field: string): string {
+  if (typeof v !== 'string' || v.length === 0 || v.length > 255) bad(field, 'must be a non-empty string of at most 255 chars');
   const s = v as string;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
@@ -137,11 +142,6 @@ function arr(v: unknown, field: string, min: number, max: number): unknown[] {
   return a;
 }
 
-function bytesOf(v: unknown, field: string): Uint8Array {
-  if (!(v instanceof Uint8Array)) bad(field, 'must be a byte string');
-  return new Uint8Array(v as Uint8Array);
-}
-
 function text(v: unknown, field: string, lo: number, hi: number): string {
   if (typeof v !== 'string' || v.length < lo || v.length > hi) bad(field, 'must be ' + lo + ' to ' + hi + ' characters');
   const s = v as string;
@@ -155,9 +155,9 @@ function text(v: unknown, field: string, lo: number, hi: number): string {
 /** wifi: {ssid, password?}. Error messages never include the password. */
 function wifiOf(v: unknown): CtaWifi {
   if (!isObj(v)) bad('wifi', 'must be a map {ssid, password}');
-  const o = v as { [k: string]: unknown };
+  const o = v as Obj;
   const w: CtaWifi = { ssid: text(o.ssid, 'wifi.ssid', 1, 32) };
-  if (o.password !== undefined && o.password !== null) {
+  if (o.password != null) {
     const p = text(o.password, 'wifi.password', 8, 64);
     if (p.length === 64 && !/^[0-9a-fA-F]+$/.test(p)) bad('wifi.password', 'of 64 characters must be hex digits (a raw WPA key)');
     w.password = p;
@@ -168,84 +168,79 @@ function wifiOf(v: unknown): CtaWifi {
 /** Validates a decoded config map and fills defaults. Throws DecodeError naming the bad field. */
 export function configFromObject(o: unknown, defaults?: ConfigDefaults): CtaConfig {
   if (!isObj(o)) bad('(top level)', 'must be a map');
-  const m = o as { [k: string]: unknown };
-  if (m.v !== undefined && m.v !== CONFIG_VERSION) bad('v', 'must be ' + CONFIG_VERSION);
-  const d = defaults || {};
-  const dt = d.timers || {};
+  const m = o as Obj;
+  // Literals instead of CONFIG_VERSION / MAX_KEYS / MAX_SCS: a bundle then keeps no module
+  // variables for them (esbuild keeps a module's own constants as variables).
+  if (m.v !== undefined && m.v !== 1) bad('v', 'must be 1');
+  const d = (defaults || {}) as Obj;
+  const dt = (d.timers || {}) as Obj;
 
-  const principal = str(m.principal, 'principal', 255);
+  const principal = str(m.principal, 'principal');
   if (principal.indexOf('@') >= 0) bad('principal', 'must not contain a realm (use realm)');
-  const realm = str(m.realm, 'realm', 255);
+  const realm = str(m.realm, 'realm');
 
-  const keysIn = arr(m.keys, 'keys', 1, MAX_KEYS);
+  const keysIn = arr(m.keys, 'keys', 1, 8);
   const keys: CtaKey[] = [];
   for (let i = 0; i < keysIn.length; i++) {
     const f = 'keys[' + i + ']';
-    if (!isObj(keysIn[i])) bad(f, 'must be a map');
-    const k = keysIn[i] as { [k: string]: unknown };
-    const key = bytesOf(k.key, f + '.key');
+    const k = keysIn[i] as Obj;
+    if (!isObj(k)) bad(f, 'must be a map');
+    if (!(k.key instanceof Uint8Array)) bad(f + '.key', 'must be a byte string');
+    const key = new Uint8Array(k.key as Uint8Array);
     if (key.length !== 16 && key.length !== 32) bad(f + '.key', 'must be 16 or 32 bytes');
     keys.push({ etype: int(k.etype, f + '.etype', 1, 65535), kvno: int(k.kvno, f + '.kvno', 0, 4294967295), key: key });
   }
 
-  const scsIn = arr(m.scs, 'scs', 1, MAX_SCS);
+  const scsIn = arr(m.scs, 'scs', 1, 16);
   const scs: CtaScConfig[] = [];
   for (let i = 0; i < scsIn.length; i++) {
     const f = 'scs[' + i + ']';
-    if (!isObj(scsIn[i])) bad(f, 'must be a map');
-    const s = scsIn[i] as { [k: string]: unknown };
-    let p = str(s.principal, f + '.principal', 255);
+    const s = scsIn[i] as Obj;
+    if (!isObj(s)) bad(f, 'must be a map');
+    let p = str(s.principal, f + '.principal');
     if (p.indexOf('@') < 0) p = p + '@' + realm;
     const sc: CtaScConfig = { principal: p };
-    if (s.address !== undefined && s.address !== null) sc.address = str(s.address, f + '.address', 255);
-    if (s.port !== undefined && s.port !== null) sc.port = int(s.port, f + '.port', 1, 65535);
+    if (s.address != null) sc.address = str(s.address, f + '.address');
+    if (s.port != null) sc.port = int(s.port, f + '.port', 1, 65535);
     for (let j = 0; j < scs.length; j++) if (scs[j].principal === p) bad(f + '.principal', 'is listed twice');
     scs.push(sc);
   }
 
-  if (!isObj(m.kdc)) bad('kdc', 'must be a map {address, port}');
-  const kd = m.kdc as { [k: string]: unknown };
-  const kdc = { address: str(kd.address, 'kdc.address', 255), port: optInt(kd, 'port', 'kdc.port', 1, 65535, 88) };
+  const kd = m.kdc as Obj;
+  if (!isObj(kd)) bad('kdc', 'must be a map {address, port}');
+  const kdc = { address: str(kd.address, 'kdc.address'), port: int(kd.port, 'kdc.port', 1, 65535, 88) };
 
-  const transport = m.transport === undefined || m.transport === null ? 'udp' : m.transport;
+  const transport = m.transport == null ? 'udp' : m.transport;
   if (transport !== 'udp' && transport !== 'serial') bad('transport', 'must be "udp" or "serial"');
 
-  const tm = m.timers === undefined || m.timers === null ? {} : m.timers;
-  if (!isObj(tm)) bad('timers', 'must be a map');
-  const t = tm as { [k: string]: unknown };
-  let retransmitMs = dt.retransmitMs || [1000, 2000];
-  if (t.retransmitMs !== undefined && t.retransmitMs !== null) {
+  const t = (m.timers == null ? {} : m.timers) as Obj;
+  if (!isObj(t)) bad('timers', 'must be a map');
+  // The board's list is not copied: nothing changes a config after decoding.
+  let rt = (dt.retransmitMs || [1000, 2000]) as number[];
+  if (t.retransmitMs != null) {
     const r = arr(t.retransmitMs, 'timers.retransmitMs', 0, 8);
-    retransmitMs = [];
+    rt = [];
     for (let i = 0; i < r.length; i++) {
       const v = int(r[i], 'timers.retransmitMs[' + i + ']', 1, 600000);
-      if (i > 0 && v <= retransmitMs[i - 1]) bad('timers.retransmitMs', 'must be increasing');
-      retransmitMs.push(v);
+      if (i > 0 && v <= rt[i - 1]) bad('timers.retransmitMs', 'must be increasing');
+      rt.push(v);
     }
   }
-  // One table for the numeric timers: name, min, max, default, and the board-config key
-  // whose value (if any) replaces the default. A string split at decode time, so the
-  // table costs no interpreter variables while the agent runs.
-  const timers = { retransmitMs: retransmitMs.slice() } as { [k: string]: unknown };
-  const rows = (
+  const timers: Obj = { retransmitMs: rt };
+  ints(
     'abortMs 1 600000 3000 solicitedTimeoutMs,unsolicitedBaseMs 1 600000 500 unsolicitedInitialMs,' +
-    'unsolicitedRetries 0 16 5 unsolicitedRetries,skewSec 1 86400 300 clockSkewSec,ticketRefreshMarginSec 0 86400 300 -,' +
-    'kdcTimeoutMs 1 600000 1500 -,kdcRetries 0 8 2 -,prefetchDelayMs 1 600000 2000 -,prefetchRetryMs 1 600000 5000 -,' +
-    'prefetchRetries 0 16 4 -,prefetchPeriodSec 1 86400 600 -'
-  ).split(',');
-  for (let i = 0; i < rows.length; i++) {
-    const r = rows[i].split(' ');
-    const lo = +r[1];
-    // A board value that is absent, or 0 where 0 is out of range, means "not set".
-    const bv = (dt as { [k: string]: unknown })[r[4]] as number | undefined;
-    const def = bv || (bv === 0 && lo === 0) ? (bv as number) : +r[3];
-    timers[r[0]] = optInt(t, r[0], 'timers.' + r[0], lo, +r[2], def);
-  }
-  const last = retransmitMs.length ? retransmitMs[retransmitMs.length - 1] : 0;
-  if ((timers.abortMs as number) <= last) bad('timers.abortMs', 'must be later than the last retransmission');
+      'unsolicitedRetries 0 16 5 unsolicitedRetries,skewSec 1 86400 300 clockSkewSec,ticketRefreshMarginSec 0 86400 300 -,' +
+      'kdcTimeoutMs 1 600000 1500 -,kdcRetries 0 8 2 -,prefetchDelayMs 1 600000 2000 -,prefetchRetryMs 1 600000 5000 -,' +
+      'prefetchRetries 0 16 4 -,prefetchPeriodSec 1 86400 600 -',
+    t,
+    timers,
+    dt,
+    'timers.',
+  );
+  if ((timers.abortMs as number) <= (rt.length ? rt[rt.length - 1] : 0)) bad('timers.abortMs', 'must be later than the last retransmission');
 
   let ciphersuites: number[][] = [[0x02, 0x0c]];
-  if (m.ciphersuites !== undefined && m.ciphersuites !== null) {
+  if (m.ciphersuites != null) {
     const c = arr(m.ciphersuites, 'ciphersuites', 1, 16);
     ciphersuites = [];
     for (let i = 0; i < c.length; i++) {
@@ -255,24 +250,18 @@ export function configFromObject(o: unknown, defaults?: ConfigDefaults): CtaConf
     }
   }
 
-  const cfg: CtaConfig = {
-    principal: principal,
-    realm: realm,
-    keys: keys,
-    scs: scs,
-    kdc: kdc,
-    listenPort: optInt(m, 'listenPort', 'listenPort', 0, 65535, 1293),
-    signalingPort: optInt(m, 'signalingPort', 'signalingPort', 0, 65535, 2427),
-    transport: transport as string,
-    slots: optInt(m, 'slots', 'slots', 1, MAX_SLOTS, d.slots || 4),
-    timers: timers as CtaTimers,
-    clientInitiatedOnBoot: optBool(m, 'clientInitiatedOnBoot', false),
-    prefetchTicket: optBool(m, 'prefetchTicket', true),
-    ciphersuites: ciphersuites,
-  };
-  if (m.spi !== undefined && m.spi !== null) cfg.spi = int(m.spi, 'spi', 256, 4294967295);
-  if ((typeof BOARD_WIFI === 'undefined' || BOARD_WIFI) && m.wifi !== undefined && m.wifi !== null) cfg.wifi = wifiOf(m.wifi);
-  return cfg;
+  const cfg: Obj = { principal: principal, realm: realm, keys: keys, scs: scs, kdc: kdc, transport: transport, timers: timers, ciphersuites: ciphersuites };
+  // slots: MAX_SLOTS (64); the board's number of slots replaces the default 4.
+  ints('listenPort 0 65535 1293 -,signalingPort 0 65535 2427 -,slots 1 64 4 slots', m, cfg, d, '');
+  const bools = ['clientInitiatedOnBoot', 'prefetchTicket'];
+  for (let i = 0; i < 2; i++) {
+    const v = m[bools[i]];
+    if (v != null && typeof v !== 'boolean') bad(bools[i], 'must be true or false');
+    cfg[bools[i]] = v == null ? i > 0 : v;
+  }
+  if (m.spi != null) cfg.spi = int(m.spi, 'spi', 256, 4294967295);
+  if ((typeof BOARD_WIFI === 'undefined' || BOARD_WIFI) && m.wifi != null) cfg.wifi = wifiOf(m.wifi);
+  return cfg as CtaConfig;
 }
 
 /** Decodes the CBOR bytes of "cta.cfg". Throws DecodeError (bad CBOR or a bad field, named). */
