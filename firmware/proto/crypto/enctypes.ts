@@ -1,15 +1,14 @@
-// Kerberos enctypes (RFC 3961 simplified profile + RFC 3962; RFC 8009), driven
-// by one table of profiles. Each profile names a "family" (the simplified
-// profile or RFC 8009) that supplies key derivation, string-to-key and PRF; the
-// encrypt/decrypt/checksum code below is shared and reads only the table.
+// Kerberos enctypes (RFC 3961 simplified profile + RFC 3962; RFC 8009): 17, 18,
+// 19 and 20, whose parameters are computed from the enctype number (see below).
+// The encrypt/decrypt/checksum code is shared by the two families.
 //
 // Hot path: derived keys (Ke, Ki, Kc for one base key and usage) live in a small
 // bounded cache (FIFO eviction), with the HMAC pads already prepared, so a
 // message costs native AES/hash calls plus a little glue.
 import type { CryptoBackend } from './backend.ts';
 import { CryptoError, isCryptoError } from '../errors.ts';
-import { concat, ctEqual, fromAscii, readU32, toAscii, u32 } from '../bytes.ts';
-import { HASH_INFO, hmac, hmacPrepare, hmacWith, pbkdf2 } from './hash.ts';
+import { concat, ctEqual, fromAscii, readU32, toAscii, writeU32 } from '../bytes.ts';
+import { hmac, hmacPrepare, hmacWith, pbkdf2 } from './hash.ts';
 import type { HashName, HmacKey } from './hash.ts';
 import { nfold } from './nfold.ts';
 import { aesCts, ZERO_IV } from './cts.ts';
@@ -39,82 +38,57 @@ export interface EnctypeProfile {
   checksumType: number;
 }
 
-interface Family {
-  /** Derive outBytes of key from base with a constant (usage || kind, "kerberos", "prf"). */
-  derive(b: CryptoBackend, p: Profile, base: Uint8Array, constant: Uint8Array, outBytes: number): Uint8Array;
-  defaultIterations: number;
-  /** RFC 8009: MAC over IV || ciphertext. RFC 3961: MAC over the plaintext (with confounder). */
-  encryptThenMac: boolean;
+// The four enctypes' parameters follow from the number, so the code below computes
+// them instead of reading a table (on the interpreter a module-level table costs
+// variables for every property; these expressions live in the function bodies):
+//   key bytes   16 for 17/19, 32 for 18/20                 etype & 1 ? 16 : 32
+//   MAC bytes   12 for 17/18, 16 for 19, 24 for 20          etype < 19 ? 12 : (etype - 17) << 3
+//   Ki/Kc bytes the key length, but 24 for 20               etype === 20 ? 24 : key bytes
+//   hash        sha1 for 17/18, sha256 for 19, sha384 for 20 (hashOf)
+//   family      RFC 3961/3962 simplified profile for 17/18 (DK, MAC over the plaintext),
+//               RFC 8009 for 19/20 (KDF-HMAC-SHA2, MAC over IV || ciphertext): etype > 18
+// The checksum type is etype - 2 for 17/18 and etype for 19/20.
+
+/** The hash of a supported enctype; CryptoError for an unknown one or one the backend cannot run. */
+function hashOf(b: CryptoBackend, etype: number): HashName {
+  if (etype === 17 || etype === 18) return 'sha1';
+  if (etype === 19) return 'sha256';
+  if (etype !== 20) throw new CryptoError('unsupported enctype ' + etype);
+  if (!b.sha384) throw new CryptoError('enctype 20 needs sha384, not on backend ' + b.name);
+  return 'sha384';
 }
 
-interface Profile extends EnctypeProfile {
-  hash: HashName;
-  family: Family;
-  /** Length of Ki and Kc in bytes. */
-  kiBytes: number;
-}
-
-const CONFOUNDER_BYTES = 16;
 /** Same bound as MIT krb5: larger PBKDF2 counts are refused (a spoofed count is a DoS). */
 const MAX_S2K_ITERATIONS = 0x1000000;
-const KERBEROS = fromAscii('kerberos');
-const PRF_LABEL = fromAscii('prf');
-const EMPTY = new Uint8Array(0);
-const ZERO_BYTE = new Uint8Array(1);
 
 // ---- RFC 3961 simplified profile with AES (RFC 3962) ----
 
 // n-fold of a derivation constant depends on the constant alone, and a CTA uses a
 // handful of them (usage || 0xaa/0x55/0x99): a small FIFO memo saves the byte loop
 // (about 80 iterations, the largest single JS cost of deriving a key on the board).
-const NFOLD_MEMO_MAX = 16;
-const nfoldMemo: { [c: string]: Uint8Array } = {};
-const nfoldOrder: string[] = [];
-function fold16(constant: Uint8Array): Uint8Array {
-  if (constant.length === 16) return constant;
-  const id = toAscii(constant);
-  let f = nfoldMemo[id];
-  if (!f) {
-    f = nfold(constant, 16);
-    if (nfoldOrder.length >= NFOLD_MEMO_MAX) delete nfoldMemo[nfoldOrder.shift() as string];
-    nfoldMemo[id] = f;
-    nfoldOrder.push(id);
-  }
-  return f;
-}
+// Four entries hold one exchange's recurring constants (the AP Reply and SA Recovered
+// HMAC keys of each fresh subkey) without keeping many variables alive.
+let nfoldMemo: { [c: string]: Uint8Array } = {};
+let nfoldOrder: string[] = [];
 
 /** DK(base, constant) truncated to outBytes: K1 = E(nfold(c)), K2 = E(K1), ... as one CBC pass. */
 export function dk(b: CryptoBackend, base: Uint8Array, constant: Uint8Array, outBytes: number): Uint8Array {
-  const folded = fold16(constant);
+  let folded = constant;
+  if (constant.length !== 16) {
+    const id = toAscii(constant);
+    folded = nfoldMemo[id];
+    if (!folded) {
+      folded = nfold(constant, 16);
+      if (nfoldOrder.length >= 4) delete nfoldMemo[nfoldOrder.shift() as string];
+      nfoldMemo[id] = folded;
+      nfoldOrder.push(id);
+    }
+  }
   const blocks = new Uint8Array(((outBytes + 15) >> 4) << 4);
   blocks.set(folded);
   // CBC with a zero IV over [nfold(c), 0, 0...]: block i+1 = E(block i), the DR chain.
   return b.aesCbcEncrypt(base, ZERO_IV, blocks).slice(0, outBytes);
 }
-
-// string-to-key and PRF are plain functions (not Family members) so that a bundle
-// which never calls them -- the CTA firmware -- leaves PBKDF2 out.
-function s2kSimplified(b: CryptoBackend, p: Profile, password: Uint8Array, salt: Uint8Array, iterations: number): Uint8Array {
-  const tkey = pbkdf2(b, 'sha1', password, salt, iterations, p.keyBytes);
-  const key = dk(b, tkey, KERBEROS, p.keyBytes);
-  tkey.fill(0);
-  return key;
-}
-function prfSimplified(b: CryptoBackend, p: Profile, key: Uint8Array, input: Uint8Array): Uint8Array {
-  // RFC 3962 section 6: E(DK(key, "prf"), truncate16(SHA-1(input))).
-  const kprf = dk(b, key, PRF_LABEL, p.keyBytes);
-  const out = b.aesCbcEncrypt(kprf, ZERO_IV, b.sha1(input).subarray(0, 16));
-  kprf.fill(0);
-  return out;
-}
-
-const SIMPLIFIED: Family = {
-  derive: function (b, p, base, constant, outBytes) {
-    return dk(b, base, constant, outBytes);
-  },
-  defaultIterations: 4096,
-  encryptThenMac: false,
-};
 
 // ---- RFC 8009 ----
 
@@ -128,75 +102,19 @@ export function kdfHmacSha2(
   context: Uint8Array,
 ): Uint8Array {
   const n = kBits >> 3;
-  if (n < 1 || n > HASH_INFO[h].outLen || (kBits & 7) !== 0) throw new CryptoError('bad KDF output length');
-  return hmac(b, h, key, concat([u32(1), label, ZERO_BYTE, context, u32(kBits)])).slice(0, n);
+  if (n < 1 || n > (h === 'sha1' ? 20 : h === 'sha256' ? 32 : 48) || (kBits & 7) !== 0) throw new CryptoError('bad KDF output length');
+  // u32(1) || label || 0x00 || context || u32(kBits), written in place.
+  const m = new Uint8Array(9 + label.length + context.length);
+  m[3] = 1;
+  m.set(label, 4);
+  m.set(context, 5 + label.length);
+  writeU32(m, m.length - 4, kBits);
+  return hmac(b, h, key, m).slice(0, n);
 }
 
-function s2kSha2(b: CryptoBackend, p: Profile, password: Uint8Array, salt: Uint8Array, iterations: number): Uint8Array {
-  const saltp = concat([fromAscii(p.name), ZERO_BYTE, salt]);
-  const tkey = pbkdf2(b, p.hash, password, saltp, iterations, p.keyBytes);
-  const key = kdfHmacSha2(b, p.hash, tkey, KERBEROS, p.keyBytes << 3, EMPTY);
-  tkey.fill(0);
-  return key;
-}
-function prfSha2(b: CryptoBackend, p: Profile, key: Uint8Array, input: Uint8Array): Uint8Array {
-  return kdfHmacSha2(b, p.hash, key, PRF_LABEL, HASH_INFO[p.hash].outLen << 3, input);
-}
-
-const SHA2: Family = {
-  derive: function (b, p, base, constant, outBytes) {
-    return kdfHmacSha2(b, p.hash, base, constant, outBytes << 3, EMPTY);
-  },
-  defaultIterations: 32768,
-  encryptThenMac: true,
-};
-
-// ---- the table ----
-
-const PROFILES: { [etype: number]: Profile } = {
-  17: { etype: 17, name: 'aes128-cts-hmac-sha1-96', keyBytes: 16, macBytes: 12, checksumType: 15, hash: 'sha1', family: SIMPLIFIED, kiBytes: 16 },
-  18: { etype: 18, name: 'aes256-cts-hmac-sha1-96', keyBytes: 32, macBytes: 12, checksumType: 16, hash: 'sha1', family: SIMPLIFIED, kiBytes: 32 },
-  19: { etype: 19, name: 'aes128-cts-hmac-sha256-128', keyBytes: 16, macBytes: 16, checksumType: 19, hash: 'sha256', family: SHA2, kiBytes: 16 },
-  20: { etype: 20, name: 'aes256-cts-hmac-sha384-192', keyBytes: 32, macBytes: 24, checksumType: 20, hash: 'sha384', family: SHA2, kiBytes: 24 },
-};
-/** Preference order, strongest first. */
-const STRENGTH_ORDER = [20, 18, 19, 17];
-
-function profileOf(etype: number): Profile | null {
-  return typeof etype === 'number' ? PROFILES[etype] || null : null;
-}
-
-function usable(b: CryptoBackend, p: Profile): boolean {
-  return p.hash !== 'sha384' || !!b.sha384;
-}
-
-export function getProfile(etype: number): EnctypeProfile | null {
-  return profileOf(etype);
-}
-
-/** The enctype whose keyed checksum type is cksumtype, or null. */
-export function getProfileByChecksumType(cksumtype: number): EnctypeProfile | null {
-  for (let i = 0; i < STRENGTH_ORDER.length; i++) {
-    const p = PROFILES[STRENGTH_ORDER[i]];
-    if (p.checksumType === cksumtype) return p;
-  }
-  return null;
-}
-
-/** Enctypes this backend can run, strongest first (20 only where sha384 exists). */
-export function supportedEtypes(b: CryptoBackend): number[] {
-  const out: number[] = [];
-  for (let i = 0; i < STRENGTH_ORDER.length; i++) {
-    if (usable(b, PROFILES[STRENGTH_ORDER[i]])) out.push(STRENGTH_ORDER[i]);
-  }
-  return out;
-}
-
-function need(b: CryptoBackend, etype: number): Profile {
-  const p = profileOf(etype);
-  if (!p) throw new CryptoError('unsupported enctype ' + etype);
-  if (!usable(b, p)) throw new CryptoError('enctype ' + etype + ' needs ' + p.hash + ', not on backend ' + b.name);
-  return p;
+/** The family's key derivation: DK for 17/18, KDF-HMAC-SHA2 with an empty context for 19/20. */
+function derive(b: CryptoBackend, etype: number, h: HashName, base: Uint8Array, constant: Uint8Array, outBytes: number): Uint8Array {
+  return etype > 18 ? kdfHmacSha2(b, h, base, constant, outBytes << 3, new Uint8Array(0)) : dk(b, base, constant, outBytes);
 }
 
 // Realm-agnostic byte-array test (the emulator runs this code inside a vm).
@@ -204,23 +122,28 @@ function isBytes(x: unknown): x is Uint8Array {
   return !!x && typeof x === 'object' && typeof (x as Uint8Array).length === 'number' && typeof (x as Uint8Array).subarray === 'function';
 }
 
-function checkKey(p: Profile, key: Uint8Array): void {
-  if (!isBytes(key) || key.length !== p.keyBytes) throw new CryptoError('bad key length for ' + p.name);
-}
-
-function checkUsage(usage: number): void {
+/**
+ * Checks key (length of the enctype's) and usage (u32) and derives the usage key
+ * of one kind: Ke (0xaa, key length), Ki (0x55) or Kc (0x99) (Ki/Kc length).
+ */
+function usageKey(b: CryptoBackend, etype: number, h: HashName, key: Uint8Array, usage: number, kind: number): Uint8Array {
+  const kl = etype & 1 ? 16 : 32;
+  if (!isBytes(key) || key.length !== kl) throw new CryptoError('bad key length for enctype ' + etype);
   if (typeof usage !== 'number' || !(usage >= 0) || usage > 0xffffffff || usage !== Math.floor(usage)) {
     throw new CryptoError('bad key usage');
   }
+  const c = new Uint8Array(5);
+  writeU32(c, 0, usage);
+  c[4] = kind;
+  return derive(b, etype, h, key, c, kind === 0xaa || etype !== 20 ? kl : 24);
 }
 
 // ---- bounded cache of derived keys, keyed by (backend, etype, usage, key bytes) ----
 
+/** Ke and the prepared Ki of an encryption usage, or (ke null) the prepared Kc of a checksum usage. */
 interface Derived {
   ke: Uint8Array | null;
-  kiRaw: Uint8Array | null;
-  ki: HmacKey | null;
-  kc: HmacKey | null;
+  k: HmacKey;
 }
 
 let cacheMax = 64;
@@ -243,27 +166,25 @@ export function clearKeyCache(): void {
   for (let i = 0; i < cacheOrder.length; i++) {
     const d = cache[cacheOrder[i]];
     if (d.ke) d.ke.fill(0);
-    if (d.kiRaw) d.kiRaw.fill(0);
-    if (d.ki) {
-      d.ki.inner.fill(0);
-      d.ki.outer.fill(0);
-    }
-    if (d.kc) {
-      d.kc.inner.fill(0);
-      d.kc.outer.fill(0);
-    }
+    d.k.inner.fill(0);
+    d.k.outer.fill(0);
   }
   cache = {};
   cacheOrder = [];
+  nfoldMemo = {};
+  nfoldOrder = [];
 }
 
-function derived(b: CryptoBackend, p: Profile, key: Uint8Array, usage: number): Derived {
-  checkKey(p, key);
-  checkUsage(usage);
-  const id = b.name + ':' + p.etype + ':' + usage + ':' + toAscii(key);
-  const hit = cache[id];
-  if (hit) return hit;
-  const d: Derived = { ke: null, kiRaw: null, ki: null, kc: null };
+/** The cached (or freshly derived) keys of (etype, key, usage): Ke + Ki, or Kc when checksum. */
+function derived(b: CryptoBackend, etype: number, h: HashName, key: Uint8Array, usage: number, checksum: boolean): Derived {
+  const id = (checksum ? 'c' : 'e') + b.name + ':' + etype + ':' + usage + ':' + (isBytes(key) ? toAscii(key) : '');
+  let d = cache[id];
+  if (d) return d;
+  let ke: Uint8Array | null = null;
+  if (!checksum) ke = usageKey(b, etype, h, key, usage, 0xaa);
+  const raw = usageKey(b, etype, h, key, usage, checksum ? 0x99 : 0x55);
+  d = { ke: ke, k: hmacPrepare(b, h, raw) };
+  raw.fill(0);
   if (cacheMax > 0) {
     // Evicted entries are dropped, not zeroed: a caller may still hold them mid-operation.
     if (cacheOrder.length >= cacheMax) delete cache[cacheOrder.shift() as string];
@@ -271,34 +192,6 @@ function derived(b: CryptoBackend, p: Profile, key: Uint8Array, usage: number): 
     cacheOrder.push(id);
   }
   return d;
-}
-
-function usageConstant(usage: number, kind: number): Uint8Array {
-  const c = new Uint8Array(5);
-  c.set(u32(usage));
-  c[4] = kind;
-  return c;
-}
-
-function keOf(b: CryptoBackend, p: Profile, key: Uint8Array, usage: number, d: Derived): Uint8Array {
-  if (!d.ke) d.ke = p.family.derive(b, p, key, usageConstant(usage, 0xaa), p.keyBytes);
-  return d.ke;
-}
-function kiRawOf(b: CryptoBackend, p: Profile, key: Uint8Array, usage: number, d: Derived): Uint8Array {
-  if (!d.kiRaw) d.kiRaw = p.family.derive(b, p, key, usageConstant(usage, 0x55), p.kiBytes);
-  return d.kiRaw;
-}
-function kiOf(b: CryptoBackend, p: Profile, key: Uint8Array, usage: number, d: Derived): HmacKey {
-  if (!d.ki) d.ki = hmacPrepare(b, p.hash, kiRawOf(b, p, key, usage, d));
-  return d.ki;
-}
-function kcOf(b: CryptoBackend, p: Profile, key: Uint8Array, usage: number, d: Derived): HmacKey {
-  if (!d.kc) {
-    const raw = p.family.derive(b, p, key, usageConstant(usage, 0x99), p.kiBytes);
-    d.kc = hmacPrepare(b, p.hash, raw);
-    raw.fill(0);
-  }
-  return d.kc;
 }
 
 // ---- the operations ----
@@ -312,50 +205,41 @@ export function encrypt(
   plaintext: Uint8Array,
   confounder?: Uint8Array,
 ): Uint8Array {
-  const p = need(b, etype);
-  const d = derived(b, p, key, usage);
-  const conf = confounder ?? b.randomBytes(CONFOUNDER_BYTES);
-  if (conf.length !== CONFOUNDER_BYTES) throw new CryptoError('confounder must be 16 bytes');
-  const ke = keOf(b, p, key, usage, d);
-  const ki = kiOf(b, p, key, usage, d);
-  const pt = concat([conf, plaintext]);
-  const c = aesCts(b, ke, ZERO_IV, pt, true);
-  const mac = hmacWith(b, ki, p.family.encryptThenMac ? concat([ZERO_IV, c]) : pt);
+  const d = derived(b, etype, hashOf(b, etype), key, usage, false);
+  const conf = confounder ?? b.randomBytes(16);
+  if (conf.length !== 16) throw new CryptoError('confounder must be 16 bytes');
+  const ml = etype < 19 ? 12 : (etype - 17) << 3;
+  const pt = new Uint8Array(16 + plaintext.length);
+  pt.set(conf);
+  pt.set(plaintext, 16);
+  const c = aesCts(b, d.ke as Uint8Array, ZERO_IV, pt, true);
+  const mac = hmacWith(b, d.k, etype > 18 ? concat([ZERO_IV, c]) : pt);
   pt.fill(0);
-  const out = new Uint8Array(c.length + p.macBytes);
+  const out = new Uint8Array(c.length + ml);
   out.set(c, 0);
-  out.set(mac.subarray(0, p.macBytes), c.length);
+  out.set(mac.subarray(0, ml), c.length);
   return out;
 }
 
 /** Inverse of encrypt. Throws CryptoError (only) on a bad length, key or integrity check. */
 export function decrypt(b: CryptoBackend, etype: number, key: Uint8Array, usage: number, ciphertext: Uint8Array): Uint8Array {
-  const p = need(b, etype);
-  if (!isBytes(ciphertext) || ciphertext.length < CONFOUNDER_BYTES + p.macBytes) {
-    throw new CryptoError('ciphertext too short');
-  }
-  const d = derived(b, p, key, usage);
+  const h = hashOf(b, etype);
+  const ml = etype < 19 ? 12 : (etype - 17) << 3;
+  if (!isBytes(ciphertext) || ciphertext.length < 16 + ml) throw new CryptoError('ciphertext too short');
   try {
-    const ke = keOf(b, p, key, usage, d);
-    const ki = kiOf(b, p, key, usage, d);
-    const clen = ciphertext.length - p.macBytes;
+    const d = derived(b, etype, h, key, usage, false);
+    const ke = d.ke as Uint8Array;
+    const clen = ciphertext.length - ml;
     const c = ciphertext.subarray(0, clen);
-    const h = ciphertext.subarray(clen);
-    let pt: Uint8Array;
-    let mac: Uint8Array;
-    if (p.family.encryptThenMac) {
-      mac = hmacWith(b, ki, concat([ZERO_IV, c]));
-      if (!ctEqual(mac.subarray(0, p.macBytes), h)) throw new CryptoError('integrity check failed');
-      pt = aesCts(b, ke, ZERO_IV, c, false);
-    } else {
-      pt = aesCts(b, ke, ZERO_IV, c, false);
-      mac = hmacWith(b, ki, pt);
-      if (!ctEqual(mac.subarray(0, p.macBytes), h)) {
-        pt.fill(0);
-        throw new CryptoError('integrity check failed');
-      }
+    let pt: Uint8Array | null = null;
+    if (etype < 19) pt = aesCts(b, ke, ZERO_IV, c, false);
+    // RFC 8009: the MAC covers IV || ciphertext and is checked before decrypting.
+    if (!ctEqual(hmacWith(b, d.k, pt || concat([ZERO_IV, c])).subarray(0, ml), ciphertext.subarray(clen))) {
+      if (pt) pt.fill(0);
+      throw new CryptoError('integrity check failed');
     }
-    return pt.slice(CONFOUNDER_BYTES);
+    if (!pt) pt = aesCts(b, ke, ZERO_IV, c, false);
+    return pt.slice(16);
   } catch (e) {
     if (isCryptoError(e)) throw e;
     throw new CryptoError('decryption failed');
@@ -364,9 +248,8 @@ export function decrypt(b: CryptoBackend, etype: number, key: Uint8Array, usage:
 
 /** Keyed checksum: truncated HMAC(Kc, data), Kc = derive(key, usage || 0x99). */
 export function makeChecksum(b: CryptoBackend, etype: number, key: Uint8Array, usage: number, data: Uint8Array): Uint8Array {
-  const p = need(b, etype);
-  const d = derived(b, p, key, usage);
-  return hmacWith(b, kcOf(b, p, key, usage, d), data).slice(0, p.macBytes);
+  const d = derived(b, etype, hashOf(b, etype), key, usage, true);
+  return hmacWith(b, d.k, data).slice(0, etype < 19 ? 12 : (etype - 17) << 3);
 }
 
 /** Constant-time check of a keyed checksum; false (never a throw) for a wrong-length checksum. */
@@ -385,12 +268,12 @@ export function verifyChecksum(
 /**
  * The HMAC key of the key-management messages ("[profile]" in PROTOCOL.md): Ki for
  * the usage, i.e. DK(base, usage || 0x55) for the aes-sha1 enctypes and
- * KDF-HMAC-SHA2(base, usage || 0x55, 128 / 192 bits) for enctypes 19 / 20. A copy.
+ * KDF-HMAC-SHA2(base, usage || 0x55, 128 / 192 bits) for enctypes 19 / 20. A fresh
+ * array, derived on each call (not cached: on the CTA most of these keys come from a
+ * fresh subkey, and the callers keep the ones they reuse).
  */
 export function usageHmacKey(b: CryptoBackend, etype: number, baseKey: Uint8Array, usage: number): Uint8Array {
-  const p = need(b, etype);
-  const d = derived(b, p, baseKey, usage);
-  return kiRawOf(b, p, baseKey, usage, d).slice();
+  return usageKey(b, etype, hashOf(b, etype), baseKey, usage, 0x55);
 }
 
 /** Ke, Ki and Kc for one key and usage (copies; for tests and tooling). */
@@ -400,22 +283,56 @@ export function usageKeys(
   key: Uint8Array,
   usage: number,
 ): { ke: Uint8Array; ki: Uint8Array; kc: Uint8Array } {
-  const p = need(b, etype);
-  checkKey(p, key);
-  checkUsage(usage);
+  const h = hashOf(b, etype);
   return {
-    ke: p.family.derive(b, p, key, usageConstant(usage, 0xaa), p.keyBytes),
-    ki: p.family.derive(b, p, key, usageConstant(usage, 0x55), p.kiBytes),
-    kc: p.family.derive(b, p, key, usageConstant(usage, 0x99), p.kiBytes),
+    ke: usageKey(b, etype, h, key, usage, 0xaa),
+    ki: usageKey(b, etype, h, key, usage, 0x55),
+    kc: usageKey(b, etype, h, key, usage, 0x99),
   };
 }
 
 /** DK (sha1 enctypes) or KDF-HMAC-SHA2 (RFC 8009 enctypes), output of the enctype's key length. */
 export function deriveKey(b: CryptoBackend, etype: number, key: Uint8Array, constant: Uint8Array): Uint8Array {
-  const p = need(b, etype);
-  checkKey(p, key);
+  const h = hashOf(b, etype);
+  const kl = etype & 1 ? 16 : 32;
+  if (!isBytes(key) || key.length !== kl) throw new CryptoError('bad key length for enctype ' + etype);
   if (!isBytes(constant) || constant.length < 1) throw new CryptoError('bad derivation constant');
-  return p.family.derive(b, p, key, constant, p.keyBytes);
+  return derive(b, etype, h, key, constant, kl);
+}
+
+// ---- host-only: the profile table, string-to-key, random keys, PRF (not in the firmware bundle) ----
+
+const NAMES: { [etype: number]: string } = {
+  17: 'aes128-cts-hmac-sha1-96',
+  18: 'aes256-cts-hmac-sha1-96',
+  19: 'aes128-cts-hmac-sha256-128',
+  20: 'aes256-cts-hmac-sha384-192',
+};
+/** Preference order, strongest first. */
+const STRENGTH_ORDER = [20, 18, 19, 17];
+
+export function getProfile(etype: number): EnctypeProfile | null {
+  const name = typeof etype === 'number' ? NAMES[etype] : undefined;
+  if (!name) return null;
+  return { etype: etype, name: name, keyBytes: etype & 1 ? 16 : 32, macBytes: etype < 19 ? 12 : (etype - 17) << 3, checksumType: etype < 19 ? etype - 2 : etype };
+}
+
+/** The enctype whose keyed checksum type is cksumtype, or null. */
+export function getProfileByChecksumType(cksumtype: number): EnctypeProfile | null {
+  for (let i = 0; i < STRENGTH_ORDER.length; i++) {
+    const p = getProfile(STRENGTH_ORDER[i]) as EnctypeProfile;
+    if (p.checksumType === cksumtype) return p;
+  }
+  return null;
+}
+
+/** Enctypes this backend can run, strongest first (20 only where sha384 exists). */
+export function supportedEtypes(b: CryptoBackend): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < STRENGTH_ORDER.length; i++) {
+    if (STRENGTH_ORDER[i] !== 20 || b.sha384) out.push(STRENGTH_ORDER[i]);
+  }
+  return out;
 }
 
 /** string-to-key; params = 4-byte big-endian iteration count, or null for the default. */
@@ -426,33 +343,52 @@ export function stringToKey(
   salt: Uint8Array,
   params: Uint8Array | null,
 ): Uint8Array {
-  const p = need(b, etype);
-  let iterations = p.family.defaultIterations;
+  const h = hashOf(b, etype);
+  const kl = etype & 1 ? 16 : 32;
+  let iterations = etype > 18 ? 32768 : 4096;
   if (params) {
     if (params.length !== 4) throw new CryptoError('bad s2kparams length');
     iterations = readU32(params, 0);
   }
   // 0 would mean 2^32 iterations (RFC 3962): refused like any count above the bound.
   if (iterations < 1 || iterations >= MAX_S2K_ITERATIONS) throw new CryptoError('s2k iteration count out of range');
-  return p.family === SHA2 ? s2kSha2(b, p, password, salt, iterations) : s2kSimplified(b, p, password, salt, iterations);
+  let tkey: Uint8Array;
+  let key: Uint8Array;
+  if (etype > 18) {
+    // RFC 8009: PBKDF2 over enctype name || 0x00 || salt, then KDF(tkey, "kerberos").
+    const saltp = concat([fromAscii(NAMES[etype]), new Uint8Array(1), salt]);
+    tkey = pbkdf2(b, h, password, saltp, iterations, kl);
+    key = kdfHmacSha2(b, h, tkey, fromAscii('kerberos'), kl << 3, new Uint8Array(0));
+  } else {
+    tkey = pbkdf2(b, 'sha1', password, salt, iterations, kl);
+    key = dk(b, tkey, fromAscii('kerberos'), kl);
+  }
+  tkey.fill(0);
+  return key;
 }
 
 /** random-to-key: the identity for AES, with a length check. A copy. */
 export function randomToKey(etype: number, bytes: Uint8Array): Uint8Array {
-  const p = profileOf(etype);
-  if (!p) throw new CryptoError('unsupported enctype ' + etype);
-  if (!isBytes(bytes) || bytes.length !== p.keyBytes) throw new CryptoError('bad random-to-key input length');
+  if (!getProfile(etype)) throw new CryptoError('unsupported enctype ' + etype);
+  if (!isBytes(bytes) || bytes.length !== (etype & 1 ? 16 : 32)) throw new CryptoError('bad random-to-key input length');
   return bytes.slice();
 }
 
 export function randomKey(b: CryptoBackend, etype: number): Uint8Array {
-  const p = need(b, etype);
-  return randomToKey(etype, b.randomBytes(p.keyBytes));
+  hashOf(b, etype);
+  return randomToKey(etype, b.randomBytes(etype & 1 ? 16 : 32));
 }
 
 /** Kerberos PRF: 16 bytes (RFC 3962) for 17/18, 32 / 48 bytes (RFC 8009) for 19 / 20. */
 export function prf(b: CryptoBackend, etype: number, key: Uint8Array, input: Uint8Array): Uint8Array {
-  const p = need(b, etype);
-  checkKey(p, key);
-  return p.family === SHA2 ? prfSha2(b, p, key, input) : prfSimplified(b, p, key, input);
+  const h = hashOf(b, etype);
+  const kl = etype & 1 ? 16 : 32;
+  if (!isBytes(key) || key.length !== kl) throw new CryptoError('bad key length for enctype ' + etype);
+  // RFC 8009: KDF-HMAC-SHA2(key, "prf", hash length, input).
+  if (etype > 18) return kdfHmacSha2(b, h, key, fromAscii('prf'), etype === 19 ? 256 : 384, input);
+  // RFC 3962 section 6: E(DK(key, "prf"), truncate16(SHA-1(input))).
+  const kprf = dk(b, key, fromAscii('prf'), kl);
+  const out = b.aesCbcEncrypt(kprf, ZERO_IV, b.sha1(input).subarray(0, 16));
+  kprf.fill(0);
+  return out;
 }

@@ -14,18 +14,12 @@ export interface HashInfo {
   outLen: number;
 }
 
-/** Block and digest sizes of the hashes the enctypes use. */
+/** Block and digest sizes of the hashes the enctypes use (host tools; the firmware computes them). */
 export const HASH_INFO: { [name: string]: HashInfo } = {
   sha1: { blockLen: 64, outLen: 20 },
   sha256: { blockLen: 64, outLen: 32 },
   sha384: { blockLen: 128, outLen: 48 },
 };
-
-function info(h: HashName): HashInfo {
-  const i = HASH_INFO[h];
-  if (!i) throw new CryptoError('unknown hash ' + h);
-  return i;
-}
 
 /** One digest through the backend; sha384 throws CryptoError where the backend lacks it. */
 export function digest(b: CryptoBackend, h: HashName, data: Uint8Array): Uint8Array {
@@ -45,23 +39,29 @@ export interface HmacKey {
   outer: Uint8Array;
 }
 
-// XOR a block with a repeated byte, four bytes at a time (blocks are fresh,
-// 4-aligned buffers whose length is a multiple of 4).
-function xorBlock(src: Uint8Array, word: number): Uint8Array {
-  const out = new Uint8Array(src.length);
-  out.set(src);
-  const w = new Uint32Array(out.buffer, 0, out.length >> 2);
-  for (let i = 0; i < w.length; i++) w[i] = w[i] ^ word;
-  return out;
+/**
+ * (key XOR the pad byte repeated) || data, the key already at most one block:
+ * a fresh buffer, XORed four bytes at a time (block lengths are multiples of 4).
+ */
+function padded(key: Uint8Array, blockLen: number, word: number, data: Uint8Array | null): Uint8Array {
+  const m = new Uint8Array(blockLen + (data ? data.length : 0));
+  m.set(key);
+  const w = new Uint32Array(m.buffer, 0, blockLen >> 2);
+  for (let i = 0; i < w.length; i++) w[i] ^= word;
+  if (data) m.set(data, blockLen);
+  return m;
+}
+
+/** HMAC block length: 128 for sha384, 64 for sha1 and sha256; CryptoError for another name. */
+function blockLen(h: HashName): number {
+  if (h !== 'sha1' && h !== 'sha256' && h !== 'sha384') throw new CryptoError('unknown hash ' + h);
+  return h === 'sha384' ? 128 : 64;
 }
 
 export function hmacPrepare(b: CryptoBackend, h: HashName, key: Uint8Array): HmacKey {
-  const hi = info(h);
-  const k = new Uint8Array(hi.blockLen);
-  k.set(key.length > hi.blockLen ? digest(b, h, key) : key);
-  const prepared: HmacKey = { hash: h, inner: xorBlock(k, 0x36363636), outer: xorBlock(k, 0x5c5c5c5c) };
-  k.fill(0);
-  return prepared;
+  const bl = blockLen(h);
+  const k = key.length > bl ? digest(b, h, key) : key;
+  return { hash: h, inner: padded(k, bl, 0x36363636, null), outer: padded(k, bl, 0x5c5c5c5c, null) };
 }
 
 /** HMAC with a prepared key: H(K^opad || H(K^ipad || data)). */
@@ -70,8 +70,11 @@ export function hmacWith(b: CryptoBackend, k: HmacKey, data: Uint8Array): Uint8A
   return digest(b, k.hash, concat([k.outer, inner]));
 }
 
+/** One-shot HMAC (RFC 2104): no prepared pads kept, two buffers and two digests. */
 export function hmac(b: CryptoBackend, h: HashName, key: Uint8Array, data: Uint8Array): Uint8Array {
-  return hmacWith(b, hmacPrepare(b, h, key), data);
+  const bl = blockLen(h);
+  const k = key.length > bl ? digest(b, h, key) : key;
+  return digest(b, h, padded(k, bl, 0x5c5c5c5c, digest(b, h, padded(k, bl, 0x36363636, data))));
 }
 
 export function hmacSha1(b: CryptoBackend, key: Uint8Array, data: Uint8Array): Uint8Array {
@@ -89,7 +92,7 @@ export function pbkdf2(
 ): Uint8Array {
   if (!(iterations >= 1) || iterations !== Math.floor(iterations)) throw new CryptoError('bad PBKDF2 iteration count');
   if (!(outLen >= 1) || outLen > 1024) throw new CryptoError('bad PBKDF2 output length');
-  const hi = info(h);
+  const hi = HASH_INFO[h];
   const k = hmacPrepare(b, h, password);
   // Reusable input buffers: [K^ipad | U] and [K^opad | inner digest].
   const bi = new Uint8Array(hi.blockLen + hi.outLen);
