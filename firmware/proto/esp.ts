@@ -11,11 +11,10 @@ import { concat, ctEqual, readU32, writeU32 } from './bytes.ts';
 import type { CryptoBackend } from './crypto/backend.ts';
 import { hmacSha1 } from './crypto/index.ts';
 
-export const ESP_ICV_LEN = 12;
-export const ESP_IV_LEN = 16;
-export const ESP_HEADER_LEN = 8;
-/** Largest ESP packet sealed or opened. */
-export const ESP_MAX_PACKET = 4096;
+// The numbers are plain constants in consts.ts (inlined by the minifier; a module's
+// own const stays a variable on the board), re-exported here.
+import { ESP_ICV_LEN, ESP_IV_LEN, ESP_HEADER_LEN, ESP_MAX_PACKET, NCS_MAX } from './consts.ts';
+export { ESP_ICV_LEN, ESP_IV_LEN, ESP_HEADER_LEN, ESP_MAX_PACKET, NCS_MAX, REPLAY_WINDOW_SIZE } from './consts.ts';
 /** Next-header values used by this project. */
 export const ESP_NEXT_HEADER = { UDP: 17, NONE: 59 };
 
@@ -124,7 +123,6 @@ export function espOpen(b: CryptoBackend, sa: EspOpenParams, packet: Uint8Array)
  * bitmap in a preallocated Uint32Array(2) (bit i of the 64 = seq top - i) and
  * the highest sequence number seen. Sequence numbers are 32-bit (no ESN).
  */
-export const REPLAY_WINDOW_SIZE = 64;
 
 export class ReplayWindow {
   /** [0] = bits 0..31 (top .. top-31), [1] = bits 32..63. */
@@ -203,8 +201,6 @@ export interface NcsResponse {
   comment: string;
 }
 
-/** Largest NCS message text handled. */
-export const NCS_MAX = 2048;
 
 function ncsLines(text: string): string[] {
   if (typeof text !== 'string' || text.length === 0) throw new DecodeError('ncs: empty message');

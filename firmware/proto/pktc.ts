@@ -11,6 +11,21 @@ import { civilFromDays, daysFromCivil } from './der.ts';
 import { concat, ctEqual, readU32, u32 } from './bytes.ts';
 import type { CryptoBackend } from './crypto/backend.ts';
 import { hmacSha1 } from './crypto/index.ts';
+import {
+  DOI_IPSEC as IPSEC,
+  DOI_SNMPV3 as SNMPV3,
+  TAG_AP_REQ,
+  TAG_AP_REP,
+  TAG_KRB_ERROR,
+  VERSION,
+  MAX_DATAGRAM,
+  HMAC_LEN,
+  MAX_PRINCIPAL,
+  MAX_CIPHERSUITES,
+  SNMP_ENGINE_ID_MIN,
+  SNMP_ENGINE_ID_MAX,
+  SNMP_USER_MAX,
+} from './consts.ts';
 
 export const KMMID = {
   WAKE_UP: 1,
@@ -21,15 +36,6 @@ export const KMMID = {
   ERROR_REPLY: 6,
 } as const;
 export const DOI = { IPSEC: 1, SNMPV3: 2 };
-// The same numbers as module constants, which the minifier inlines (it cannot inline
-// an object's properties): this module uses these, other modules the objects.
-const IPSEC = 1;
-const SNMPV3 = 2;
-const TAG_AP_REQ = 0x6e;
-const TAG_AP_REP = 0x6f;
-const TAG_KRB_ERROR = 0x7e;
-/** major<<4 | minor: this profile is 1.0. */
-export const VERSION = 0x10;
 /** Application key usages of the HMAC keys (PROTOCOL.md "HMACs and keys"). */
 export const USAGE = { AP_REQUEST: 1101, AP_REPLY: 1102, SA_RECOVERED: 1103, REKEY: 1104 };
 /** Ciphersuite algorithm numbers as the dissector names them. */
@@ -37,21 +43,21 @@ export const IPSEC_AUTH = { HMAC_MD5_96: 0x01, HMAC_SHA1_96: 0x02 };
 export const IPSEC_ENC = { NULL: 0x0b, AES128_CBC: 0x0c };
 export const SNMP_AUTH = { HMAC_MD5: 0x21, HMAC_SHA1: 0x22 };
 export const SNMP_ENC = { NULL: 0x20, DES: 0x21 };
-
-/** Largest datagram accepted or produced. */
-export const MAX_DATAGRAM = 4096;
-export const HMAC_LEN = 20;
-/** Longest server principal (bytes, excluding the NUL). */
-export const MAX_PRINCIPAL = 255;
-/** Most ciphersuites in one list. */
-export const MAX_CIPHERSUITES = 16;
-/** SNMPv3 engineID length bounds (RFC 3411 SnmpEngineID SIZE(5..32)). */
-export const SNMP_ENGINE_ID_MIN = 5;
-export const SNMP_ENGINE_ID_MAX = 32;
-/** usmUserName length bounds (RFC 3414 SnmpAdminString SIZE(1..32)). */
-export const SNMP_USER_MAX = 32;
 /** Outer DER tags of the carried Kerberos messages. */
 export const DER_TAG = { AP_REQ: 0x6e, AP_REP: 0x6f, KRB_ERROR: 0x7e };
+// The same numbers as plain constants live in consts.ts (the minifier inlines an
+// imported constant, not an object's property): this module uses those, and
+// firmware modules may import them (USAGE_AP_REQUEST, DOI_IPSEC, ...) from there.
+export {
+  VERSION,
+  MAX_DATAGRAM,
+  HMAC_LEN,
+  MAX_PRINCIPAL,
+  MAX_CIPHERSUITES,
+  SNMP_ENGINE_ID_MIN,
+  SNMP_ENGINE_ID_MAX,
+  SNMP_USER_MAX,
+} from './consts.ts';
 
 // ------------------------------------------------------------------ types
 
@@ -159,18 +165,16 @@ export type DecodedMessage =
 
 // ------------------------------------------------------------------ helpers
 
+/** DecodeError "pktc: <message name>: <what>" (the name while a decoder runs). */
 function fail(what: string): never {
-  throw new DecodeError('pktc: ' + what);
+  const k = rk;
+  rk = 0;
+  throw new DecodeError('pktc: ' + (k ? ['Wake Up', 'AP Request', 'AP Reply', 'SA Recovered', 'Rekey', 'Error Reply'][k - 1] + ': ' : '') + what);
 }
 
-function isU32(v: number): boolean {
-  return typeof v === 'number' && v >= 0 && v <= 0xffffffff && Math.floor(v) === v;
-}
-function checkU32(v: number, what: string): void {
-  if (!isU32(v)) fail(what + ' is not a u32');
-}
-function checkU8(v: number, what: string): void {
-  if (!(typeof v === 'number' && v >= 0 && v <= 255 && Math.floor(v) === v)) fail(what + ' is not a u8');
+/** An integer in 0..max (0xff or 0xffffffff). */
+function checkUint(v: number, max: number, what: string): void {
+  if (!(typeof v === 'number' && v >= 0 && v <= max && Math.floor(v) === v)) fail(what + ' is not a u' + (max > 255 ? 32 : 8));
 }
 
 function header(kmmid: number, doi: number, version: number | undefined): Uint8Array {
@@ -204,24 +208,18 @@ function principalBytes(p: string): Uint8Array {
   return out; // trailing NUL
 }
 
-function flag(v: boolean): Uint8Array {
-  const b = new Uint8Array(1);
-  b[0] = v ? 1 : 0;
-  return b;
-}
-
 function appDataBytes(doi: number, a: AppData): Uint8Array {
   if (!a || typeof a !== 'object') fail('AppData missing');
   if (doi === IPSEC) {
     const spi = (a as IpsecAppData).spi;
-    checkU32(spi, 'AppData SPI');
+    checkUint(spi, 0xffffffff, 'AppData SPI');
     return u32(spi);
   }
   const s = a as SnmpAppData;
   if (!(s.engineId instanceof Uint8Array)) fail('AppData snmpEngineID missing');
   if (s.engineId.length < SNMP_ENGINE_ID_MIN || s.engineId.length > SNMP_ENGINE_ID_MAX) fail('AppData snmpEngineID length');
-  checkU32(s.engineBoots, 'AppData snmpEngineBoots');
-  checkU32(s.engineTime, 'AppData snmpEngineTime');
+  checkUint(s.engineBoots, 0xffffffff, 'AppData snmpEngineBoots');
+  checkUint(s.engineTime, 0xffffffff, 'AppData snmpEngineTime');
   const name = asciiBytes(s.userName, SNMP_USER_MAX, 'AppData usmUserName', true);
   const out = new Uint8Array(1 + s.engineId.length + 8 + 1 + name.length);
   let o = 0;
@@ -242,8 +240,8 @@ function ciphersuitesBytes(list: Ciphersuite[], min: number, max: number): Uint8
   const out = new Uint8Array(1 + list.length * 2);
   out[0] = list.length;
   for (let i = 0; i < list.length; i++) {
-    checkU8(list[i].auth, 'ciphersuite auth algorithm');
-    checkU8(list[i].enc, 'ciphersuite encryption transform');
+    checkUint(list[i].auth, 255, 'ciphersuite auth algorithm');
+    checkUint(list[i].enc, 255, 'ciphersuite encryption transform');
     out[1 + i * 2] = list[i].auth;
     out[2 + i * 2] = list[i].enc;
   }
@@ -306,8 +304,6 @@ function two(n: number): string {
   return n < 10 ? '0' + n : '' + n;
 }
 
-const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-
 /**
  * `YYMMDDhhmmssZ` (UTC; YY 50-99 = 19YY, 00-49 = 20YY as in X.509 UTCTime)
  * to milliseconds since 1970. DecodeError on anything else.
@@ -326,7 +322,7 @@ export function timestampToMs(s: string): number {
   const d = f[2];
   if (mo < 1 || mo > 12) fail('timestamp month');
   const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
-  const dim = mo === 2 && leap ? 29 : MONTH_DAYS[mo - 1];
+  const dim = mo === 2 ? (leap ? 29 : 28) : mo === 4 || mo === 6 || mo === 9 || mo === 11 ? 30 : 31;
   if (d < 1 || d > dim) fail('timestamp day');
   if (f[3] > 23 || f[4] > 59 || f[5] > 59) fail('timestamp time of day');
   return ((daysFromCivil(y, mo, d) * 24 + f[3]) * 60 + f[4]) * 60000 + f[5] * 1000;
@@ -352,27 +348,27 @@ export function msToTimestamp(ms: number): string {
 // --------------------------------------------------------------- encoders
 
 export function encodeWakeUp(m: WakeUp): Uint8Array {
-  checkU32(m.serverNonce, 'server nonce');
+  checkUint(m.serverNonce, 0xffffffff, 'server nonce');
   return finish([header(1, m.doi, m.version), u32(m.serverNonce), principalBytes(m.serverPrincipal)]);
 }
 
 /** AP Request; `key` is the derived HMAC key (usage 1101 under the ticket session key). */
 export function encodeApRequest(b: CryptoBackend, key: Uint8Array, m: ApRequest): Uint8Array {
-  checkU32(m.serverNonce, 'server nonce');
+  checkUint(m.serverNonce, 0xffffffff, 'server nonce');
   return sign(b, key, [
     header(2, m.doi, m.version),
     derBlob(m.apReq, TAG_AP_REQ, 'KRB_AP_REQ'),
     u32(m.serverNonce),
     appDataBytes(m.doi, m.appData),
     ciphersuitesBytes(m.ciphersuites, 1, MAX_CIPHERSUITES),
-    flag(m.reestablish),
+    new Uint8Array([m.reestablish ? 1 : 0]),
   ]);
 }
 
 /** AP Reply; `key` is the derived HMAC key (usage 1102 under the AP-REP subkey). */
 export function encodeApReply(b: CryptoBackend, key: Uint8Array, m: ApReply): Uint8Array {
-  checkU32(m.saLifetime, 'SA lifetime');
-  checkU32(m.gracePeriod, 'grace period');
+  checkUint(m.saLifetime, 0xffffffff, 'SA lifetime');
+  checkUint(m.gracePeriod, 0xffffffff, 'grace period');
   return sign(b, key, [
     header(3, m.doi, m.version),
     derBlob(m.apRep, TAG_AP_REP, 'KRB_AP_REP'),
@@ -380,8 +376,8 @@ export function encodeApReply(b: CryptoBackend, key: Uint8Array, m: ApReply): Ui
     ciphersuitesBytes([m.ciphersuite], 1, 1),
     u32(m.saLifetime),
     u32(m.gracePeriod),
-    flag(m.reestablish),
-    flag(m.ackRequired),
+    new Uint8Array([m.reestablish ? 1 : 0]),
+    new Uint8Array([m.ackRequired ? 1 : 0]),
   ]);
 }
 
@@ -401,9 +397,9 @@ export function encodeSaRecovered(b: CryptoBackend, key: Uint8Array, m: SaRecove
 /** Rekey (DOI IPsec only, as the dissector); `key`: usage 1104 under the last ticket's session key. */
 export function encodeRekey(b: CryptoBackend, key: Uint8Array, m: Rekey): Uint8Array {
   if (m.doi !== IPSEC) fail('Rekey is defined for DOI IPsec only');
-  checkU32(m.serverNonce, 'server nonce');
-  checkU32(m.saLifetime, 'SA lifetime');
-  checkU32(m.gracePeriod, 'grace period');
+  checkUint(m.serverNonce, 0xffffffff, 'server nonce');
+  checkUint(m.saLifetime, 0xffffffff, 'SA lifetime');
+  checkUint(m.gracePeriod, 0xffffffff, 'grace period');
   const ts = msToTimestamp(m.timestamp);
   const tsb = new Uint8Array(13);
   for (let i = 0; i < 13; i++) tsb[i] = ts.charCodeAt(i);
@@ -416,7 +412,7 @@ export function encodeRekey(b: CryptoBackend, key: Uint8Array, m: Rekey): Uint8A
     ciphersuitesBytes(m.ciphersuites, 1, MAX_CIPHERSUITES),
     u32(m.saLifetime),
     u32(m.gracePeriod),
-    flag(m.reestablish),
+    new Uint8Array([m.reestablish ? 1 : 0]),
   ]);
 }
 
@@ -452,13 +448,13 @@ export function encodeMessage(
 // The reader is module state, not an object: decoders are synchronous and never
 // re-entered, and `rb[rp]` minifies to a few bytes where `this.b[this.p]` and
 // unminifiable method names did not (the firmware bundle is size-bound).
-const NO_INPUT = new Uint8Array(0);
-let rb: Uint8Array = NO_INPUT;
+let rb: Uint8Array = null as unknown as Uint8Array;
 let rp = 0;
-let rwhat = '';
+/** KMMID of the message being decoded (names it in errors), 0 outside a decoder. */
+let rk = 0;
 
 function rNeed(n: number, field: string): void {
-  if (n > rb.length - rp) fail(rwhat + ': ' + field + ' truncated');
+  if (n > rb.length - rp) fail(field + ' truncated');
 }
 function rU8(field: string): number {
   rNeed(1, field);
@@ -476,7 +472,7 @@ function rBytes(n: number, field: string): Uint8Array {
 }
 function rFlag(field: string): boolean {
   const v = rU8(field);
-  if (v > 1) fail(rwhat + ': ' + field + ' is ' + v + ', not 0 or 1');
+  if (v > 1) fail(field + ' is ' + v + ', not 0 or 1');
   return v === 1;
 }
 function rAscii(n: number, field: string, allowSpace: boolean): string {
@@ -484,7 +480,7 @@ function rAscii(n: number, field: string, allowSpace: boolean): string {
   let s = '';
   for (let i = 0; i < n; i++) {
     const c = rb[rp + i];
-    if (c < (allowSpace ? 0x20 : 0x21) || c > 0x7e) fail(rwhat + ': ' + field + ' is not printable ASCII');
+    if (c < (allowSpace ? 0x20 : 0x21) || c > 0x7e) fail(field + ' is not printable ASCII');
     s += String.fromCharCode(c);
   }
   rp += n;
@@ -492,31 +488,31 @@ function rAscii(n: number, field: string, allowSpace: boolean): string {
 }
 function rPrincipal(): string {
   const n = rb.subarray(rp).indexOf(0);
-  if (n < 0) fail(rwhat + ': server principal has no NUL terminator');
-  if (n === 0) fail(rwhat + ': server principal is empty');
-  if (n > MAX_PRINCIPAL) fail(rwhat + ': server principal longer than ' + MAX_PRINCIPAL);
+  if (n < 0) fail('server principal has no NUL terminator');
+  if (n === 0) fail('server principal is empty');
+  if (n > MAX_PRINCIPAL) fail('server principal longer than ' + MAX_PRINCIPAL);
   const s = rAscii(n, 'server principal', false);
   rp++; // NUL
   return s;
 }
 function rDer(tag: number, field: string): Uint8Array {
-  return rBytes(derTlvLength(rb, rp, tag, rwhat + ': ' + field), field);
+  return rBytes(derTlvLength(rb, rp, tag, field), field);
 }
 function rAppData(doi: number): AppData {
   if (doi === IPSEC) return { spi: rU32('AppData SPI') };
   const idLen = rU8('AppData snmpEngineID length');
-  if (idLen < SNMP_ENGINE_ID_MIN || idLen > SNMP_ENGINE_ID_MAX) fail(rwhat + ': AppData snmpEngineID length ' + idLen);
+  if (idLen < SNMP_ENGINE_ID_MIN || idLen > SNMP_ENGINE_ID_MAX) fail('AppData snmpEngineID length ' + idLen);
   const engineId = rBytes(idLen, 'AppData snmpEngineID');
   const engineBoots = rU32('AppData snmpEngineBoots');
   const engineTime = rU32('AppData snmpEngineTime');
   const nameLen = rU8('AppData usmUserName length');
-  if (nameLen < 1 || nameLen > SNMP_USER_MAX) fail(rwhat + ': AppData usmUserName length ' + nameLen);
+  if (nameLen < 1 || nameLen > SNMP_USER_MAX) fail('AppData usmUserName length ' + nameLen);
   const userName = rAscii(nameLen, 'AppData usmUserName', true);
   return { engineId: engineId, engineBoots: engineBoots, engineTime: engineTime, userName: userName };
 }
 function rCiphersuites(min: number, max: number): Ciphersuite[] {
   const n = rU8('ciphersuite count');
-  if (n < min || n > max) fail(rwhat + ': ciphersuite count ' + n);
+  if (n < min || n > max) fail('ciphersuite count ' + n);
   rNeed(n * 2, 'ciphersuite list');
   const out: Ciphersuite[] = [];
   for (let i = 0; i < n; i++) {
@@ -525,18 +521,18 @@ function rCiphersuites(min: number, max: number): Ciphersuite[] {
   }
   return out;
 }
-/** The HMAC, which must end the message; drops the reader's hold on the input. */
-function rHmacEnd(): Uint8Array {
-  const mac = rBytes(HMAC_LEN, 'HMAC');
-  rEnd();
+/**
+ * The end of the message, after the HMAC when `hmac` (returned, else null); drops
+ * the reader's hold on the input.
+ */
+function rEnd(hmac: boolean): Uint8Array | null {
+  const mac = hmac ? rBytes(HMAC_LEN, 'HMAC') : null;
+  const left = rb.length - rp;
+  if (left) fail(left + ' trailing bytes');
+  rb = null as unknown as Uint8Array;
+  rk = 0;
   return mac;
 }
-function rEnd(): void {
-  if (rp !== rb.length) fail(rwhat + ': ' + (rb.length - rp) + ' trailing bytes');
-  rb = NO_INPUT;
-}
-
-const NAMES = ['', 'Wake Up', 'AP Request', 'AP Reply', 'SA Recovered', 'Rekey', 'Error Reply'];
 
 /** Cheap look at the first byte: the KMMID (1..6), or 0 if this is not a plausible message. */
 export function peekKmmid(bytes: Uint8Array): number {
@@ -546,23 +542,25 @@ export function peekKmmid(bytes: Uint8Array): number {
 }
 
 function start(bytes: Uint8Array, kmmid: number): void {
-  const what = NAMES[kmmid];
-  if (!(bytes instanceof Uint8Array)) fail(what + ': not bytes');
-  if (bytes.length > MAX_DATAGRAM) fail(what + ': datagram larger than ' + MAX_DATAGRAM + ' bytes');
-  if (bytes.length < 3) fail(what + ': header truncated');
-  if (bytes[0] !== kmmid) fail(what + ': KMMID is ' + bytes[0]);
-  if (bytes[1] !== IPSEC && bytes[1] !== SNMPV3) fail(what + ': unknown DOI ' + bytes[1]);
-  if (bytes[2] >> 4 !== VERSION >> 4) fail(what + ': unsupported version 0x' + bytes[2].toString(16));
+  rk = kmmid;
+  if (!(bytes instanceof Uint8Array)) fail('not bytes');
+  if (bytes.length > MAX_DATAGRAM) fail('datagram larger than ' + MAX_DATAGRAM + ' bytes');
+  if (bytes.length < 3) fail('header truncated');
+  const k = bytes[0];
+  const doi = bytes[1];
+  const v = bytes[2];
+  if (k !== kmmid) fail('KMMID is ' + k);
+  if (doi !== IPSEC && doi !== SNMPV3) fail('unknown DOI ' + doi);
+  if (v >> 4 !== VERSION >> 4) fail('unsupported version 0x' + v.toString(16));
   rb = bytes;
   rp = 3;
-  rwhat = what;
 }
 
 export function decodeWakeUp(bytes: Uint8Array): DecodedWakeUp {
   start(bytes, 1);
   const serverNonce = rU32('server nonce');
   const serverPrincipal = rPrincipal();
-  rEnd();
+  rEnd(false);
   return { kmmid: 1, doi: bytes[1], version: bytes[2], serverNonce: serverNonce, serverPrincipal: serverPrincipal };
 }
 
@@ -575,7 +573,7 @@ export function decodeApRequest(bytes: Uint8Array): DecodedApRequest {
   const ciphersuites = rCiphersuites(1, MAX_CIPHERSUITES);
   const reestablish = rFlag('re-establish flag');
   const signedLen = rp;
-  const hmac = rHmacEnd();
+  const hmac = rEnd(true) as Uint8Array;
   return {
     kmmid: 2,
     doi: doi,
@@ -601,7 +599,7 @@ export function decodeApReply(bytes: Uint8Array): DecodedApReply {
   const reestablish = rFlag('re-establish flag');
   const ackRequired = rFlag('ACK-required flag');
   const signedLen = rp;
-  const hmac = rHmacEnd();
+  const hmac = rEnd(true) as Uint8Array;
   return {
     kmmid: 3,
     doi: doi,
@@ -624,7 +622,7 @@ export function decodeApReply(bytes: Uint8Array): DecodedApReply {
  */
 export function decodeSaRecovered(bytes: Uint8Array): DecodedSaRecovered {
   start(bytes, 4);
-  const hmac = rHmacEnd();
+  const hmac = rEnd(true) as Uint8Array;
   return { kmmid: 4, doi: bytes[1], version: bytes[2], signed: bytes.slice(0, 3), hmac: hmac };
 }
 
@@ -641,7 +639,7 @@ export function decodeRekey(bytes: Uint8Array): DecodedRekey {
   const gracePeriod = rU32('grace period');
   const reestablish = rFlag('re-establish flag');
   const signedLen = rp;
-  const hmac = rHmacEnd();
+  const hmac = rEnd(true) as Uint8Array;
   return {
     kmmid: 5,
     doi: doi,
@@ -662,7 +660,7 @@ export function decodeRekey(bytes: Uint8Array): DecodedRekey {
 export function decodeErrorReply(bytes: Uint8Array): DecodedErrorReply {
   start(bytes, 6);
   const krbError = rDer(TAG_KRB_ERROR, 'KRB_ERROR');
-  rEnd();
+  rEnd(false);
   return { kmmid: 6, doi: bytes[1], version: bytes[2], krbError: krbError };
 }
 
