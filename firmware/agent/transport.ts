@@ -20,8 +20,8 @@ import type { CborValue } from '../proto/cbor.ts';
 declare const BOARD_UDP: boolean;
 declare const BOARD_SERIAL: boolean;
 
-const NO_UDP = 'transport: this board has no UDP (use transport "serial")';
-const NO_SERIAL = 'transport: this board has no serial link';
+// Inside this module the channel numbers and error texts are literals: module-level
+// strings are copied into RAM on the interpreter, literals in function bodies stay in flash.
 
 export const CH_CTL = 0;
 export const CH_KM = 1;
@@ -47,13 +47,13 @@ class UdpTransport {
   sig: UdpSocket | null;
   constructor(platform: Platform, cfg: CtaConfig, rx: RxHandler) {
     this.kind = 'udp';
-    this.km = platform.udpBind(cfg.listenPort, (d, a, p) => rx(CH_KM, d, a, p));
-    if (!this.km) throw new Error(NO_UDP);
-    this.kdc = platform.udpBind(0, (d, a, p) => rx(CH_KDC, d, a, p));
-    this.sig = platform.udpBind(cfg.signalingPort, (d, a, p) => rx(CH_SIG, d, a, p));
+    this.km = platform.udpBind(cfg.listenPort, (d, a, p) => rx(1, d, a, p));
+    if (!this.km) throw new Error('transport: this board has no UDP (use transport "serial")');
+    this.kdc = platform.udpBind(0, (d, a, p) => rx(2, d, a, p));
+    this.sig = platform.udpBind(cfg.signalingPort, (d, a, p) => rx(3, d, a, p));
   }
   send(channel: number, data: Uint8Array, address: string, port: number): void {
-    const s = channel === CH_KDC ? this.kdc : channel === CH_SIG ? this.sig : this.km;
+    const s = channel === 2 ? this.kdc : channel === 3 ? this.sig : this.km;
     if (s) s.send(data, port, address);
   }
   close(): void {
@@ -87,14 +87,14 @@ export class SerialTransport {
     this.control = null;
     this.controlErrors = 0;
     const link = platform.serial;
-    if (!link) throw new Error(NO_SERIAL);
+    if (!link) throw new Error('transport: this board has no serial link');
     this.dec = new FrameDecoder((ch, payload) => {
       if (!this.open) return;
-      if ((ch === CH_KM || ch === CH_KDC || ch === CH_SIG) && payload instanceof Uint8Array) {
-        rx(ch, payload, SERIAL_ADDRESS, 0);
-      } else if (ch === CH_CTL && this.control) {
+      if (ch > 0 && ch < 4 && payload instanceof Uint8Array) {
+        rx(ch, payload, 'serial', 0);
+      } else if (ch === 0 && this.control) {
         try {
-          link.write(encodeFrame(CH_CTL, this.control(payload)));
+          link.write(encodeFrame(0, this.control(payload)));
         } catch (e) {
           this.controlErrors++;
         }
@@ -121,8 +121,8 @@ export function makeTransport(platform: Platform, cfg: CtaConfig, rx: RxHandler)
   // Build-time constants: a board's bundle keeps only the transports it has.
   if (cfg.transport === 'serial') {
     if (typeof BOARD_SERIAL === 'undefined' || BOARD_SERIAL) return new SerialTransport(platform, rx);
-    throw new Error(NO_SERIAL);
+    throw new Error('transport: this board has no serial link');
   }
   if (typeof BOARD_UDP === 'undefined' || BOARD_UDP) return new UdpTransport(platform, cfg, rx);
-  throw new Error(NO_UDP);
+  throw new Error('transport: this board has no UDP (use transport "serial")');
 }
