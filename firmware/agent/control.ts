@@ -15,8 +15,6 @@ import { decodeConfig, CONFIG_FILE } from '../config.ts';
 import { isDecodeError } from '../proto/errors.ts';
 import type { CtaAgent } from './agent.ts';
 
-export const CONTROL_OPS = ['status', 'metrics', 'set-time', 'provision', 'reset'];
-
 export interface ControlHost {
   platform: Platform;
   /** The running agent, or null (unconfigured / bad configuration). */
@@ -33,84 +31,79 @@ export interface ControlHost {
 
 type Req = { [k: string]: CborValue };
 
-function fail(id: CborValue, why: string): CborValue {
-  return { id: id === undefined ? null : id, ok: false, error: why };
-}
-
-function ok(id: CborValue, result: CborValue): CborValue {
-  return { id: id === undefined ? null : id, ok: true, result: result };
+/** {id, ok: true, result: v} or {id, ok: false, error: v}. */
+function reply(id: CborValue, ok: boolean, v: CborValue): CborValue {
+  const r: Req = { id: id === undefined ? null : id, ok: ok };
+  r[ok ? 'result' : 'error'] = v;
+  return r;
 }
 
 /** Answers one control request. Never throws. */
 export function handleControl(req: CborValue, host: ControlHost): CborValue {
-  if (req === null || typeof req !== 'object' || Array.isArray(req) || req instanceof Uint8Array) return fail(null, 'request must be a map');
+  if (req === null || typeof req !== 'object' || Array.isArray(req) || req instanceof Uint8Array) return reply(null, false, 'request must be a map');
   const r = req as Req;
   const id = r.id;
-  if (id !== undefined && typeof id !== 'number') return fail(null, 'id must be a number');
+  if (id !== undefined && typeof id !== 'number') return reply(null, false, 'id must be a number');
   const op = r.op;
+  const pl = host.platform;
   try {
     const agent = host.agent();
-    if (op === 'status') {
-      const mem = host.platform.memory();
-      const st: { [k: string]: CborValue } = {
-        configured: agent !== null,
-        error: host.error(),
-        link: host.linkStats(),
-        memory: { free: mem.free, usage: mem.usage, total: mem.total },
-        now: Math.floor(host.platform.now()),
-      };
-      if (agent) st.agent = agent.status() as unknown as CborValue;
-      return ok(id, st);
-    }
-    if (op === 'metrics') {
-      const mem = host.platform.memory();
-      const m: { [k: string]: CborValue } = {
-        link: host.linkStats(),
-        memory: { free: mem.free, usage: mem.usage, total: mem.total },
-      };
-      if (agent) {
-        const s = agent.status();
-        m.counters = s.counters as unknown as CborValue;
-        m.slotsInUse = s.slotsInUse;
-        m.slots = s.slots;
-        m.clockOffsetMs = s.clockOffsetMs;
+    if (op === 'status' || op === 'metrics') {
+      // status: configured, error, link, memory, now, agent?
+      // metrics: link, memory, then counters, slotsInUse, slots, clockOffsetMs with an agent
+      const mem = pl.memory();
+      const st: Req = {};
+      if (op === 'status') {
+        st.configured = agent !== null;
+        st.error = host.error();
       }
-      return ok(id, m);
+      st.link = host.linkStats();
+      st.memory = { free: mem.free, usage: mem.usage, total: mem.total };
+      if (op === 'status') {
+        st.now = Math.floor(pl.now());
+        if (agent) st.agent = agent.status() as unknown as CborValue;
+      } else if (agent) {
+        const s = agent.status();
+        st.counters = s.counters as unknown as CborValue;
+        st.slotsInUse = s.slotsInUse;
+        st.slots = s.slots;
+        st.clockOffsetMs = s.clockOffsetMs;
+      }
+      return reply(id, true, st);
     }
     if (op === 'set-time') {
       const t = r.time;
-      if (typeof t !== 'number' || !(t > 0) || t > 8640000000000) return fail(id, 'time must be ms since 1970');
+      if (typeof t !== 'number' || !(t > 0) || t > 8640000000000) return reply(id, false, 'time must be ms since 1970');
       if (host.setClock) {
         host.setClock(t / 1000);
         if (agent) agent.offsetMs = 0;
-        return ok(id, { offsetMs: 0, clock: 'board' });
+        return reply(id, true, { offsetMs: 0, clock: 'board' });
       }
-      if (!agent) return fail(id, 'no running agent and no settable clock');
-      agent.offsetMs = Math.floor(t - host.platform.now());
-      return ok(id, { offsetMs: agent.offsetMs, clock: 'agent' });
+      if (!agent) return reply(id, false, 'no running agent and no settable clock');
+      agent.offsetMs = Math.floor(t - pl.now());
+      return reply(id, true, { offsetMs: agent.offsetMs, clock: 'agent' });
     }
     if (op === 'provision') {
       const cfg = r.cfg;
-      if (!(cfg instanceof Uint8Array) || cfg.length === 0 || cfg.length > 4096) return fail(id, 'cfg must be 1-4096 bytes');
+      if (!(cfg instanceof Uint8Array) || cfg.length === 0 || cfg.length > 4096) return reply(id, false, 'cfg must be 1-4096 bytes');
       let principal = '';
       try {
         const c = decodeConfig(cfg);
         principal = c.principal + '@' + c.realm;
       } catch (e) {
-        return fail(id, 'bad configuration: ' + (e as Error).message);
+        return reply(id, false, 'bad configuration: ' + (e as Error).message);
       }
-      host.platform.storage.write(CONFIG_FILE, cfg);
-      return ok(id, { bytes: cfg.length, principal: principal, file: CONFIG_FILE });
+      pl.storage.write(CONFIG_FILE, cfg);
+      return reply(id, true, { bytes: cfg.length, principal: principal, file: CONFIG_FILE });
     }
     if (op === 'reset') {
-      host.platform.setTimeout(function () {
+      pl.setTimeout(function () {
         host.reset();
       }, 100);
-      return ok(id, { resetting: true });
+      return reply(id, true, { resetting: true });
     }
-    return fail(id, 'unknown op (expected one of ' + CONTROL_OPS.join(', ') + ')');
+    return reply(id, false, 'unknown op (expected one of status, metrics, set-time, provision, reset)');
   } catch (e) {
-    if (isDecodeError(e)) return fail(id, (e as Error).message);
-    return fail(id, 'internal: ' + String(e && (e as Error).message ? (e as Error).message : e));
+    return reply(id, false, isDecodeError(e) ? (e as Error).message : 'internal: ' + String(e && (e as Error).message ? (e as Error).message : e));
   }
 }
