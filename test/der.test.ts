@@ -61,33 +61,34 @@ test('INTEGER: minimal two-complement encoding matches a BigInt reference and ro
   for (const v of edge) {
     const b = encInt(v);
     assert.equal(toHex(b), refInt(v), `encode ${v}`);
-    assert.equal(DerReader.wrap(b, 'i').int('i', -2147483648, 4294967295), v);
+    assert.equal(DerReader.wrap(b, 'i').val(v < 0 ? 'i' : 'u', 'i'), v);
+    if (v <= 2147483647) assert.equal(DerReader.wrap(b, 'i').val('i', 'i'), v);
   }
 });
 
 test('INTEGER: non-minimal, empty, oversize and out-of-range values are DecodeErrors', () => {
-  decodeErr(() => rd('02020001').int32('x'), /non-minimal/);
-  decodeErr(() => rd('0202007f').int32('x'), /non-minimal/);
-  decodeErr(() => rd('0202ffff').int32('x'), /non-minimal/);
-  decodeErr(() => rd('0202ff80').int32('x'), /non-minimal/);
-  decodeErr(() => rd('0200').int32('x'), /empty/);
-  decodeErr(() => rd('0206010000000000').uint32('x'), /out of range/);
-  decodeErr(() => rd('020500ffffffff').int32('x'), /out of range/); // 2^32-1 is not an Int32
-  decodeErr(() => rd('03020000').int32('x'), /expected tag/);
-  decodeErr(() => rd('02030f4240').usec('x'), /out of range/); // 1000000
-  assert.equal(rd('02030f423f').usec('x'), 999999);
+  decodeErr(() => rd('02020001').val('i', 'x'), /non-minimal/);
+  decodeErr(() => rd('0202007f').val('i', 'x'), /non-minimal/);
+  decodeErr(() => rd('0202ffff').val('i', 'x'), /non-minimal/);
+  decodeErr(() => rd('0202ff80').val('i', 'x'), /non-minimal/);
+  decodeErr(() => rd('0200').val('i', 'x'), /empty/);
+  decodeErr(() => rd('0206010000000000').val('u', 'x'), /out of range/);
+  decodeErr(() => rd('020500ffffffff').val('i', 'x'), /out of range/); // 2^32-1 is not an Int32
+  decodeErr(() => rd('03020000').val('i', 'x'), /expected tag/);
+  decodeErr(() => rd('02030f4240').val('m', 'x'), /out of range/); // 1000000
+  assert.equal(rd('02030f423f').val('m', 'x'), 999999);
   // UInt32 accepts the signed encodings some implementations send and maps them to unsigned.
-  assert.equal(rd('0201ff').uint32('x'), 0xffffffff);
-  assert.equal(rd('020480000000').uint32('x'), 0x80000000);
-  assert.equal(rd('020500ffffffff').uint32('x'), 0xffffffff);
-  decodeErr(() => rd('0201ff').usec('x'));
+  assert.equal(rd('0201ff').val('u', 'x'), 0xffffffff);
+  assert.equal(rd('020480000000').val('u', 'x'), 0x80000000);
+  assert.equal(rd('020500ffffffff').val('u', 'x'), 0xffffffff);
+  decodeErr(() => rd('0201ff').val('m', 'x'));
   assert.throws(() => encInt(2 ** 32), /out of range/);
   assert.throws(() => encInt(-(2 ** 31) - 1), /out of range/);
   assert.throws(() => encInt(1.5), /out of range/);
 });
 
 test('INTEGER -2^31 decodes as Int32', () => {
-  assert.equal(rd('020480000000').int32('x'), -2147483648);
+  assert.equal(rd('020480000000').val('i', 'x'), -2147483648);
 });
 
 test('lengths: short and long forms accepted; indefinite, non-minimal, oversized rejected', () => {
@@ -95,26 +96,26 @@ test('lengths: short and long forms accepted; indefinite, non-minimal, oversized
     const b = encOctets(new Uint8Array(n).fill(0xab));
     const hdr = n < 128 ? 2 : n < 256 ? 3 : 4;
     assert.equal(b.length, hdr + n);
-    const v = DerReader.wrap(b, 'o').octets('o');
+    const v = DerReader.wrap(b, 'o').val('o', 'o');
     assert.equal(v.length, n);
   }
-  decodeErr(() => rd('048105' + '00'.repeat(5)).octets('o'), /non-minimal length/);
-  decodeErr(() => rd('04820080' + '00'.repeat(128)).octets('o'), /non-minimal length/);
-  decodeErr(() => rd('30800201000000').seq('s'), /indefinite/);
-  decodeErr(() => rd('048300000100').octets('o'), /too long/);
-  decodeErr(() => rd('0484ffffffff00').octets('o'), /too long/);
-  decodeErr(() => rd('04ff00').octets('o'), /too long/);
-  decodeErr(() => rd('0482').octets('o'), /truncated length/);
-  decodeErr(() => rd('04').octets('o'), /no length/);
-  decodeErr(() => rd('0405010203').octets('o'), /exceeds/);
-  decodeErr(() => rd('1f2200').octets('o'), /high-tag/);
+  decodeErr(() => rd('048105' + '00'.repeat(5)).val('o', 'o'), /non-minimal length/);
+  decodeErr(() => rd('04820080' + '00'.repeat(128)).val('o', 'o'), /non-minimal length/);
+  decodeErr(() => rd('30800201000000').enter(0x30, 's'), /indefinite/);
+  decodeErr(() => rd('048300000100').val('o', 'o'), /too long/);
+  decodeErr(() => rd('0484ffffffff00').val('o', 'o'), /too long/);
+  decodeErr(() => rd('04ff00').val('o', 'o'), /too long/);
+  decodeErr(() => rd('0482').val('o', 'o'), /truncated length/);
+  decodeErr(() => rd('04').val('o', 'o'), /no length/);
+  decodeErr(() => rd('0405010203').val('o', 'o'), /exceeds/);
+  decodeErr(() => rd('1f2200').val('o', 'o'), /high-tag/);
 });
 
 test('huge length fields fail before anything is allocated or read', () => {
   // 65535-byte claim in a 4-byte buffer: must fail on the length check, and fast.
   const b = fromHex('0482ffff');
   const t0 = process.hrtime.bigint();
-  for (let i = 0; i < 10000; i++) decodeErr(() => DerReader.wrap(b, 'h').octets('h'), /exceeds/);
+  for (let i = 0; i < 10000; i++) decodeErr(() => DerReader.wrap(b, 'h').val('o', 'h'), /exceeds/);
   assert.ok(process.hrtime.bigint() - t0 < 2_000_000_000n);
   decodeErr(() => DerReader.wrap(new Uint8Array(MAX_INPUT + 1), 'big'), /exceeds 65535/);
   decodeErr(() => DerReader.wrap(new Uint8Array(0), 'empty'), /empty/);
@@ -122,12 +123,12 @@ test('huge length fields fail before anything is allocated or read', () => {
 });
 
 test('trailing bytes after a complete element are rejected', () => {
-  const ok = decodeAll(fromHex('020105'), 'x', (r) => r.int32('x'));
+  const ok = decodeAll(fromHex('020105'), 'x', (r) => r.val('i', 'x'));
   assert.equal(ok, 5);
-  decodeErr(() => decodeAll(fromHex('02010500'), 'x', (r) => r.int32('x')), /trailing/);
+  decodeErr(() => decodeAll(fromHex('02010500'), 'x', (r) => r.val('i', 'x')), /trailing/);
   // ...also inside a constructed element.
-  decodeErr(() => decodeAll(fromHex('3004020105ff'), 'x', (r) => { const s = r.seq('s'); s.int32('i'); s.end('s'); }), /exceeds|trailing/);
-  decodeErr(() => decodeAll(fromHex('30040201050000'), 'x', (r) => { const s = r.seq('s'); s.int32('i'); s.end('s'); }), /trailing/);
+  decodeErr(() => decodeAll(fromHex('3004020105ff'), 'x', (r) => { const s = r.enter(0x30, 's'); s.val('i', 'i'); s.end('s'); }), /exceeds|trailing/);
+  decodeErr(() => decodeAll(fromHex('30040201050000'), 'x', (r) => { const s = r.enter(0x30, 's'); s.val('i', 'i'); s.end('s'); }), /trailing/);
 });
 
 test('decodeAll turns an unexpected exception into a DecodeError marked internal', () => {
@@ -142,8 +143,8 @@ test('nesting deeper than MAX_DEPTH is refused', () => {
   };
   const walk = (r: DerReader): void => {
     while (r.more()) {
-      if (r.peek() === 0x30) walk(r.seq('s'));
-      else r.skip('p');
+      if (r.has(0x30)) walk(r.enter(0x30, 's'));
+      else r.p = r.hdr(-1, 'p') + r.p;
     }
   };
   decodeAll(nest(MAX_DEPTH), 'ok', walk);
@@ -159,14 +160,14 @@ test('SEQUENCE OF is capped at 64 elements', () => {
 
 test('GeneralString: bytes map 1:1 to chars, NUL rejected', () => {
   const s = 'EXAMPLE.NET/sc@x ~';
-  assert.equal(DerReader.wrap(encStr(s), 's').str('s'), s);
+  assert.equal(DerReader.wrap(encStr(s), 's').val('s', 's'), s);
   assert.equal(toHex(encStr('AB')), '1b024142');
-  decodeErr(() => rd('1b03410042').str('s'), /NUL/);
-  decodeErr(() => rd('0c024142').str('s'), /expected tag/); // UTF8String is not GeneralString
+  decodeErr(() => rd('1b03410042').val('s', 's'), /NUL/);
+  decodeErr(() => rd('0c024142').val('s', 's'), /expected tag/); // UTF8String is not GeneralString
   assert.throws(() => encStr('\u0100'));
   assert.throws(() => encStr('a\u0000'));
   const hi = '\u00e9t\u00e9'; // binary-string chars (e.g. UTF-8 bytes) pass through unchanged
-  assert.equal(DerReader.wrap(encStr(hi), 's').str('s'), hi);
+  assert.equal(DerReader.wrap(encStr(hi), 's').val('s', 's'), hi);
 });
 
 function isoToKt(ms: number): string {
@@ -191,7 +192,7 @@ test('KerberosTime: days-from-civil conversions agree with Date over many dates'
     const enc = encTime(ms);
     assert.equal(enc[0], 0x18);
     assert.equal(enc[1], 15);
-    assert.equal(DerReader.wrap(enc, 't').time('t'), whole);
+    assert.equal(DerReader.wrap(enc, 't').val('t', 't'), whole);
   }
   // Every day of a few full 400-year cycles, through both directions.
   for (let d = daysFromCivil(1600, 1, 1); d < daysFromCivil(2401, 1, 1); d += 1) {
@@ -210,15 +211,15 @@ test('KerberosTime: malformed or impossible times are DecodeErrors', () => {
     '2023010100000 Z', ' 20230101000000', '202301-1000000Z', '20230101000000\u0000'];
   for (const s of bad) {
     assert.ok(Number.isNaN(parseKerberosTime(s)), s);
-    decodeErr(() => DerReader.wrap(tlv(0x18, Buffer.from(s, 'latin1')), 't').time('t'), /malformed/);
+    decodeErr(() => DerReader.wrap(tlv(0x18, Buffer.from(s, 'latin1')), 't').val('t', 't'), /malformed/);
   }
   assert.equal(parseKerberosTime('20240229235959Z'), Date.parse('2024-02-29T23:59:59Z'));
   assert.equal(parseKerberosTime('20000229000000Z'), Date.parse('2000-02-29T00:00:00Z'));
   // Fractions, missing Z, two-digit years: wrong length.
   for (const s of ['20230101000000.5Z', '20230101000000', '230101000000Z', '2023010100000Z']) {
-    decodeErr(() => DerReader.wrap(tlv(0x18, Buffer.from(s, 'latin1')), 't').time('t'), /15 bytes/);
+    decodeErr(() => DerReader.wrap(tlv(0x18, Buffer.from(s, 'latin1')), 't').val('t', 't'), /15 bytes/);
   }
-  decodeErr(() => DerReader.wrap(tlv(0x17, Buffer.from('230101000000Z')), 't').time('t'), /expected tag/); // UTCTime
+  decodeErr(() => DerReader.wrap(tlv(0x17, Buffer.from('230101000000Z')), 't').val('t', 't'), /expected tag/); // UTCTime
   assert.throws(() => formatKerberosTime(Date.parse('+010000-01-01T00:00:00Z')), /out of range/);
   assert.throws(() => formatKerberosTime(NaN));
 });
@@ -230,33 +231,59 @@ test('KerberosFlags: 32-bit BIT STRING, bit 0 is the most significant', () => {
   const r = prng(99);
   for (let i = 0; i < 1000; i++) {
     const v = r();
-    assert.equal(DerReader.wrap(encFlags(v), 'f').flags('f'), v);
+    assert.equal(DerReader.wrap(encFlags(v), 'f').val('f', 'f'), v);
   }
   assert.equal(flagBit(0), 0x80000000);
   assert.equal(flagBit(31), 1);
   // Shorter (strict-DER named-bit) forms are accepted.
-  assert.equal(rd('03020780').flags('f'), 0x80000000);
-  assert.equal(rd('030100').flags('f'), 0);
-  assert.equal(rd('0303004000').flags('f'), 0x40000000);
-  decodeErr(() => rd('0300').flags('f'), /empty/);
-  decodeErr(() => rd('030107').flags('f'), /unused/);
-  decodeErr(() => rd('03020801').flags('f'), /unused/);
-  decodeErr(() => rd('03020181').flags('f'), /unused bits not zero/);
-  decodeErr(() => rd('0306000000000000').flags('f'), /more than 32/);
-  decodeErr(() => rd('2305030100').flags('f'), /expected tag/); // constructed BIT STRING
+  assert.equal(rd('03020780').val('f', 'f'), 0x80000000);
+  assert.equal(rd('030100').val('f', 'f'), 0);
+  assert.equal(rd('0303004000').val('f', 'f'), 0x40000000);
+  decodeErr(() => rd('0300').val('f', 'f'), /empty/);
+  decodeErr(() => rd('030107').val('f', 'f'), /unused/);
+  decodeErr(() => rd('03020801').val('f', 'f'), /unused/);
+  decodeErr(() => rd('03020181').val('f', 'f'), /unused bits not zero/);
+  decodeErr(() => rd('0306000000000000').val('f', 'f'), /more than 32/);
+  decodeErr(() => rd('2305030100').val('f', 'f'), /expected tag/); // constructed BIT STRING
 });
 
-test('DerReader.raw copies a whole element; skip passes over any tag', () => {
+test('DerReader.hdr(-1) passes over any tag; has() looks at the next identifier only', () => {
   const inner = fromHex('6103020105');
   const b = encSeq([fromHex('0500'), inner, fromHex('0101ff')]);
-  const s = DerReader.wrap(b, 'x').seq('s');
-  s.skip('a');
-  const raw = s.raw(0x61, 'raw');
-  assert.equal(toHex(raw), toHex(inner));
-  raw[0] = 0; // a copy, not a view
-  assert.equal(b[4], 0x61);
-  s.skip('c');
+  const s = DerReader.wrap(b, 'x').enter(0x30, 's');
+  assert.equal(s.has(0x05), true);
+  assert.equal(s.has(0x61), false);
+  s.p = s.hdr(-1, 'a') + s.p;
+  assert.equal(s.has(0x61), true);
+  const st = s.p;
+  assert.equal(s.hdr(0x61, 'raw'), 3);
+  s.p += 3;
+  assert.equal(toHex(b.slice(st, s.p)), toHex(inner));
+  decodeErr(() => s.hdr(0x02, 'c'), /expected tag 0x02, got 0x01/);
+  s.p = s.hdr(-1, 'c') + s.p;
+  assert.equal(s.more(), false);
+  assert.equal(s.has(0x01), false);
   s.end('s');
+});
+
+test('writer: long lengths, growth past the first buffer, parts in order', () => {
+  for (const n of [0, 127, 128, 255, 256, 511, 512, 513, 4000, 65535, 70000]) {
+    const c = new Uint8Array(n);
+    for (let i = 0; i < n; i++) c[i] = i * 7;
+    const b = encSeq([encOctets(c.subarray(0, n >> 1)), null, encOctets(c.subarray(n >> 1))]);
+    const s = DerReader.wrap(b.length <= MAX_INPUT ? b : b.subarray(0, 4), 'w');
+    if (b.length > MAX_INPUT) {
+      assert.equal(b[0], 0x30);
+      assert.equal(b[1], 0x83);
+      continue;
+    }
+    const q = s.enter(0x30, 'q');
+    const a = q.val('o', 'a');
+    const z = q.val('o', 'z');
+    q.end('q');
+    assert.equal(toHex(a) + toHex(z), toHex(c));
+  }
+  assert.equal(toHex(tlv(0x04, new Uint8Array(0))), '0400');
 });
 
 test('der.ts and krb5.ts bundle inside the Espruino subset', () => {

@@ -2,15 +2,21 @@
 // Written inside the Espruino subset (see ESPRUINO.md): it runs on the board and
 // in the host tools.
 //
+// Primitives are named by one letter ("kinds", shared with krb5.ts's type tables):
+//   i Int32          u UInt32 (also v, n: pvno / msg-type)     m Microseconds
+//   s KerberosString o OCTET STRING   t KerberosTime   f KerberosFlags
+//
 // Reader: definite lengths only (indefinite and non-minimal lengths are rejected),
 // low tag numbers only (0..30), every length checked against the bytes that
 // remain BEFORE anything is read or allocated, input capped at MAX_INPUT bytes,
-// nesting capped at MAX_DEPTH, SEQUENCE OF capped at MAX_ITEMS. Every failure is
-// a DecodeError('<field>: <what was wrong>').
+// nesting capped at MAX_DEPTH, SEQUENCE OF capped at MAX_ITEMS (by the caller:
+// checkCount). Every failure is a DecodeError('<field>: <what was wrong>').
 //
-// Writer: bottom-up; each helper returns the complete TLV as a Uint8Array.
-// Encoders throw a plain Error for values they cannot represent (a programming
-// error, not bad input).
+// Writer: MIT-style, back to front into one growing buffer (wBegin ... wEnd), so a
+// whole message costs one allocation and no per-field arrays: write the content
+// (last field first), then wHdr(tag, mark) puts identifier and length in front of
+// everything written since wMark(). Encoders throw a plain Error for values they
+// cannot represent (a programming error, not bad input).
 
 import { DecodeError } from './errors.ts';
 
@@ -36,6 +42,11 @@ export function appTag(n: number): number {
 
 function hex2(v: number): string {
   return (v < 16 ? '0x0' : '0x') + v.toString(16);
+}
+
+/** The universal tag of a primitive kind. */
+function kindTag(k: string): number {
+  return k == 's' ? 0x1b : k == 'o' ? 4 : k == 't' ? 0x18 : k == 'f' ? 3 : 2;
 }
 
 // ---------------------------------------------------------------- reader
@@ -66,14 +77,9 @@ export class DerReader {
     return this.p < this.e;
   }
 
-  /** The next identifier octet, or -1 at the end. */
-  peek(): number {
-    return this.p < this.e ? this.b[this.p] : -1;
-  }
-
-  /** True if the next element is [n] EXPLICIT (an optional field is present). */
-  has(n: number): boolean {
-    return this.p < this.e && this.b[this.p] === (0xa0 | n);
+  /** True if the next identifier octet is tag (an optional field is present). */
+  has(tag: number): boolean {
+    return this.p < this.e && this.b[this.p] === tag;
   }
 
   /** Throws unless every byte has been consumed. */
@@ -90,10 +96,9 @@ export class DerReader {
     const e = this.e;
     let p = this.p;
     if (p >= e) throw new DecodeError(what + ': missing (end of data)');
-    const t = b[p];
+    const t = b[p++];
     if ((t & 0x1f) === 0x1f) throw new DecodeError(what + ': high-tag-number form not supported');
     if (tag >= 0 && t !== tag) throw new DecodeError(what + ': expected tag ' + hex2(tag) + ', got ' + hex2(t));
-    p++;
     if (p >= e) throw new DecodeError(what + ': truncated (no length)');
     let len = b[p++];
     if (len & 0x80) {
@@ -101,10 +106,9 @@ export class DerReader {
       if (n === 0) throw new DecodeError(what + ': indefinite length not allowed');
       if (n > 2) throw new DecodeError(what + ': length field of ' + n + ' bytes too long');
       if (n > e - p) throw new DecodeError(what + ': truncated length');
-      if (b[p] === 0) throw new DecodeError(what + ': non-minimal length');
-      len = 0;
-      for (let i = 0; i < n; i++) len = len * 256 + b[p++];
-      if (len < 0x80) throw new DecodeError(what + ': non-minimal length');
+      len = n === 1 ? b[p] : b[p] * 256 + b[p + 1];
+      if (len < 0x80 || (n === 2 && len < 0x100)) throw new DecodeError(what + ': non-minimal length');
+      p += n;
     }
     if (len > e - p) throw new DecodeError(what + ': length ' + len + ' exceeds the ' + (e - p) + ' bytes left');
     this.p = p;
@@ -113,181 +117,61 @@ export class DerReader {
 
   /** Enters a constructed element with the given identifier; returns a reader over its content. */
   enter(tag: number, what: string): DerReader {
-    if ((tag & 0x20) === 0) throw new DecodeError(what + ': not a constructed tag');
-    if (this.d + 1 > MAX_DEPTH) throw new DecodeError(what + ': nesting deeper than ' + MAX_DEPTH);
+    if (this.d >= MAX_DEPTH) throw new DecodeError(what + ': nesting deeper than ' + MAX_DEPTH);
     const len = this.hdr(tag, what);
     const r = new DerReader(this.b, this.p, this.p + len, this.d + 1);
     this.p += len;
     return r;
   }
 
-  /** Enters [n] EXPLICIT. */
-  ctx(n: number, what: string): DerReader {
-    return this.enter(0xa0 | n, what);
-  }
-
-  /** Enters a SEQUENCE. */
-  seq(what: string): DerReader {
-    return this.enter(T_SEQUENCE, what);
-  }
-
-  /** Returns a copy of the complete next element (identifier, length and content) and skips it. */
-  raw(tag: number, what: string): Uint8Array {
-    const start = this.p;
-    const len = this.hdr(tag, what);
-    const stop = this.p + len;
-    this.p = stop;
-    return this.b.slice(start, stop);
-  }
-
-  /** Skips the next element, whatever its tag. */
-  skip(what: string): void {
-    const len = this.hdr(-1, what);
-    this.p += len;
-  }
-
-  /** INTEGER within [min, max] (both within the safe range the reader can build: 5 content bytes). */
-  int(what: string, min: number, max: number): number {
-    const len = this.hdr(T_INTEGER, what);
-    const b = this.b;
-    const p = this.p;
-    if (len === 0) throw new DecodeError(what + ': empty INTEGER');
-    if (len > 5) throw new DecodeError(what + ': INTEGER of ' + len + ' bytes out of range');
-    if (len > 1 && ((b[p] === 0 && b[p + 1] < 0x80) || (b[p] === 0xff && b[p + 1] >= 0x80))) {
-      throw new DecodeError(what + ': non-minimal INTEGER');
-    }
-    let v = b[p] >= 0x80 ? b[p] - 256 : b[p];
-    for (let i = 1; i < len; i++) v = v * 256 + b[p + i];
-    this.p = p + len;
-    if (v < min || v > max) throw new DecodeError(what + ': INTEGER ' + v + ' out of range');
-    return v;
-  }
-
-  /** Int32. */
-  int32(what: string): number {
-    return this.int(what, -2147483648, 2147483647);
-  }
-
   /**
-   * UInt32. Negative Int32 encodings are accepted and mapped to their unsigned
-   * value (RFC 4120 5.2.4 notes implementations that send nonces and sequence
-   * numbers as signed); we always encode unsigned.
+   * The next element, a primitive of kind k (see the top of this file). INTEGERs
+   * have at most 5 content bytes; 'i' must be an Int32, 'm' 0..999999, the others
+   * fit an Int32 or UInt32 and come back unsigned (RFC 4120 5.2.4 notes peers that
+   * send nonces and sequence numbers as signed; we always encode unsigned). Strings
+   * come back as binary strings (one char per byte, NUL rejected), OCTET STRINGs
+   * as copies, times as ms since the epoch, flags as unsigned 32-bit numbers.
    */
-  uint32(what: string): number {
-    return this.int(what, -2147483648, 4294967295) >>> 0;
-  }
-
-  /** Microseconds (0..999999). */
-  usec(what: string): number {
-    return this.int(what, 0, 999999);
-  }
-
-  /** INTEGER that must equal v (pvno, msg-type). */
-  intEq(v: number, what: string): void {
-    const x = this.int(what, -2147483648, 4294967295);
-    if (x !== v) throw new DecodeError(what + ': expected ' + v + ', got ' + x);
-  }
-
-  /** OCTET STRING (returns a copy). */
-  octets(what: string): Uint8Array {
-    const len = this.hdr(T_OCTET_STRING, what);
-    const s = this.p;
-    this.p = s + len;
-    return this.b.slice(s, s + len);
-  }
-
-  /**
-   * GeneralString / KerberosString: returned as a binary string, one char per
-   * byte (ASCII for everything we send). NUL bytes are rejected.
-   */
-  str(what: string): string {
-    const len = this.hdr(T_GENERAL_STRING, what);
+  val(k: string, what: string): any {
+    const n = this.hdr(kindTag(k), what);
     const b = this.b;
     const p = this.p;
-    let s = '';
-    for (let i = 0; i < len; i++) {
-      const c = b[p + i];
-      if (c === 0) throw new DecodeError(what + ': NUL byte in string');
-      s += String.fromCharCode(c);
+    this.p = p + n;
+    if (k == 'o') return b.slice(p, p + n);
+    if (k == 's') {
+      let s = '';
+      for (let i = p; i < p + n; i++) {
+        if (!b[i]) throw new DecodeError(what + ': NUL byte in string');
+        s += String.fromCharCode(b[i]);
+      }
+      return s;
     }
-    this.p = p + len;
-    return s;
-  }
-
-  /** GeneralizedTime "YYYYMMDDHHMMSSZ" -> milliseconds since the epoch. */
-  time(what: string): number {
-    const len = this.hdr(T_GENERALIZED_TIME, what);
-    if (len !== 15) throw new DecodeError(what + ': KerberosTime must be 15 bytes, got ' + len);
-    const ms = parseKerberosTimeBytes(this.b, this.p);
-    if (ms !== ms) throw new DecodeError(what + ': malformed KerberosTime');
-    this.p += 15;
-    return ms;
-  }
-
-  /** BIT STRING of at most 32 bits (KerberosFlags), bit 0 = 0x80000000; returned unsigned. */
-  flags(what: string): number {
-    const len = this.hdr(T_BIT_STRING, what);
-    const b = this.b;
-    const p = this.p;
-    if (len === 0) throw new DecodeError(what + ': empty BIT STRING');
-    const unused = b[p];
-    if (unused > 7) throw new DecodeError(what + ': bad unused-bits count');
-    if (len === 1 && unused !== 0) throw new DecodeError(what + ': bad unused-bits count');
-    if (len > 5) throw new DecodeError(what + ': more than 32 flag bits');
-    if (len > 1 && (b[p + len - 1] & ((1 << unused) - 1)) !== 0) throw new DecodeError(what + ': unused bits not zero');
-    let v = 0;
-    for (let i = 1; i <= 4; i++) v = v * 256 + (i < len ? b[p + i] : 0);
-    this.p = p + len;
-    return v;
-  }
-
-  // [n] EXPLICIT wrappers around one primitive: enter, read, check nothing trails.
-  ctxInt32(n: number, what: string): number {
-    const r = this.ctx(n, what);
-    const v = r.int32(what);
-    r.end(what);
-    return v;
-  }
-  ctxUInt32(n: number, what: string): number {
-    const r = this.ctx(n, what);
-    const v = r.uint32(what);
-    r.end(what);
-    return v;
-  }
-  ctxUsec(n: number, what: string): number {
-    const r = this.ctx(n, what);
-    const v = r.usec(what);
-    r.end(what);
-    return v;
-  }
-  ctxIntEq(n: number, v: number, what: string): void {
-    const r = this.ctx(n, what);
-    r.intEq(v, what);
-    r.end(what);
-  }
-  ctxOctets(n: number, what: string): Uint8Array {
-    const r = this.ctx(n, what);
-    const v = r.octets(what);
-    r.end(what);
-    return v;
-  }
-  ctxStr(n: number, what: string): string {
-    const r = this.ctx(n, what);
-    const v = r.str(what);
-    r.end(what);
-    return v;
-  }
-  ctxTime(n: number, what: string): number {
-    const r = this.ctx(n, what);
-    const v = r.time(what);
-    r.end(what);
-    return v;
-  }
-  ctxFlags(n: number, what: string): number {
-    const r = this.ctx(n, what);
-    const v = r.flags(what);
-    r.end(what);
-    return v;
+    let v = NaN;
+    if (k == 't') {
+      if (n !== 15) throw new DecodeError(what + ': KerberosTime must be 15 bytes, got ' + n);
+      v = parseKerberosTimeBytes(b, p);
+      if (v !== v) throw new DecodeError(what + ': malformed KerberosTime');
+      return v;
+    }
+    if (!n) throw new DecodeError(what + ': empty');
+    v = b[p];
+    if (k == 'f') {
+      // BIT STRING of at most 32 bits, bit 0 = 0x80000000.
+      if (v > 7 || (n === 1 && v)) throw new DecodeError(what + ': bad unused-bits count');
+      if (n > 5) throw new DecodeError(what + ': more than 32 flag bits');
+      if (b[p + n - 1] & ((1 << v) - 1)) throw new DecodeError(what + ': unused bits not zero');
+      v = 0;
+      for (let i = 1; i <= 4; i++) v = v * 256 + (i < n ? b[p + i] : 0);
+      return v;
+    }
+    if (n > 5) throw new DecodeError(what + ': INTEGER of ' + n + ' bytes out of range');
+    if (n > 1 && ((v === 0 && b[p + 1] < 0x80) || (v === 0xff && b[p + 1] >= 0x80))) throw new DecodeError(what + ': non-minimal INTEGER');
+    if (v >= 0x80) v -= 256;
+    for (let i = 1; i < n; i++) v = v * 256 + b[p + i];
+    if (v < (k == 'm' ? 0 : -2147483648) || v > (k == 'i' ? 2147483647 : k == 'm' ? 999999 : 4294967295)) {
+      throw new DecodeError(what + ': INTEGER ' + v + ' out of range');
+    }
+    return k == 'i' || k == 'm' ? v : v >>> 0;
   }
 }
 
@@ -338,13 +222,9 @@ export function civilFromDays(z: number): number[] {
   return [yoe + era * 400 + (m <= 2 ? 1 : 0), m, d];
 }
 
-function isLeap(y: number): boolean {
-  return (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
-}
-const MDAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 /** Days in month m (1-12) of year y. */
 export function daysInMonth(y: number, m: number): number {
-  return m === 2 && isLeap(y) ? 29 : MDAYS[m - 1];
+  return daysFromCivil(m > 11 ? y + 1 : y, m > 11 ? 1 : m + 1, 1) - daysFromCivil(y, m, 1);
 }
 
 function digits(b: Uint8Array, o: number, n: number): number {
@@ -360,17 +240,16 @@ function digits(b: Uint8Array, o: number, n: number): number {
 /** Parses 15 bytes "YYYYMMDDHHMMSSZ" at b[o]; NaN if malformed or not a real date/time. */
 export function parseKerberosTimeBytes(b: Uint8Array, o: number): number {
   if (b[o + 14] !== 0x5a) return NaN;
-  const y = digits(b, o, 4);
   const mo = digits(b, o + 4, 2);
   const d = digits(b, o + 6, 2);
   const h = digits(b, o + 8, 2);
   const mi = digits(b, o + 10, 2);
   const s = digits(b, o + 12, 2);
-  // NaN compares false everywhere, so each test is written to fail on NaN.
-  if (!(mo >= 1 && mo <= 12)) return NaN;
-  if (!(d >= 1 && d <= daysInMonth(y, mo))) return NaN;
-  if (!(h <= 23 && mi <= 59 && s <= 59)) return NaN;
-  return ((daysFromCivil(y, mo, d) * 24 + h) * 60 + mi) * 60000 + s * 1000;
+  const days = daysFromCivil(digits(b, o, 4), mo, d);
+  // NaN compares false everywhere, so each test is written to fail on NaN; a day
+  // past the month's end (Feb 30) comes back from civilFromDays as another day.
+  if (!(mo >= 1 && mo <= 12 && d >= 1 && civilFromDays(days)[2] === d && h <= 23 && mi <= 59 && s <= 59)) return NaN;
+  return ((days * 24 + h) * 60 + mi) * 60000 + s * 1000;
 }
 
 /** "YYYYMMDDHHMMSSZ" -> ms since the epoch; NaN if malformed. */
@@ -381,10 +260,9 @@ export function parseKerberosTime(s: string): number {
   return parseKerberosTimeBytes(b, 0);
 }
 
-function pad(v: number, n: number): string {
-  let s = '' + v;
-  while (s.length < n) s = '0' + s;
-  return s;
+/** v as exactly as many digits as p (100 or 10000) has zeros. */
+function pad(v: number, p: number): string {
+  return ('' + (p + v)).slice(1);
 }
 
 /** Milliseconds since the epoch -> "YYYYMMDDHHMMSSZ" (sub-second part dropped). Years 0..9999. */
@@ -392,64 +270,136 @@ export function formatKerberosTime(ms: number): string {
   if (typeof ms !== 'number' || ms !== ms) throw new Error('KerberosTime: not a number');
   const secs = Math.floor(ms / 1000);
   const days = Math.floor(secs / 86400);
-  let rem = secs - days * 86400;
+  const rem = secs - days * 86400;
   const ymd = civilFromDays(days);
   if (ymd[0] < 0 || ymd[0] > 9999) throw new Error('KerberosTime: year ' + ymd[0] + ' out of range');
-  const h = Math.floor(rem / 3600);
-  rem -= h * 3600;
-  const mi = Math.floor(rem / 60);
-  return pad(ymd[0], 4) + pad(ymd[1], 2) + pad(ymd[2], 2) + pad(h, 2) + pad(mi, 2) + pad(rem - mi * 60, 2) + 'Z';
+  return (
+    pad(ymd[0], 10000) +
+    pad(ymd[1], 100) +
+    pad(ymd[2], 100) +
+    pad(Math.floor(rem / 3600), 100) +
+    pad(Math.floor(rem / 60) % 60, 100) +
+    pad(rem % 60, 100) +
+    'Z'
+  );
 }
 
 // ---------------------------------------------------------------- writer
 
-function lenSize(n: number): number {
-  return n < 0x80 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 4;
-}
-function putHdr(out: Uint8Array, tag: number, n: number): number {
-  out[0] = tag;
-  if (n < 0x80) {
-    out[1] = n;
-    return 2;
-  }
-  const k = lenSize(n) - 1;
-  out[1] = 0x80 | k;
-  for (let i = k; i >= 1; i--) {
-    out[1 + i] = n & 0xff;
-    n = n >>> 8;
-  }
-  return 2 + k;
-}
+// One buffer for the life of the program, grown on demand and kept: on the board,
+// a fresh 512-byte buffer per message would take a contiguous (flat) block of
+// variables each time, and the interpreter's native crypto needs those for its
+// outputs ("Not enough memory for result" once they are used up).
+let wb = new Uint8Array(512);
+let wp = 0;
 
-/** identifier + length + content. */
-export function tlv(tag: number, content: Uint8Array): Uint8Array {
-  const n = content.length;
-  if (n > 0xffffff) throw new Error('DER: element too long');
-  const out = new Uint8Array(1 + lenSize(n) + n);
-  out.set(content, putHdr(out, tag, n));
+/** Starts a message: an empty buffer, written from its end. */
+export function wBegin(): void {
+  wp = wb.length;
+}
+/** Ends a message: its bytes (a copy; the buffer is wiped, messages carry keys). */
+export function wEnd(): Uint8Array {
+  const out = wb.slice(wp);
+  wb.fill(0, wp);
   return out;
 }
+/** Bytes written so far (a mark for wHdr; stays valid when the buffer grows). */
+export function wMark(): number {
+  return wb.length - wp;
+}
+/** Makes room for n more bytes in front. */
+function room(n: number): void {
+  if (wp < n) {
+    const used = wb.length - wp;
+    const nb = new Uint8Array(wb.length * 2 + n);
+    wp = nb.length - used;
+    nb.set(wb.subarray(wb.length - used), wp);
+    wb = nb;
+  }
+}
+/** Puts bytes in front. */
+export function wBytes(b: Uint8Array): void {
+  room(b.length);
+  wp -= b.length;
+  wb.set(b, wp);
+}
+/** Puts identifier and length in front of everything written since wMark() returned mark. */
+export function wHdr(tag: number, mark: number): void {
+  let n = wb.length - wp - mark;
+  if (n > 0xffffff) throw new Error('DER: element too long');
+  room(5);
+  if (n < 0x80) wb[--wp] = n;
+  else {
+    let k = 0x80;
+    for (; n; k++) {
+      wb[--wp] = n & 0xff;
+      n = n >>> 8;
+    }
+    wb[--wp] = k;
+  }
+  wb[--wp] = tag;
+}
+/** Puts chars 1..255 in front, as bytes. */
+function wChars(s: string): void {
+  room(s.length);
+  for (let i = s.length - 1; i >= 0; i--) {
+    const c = s.charCodeAt(i);
+    if (c === 0 || c > 255) throw new Error('DER: KerberosString char code ' + c + ' not allowed');
+    wb[--wp] = c;
+  }
+}
+function isInt(v: number): boolean {
+  return typeof v === 'number' && Math.floor(v) === v && v >= -2147483648 && v <= 4294967295;
+}
+
+/** Puts a primitive of kind k (see the top of this file) in front. */
+export function wPrim(k: string, v: any): void {
+  const m = wMark();
+  if (k == 'o') {
+    if (!(v instanceof Uint8Array)) throw new Error('DER: OCTET STRING needs a Uint8Array');
+    wBytes(v);
+  } else if (k == 's') {
+    if (typeof v !== 'string') throw new Error('DER: KerberosString needs a string');
+    wChars(v);
+  } else if (k == 't') wChars(formatKerberosTime(v));
+  else if (k == 'f') {
+    // KerberosFlags: BIT STRING of exactly 32 bits (as MIT and RFC 4120 send).
+    if (!isInt(v)) throw new Error('DER: flags ' + v + ' out of range');
+    room(5);
+    for (let i = 0; i < 4; i++, v = v >>> 8) wb[--wp] = v & 0xff;
+    wb[--wp] = 0;
+  } else {
+    if (k == 'u' && !(v >= 0 && v <= 4294967295)) throw new Error('UInt32 ' + v + ' out of range');
+    if (k == 'm' && !(v >= 0 && v <= 999999)) throw new Error('Microseconds ' + v + ' out of range');
+    if (!isInt(v)) throw new Error('DER: INTEGER ' + v + ' out of range');
+    // Minimal two's complement, low byte first.
+    room(5);
+    let c;
+    do {
+      c = v & 0xff;
+      wb[--wp] = c;
+      v = Math.floor(v / 256);
+    } while (v !== (c & 0x80 ? -1 : 0));
+  }
+  wHdr(kindTag(k), m);
+}
+
+// Whole-element helpers (host tools and tests; the krb5 codecs use the writer above).
 
 /** identifier + length + the concatenation of parts; null/undefined parts (absent OPTIONAL fields) are skipped. */
 export function tlvParts(tag: number, parts: (Uint8Array | null | undefined)[]): Uint8Array {
-  let n = 0;
-  for (let i = 0; i < parts.length; i++) if (parts[i]) n += (parts[i] as Uint8Array).length;
-  if (n > 0xffffff) throw new Error('DER: element too long');
-  const out = new Uint8Array(1 + lenSize(n) + n);
-  let o = putHdr(out, tag, n);
-  for (let i = 0; i < parts.length; i++) {
-    const x = parts[i];
-    if (x) {
-      out.set(x, o);
-      o += x.length;
-    }
-  }
-  return out;
+  wBegin();
+  for (let i = parts.length - 1; i >= 0; i--) if (parts[i]) wBytes(parts[i] as Uint8Array);
+  wHdr(tag, 0);
+  return wEnd();
 }
-
+/** identifier + length + content. */
+export function tlv(tag: number, content: Uint8Array): Uint8Array {
+  return tlvParts(tag, [content]);
+}
 /** SEQUENCE / SEQUENCE OF. */
 export function encSeq(parts: (Uint8Array | null | undefined)[]): Uint8Array {
-  return tlvParts(T_SEQUENCE, parts);
+  return tlvParts(0x30, parts);
 }
 /** [n] EXPLICIT inner. */
 export function encCtx(n: number, inner: Uint8Array): Uint8Array {
@@ -459,61 +409,30 @@ export function encCtx(n: number, inner: Uint8Array): Uint8Array {
 export function encApp(n: number, inner: Uint8Array): Uint8Array {
   return tlv(0x60 | n, inner);
 }
-
+function prim(k: string, v: any): Uint8Array {
+  wBegin();
+  wPrim(k, v);
+  return wEnd();
+}
 /** INTEGER; v must be an integer in [-2^31, 2^32-1]. */
 export function encInt(v: number): Uint8Array {
-  if (typeof v !== 'number' || Math.floor(v) !== v || v < -2147483648 || v > 4294967295) {
-    throw new Error('DER: INTEGER ' + v + ' out of range');
-  }
-  const t = new Uint8Array(5);
-  let x = v < 0 ? v + 1099511627776 : v;
-  for (let i = 4; i >= 0; i--) {
-    t[i] = x % 256;
-    x = Math.floor(x / 256);
-  }
-  let s = 0;
-  while (s < 4 && ((t[s] === 0 && t[s + 1] < 0x80) || (t[s] === 0xff && t[s + 1] >= 0x80))) s++;
-  return tlv(T_INTEGER, t.subarray(s));
+  return prim('i', v);
 }
-
 /** OCTET STRING. */
 export function encOctets(b: Uint8Array): Uint8Array {
-  if (!(b instanceof Uint8Array)) throw new Error('DER: OCTET STRING needs a Uint8Array');
-  return tlv(T_OCTET_STRING, b);
+  return prim('o', b);
 }
-
 /** GeneralString (KerberosString): one byte per char; chars must be 1..255. */
 export function encStr(s: string): Uint8Array {
-  if (typeof s !== 'string') throw new Error('DER: KerberosString needs a string');
-  const b = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 0 || c > 255) throw new Error('DER: KerberosString char code ' + c + ' not allowed');
-    b[i] = c;
-  }
-  return tlv(T_GENERAL_STRING, b);
+  return prim('s', s);
 }
-
 /** GeneralizedTime "YYYYMMDDHHMMSSZ" from ms since the epoch (sub-second part dropped). */
 export function encTime(ms: number): Uint8Array {
-  const s = formatKerberosTime(ms);
-  const b = new Uint8Array(15);
-  for (let i = 0; i < 15; i++) b[i] = s.charCodeAt(i);
-  return tlv(T_GENERALIZED_TIME, b);
+  return prim('t', ms);
 }
-
 /** KerberosFlags: BIT STRING of exactly 32 bits (as MIT and RFC 4120 send), bit 0 = 0x80000000. */
 export function encFlags(v: number): Uint8Array {
-  if (typeof v !== 'number' || Math.floor(v) !== v || v < -2147483648 || v > 4294967295) {
-    throw new Error('DER: flags ' + v + ' out of range');
-  }
-  v = v >>> 0;
-  const b = new Uint8Array(5);
-  b[1] = v >>> 24;
-  b[2] = (v >>> 16) & 0xff;
-  b[3] = (v >>> 8) & 0xff;
-  b[4] = v & 0xff;
-  return tlv(T_BIT_STRING, b);
+  return prim('f', v);
 }
 
 /** Bit i of a KerberosFlags value as a mask (bit 0 is the most significant). */

@@ -16,19 +16,7 @@
 //   the fields).
 
 import { DecodeError } from './errors.ts';
-import {
-  DerReader,
-  checkCount,
-  decodeAll,
-  encApp,
-  encCtx,
-  encFlags,
-  encInt,
-  encOctets,
-  encSeq,
-  encStr,
-  encTime,
-} from './der.ts';
+import { DerReader, checkCount, decodeAll, wBegin, wBytes, wEnd, wHdr, wMark, wPrim } from './der.ts';
 
 // ---------------------------------------------------------------- constants
 
@@ -534,740 +522,371 @@ export interface KrbError {
   eData?: Uint8Array;
 }
 
-// ---------------------------------------------------------------- small helpers
+// ---------------------------------------------------------------- type tables
+//
+// Every SEQUENCE is one line of text walked by one encoder (wSeq) and one decoder
+// (rSeq), the way MIT's asn1_encode.c describes types with tables. A field is
+// "<tag><kind><mode><name>", fields separated by one space:
+//   tag   the [n] EXPLICIT context tag, as the char '0' + n ('0'..'<' for 0..12);
+//   kind  a primitive (der.ts: i Int32, u UInt32, m Microseconds, s KerberosString,
+//         o OCTET STRING, t KerberosTime, f KerberosFlags; v pvno, must be 5;
+//         n msg-type, must be the message's [APPLICATION] number), or an upper-case
+//         letter naming another table (spec());
+//   mode  '-' required, '?' OPTIONAL, '*' SEQUENCE OF, '+' OPTIONAL SEQUENCE OF;
+//   name  the property of the plain object (fields are in tag order).
+// Fields of kind v and n are checked on decode and not stored.
 
-function opt(n: number, v: Uint8Array | null): Uint8Array | null {
-  return v ? encCtx(n, v) : null;
+/**
+ * The table of type letter k. One chain of literals in code, not objects: on the
+ * board a table costs no variables until it is used (most used first).
+ */
+function spec(k: string): string {
+  // prettier-ignore
+  return (
+    k == 'P' ? '0i-nameType 1s*nameString' : // PrincipalName
+    k == 'E' ? '0i-etype 1u?kvno 2o-cipher' : // EncryptedData
+    k == 'T' ? '0v-tkt-vno 1s-realm 2P-sname 3E-encPart' : // Ticket [APPLICATION 1]
+    k == 'K' ? '0i-keytype 1o-keyvalue' : // EncryptionKey
+    k == 'M' ? '0v-pvno 1n-msg-type 2f-apOptions 3T-ticket 4E-authenticator' : // AP-REQ
+    k == 'U' ? '0v-authenticator-vno 1s-crealm 2P-cname 3C?cksum 4m-cusec 5t-ctime 6K?subkey 7u?seqNumber 8A+authorizationData' : // Authenticator
+    k == 'N' ? '0v-pvno 1n-msg-type 2E-encPart' : // AP-REP
+    k == 'O' ? '0t-ctime 1m-cusec 2K?subkey 3u?seqNumber' : // EncAPRepPart
+    k == 'D' ? '1i-padataType 2o-padataValue' : // PA-DATA
+    k == 'I' ? '0i-etype 1s?salt 2o?s2kparams' : // ETYPE-INFO2-ENTRY
+    k == 'L' ? '0i-lrType 1t-lrValue' : // LastReq entry
+    k == 'H' ? '0i-addrType 1o-address' : // HostAddress
+    k == 'C' ? '0i-cksumtype 1o-checksum' : // Checksum
+    k == 'A' ? '0i-adType 1o-adData' : // AuthorizationData entry
+    k == 'B' ? '0f-kdcOptions 1P?cname 2s-realm 3P?sname 4t?from 5t-till 6t?rtime 7u-nonce 8i*etype 9H+addresses :E?encAuthorizationData ;T+additionalTickets' : // KDC-REQ-BODY
+    k == 'Q' ? '1v-pvno 2n-msg-type 3D+padata 4B-reqBody' : // KDC-REQ
+    k == 'Y' ? '0v-pvno 1n-msg-type 2D+padata 3s-crealm 4P-cname 5T-ticket 6E-encPart' : // KDC-REP
+    k == 'Z' ? '0K-key 1L*lastReq 2u-nonce 3t?keyExpiration 4f-flags 5t-authtime 6t?starttime 7t-endtime 8t?renewTill 9s-srealm :P-sname ;H+caddr <D+encryptedPaData' : // EncKDCRepPart
+    k == 'W' ? '0v-pvno 1n-msg-type 2t?ctime 3m?cusec 4t-stime 5m-susec 6i-errorCode 7s?crealm 8P?cname 9s-realm :P-sname ;s?eText <o?eData' : // KRB-ERROR
+    k == 'S' ? '0t-patimestamp 1m?pausec' : // PA-ENC-TS-ENC
+    '0i-trType 1o-contents' // R: TransitedEncoding
+  );
 }
-function has(v: unknown): boolean {
-  return v !== undefined && v !== null;
+/** EncTicketPart (KDC and SC only: left out of the firmware bundle). */
+const ENC_TICKET_PART =
+  '0f-flags 1K-key 2s-crealm 3P-cname 4R-transited 5t-authtime 6t?starttime 7t-endtime 8t?renewTill 9H+caddr :A+authorizationData';
+
+// ---------------------------------------------------------------- table walkers
+
+/**
+ * Writes (in front) the SEQUENCE described by table f from object o, wrapped in
+ * [APPLICATION app] unless app is 0; a Ticket (app 1) with raw is re-sent as is.
+ */
+function wSeq(f: string, o: any, app: number): void {
+  if (app == 1 && o.raw) return wBytes(o.raw);
+  const m0 = wMark();
+  // Back to front: the last field is written first.
+  for (let j = f.length; j > 0; ) {
+    const i = f.lastIndexOf(' ', j - 1) + 1;
+    const k = f.charAt(i + 1);
+    const m = f.charAt(i + 2);
+    const v = k == 'v' ? PVNO : k == 'n' ? app : o[f.slice(i + 3, j)];
+    if (v != null || m == '-' || m == '*') {
+      const m1 = wMark();
+      if (m == '*' || m == '+') wList(k, v);
+      else wOne(k, v);
+      wHdr(f.charCodeAt(i) + 112, m1); // [n] EXPLICIT: 0xa0 + (char - '0')
+    }
+    j = i - 1;
+  }
+  wHdr(0x30, m0);
+  if (app) wHdr(0x60 | app, m0);
 }
-function pvnoMsg(r: DerReader, pvTag: number, msgType: number, what: string): void {
-  r.ctxIntEq(pvTag, PVNO, what + '.pvno');
-  r.ctxIntEq(pvTag + 1, msgType, what + '.msg-type');
+function wOne(k: string, v: any): void {
+  if (k < 'a') wSeq(spec(k), v, k == 'T' ? 1 : 0);
+  else wPrim(k, v);
 }
-function seqOfW<T>(items: T[], w: (x: T) => Uint8Array): Uint8Array {
-  const parts: Uint8Array[] = [];
-  for (let i = 0; i < items.length; i++) parts.push(w(items[i]));
-  return encSeq(parts);
+function wList(k: string, l: any[]): void {
+  const m = wMark();
+  for (let i = l.length - 1; i >= 0; i--) wOne(k, l[i]);
+  wHdr(0x30, m);
 }
-/** Reads a SEQUENCE OF (bounded by MAX_ITEMS) with the element reader rd. */
-function seqOfR<T>(r: DerReader, what: string, rd: (r: DerReader) => T): T[] {
-  const s = r.seq(what);
-  const out: T[] = [];
+/** A whole message or value: the table f, or (f = '') a SEQUENCE OF kind k. */
+function enc(f: string, o: any, app: number, k: string): Uint8Array {
+  wBegin();
+  if (f) wSeq(f, o, app);
+  else wList(k, o);
+  return wEnd();
+}
+
+/** Reads the SEQUENCE described by table f (in [APPLICATION app] unless 0) into a new object. */
+function rSeq(r: DerReader, f: string, app: number, what: string): any {
+  const st = r.p;
+  const a = app ? r.enter(0x60 | app, what) : r;
+  const s = a.enter(0x30, what);
+  const o: any = {};
+  if (app == 1) o.raw = r.b.slice(st, r.p);
+  for (let i = 0; i < f.length; ) {
+    let j = f.indexOf(' ', i);
+    if (j < 0) j = f.length;
+    const tag = f.charCodeAt(i) + 112; // [n] EXPLICIT: 0xa0 + (char - '0')
+    const k = f.charAt(i + 1);
+    const m = f.charAt(i + 2);
+    const key = f.slice(i + 3, j);
+    if (m == '-' || m == '*' || s.has(tag)) {
+      // (The label is spelled out per call: short-error builds drop it.)
+      const c = s.enter(tag, what + '.' + key);
+      const cs = c.p;
+      const v = m == '-' || m == '?' ? rOne(c, k, what + '.' + key) : rList(c, k, what + '.' + key);
+      // KDC-REQ: the exact req-body DER (what TGS-REQ/FAST checksums cover).
+      if (k == 'B') o.reqBodyRaw = c.b.slice(cs, c.p);
+      c.end(what + '.' + key);
+      if (k == 'v' || k == 'n') {
+        if (v !== (k == 'v' ? PVNO : app)) throw new DecodeError(what + '.' + key + ': expected ' + (k == 'v' ? PVNO : app) + ', got ' + v);
+      } else o[key] = v;
+    }
+    i = j + 1;
+  }
+  s.end(what);
+  if (app) a.end(what);
+  return o;
+}
+function rOne(c: DerReader, k: string, what: string): any {
+  return k < 'a' ? rSeq(c, spec(k), k == 'T' ? 1 : 0, what) : c.val(k, what);
+}
+/** A SEQUENCE OF kind k, at most MAX_ITEMS elements. */
+function rList(r: DerReader, k: string, what: string): any[] {
+  const s = r.enter(0x30, what);
+  const l: any[] = [];
   while (s.more()) {
-    checkCount(out.length, what);
-    out.push(rd(s));
+    checkCount(l.length, what);
+    l.push(rOne(s, k, what));
   }
-  return out;
+  return l;
 }
-/** [n] EXPLICIT around one constructed value read by rd. */
-function ctxR<T>(r: DerReader, n: number, what: string, rd: (r: DerReader) => T): T {
-  const c = r.ctx(n, what);
-  const v = rd(c);
-  c.end(what);
-  return v;
-}
-function ctxSeqOfR<T>(r: DerReader, n: number, what: string, rd: (r: DerReader) => T): T[] {
-  const c = r.ctx(n, what);
-  const v = seqOfR(c, what, rd);
-  c.end(what);
-  return v;
+/** Decodes a whole message: table f in [APPLICATION app], or (f = '') a SEQUENCE OF kind k. */
+function dec(b: Uint8Array, f: string, app: number, k: string, what: string): any {
+  return decodeAll(b, what, (r) => (f ? rSeq(r, f, app, what) : rList(r, k, what)));
 }
 
-// ---------------------------------------------------------------- PrincipalName
+// ---------------------------------------------------------------- PrincipalName, EncryptedData, EncryptionKey, Checksum
 
-function wPrincipalName(p: PrincipalName): Uint8Array {
-  const s: Uint8Array[] = [];
-  for (let i = 0; i < p.nameString.length; i++) s.push(encStr(p.nameString[i]));
-  return encSeq([encCtx(0, encInt(p.nameType)), encCtx(1, encSeq(s))]);
-}
-function rPrincipalName(r: DerReader): PrincipalName {
-  const s = r.seq('PrincipalName');
-  const nameType = s.ctxInt32(0, 'PrincipalName.name-type');
-  const c = s.ctx(1, 'PrincipalName.name-string');
-  const l = c.seq('PrincipalName.name-string');
-  const nameString: string[] = [];
-  while (l.more()) {
-    checkCount(nameString.length, 'PrincipalName.name-string');
-    nameString.push(l.str('PrincipalName.name-string'));
-  }
-  c.end('PrincipalName.name-string');
-  s.end('PrincipalName');
-  return { nameType: nameType, nameString: nameString };
-}
 export function encodePrincipalName(p: PrincipalName): Uint8Array {
-  return wPrincipalName(p);
+  return enc(spec('P'), p, 0, '');
 }
 export function decodePrincipalName(b: Uint8Array): PrincipalName {
-  return decodeAll(b, 'PrincipalName', rPrincipalName);
-}
-
-// ---------------------------------------------------------------- EncryptedData / EncryptionKey / Checksum
-
-function wEncryptedData(e: EncryptedData): Uint8Array {
-  return encSeq([
-    encCtx(0, encInt(e.etype)),
-    has(e.kvno) ? encCtx(1, encUInt32(e.kvno as number)) : null,
-    encCtx(2, encOctets(e.cipher)),
-  ]);
-}
-function rEncryptedData(r: DerReader): EncryptedData {
-  const s = r.seq('EncryptedData');
-  const out: EncryptedData = { etype: s.ctxInt32(0, 'EncryptedData.etype'), cipher: new Uint8Array(0) };
-  if (s.has(1)) out.kvno = s.ctxUInt32(1, 'EncryptedData.kvno');
-  out.cipher = s.ctxOctets(2, 'EncryptedData.cipher');
-  s.end('EncryptedData');
-  return out;
+  return dec(b, spec('P'), 0, '', 'PrincipalName');
 }
 export function encodeEncryptedData(e: EncryptedData): Uint8Array {
-  return wEncryptedData(e);
+  return enc(spec('E'), e, 0, '');
 }
 export function decodeEncryptedData(b: Uint8Array): EncryptedData {
-  return decodeAll(b, 'EncryptedData', rEncryptedData);
-}
-
-function wEncryptionKey(k: EncryptionKey): Uint8Array {
-  return encSeq([encCtx(0, encInt(k.keytype)), encCtx(1, encOctets(k.keyvalue))]);
-}
-function rEncryptionKey(r: DerReader): EncryptionKey {
-  const s = r.seq('EncryptionKey');
-  const keytype = s.ctxInt32(0, 'EncryptionKey.keytype');
-  const keyvalue = s.ctxOctets(1, 'EncryptionKey.keyvalue');
-  s.end('EncryptionKey');
-  return { keytype: keytype, keyvalue: keyvalue };
+  return dec(b, spec('E'), 0, '', 'EncryptedData');
 }
 export function encodeEncryptionKey(k: EncryptionKey): Uint8Array {
-  return wEncryptionKey(k);
+  return enc(spec('K'), k, 0, '');
 }
 export function decodeEncryptionKey(b: Uint8Array): EncryptionKey {
-  return decodeAll(b, 'EncryptionKey', rEncryptionKey);
-}
-
-function wChecksum(c: Checksum): Uint8Array {
-  return encSeq([encCtx(0, encInt(c.cksumtype)), encCtx(1, encOctets(c.checksum))]);
-}
-function rChecksum(r: DerReader): Checksum {
-  const s = r.seq('Checksum');
-  const cksumtype = s.ctxInt32(0, 'Checksum.cksumtype');
-  const checksum = s.ctxOctets(1, 'Checksum.checksum');
-  s.end('Checksum');
-  return { cksumtype: cksumtype, checksum: checksum };
+  return dec(b, spec('K'), 0, '', 'EncryptionKey');
 }
 export function encodeChecksum(c: Checksum): Uint8Array {
-  return wChecksum(c);
+  return enc(spec('C'), c, 0, '');
 }
 export function decodeChecksum(b: Uint8Array): Checksum {
-  return decodeAll(b, 'Checksum', rChecksum);
+  return dec(b, spec('C'), 0, '', 'Checksum');
 }
 
 // ---------------------------------------------------------------- HostAddress(es)
 
-function wHostAddress(a: HostAddress): Uint8Array {
-  return encSeq([encCtx(0, encInt(a.addrType)), encCtx(1, encOctets(a.address))]);
-}
-function rHostAddress(r: DerReader): HostAddress {
-  const s = r.seq('HostAddress');
-  const addrType = s.ctxInt32(0, 'HostAddress.addr-type');
-  const address = s.ctxOctets(1, 'HostAddress.address');
-  s.end('HostAddress');
-  return { addrType: addrType, address: address };
-}
 export function encodeHostAddress(a: HostAddress): Uint8Array {
-  return wHostAddress(a);
+  return enc(spec('H'), a, 0, '');
 }
 export function decodeHostAddress(b: Uint8Array): HostAddress {
-  return decodeAll(b, 'HostAddress', rHostAddress);
+  return dec(b, spec('H'), 0, '', 'HostAddress');
 }
 export function encodeHostAddresses(a: HostAddress[]): Uint8Array {
-  return seqOfW(a, wHostAddress);
+  return enc('', a, 0, 'H');
 }
 export function decodeHostAddresses(b: Uint8Array): HostAddress[] {
-  return decodeAll(b, 'HostAddresses', (r) => seqOfR(r, 'HostAddresses', rHostAddress));
+  return dec(b, '', 0, 'H', 'HostAddresses');
 }
 
 // ---------------------------------------------------------------- PA-DATA, METHOD-DATA
 
-function wPaData(p: PaData): Uint8Array {
-  // PA-DATA's tags start at [1].
-  return encSeq([encCtx(1, encInt(p.padataType)), encCtx(2, encOctets(p.padataValue))]);
-}
-function rPaData(r: DerReader): PaData {
-  const s = r.seq('PA-DATA');
-  const padataType = s.ctxInt32(1, 'PA-DATA.padata-type');
-  const padataValue = s.ctxOctets(2, 'PA-DATA.padata-value');
-  s.end('PA-DATA');
-  return { padataType: padataType, padataValue: padataValue };
-}
 export function encodePaData(p: PaData): Uint8Array {
-  return wPaData(p);
+  return enc(spec('D'), p, 0, '');
 }
 export function decodePaData(b: Uint8Array): PaData {
-  return decodeAll(b, 'PA-DATA', rPaData);
+  return dec(b, spec('D'), 0, '', 'PA-DATA');
 }
 /** METHOD-DATA ::= SEQUENCE OF PA-DATA (KRB-ERROR e-data for PREAUTH_REQUIRED). */
 export function encodeMethodData(m: PaData[]): Uint8Array {
-  return seqOfW(m, wPaData);
+  return enc('', m, 0, 'D');
 }
 export function decodeMethodData(b: Uint8Array): PaData[] {
-  return decodeAll(b, 'METHOD-DATA', (r) => seqOfR(r, 'METHOD-DATA', rPaData));
+  return dec(b, '', 0, 'D', 'METHOD-DATA');
 }
 /** The first PA-DATA of the given type, or undefined. */
 export function findPaData(list: PaData[] | undefined, type: number): PaData | undefined {
-  if (!list) return undefined;
-  for (let i = 0; i < list.length; i++) if (list[i].padataType === type) return list[i];
+  if (list) for (let i = 0; i < list.length; i++) if (list[i].padataType === type) return list[i];
   return undefined;
 }
 
-// ---------------------------------------------------------------- PA-ENC-TS-ENC
+// ---------------------------------------------------------------- PA-ENC-TS-ENC, ETYPE-INFO2
 
 export function encodePaEncTsEnc(p: PaEncTsEnc): Uint8Array {
-  return encSeq([encCtx(0, encTime(p.patimestamp)), has(p.pausec) ? encCtx(1, encUsec(p.pausec as number)) : null]);
+  return enc(spec('S'), p, 0, '');
 }
 export function decodePaEncTsEnc(b: Uint8Array): PaEncTsEnc {
-  return decodeAll(b, 'PA-ENC-TS-ENC', (r) => {
-    const s = r.seq('PA-ENC-TS-ENC');
-    const out: PaEncTsEnc = { patimestamp: s.ctxTime(0, 'PA-ENC-TS-ENC.patimestamp') };
-    if (s.has(1)) out.pausec = s.ctxUsec(1, 'PA-ENC-TS-ENC.pausec');
-    s.end('PA-ENC-TS-ENC');
-    return out;
-  });
-}
-
-// ---------------------------------------------------------------- ETYPE-INFO2
-
-function wEtypeInfo2Entry(e: EtypeInfo2Entry): Uint8Array {
-  return encSeq([
-    encCtx(0, encInt(e.etype)),
-    has(e.salt) ? encCtx(1, encStr(e.salt as string)) : null,
-    has(e.s2kparams) ? encCtx(2, encOctets(e.s2kparams as Uint8Array)) : null,
-  ]);
-}
-function rEtypeInfo2Entry(r: DerReader): EtypeInfo2Entry {
-  const s = r.seq('ETYPE-INFO2-ENTRY');
-  const out: EtypeInfo2Entry = { etype: s.ctxInt32(0, 'ETYPE-INFO2-ENTRY.etype') };
-  if (s.has(1)) out.salt = s.ctxStr(1, 'ETYPE-INFO2-ENTRY.salt');
-  if (s.has(2)) out.s2kparams = s.ctxOctets(2, 'ETYPE-INFO2-ENTRY.s2kparams');
-  s.end('ETYPE-INFO2-ENTRY');
-  return out;
+  return dec(b, spec('S'), 0, '', 'PA-ENC-TS-ENC');
 }
 export function encodeEtypeInfo2(list: EtypeInfo2Entry[]): Uint8Array {
   if (list.length < 1) throw new Error('ETYPE-INFO2: needs at least one entry');
-  return seqOfW(list, wEtypeInfo2Entry);
+  return enc('', list, 0, 'I');
 }
 export function decodeEtypeInfo2(b: Uint8Array): EtypeInfo2Entry[] {
-  return decodeAll(b, 'ETYPE-INFO2', (r) => {
-    const l = seqOfR(r, 'ETYPE-INFO2', rEtypeInfo2Entry);
-    if (l.length < 1) throw new DecodeError('ETYPE-INFO2: empty');
-    return l;
-  });
+  const l = dec(b, '', 0, 'I', 'ETYPE-INFO2');
+  if (l.length < 1) throw new DecodeError('ETYPE-INFO2: empty');
+  return l;
 }
 
 // ---------------------------------------------------------------- AuthorizationData, LastReq, TransitedEncoding
 
-function wAdEntry(a: AuthorizationDataEntry): Uint8Array {
-  return encSeq([encCtx(0, encInt(a.adType)), encCtx(1, encOctets(a.adData))]);
-}
-function rAdEntry(r: DerReader): AuthorizationDataEntry {
-  const s = r.seq('AuthorizationData');
-  const adType = s.ctxInt32(0, 'AuthorizationData.ad-type');
-  const adData = s.ctxOctets(1, 'AuthorizationData.ad-data');
-  s.end('AuthorizationData');
-  return { adType: adType, adData: adData };
-}
 export function encodeAuthorizationData(a: AuthorizationDataEntry[]): Uint8Array {
-  return seqOfW(a, wAdEntry);
+  return enc('', a, 0, 'A');
 }
 export function decodeAuthorizationData(b: Uint8Array): AuthorizationDataEntry[] {
-  return decodeAll(b, 'AuthorizationData', (r) => seqOfR(r, 'AuthorizationData', rAdEntry));
-}
-
-function wLrEntry(l: LastReqEntry): Uint8Array {
-  return encSeq([encCtx(0, encInt(l.lrType)), encCtx(1, encTime(l.lrValue))]);
-}
-function rLrEntry(r: DerReader): LastReqEntry {
-  const s = r.seq('LastReq');
-  const lrType = s.ctxInt32(0, 'LastReq.lr-type');
-  const lrValue = s.ctxTime(1, 'LastReq.lr-value');
-  s.end('LastReq');
-  return { lrType: lrType, lrValue: lrValue };
+  return dec(b, '', 0, 'A', 'AuthorizationData');
 }
 export function encodeLastReq(l: LastReqEntry[]): Uint8Array {
-  return seqOfW(l, wLrEntry);
+  return enc('', l, 0, 'L');
 }
 export function decodeLastReq(b: Uint8Array): LastReqEntry[] {
-  return decodeAll(b, 'LastReq', (r) => seqOfR(r, 'LastReq', rLrEntry));
-}
-
-function wTransited(t: TransitedEncoding): Uint8Array {
-  return encSeq([encCtx(0, encInt(t.trType)), encCtx(1, encOctets(t.contents))]);
-}
-function rTransited(r: DerReader): TransitedEncoding {
-  const s = r.seq('TransitedEncoding');
-  const trType = s.ctxInt32(0, 'TransitedEncoding.tr-type');
-  const contents = s.ctxOctets(1, 'TransitedEncoding.contents');
-  s.end('TransitedEncoding');
-  return { trType: trType, contents: contents };
+  return dec(b, '', 0, 'L', 'LastReq');
 }
 export function encodeTransitedEncoding(t: TransitedEncoding): Uint8Array {
-  return wTransited(t);
+  return enc(spec('R'), t, 0, '');
 }
 export function decodeTransitedEncoding(b: Uint8Array): TransitedEncoding {
-  return decodeAll(b, 'TransitedEncoding', rTransited);
+  return dec(b, spec('R'), 0, '', 'TransitedEncoding');
 }
 
-// ---------------------------------------------------------------- Ticket [APPLICATION 1]
+// ---------------------------------------------------------------- Ticket [APPLICATION 1], EncTicketPart [APPLICATION 3]
 
-function wTicket(t: Ticket): Uint8Array {
-  if (t.raw) return t.raw;
-  return encApp(
-    APP_TICKET,
-    encSeq([
-      encCtx(0, encInt(PVNO)),
-      encCtx(1, encStr(t.realm)),
-      encCtx(2, wPrincipalName(t.sname)),
-      encCtx(3, wEncryptedData(t.encPart)),
-    ]),
-  );
-}
-function rTicket(r: DerReader): Ticket {
-  const start = r.p;
-  const a = r.enter(0x60 | APP_TICKET, 'Ticket');
-  const raw = r.b.slice(start, r.p);
-  const s = a.seq('Ticket');
-  s.ctxIntEq(0, PVNO, 'Ticket.tkt-vno');
-  const realm = s.ctxStr(1, 'Ticket.realm');
-  const sname = ctxR(s, 2, 'Ticket.sname', rPrincipalName);
-  const encPart = ctxR(s, 3, 'Ticket.enc-part', rEncryptedData);
-  s.end('Ticket');
-  a.end('Ticket');
-  return { realm: realm, sname: sname, encPart: encPart, raw: raw };
-}
 /** Encodes a Ticket; returns t.raw unchanged when present. */
 export function encodeTicket(t: Ticket): Uint8Array {
-  return wTicket(t);
+  return t.raw ? t.raw : enc(spec('T'), t, APP_TICKET, '');
 }
 /** Decodes a Ticket; the result's raw holds a copy of the exact input bytes. */
 export function decodeTicket(b: Uint8Array): Ticket {
-  return decodeAll(b, 'Ticket', rTicket);
+  return dec(b, spec('T'), APP_TICKET, '', 'Ticket');
 }
-
-// ---------------------------------------------------------------- EncTicketPart [APPLICATION 3]
-
 export function encodeEncTicketPart(e: EncTicketPart): Uint8Array {
-  return encApp(
-    APP_ENC_TICKET_PART,
-    encSeq([
-      encCtx(0, encFlags(e.flags)),
-      encCtx(1, wEncryptionKey(e.key)),
-      encCtx(2, encStr(e.crealm)),
-      encCtx(3, wPrincipalName(e.cname)),
-      encCtx(4, wTransited(e.transited)),
-      encCtx(5, encTime(e.authtime)),
-      has(e.starttime) ? encCtx(6, encTime(e.starttime as number)) : null,
-      encCtx(7, encTime(e.endtime)),
-      has(e.renewTill) ? encCtx(8, encTime(e.renewTill as number)) : null,
-      has(e.caddr) ? encCtx(9, seqOfW(e.caddr as HostAddress[], wHostAddress)) : null,
-      has(e.authorizationData) ? encCtx(10, seqOfW(e.authorizationData as AuthorizationDataEntry[], wAdEntry)) : null,
-    ]),
-  );
+  return enc(ENC_TICKET_PART, e, APP_ENC_TICKET_PART, '');
 }
 export function decodeEncTicketPart(b: Uint8Array): EncTicketPart {
-  return decodeAll(b, 'EncTicketPart', (r) => {
-    const a = r.enter(0x60 | APP_ENC_TICKET_PART, 'EncTicketPart');
-    const s = a.seq('EncTicketPart');
-    const out: EncTicketPart = {
-      flags: s.ctxFlags(0, 'EncTicketPart.flags'),
-      key: ctxR(s, 1, 'EncTicketPart.key', rEncryptionKey),
-      crealm: s.ctxStr(2, 'EncTicketPart.crealm'),
-      cname: ctxR(s, 3, 'EncTicketPart.cname', rPrincipalName),
-      transited: ctxR(s, 4, 'EncTicketPart.transited', rTransited),
-      authtime: s.ctxTime(5, 'EncTicketPart.authtime'),
-      endtime: 0,
-    };
-    if (s.has(6)) out.starttime = s.ctxTime(6, 'EncTicketPart.starttime');
-    out.endtime = s.ctxTime(7, 'EncTicketPart.endtime');
-    if (s.has(8)) out.renewTill = s.ctxTime(8, 'EncTicketPart.renew-till');
-    if (s.has(9)) out.caddr = ctxSeqOfR(s, 9, 'EncTicketPart.caddr', rHostAddress);
-    if (s.has(10)) out.authorizationData = ctxSeqOfR(s, 10, 'EncTicketPart.authorization-data', rAdEntry);
-    s.end('EncTicketPart');
-    a.end('EncTicketPart');
-    return out;
-  });
+  return dec(b, ENC_TICKET_PART, APP_ENC_TICKET_PART, '', 'EncTicketPart');
 }
 
-// ---------------------------------------------------------------- KDC-REQ-BODY, AS-REQ
+// ---------------------------------------------------------------- KDC-REQ-BODY, AS-REQ, TGS-REQ
 
-function wKdcReqBody(b: KdcReqBody): Uint8Array {
-  const et: Uint8Array[] = [];
-  for (let i = 0; i < b.etype.length; i++) et.push(encInt(b.etype[i]));
-  return encSeq([
-    encCtx(0, encFlags(b.kdcOptions)),
-    has(b.cname) ? encCtx(1, wPrincipalName(b.cname as PrincipalName)) : null,
-    encCtx(2, encStr(b.realm)),
-    has(b.sname) ? encCtx(3, wPrincipalName(b.sname as PrincipalName)) : null,
-    has(b.from) ? encCtx(4, encTime(b.from as number)) : null,
-    encCtx(5, encTime(b.till)),
-    has(b.rtime) ? encCtx(6, encTime(b.rtime as number)) : null,
-    encCtx(7, encUInt32(b.nonce)),
-    encCtx(8, encSeq(et)),
-    has(b.addresses) ? encCtx(9, seqOfW(b.addresses as HostAddress[], wHostAddress)) : null,
-    has(b.encAuthorizationData) ? encCtx(10, wEncryptedData(b.encAuthorizationData as EncryptedData)) : null,
-    has(b.additionalTickets) ? encCtx(11, seqOfW(b.additionalTickets as Ticket[], wTicket)) : null,
-  ]);
-}
-function rEtype(r: DerReader): number {
-  return r.int32('KDC-REQ-BODY.etype');
-}
-function rKdcReqBody(r: DerReader): KdcReqBody {
-  const s = r.seq('KDC-REQ-BODY');
-  const out: KdcReqBody = { kdcOptions: s.ctxFlags(0, 'KDC-REQ-BODY.kdc-options'), realm: '', till: 0, nonce: 0, etype: [] };
-  if (s.has(1)) out.cname = ctxR(s, 1, 'KDC-REQ-BODY.cname', rPrincipalName);
-  out.realm = s.ctxStr(2, 'KDC-REQ-BODY.realm');
-  if (s.has(3)) out.sname = ctxR(s, 3, 'KDC-REQ-BODY.sname', rPrincipalName);
-  if (s.has(4)) out.from = s.ctxTime(4, 'KDC-REQ-BODY.from');
-  out.till = s.ctxTime(5, 'KDC-REQ-BODY.till');
-  if (s.has(6)) out.rtime = s.ctxTime(6, 'KDC-REQ-BODY.rtime');
-  out.nonce = s.ctxUInt32(7, 'KDC-REQ-BODY.nonce');
-  out.etype = ctxSeqOfR(s, 8, 'KDC-REQ-BODY.etype', rEtype);
-  if (s.has(9)) out.addresses = ctxSeqOfR(s, 9, 'KDC-REQ-BODY.addresses', rHostAddress);
-  if (s.has(10)) out.encAuthorizationData = ctxR(s, 10, 'KDC-REQ-BODY.enc-authorization-data', rEncryptedData);
-  if (s.has(11)) out.additionalTickets = ctxSeqOfR(s, 11, 'KDC-REQ-BODY.additional-tickets', rTicket);
-  s.end('KDC-REQ-BODY');
-  return out;
-}
 export function encodeKdcReqBody(b: KdcReqBody): Uint8Array {
-  return wKdcReqBody(b);
+  return enc(spec('B'), b, 0, '');
 }
 export function decodeKdcReqBody(b: Uint8Array): KdcReqBody {
-  return decodeAll(b, 'KDC-REQ-BODY', rKdcReqBody);
-}
-
-function wKdcReq(msgType: number, q: KdcReq): Uint8Array {
-  return encApp(
-    msgType,
-    encSeq([
-      encCtx(1, encInt(PVNO)),
-      encCtx(2, encInt(msgType)),
-      has(q.padata) ? encCtx(3, seqOfW(q.padata as PaData[], wPaData)) : null,
-      encCtx(4, wKdcReqBody(q.reqBody)),
-    ]),
-  );
-}
-function rKdcReq(r: DerReader, msgType: number, what: string): KdcReq {
-  const a = r.enter(0x60 | msgType, what);
-  const s = a.seq(what);
-  pvnoMsg(s, 1, msgType, what);
-  const out: KdcReq = { msgType: msgType, reqBody: { kdcOptions: 0, realm: '', till: 0, nonce: 0, etype: [] } };
-  if (s.has(3)) out.padata = ctxSeqOfR(s, 3, what + '.padata', rPaData);
-  const c = s.ctx(4, what + '.req-body');
-  const bodyStart = c.p;
-  out.reqBody = rKdcReqBody(c);
-  out.reqBodyRaw = c.b.slice(bodyStart, c.p);
-  c.end(what + '.req-body');
-  s.end(what);
-  a.end(what);
-  return out;
+  return dec(b, spec('B'), 0, '', 'KDC-REQ-BODY');
 }
 /** AS-REQ [APPLICATION 10]. */
 export function encodeAsReq(q: AsReq): Uint8Array {
-  return wKdcReq(KRB_AS_REQ, q);
+  return enc(spec('Q'), q, KRB_AS_REQ, '');
 }
 export function decodeAsReq(b: Uint8Array): AsReq {
-  return decodeAll(b, 'AS-REQ', (r) => rKdcReq(r, KRB_AS_REQ, 'AS-REQ'));
+  return decodeKdcReqAs(b, KRB_AS_REQ);
 }
 /** TGS-REQ [APPLICATION 12] (padata carries PA-TGS-REQ). */
 export function encodeTgsReq(q: KdcReq): Uint8Array {
-  return wKdcReq(KRB_TGS_REQ, q);
+  return enc(spec('Q'), q, KRB_TGS_REQ, '');
 }
 /** AS-REQ or TGS-REQ; msgType says which. */
 export function decodeKdcReq(b: Uint8Array): KdcReq {
   const t = messageType(b);
   if (t !== KRB_AS_REQ && t !== KRB_TGS_REQ) throw new DecodeError('KDC-REQ: not an AS-REQ or TGS-REQ');
-  return decodeAll(b, 'KDC-REQ', (r) => rKdcReq(r, t, t === KRB_AS_REQ ? 'AS-REQ' : 'TGS-REQ'));
+  return decodeKdcReqAs(b, t);
+}
+function decodeKdcReqAs(b: Uint8Array, t: number): KdcReq {
+  const q: KdcReq = dec(b, spec('Q'), t, '', t === KRB_AS_REQ ? 'AS-REQ' : 'TGS-REQ');
+  q.msgType = t;
+  return q;
 }
 
 // ---------------------------------------------------------------- AS-REP / TGS-REP
 
-function wKdcRep(msgType: number, p: KdcRep): Uint8Array {
-  return encApp(
-    msgType,
-    encSeq([
-      encCtx(0, encInt(PVNO)),
-      encCtx(1, encInt(msgType)),
-      has(p.padata) ? encCtx(2, seqOfW(p.padata as PaData[], wPaData)) : null,
-      encCtx(3, encStr(p.crealm)),
-      encCtx(4, wPrincipalName(p.cname)),
-      encCtx(5, wTicket(p.ticket)),
-      encCtx(6, wEncryptedData(p.encPart)),
-    ]),
-  );
-}
-function rKdcRep(r: DerReader, msgType: number, what: string): KdcRep {
-  const a = r.enter(0x60 | msgType, what);
-  const s = a.seq(what);
-  pvnoMsg(s, 0, msgType, what);
-  let padata: PaData[] | undefined;
-  if (s.has(2)) padata = ctxSeqOfR(s, 2, what + '.padata', rPaData);
-  const crealm = s.ctxStr(3, what + '.crealm');
-  const cname = ctxR(s, 4, what + '.cname', rPrincipalName);
-  const ticket = ctxR(s, 5, what + '.ticket', rTicket);
-  const encPart = ctxR(s, 6, what + '.enc-part', rEncryptedData);
-  s.end(what);
-  a.end(what);
-  const out: KdcRep = { msgType: msgType, crealm: crealm, cname: cname, ticket: ticket, encPart: encPart };
-  if (padata) out.padata = padata;
-  return out;
-}
 /** AS-REP [APPLICATION 11]. */
 export function encodeAsRep(p: AsRep): Uint8Array {
-  return wKdcRep(KRB_AS_REP, p);
+  return enc(spec('Y'), p, KRB_AS_REP, '');
 }
 export function decodeAsRep(b: Uint8Array): AsRep {
-  return decodeAll(b, 'AS-REP', (r) => rKdcRep(r, KRB_AS_REP, 'AS-REP'));
+  return decodeKdcRepAs(b, KRB_AS_REP);
 }
 /** TGS-REP [APPLICATION 13]. */
 export function encodeTgsRep(p: TgsRep): Uint8Array {
-  return wKdcRep(KRB_TGS_REP, p);
+  return enc(spec('Y'), p, KRB_TGS_REP, '');
 }
 export function decodeTgsRep(b: Uint8Array): TgsRep {
-  return decodeAll(b, 'TGS-REP', (r) => rKdcRep(r, KRB_TGS_REP, 'TGS-REP'));
+  return decodeKdcRepAs(b, KRB_TGS_REP);
 }
 /** AS-REP or TGS-REP; msgType says which. */
 export function decodeKdcRep(b: Uint8Array): KdcRep {
   const t = messageType(b);
   if (t !== KRB_AS_REP && t !== KRB_TGS_REP) throw new DecodeError('KDC-REP: not an AS-REP or TGS-REP');
-  return decodeAll(b, 'KDC-REP', (r) => rKdcRep(r, t, t === KRB_AS_REP ? 'AS-REP' : 'TGS-REP'));
+  return decodeKdcRepAs(b, t);
+}
+function decodeKdcRepAs(b: Uint8Array, t: number): KdcRep {
+  const p: KdcRep = dec(b, spec('Y'), t, '', t === KRB_AS_REP ? 'AS-REP' : 'TGS-REP');
+  p.msgType = t;
+  return p;
 }
 
 // ---------------------------------------------------------------- EncKDCRepPart [APPLICATION 25 / 26]
 
 /** EncKDCRepPart, as EncASRepPart [APPLICATION 25] unless app = 26 (EncTGSRepPart). */
 export function encodeEncKdcRepPart(e: EncKdcRepPart, app?: number): Uint8Array {
-  const tag = app === APP_ENC_TGS_REP_PART ? APP_ENC_TGS_REP_PART : APP_ENC_AS_REP_PART;
-  return encApp(
-    tag,
-    encSeq([
-      encCtx(0, wEncryptionKey(e.key)),
-      encCtx(1, seqOfW(e.lastReq, wLrEntry)),
-      encCtx(2, encUInt32(e.nonce)),
-      has(e.keyExpiration) ? encCtx(3, encTime(e.keyExpiration as number)) : null,
-      encCtx(4, encFlags(e.flags)),
-      encCtx(5, encTime(e.authtime)),
-      has(e.starttime) ? encCtx(6, encTime(e.starttime as number)) : null,
-      encCtx(7, encTime(e.endtime)),
-      has(e.renewTill) ? encCtx(8, encTime(e.renewTill as number)) : null,
-      encCtx(9, encStr(e.srealm)),
-      encCtx(10, wPrincipalName(e.sname)),
-      has(e.caddr) ? encCtx(11, seqOfW(e.caddr as HostAddress[], wHostAddress)) : null,
-      has(e.encryptedPaData) ? encCtx(12, seqOfW(e.encryptedPaData as PaData[], wPaData)) : null,
-    ]),
-  );
+  return enc(spec('Z'), e, app === APP_ENC_TGS_REP_PART ? app : APP_ENC_AS_REP_PART, '');
 }
 /** Accepts EncASRepPart (25) and EncTGSRepPart (26): MIT's KDC sends 26 in AS-REPs. */
 export function decodeEncKdcRepPart(b: Uint8Array): EncKdcRepPart {
-  return decodeAll(b, 'EncKDCRepPart', (r) => {
-    const t = r.peek();
-    const a = r.enter(t === (0x60 | APP_ENC_TGS_REP_PART) ? t : 0x60 | APP_ENC_AS_REP_PART, 'EncKDCRepPart');
-    const s = a.seq('EncKDCRepPart');
-    const out: EncKdcRepPart = {
-      key: ctxR(s, 0, 'EncKDCRepPart.key', rEncryptionKey),
-      lastReq: ctxSeqOfR(s, 1, 'EncKDCRepPart.last-req', rLrEntry),
-      nonce: s.ctxUInt32(2, 'EncKDCRepPart.nonce'),
-      flags: 0,
-      authtime: 0,
-      endtime: 0,
-      srealm: '',
-      sname: { nameType: 0, nameString: [] },
-    };
-    if (s.has(3)) out.keyExpiration = s.ctxTime(3, 'EncKDCRepPart.key-expiration');
-    out.flags = s.ctxFlags(4, 'EncKDCRepPart.flags');
-    out.authtime = s.ctxTime(5, 'EncKDCRepPart.authtime');
-    if (s.has(6)) out.starttime = s.ctxTime(6, 'EncKDCRepPart.starttime');
-    out.endtime = s.ctxTime(7, 'EncKDCRepPart.endtime');
-    if (s.has(8)) out.renewTill = s.ctxTime(8, 'EncKDCRepPart.renew-till');
-    out.srealm = s.ctxStr(9, 'EncKDCRepPart.srealm');
-    out.sname = ctxR(s, 10, 'EncKDCRepPart.sname', rPrincipalName);
-    if (s.has(11)) out.caddr = ctxSeqOfR(s, 11, 'EncKDCRepPart.caddr', rHostAddress);
-    if (s.has(12)) out.encryptedPaData = ctxSeqOfR(s, 12, 'EncKDCRepPart.encrypted-pa-data', rPaData);
-    s.end('EncKDCRepPart');
-    a.end('EncKDCRepPart');
-    return out;
-  });
+  const app = b instanceof Uint8Array && b[0] === (0x60 | APP_ENC_TGS_REP_PART) ? APP_ENC_TGS_REP_PART : APP_ENC_AS_REP_PART;
+  return dec(b, spec('Z'), app, '', 'EncKDCRepPart');
 }
 
-// ---------------------------------------------------------------- Authenticator [APPLICATION 2]
+// ---------------------------------------------------------------- Authenticator [APPLICATION 2], AP-REQ [14], AP-REP [15], EncAPRepPart [27]
 
 export function encodeAuthenticator(x: Authenticator): Uint8Array {
-  return encApp(
-    APP_AUTHENTICATOR,
-    encSeq([
-      encCtx(0, encInt(PVNO)),
-      encCtx(1, encStr(x.crealm)),
-      encCtx(2, wPrincipalName(x.cname)),
-      has(x.cksum) ? encCtx(3, wChecksum(x.cksum as Checksum)) : null,
-      encCtx(4, encUsec(x.cusec)),
-      encCtx(5, encTime(x.ctime)),
-      has(x.subkey) ? encCtx(6, wEncryptionKey(x.subkey as EncryptionKey)) : null,
-      has(x.seqNumber) ? encCtx(7, encUInt32(x.seqNumber as number)) : null,
-      has(x.authorizationData) ? encCtx(8, seqOfW(x.authorizationData as AuthorizationDataEntry[], wAdEntry)) : null,
-    ]),
-  );
+  return enc(spec('U'), x, APP_AUTHENTICATOR, '');
 }
 export function decodeAuthenticator(b: Uint8Array): Authenticator {
-  return decodeAll(b, 'Authenticator', (r) => {
-    const a = r.enter(0x60 | APP_AUTHENTICATOR, 'Authenticator');
-    const s = a.seq('Authenticator');
-    s.ctxIntEq(0, PVNO, 'Authenticator.authenticator-vno');
-    const out: Authenticator = {
-      crealm: s.ctxStr(1, 'Authenticator.crealm'),
-      cname: ctxR(s, 2, 'Authenticator.cname', rPrincipalName),
-      cusec: 0,
-      ctime: 0,
-    };
-    if (s.has(3)) out.cksum = ctxR(s, 3, 'Authenticator.cksum', rChecksum);
-    out.cusec = s.ctxUsec(4, 'Authenticator.cusec');
-    out.ctime = s.ctxTime(5, 'Authenticator.ctime');
-    if (s.has(6)) out.subkey = ctxR(s, 6, 'Authenticator.subkey', rEncryptionKey);
-    if (s.has(7)) out.seqNumber = s.ctxUInt32(7, 'Authenticator.seq-number');
-    if (s.has(8)) out.authorizationData = ctxSeqOfR(s, 8, 'Authenticator.authorization-data', rAdEntry);
-    s.end('Authenticator');
-    a.end('Authenticator');
-    return out;
-  });
+  return dec(b, spec('U'), APP_AUTHENTICATOR, '', 'Authenticator');
 }
-
-function encUsec(v: number): Uint8Array {
-  if (!(v >= 0 && v <= 999999)) throw new Error('Microseconds ' + v + ' out of range');
-  return encInt(v);
-}
-function encUInt32(v: number): Uint8Array {
-  if (!(v >= 0 && v <= 4294967295)) throw new Error('UInt32 ' + v + ' out of range');
-  return encInt(v);
-}
-
-// ---------------------------------------------------------------- AP-REQ [APPLICATION 14]
-
 export function encodeApReq(q: ApReq): Uint8Array {
-  return encApp(
-    KRB_AP_REQ,
-    encSeq([
-      encCtx(0, encInt(PVNO)),
-      encCtx(1, encInt(KRB_AP_REQ)),
-      encCtx(2, encFlags(q.apOptions)),
-      encCtx(3, wTicket(q.ticket)),
-      encCtx(4, wEncryptedData(q.authenticator)),
-    ]),
-  );
+  return enc(spec('M'), q, KRB_AP_REQ, '');
 }
 export function decodeApReq(b: Uint8Array): ApReq {
-  return decodeAll(b, 'AP-REQ', (r) => {
-    const a = r.enter(0x60 | KRB_AP_REQ, 'AP-REQ');
-    const s = a.seq('AP-REQ');
-    pvnoMsg(s, 0, KRB_AP_REQ, 'AP-REQ');
-    const apOptions = s.ctxFlags(2, 'AP-REQ.ap-options');
-    const ticket = ctxR(s, 3, 'AP-REQ.ticket', rTicket);
-    const authenticator = ctxR(s, 4, 'AP-REQ.authenticator', rEncryptedData);
-    s.end('AP-REQ');
-    a.end('AP-REQ');
-    return { apOptions: apOptions, ticket: ticket, authenticator: authenticator };
-  });
+  return dec(b, spec('M'), KRB_AP_REQ, '', 'AP-REQ');
 }
-
-// ---------------------------------------------------------------- AP-REP [APPLICATION 15], EncAPRepPart [27]
-
 export function encodeApRep(p: ApRep): Uint8Array {
-  return encApp(
-    KRB_AP_REP,
-    encSeq([encCtx(0, encInt(PVNO)), encCtx(1, encInt(KRB_AP_REP)), encCtx(2, wEncryptedData(p.encPart))]),
-  );
+  return enc(spec('N'), p, KRB_AP_REP, '');
 }
 export function decodeApRep(b: Uint8Array): ApRep {
-  return decodeAll(b, 'AP-REP', (r) => {
-    const a = r.enter(0x60 | KRB_AP_REP, 'AP-REP');
-    const s = a.seq('AP-REP');
-    pvnoMsg(s, 0, KRB_AP_REP, 'AP-REP');
-    const encPart = ctxR(s, 2, 'AP-REP.enc-part', rEncryptedData);
-    s.end('AP-REP');
-    a.end('AP-REP');
-    return { encPart: encPart };
-  });
+  return dec(b, spec('N'), KRB_AP_REP, '', 'AP-REP');
 }
-
 export function encodeEncApRepPart(p: EncApRepPart): Uint8Array {
-  return encApp(
-    APP_ENC_AP_REP_PART,
-    encSeq([
-      encCtx(0, encTime(p.ctime)),
-      encCtx(1, encUsec(p.cusec)),
-      has(p.subkey) ? encCtx(2, wEncryptionKey(p.subkey as EncryptionKey)) : null,
-      has(p.seqNumber) ? encCtx(3, encUInt32(p.seqNumber as number)) : null,
-    ]),
-  );
+  return enc(spec('O'), p, APP_ENC_AP_REP_PART, '');
 }
 export function decodeEncApRepPart(b: Uint8Array): EncApRepPart {
-  return decodeAll(b, 'EncAPRepPart', (r) => {
-    const a = r.enter(0x60 | APP_ENC_AP_REP_PART, 'EncAPRepPart');
-    const s = a.seq('EncAPRepPart');
-    const out: EncApRepPart = { ctime: s.ctxTime(0, 'EncAPRepPart.ctime'), cusec: s.ctxUsec(1, 'EncAPRepPart.cusec') };
-    if (s.has(2)) out.subkey = ctxR(s, 2, 'EncAPRepPart.subkey', rEncryptionKey);
-    if (s.has(3)) out.seqNumber = s.ctxUInt32(3, 'EncAPRepPart.seq-number');
-    s.end('EncAPRepPart');
-    a.end('EncAPRepPart');
-    return out;
-  });
+  return dec(b, spec('O'), APP_ENC_AP_REP_PART, '', 'EncAPRepPart');
 }
 
 // ---------------------------------------------------------------- KRB-ERROR [APPLICATION 30]
 
 export function encodeKrbError(x: KrbError): Uint8Array {
-  return encApp(
-    KRB_ERROR,
-    encSeq([
-      encCtx(0, encInt(PVNO)),
-      encCtx(1, encInt(KRB_ERROR)),
-      has(x.ctime) ? encCtx(2, encTime(x.ctime as number)) : null,
-      has(x.cusec) ? encCtx(3, encUsec(x.cusec as number)) : null,
-      encCtx(4, encTime(x.stime)),
-      encCtx(5, encUsec(x.susec)),
-      encCtx(6, encInt(x.errorCode)),
-      has(x.crealm) ? encCtx(7, encStr(x.crealm as string)) : null,
-      has(x.cname) ? encCtx(8, wPrincipalName(x.cname as PrincipalName)) : null,
-      encCtx(9, encStr(x.realm)),
-      encCtx(10, wPrincipalName(x.sname)),
-      has(x.eText) ? encCtx(11, encStr(x.eText as string)) : null,
-      has(x.eData) ? encCtx(12, encOctets(x.eData as Uint8Array)) : null,
-    ]),
-  );
+  return enc(spec('W'), x, KRB_ERROR, '');
 }
 export function decodeKrbError(b: Uint8Array): KrbError {
-  return decodeAll(b, 'KRB-ERROR', (r) => {
-    const a = r.enter(0x60 | KRB_ERROR, 'KRB-ERROR');
-    const s = a.seq('KRB-ERROR');
-    pvnoMsg(s, 0, KRB_ERROR, 'KRB-ERROR');
-    let ctime: number | undefined;
-    let cusec: number | undefined;
-    if (s.has(2)) ctime = s.ctxTime(2, 'KRB-ERROR.ctime');
-    if (s.has(3)) cusec = s.ctxUsec(3, 'KRB-ERROR.cusec');
-    const out: KrbError = {
-      stime: s.ctxTime(4, 'KRB-ERROR.stime'),
-      susec: s.ctxUsec(5, 'KRB-ERROR.susec'),
-      errorCode: s.ctxInt32(6, 'KRB-ERROR.error-code'),
-      realm: '',
-      sname: { nameType: 0, nameString: [] },
-    };
-    if (ctime !== undefined) out.ctime = ctime;
-    if (cusec !== undefined) out.cusec = cusec;
-    if (s.has(7)) out.crealm = s.ctxStr(7, 'KRB-ERROR.crealm');
-    if (s.has(8)) out.cname = ctxR(s, 8, 'KRB-ERROR.cname', rPrincipalName);
-    out.realm = s.ctxStr(9, 'KRB-ERROR.realm');
-    out.sname = ctxR(s, 10, 'KRB-ERROR.sname', rPrincipalName);
-    if (s.has(11)) out.eText = s.ctxStr(11, 'KRB-ERROR.e-text');
-    if (s.has(12)) out.eData = s.ctxOctets(12, 'KRB-ERROR.e-data');
-    s.end('KRB-ERROR');
-    a.end('KRB-ERROR');
-    return out;
-  });
+  return dec(b, spec('W'), KRB_ERROR, '', 'KRB-ERROR');
 }
 
 // ---------------------------------------------------------------- message helpers
@@ -1289,16 +908,17 @@ export function messageType(b: Uint8Array): number {
  */
 export function ticketDer(msg: Uint8Array): Uint8Array {
   const t = messageType(msg);
-  const field = t === KRB_AP_REQ ? 3 : t === KRB_AS_REP || t === KRB_TGS_REP ? 5 : -1;
+  const field = t === KRB_AP_REQ ? 0xa3 : t === KRB_AS_REP || t === KRB_TGS_REP ? 0xa5 : -1;
   if (field < 0) throw new DecodeError('ticket: message is not an AP-REQ, AS-REP or TGS-REP');
   return decodeAll(msg, 'ticket', (r) => {
-    const a = r.enter(0x60 | t, 'ticket');
-    const s = a.seq('ticket');
-    while (s.more() && !s.has(field)) s.skip('ticket');
-    const c = s.ctx(field, 'ticket');
-    const raw = c.raw(0x60 | APP_TICKET, 'ticket');
+    const s = r.enter(0x60 | t, 'ticket').enter(0x30, 'ticket');
+    while (s.more() && !s.has(field)) s.p = s.hdr(-1, 'ticket') + s.p; // skip (hdr moves p first)
+    const c = s.enter(field, 'ticket');
+    const st = c.p;
+    const n = c.hdr(0x60 | APP_TICKET, 'ticket');
+    c.p += n;
     c.end('ticket');
-    return raw;
+    return c.b.slice(st, c.p);
   });
 }
 
