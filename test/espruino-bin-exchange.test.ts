@@ -134,7 +134,12 @@ async function exchangeOn(mode: 'ram' | 'flash', sample: boolean, bundle: string
     } finally {
       p.stop();
     }
-    file = PRELUDE + writeCfg + 'eval(require("Storage").read("cta.js"));\n';
+    // The Linux build sizes its variable store to what parsing the program needed and
+    // does not grow it for native crypto results in the event loop: with the code in
+    // Storage the store would stay at 4,096, and an exchange that peaks near it fails
+    // with "Not enough memory for result". Grow it once (the garbage is freed at once;
+    // the figures count used variables, not the store's size).
+    file = PRELUDE + writeCfg + '(function(){var a=[];for(var i=0;i<6000;i++)a.push(i);})();\n' + 'eval(require("Storage").read("cta.js"));\n';
   }
   writeFileSync(join(wd, 'run.js'), file);
   const it = new Interp(['run.js'], wd);
