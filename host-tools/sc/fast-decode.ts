@@ -12,7 +12,7 @@
 // the same values. The *Any() wrappers fall back to the generic decoders on null,
 // so which inputs are rejected, and with which DecodeError, is the generic code's.
 import { parseKerberosTimeBytes } from '../../firmware/proto/der.ts';
-import { decodeApReq, decodeAuthenticator, decodeEncTicketPart, type PrincipalName } from '../../firmware/proto/krb5.ts';
+import { decodeApReq, decodeAuthenticator, decodeEncTicketPart, principalToString, type PrincipalName } from '../../firmware/proto/krb5.ts';
 import { decodeApRequest, DOI, HMAC_LEN, KMMID, MAX_CIPHERSUITES, MAX_DATAGRAM, type Ciphersuite, type IpsecAppData } from '../../firmware/proto/pktc.ts';
 
 /** The parts of a pktc AP Request (DOI IPsec) and its AP-REQ the SC uses. */
@@ -104,12 +104,6 @@ function str(end: number): string {
   p += len;
   return s;
 }
-function ctxStr(n: number, end: number): string {
-  const e = hdr(0xa0 | n, end) + p;
-  const s = str(e);
-  if (p !== e) no();
-  return s;
-}
 function ctxTime(n: number, end: number): number {
   const e = hdr(0xa0 | n, end) + p;
   if (hdr(0x18, e) !== 15) no();
@@ -142,12 +136,6 @@ function principalName(end: number): PrincipalName {
   if (p !== ce || p !== e) no();
   return { nameType: nameType, nameString: nameString };
 }
-function ctxPrincipalName(n: number, end: number): PrincipalName {
-  const e = hdr(0xa0 | n, end) + p;
-  const v = principalName(e);
-  if (p !== e) no();
-  return v;
-}
 function ctxFlags(n: number, end: number): number {
   const e = hdr(0xa0 | n, end) + p;
   const len = hdr(0x03, e);
@@ -160,6 +148,83 @@ function ctxFlags(n: number, end: number): number {
   p += len;
   if (p !== e) no();
   return v;
+}
+
+// ---- interned (realm, PrincipalName) pairs ----
+// A realm field followed by a PrincipalName field (ticket sname, EncTicketPart and
+// Authenticator crealm + cname) is looked up by its exact DER bytes in a bounded
+// direct-mapped cache before it is parsed: a hit returns the strings and the
+// PrincipalName object decoded from those same bytes before (no strings or
+// objects per message; the returned objects are shared and never modified). A
+// miss parses as usual and remembers the result. Names only, never key material.
+type NameEntry = { key: Uint8Array; realm: string; name: PrincipalName; full: string | null };
+const NAME_SLOTS = 16384;
+const names: (NameEntry | undefined)[] = new Array(NAME_SLOTS);
+function hashBytes(h: number, s: number, e: number): number {
+  for (let i = s; i < e; i++) h = Math.imul(h ^ b[i], 16777619);
+  return h;
+}
+/** [nr] realm then [nr+1] PrincipalName, both within end. */
+function ctxRealmName(nr: number, end: number): NameEntry {
+  const e1 = hdr(0xa0 | nr, end) + p;
+  return realmName(p, e1, nr + 1, end);
+}
+function realmName(rs: number, e1: number, nn: number, end: number): NameEntry {
+  // realm TLV is [rs, e1); the [nn] header follows at e1
+  p = e1;
+  const e2 = hdr(0xa0 | nn, end) + p;
+  const ns = p;
+  const rl = e1 - rs;
+  const kl = rl + (e2 - ns);
+  const h = (hashBytes(hashBytes(0x811c9dc5 ^ kl, rs, e1), ns, e2) >>> 0) & (NAME_SLOTS - 1);
+  const c = names[h];
+  if (c !== undefined && c.key.length === kl) {
+    const k = c.key;
+    let i = 0;
+    while (i < rl && k[i] === b[rs + i]) i++;
+    if (i === rl) {
+      while (i < kl && k[i] === b[ns + i - rl]) i++;
+      if (i === kl) {
+        p = e2;
+        return c;
+      }
+    }
+  }
+  p = rs;
+  const realm = str(e1);
+  if (p !== e1) no();
+  p = ns;
+  const name = principalName(e2);
+  if (p !== e2) no();
+  const key = new Uint8Array(kl);
+  key.set(b.subarray(rs, e1), 0);
+  key.set(b.subarray(ns, e2), rl);
+  const n: NameEntry = { key: key, realm: realm, name: name, full: null };
+  names[h] = n;
+  return n;
+}
+const fullNames = new WeakMap<PrincipalName, NameEntry>();
+/** principalToString(name, realm), from the intern cache when name came from it. */
+export function principalString(name: PrincipalName, realm: string): string {
+  const e = fullNames.get(name);
+  if (e !== undefined && e.realm === realm) {
+    if (e.full === null) e.full = principalToString(name, realm);
+    return e.full;
+  }
+  return principalToString(name, realm);
+}
+function remember(e: NameEntry): NameEntry {
+  if (e.full === null && !fullNames.has(e.name)) fullNames.set(e.name, e);
+  return e;
+}
+
+/** One shared { auth, enc } object per byte pair (never modified by the SC): no object per offered suite. */
+const suites: (Ciphersuite | undefined)[] = new Array(65536);
+function suite(auth: number, enc: number): Ciphersuite {
+  const i = (auth << 8) | enc;
+  let c = suites[i];
+  if (c === undefined) suites[i] = c = { auth: auth, enc: enc };
+  return c;
 }
 
 function run<T>(bytes: Uint8Array, start: number, f: () => T): T | null {
@@ -195,8 +260,9 @@ export function fastApRequest(buf: Uint8Array): ApRequestParts | null {
     const ta = hdr(0x61, t3) + p;
     const ts = hdr(0x30, ta) + p;
     if (ctxInt(0, ts, -2147483648, 4294967295) !== 5) no();
-    const realm = ctxStr(1, ts);
-    const sname = ctxPrincipalName(2, ts);
+    const rn = ctxRealmName(1, ts);
+    const realm = rn.realm;
+    const sname = rn.name;
     const te = hdr(0xa3, ts) + p;
     const ed = hdr(0x30, te) + p;
     const tktEtype = ctxInt(0, ed, -2147483648, 2147483647);
@@ -220,8 +286,8 @@ export function fastApRequest(buf: Uint8Array): ApRequestParts | null {
     const count = b[p + 8];
     if (count < 1 || count > MAX_CIPHERSUITES) no();
     p += 9;
-    const ciphersuites: Ciphersuite[] = [];
-    for (let i = 0; i < count; i++, p += 2) ciphersuites.push({ auth: b[p], enc: b[p + 1] });
+    const ciphersuites: Ciphersuite[] = new Array(count);
+    for (let i = 0; i < count; i++, p += 2) ciphersuites[i] = suite(b[p], b[p + 1]);
     if (b[p] > 1) no();
     p++;
     return {
@@ -284,8 +350,9 @@ export function fastEncTicketPart(pt: Uint8Array): TicketParts | null {
     const kv = ctxOctetsAt(1, ks);
     const kvLen = lastLen;
     if (p !== ks || p !== k1) no();
-    const crealm = ctxStr(2, se);
-    const cname = ctxPrincipalName(3, se);
+    const cn = remember(ctxRealmName(2, se));
+    const crealm = cn.realm;
+    const cname = cn.name;
     // [4] TransitedEncoding SEQUENCE { [0] tr-type, [1] contents }
     const t4 = hdr(0xa4, se) + p;
     const tr = hdr(0x30, t4) + p;
@@ -316,8 +383,9 @@ export function fastAuthenticator(pt: Uint8Array): AuthParts | null {
     const ae = hdr(0x62, n) + p;
     const se = hdr(0x30, ae) + p;
     if (ctxInt(0, se, -2147483648, 4294967295) !== 5) no();
-    const crealm = ctxStr(1, se);
-    const cname = ctxPrincipalName(2, se);
+    const cn = ctxRealmName(1, se);
+    const crealm = cn.realm;
+    const cname = cn.name;
     const cusec = ctxInt(4, se, 0, 999999);
     const ctime = ctxTime(5, se);
     if (p !== se || p !== ae) no(); // cksum, subkey, seq-number, authorization-data: generic path

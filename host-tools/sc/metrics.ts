@@ -2,6 +2,9 @@
 // text (exposition format 0.0.4). Counter families have one label each; values
 // are plain numbers in small objects so the hot path is a property increment.
 
+/** One counter (family, label value) kept as a plain number field: the hot path's increment is c.n++. */
+export type Counter = { n: number };
+
 export type CounterFamily = { help: string; label: string; values: { [labelValue: string]: number } };
 
 /** Latency buckets in seconds (Wake Up sent -> SA established). */
@@ -22,11 +25,32 @@ export class Metrics {
   latencySum = 0;
   latencyCount = 0;
 
+  private cells: { family: string; label: string; c: Counter }[] = [];
+
+  /** A counter cell for (family, label value); its count joins the family's at every read. */
+  counter(family: string, labelValue: string): Counter {
+    if (!this.families[family]) throw new Error(`no counter family ${family}`);
+    const c: Counter = { n: 0 };
+    this.cells.push({ family, label: labelValue, c });
+    return c;
+  }
+  /** Moves the cells' counts into the families (a key appears once its count is > 0, as with inc()). */
+  private fold(): void {
+    for (const e of this.cells) {
+      if (e.c.n !== 0) {
+        const v = this.families[e.family].values;
+        v[e.label] = (v[e.label] || 0) + e.c.n;
+        e.c.n = 0;
+      }
+    }
+  }
+
   inc(family: string, labelValue: string, by = 1): void {
     const v = this.families[family].values;
     v[labelValue] = (v[labelValue] || 0) + by;
   }
   get(family: string, labelValue: string): number {
+    this.fold();
     return this.families[family].values[labelValue] || 0;
   }
   observeLatency(seconds: number): void {
@@ -38,12 +62,14 @@ export class Metrics {
   }
   /** A plain snapshot: { family: { labelValue: n } } plus latency. */
   snapshot(): { [family: string]: { [labelValue: string]: number } } & { latency: { count: number; sum: number } } {
+    this.fold();
     const out: { [family: string]: { [labelValue: string]: number } } = {};
     for (const name of Object.keys(this.families)) out[name] = { ...this.families[name].values };
     return Object.assign(out, { latency: { count: this.latencyCount, sum: this.latencySum } }) as never;
   }
   /** Prometheus text; gauges are supplied by the caller (registry size etc.). */
   render(gauges: { [name: string]: { help: string; value: number } } = {}): string {
+    this.fold();
     const lines: string[] = [];
     for (const name of Object.keys(this.families)) {
       const f = this.families[name];

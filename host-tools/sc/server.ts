@@ -15,16 +15,15 @@
 // HMAC-key cache here); crypto runs on node:crypto.
 import { EventEmitter } from 'node:events';
 import dgram from 'node:dgram';
-import * as nodeCrypto from 'node:crypto';
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 
 import { scCryptoBackend, clearCipherCache } from './fast-crypto.ts';
 import { hmacRaw, sessionOps, subkeyHmacKeys, ticketKey, type SessionOps, type TicketKey } from './session-crypto.ts';
-import { decodeApRequestAny, decodeAuthenticatorAny, decodeEncTicketPartAny, type ApRequestParts, type AuthParts, type TicketParts } from './fast-decode.ts';
+import { decodeApRequestAny, decodeAuthenticatorAny, decodeEncTicketPartAny, principalString, type ApRequestParts, type AuthParts, type TicketParts } from './fast-decode.ts';
 import { encodeApReplyFast, encodeEncApRepPartFast, WakeUpTemplate } from './fast-encode.ts';
-import { hmacPads, hmacSha1Ok } from '../crypto/fast-krb.ts';
+import { hmacPads } from '../crypto/fast-krb.ts';
 import { isIP } from 'node:net';
 import { lookup as dnsLookup } from 'node:dns';
 import { decrypt, encrypt, getProfile, keyCacheSize, randomKey, setKeyCacheSize, usageHmacKey } from '../../firmware/proto/crypto/index.ts';
@@ -78,9 +77,10 @@ import { deriveSaKeys, type SaKeys } from '../../firmware/proto/sa.ts';
 import { espOpen, espPeekSpi, espSeal, ESP_NEXT_HEADER, parseNcsCommand, parseNcsResponse } from '../../firmware/proto/esp.ts';
 
 import { realClock, type Clock } from './clock.ts';
-import { Metrics } from './metrics.ts';
+import { Metrics, type Counter } from './metrics.ts';
 import { NonceTable } from './nonces.ts';
-import { ReplayCache, ResponseCache } from './replay.ts';
+import { ReplayCache, ResponseCache, responseKey } from './replay.ts';
+import { PendingTable } from './pending.ts';
 import { Registry, CTA_STATE, STATE_NAMES, type CtaRecord } from './registry.ts';
 import { KeyStore } from './keys.ts';
 import { randomBytes } from './rand.ts';
@@ -88,9 +88,12 @@ import { startControl, type ControlServer } from './control.ts';
 
 // node:crypto with cached AES contexts, one-shot hashes and pooled randomness.
 const B = scCryptoBackend;
-const oneShotHash = (nodeCrypto as unknown as { hash?: (alg: string, data: Uint8Array, enc: 'latin1') => string }).hash;
+const EMPTY = new Uint8Array(0);
+/** Scratch: SA Recovered header (04 01 10) + the AP Reply's HMAC. */
+const ackIn = new Uint8Array(3 + HMAC_LEN);
 /** The SA Recovered header this profile sends: KMMID 4, DOI IPsec, version 1.0. */
 const SA_RECOVERED_HEADER = new Uint8Array([KMMID.SA_RECOVERED, DOI.IPSEC, 0x10]);
+ackIn.set(SA_RECOVERED_HEADER, 0);
 
 export type ScTimers = {
   /** Lifetime of a Wake Up / Rekey nonce (ms). */
@@ -278,24 +281,23 @@ type Pending = {
   principal: string;
   etype: number;
   subkey: Uint8Array;
-  apReplyHmac: Uint8Array;
+  /** The AP Reply sent (its last HMAC_LEN bytes are its HMAC); also held by the response cache, never modified. */
+  apReply: Uint8Array;
   ctaSpi: number;
   scSpi: number;
   cs: Ciphersuite;
   startedAt: number;
   clientInitiated: boolean;
   expires: number;
+  /** The SA Recovered HMAC expected (PendingTable's key). */
+  ack: Uint8Array;
+  xkey: string | null;
 };
 
 /** A CTA being woken: attempt count, when the current attempt times out, and the nonces sent. */
 type Waking = { slot: number; attempt: number; startedAt: number; due: number; nonces: number[]; rekey: boolean };
 
 type SigWaiter = { resolve: (s: string) => void; reject: (e: Error) => void; timer: unknown; slot: number };
-
-/** bytes[off..off+n) as a binary string (a Map key). */
-function latin1(bytes: Uint8Array, off: number, n: number): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset + off, n).toString('latin1');
-}
 
 function u8(buf: Buffer): Uint8Array {
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
@@ -387,11 +389,24 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
   const replay = new ReplayCache(limits.replayCache ?? 262144);
   const responses = new ResponseCache(limits.responseCache ?? 8192);
   const metrics = new Metrics();
+  // Counter cells of the per-exchange path (c.n++, no family/label lookups).
+  const TX = {
+    wake_up: metrics.counter('cta_sc_tx_total', 'wake_up'),
+    rekey: metrics.counter('cta_sc_tx_total', 'rekey'),
+    ap_reply: metrics.counter('cta_sc_tx_total', 'ap_reply'),
+    error_reply: metrics.counter('cta_sc_tx_total', 'error_reply'),
+  };
+  const cRxApRequest = metrics.counter('cta_sc_rx_total', 'ap_request');
+  const cRxSaRecovered = metrics.counter('cta_sc_rx_total', 'sa_recovered');
+  const cApAccepted = metrics.counter('cta_sc_ap_requests_total', 'accepted');
+  const cApAcceptedCi = metrics.counter('cta_sc_ap_requests_total', 'accepted_client_initiated');
+  const cEstablished = metrics.counter('cta_sc_exchanges_total', 'established');
+  const cEstablishedCi = metrics.counter('cta_sc_exchanges_total', 'established_client_initiated');
   // AP Replies awaiting SA Recovered, keyed by the SA Recovered HMAC expected for
   // them (header 04 01 10), so an SA Recovered finds its exchange in O(1) however
   // many CTAs share one address (NAT, a serial bridge). One fixed lifetime:
   // insertion order is expiry order.
-  const pending = new Map<string, Pending>();
+  const pending = new PendingTable<Pending>();
   const waking = new Map<number, Waking>();
   const ciRate = new Map<number, { windowStart: number; count: number }>();
   const hmacKeys = new Map<string, Uint8Array>(); // derived HMAC keys per (etype, usage, session key)
@@ -439,8 +454,8 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
   // Non-UDP paths to CTAs (attachLink): address -> sender(channel, bytes).
   const links = new Map<string, (channel: number, data: Uint8Array) => void>();
 
-  function send(buf: Uint8Array, port: number, address: string, kind: string): void {
-    metrics.inc('cta_sc_tx_total', kind);
+  function send(buf: Uint8Array, port: number, address: string, kind: Counter): void {
+    kind.n++;
     const link = links.get(address);
     if (link) {
       link(1, buf);
@@ -478,23 +493,6 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
     for (let i = 0; i < HMAC_LEN; i++) d |= h[i] ^ mac[i];
     return d === 0;
   }
-  /** Replay-cache key: SHA-1 of client, ctime, cusec and the authenticator ciphertext. */
-  let replayScratch = Buffer.allocUnsafe(512);
-  function replayKey(client: string, ctime: number, cusec: number, cipher: Uint8Array): string {
-    // Built in a reused scratch buffer (no per-request Buffers); same bytes as before.
-    const need = client.length * 3 + 16 + cipher.length;
-    if (replayScratch.length < need) replayScratch = Buffer.allocUnsafe(Math.max(need, 2 * replayScratch.length));
-    const b = replayScratch;
-    const nl = b.write(client, 0, 'utf8');
-    b[nl] = 0;
-    b.writeDoubleBE(ctime, nl + 1);
-    b.writeUInt32BE(cusec >>> 0, nl + 9);
-    b.writeUInt16BE(0, nl + 13);
-    b[nl + 15] = 0;
-    b.set(cipher, nl + 16);
-    const m = b.subarray(0, nl + 16 + cipher.length);
-    return oneShotHash ? oneShotHash('sha1', m, 'latin1') : createHash('sha1').update(m).digest().toString('latin1');
-  }
   function newScSpi(slot: number, avoid: number): number {
     // SC inbound SPI = gen (11 bits, 512..2047) << 21 | slot: finds the CTA without a map.
     for (;;) {
@@ -527,7 +525,7 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
       sname: scName.name,
       eText: text,
     });
-    send(encodeErrorReply({ kmmid: KMMID.ERROR_REPLY, doi, krbError: body }), r.port, r.address, 'error_reply');
+    send(encodeErrorReply({ kmmid: KMMID.ERROR_REPLY, doi, krbError: body }), r.port, r.address, TX.error_reply);
     metrics.inc('cta_sc_error_replies_total', String(code));
     metrics.inc('cta_sc_ap_requests_total', 'error');
     log('krb_error', { code, text, address: r.address, port: r.port, principal });
@@ -621,7 +619,7 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
       }
       if (!msg) msg = wakeUpTemplate.encode(nonce);
       const kind = msg[0] === KMMID.REKEY ? 'rekey' : 'wake_up';
-      send(msg, registry.port(slot), registry.address(slot), kind);
+      send(msg, registry.port(slot), registry.address(slot), kind === 'rekey' ? TX.rekey : TX.wake_up);
       if (em.listenerCount('wake')) em.emit('wake', { principal: p, kind: kind === 'rekey' ? 'rekey' : 'wake', attempt: w.attempt } satisfies WakeEvent);
     }
     w.due = now + timers.wakeRetryMs;
@@ -700,11 +698,11 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
     // A byte-identical retransmission of an answered AP Request gets the same AP Reply.
     // Looked up by its last 20 bytes (the HMAC of a well-formed request), then the
     // whole datagram compared with the one answered.
-    const digest = latin1(buf, buf.length > HMAC_LEN ? buf.length - HMAC_LEN : 0, buf.length > HMAC_LEN ? HMAC_LEN : buf.length);
+    const digest = responseKey(buf);
     const cached = responses.get(digest, now, buf);
     if (cached) {
       metrics.inc('cta_sc_ap_requests_total', 'retransmit');
-      send(cached.reply, r.port, r.address, 'ap_reply');
+      send(cached.reply, r.port, r.address, TX.ap_reply);
       return;
     }
     // Host fast decoders (fast-decode.ts) with the generic ones behind them.
@@ -738,7 +736,7 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
     } finally {
       if (tpt) tpt.fill(0); // the decoded ticket holds a copy of the session key
     }
-    const clientName = principalToString(etp.cname, etp.crealm);
+    const clientName = principalString(etp.cname, etp.crealm);
     const skewMs = timers.skewSec * 1000;
     const start = etp.starttime ?? etp.authtime;
     if (start - skewMs > now || etp.flags & TKT_FLG_INVALID) {
@@ -798,7 +796,7 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
     buf: Uint8Array,
     r: Rinfo,
     now: number,
-    digest: string,
+    digest: number,
     msg: ApRequestParts,
     etp: TicketParts,
     clientName: string,
@@ -810,18 +808,17 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
   ): void {
     const doi = msg.doi;
     const skewMs = timers.skewSec * 1000;
-    if (auth.crealm !== etp.crealm || !principalNameEquals(auth.cname, etp.cname)) {
+    if (auth.crealm !== etp.crealm || (auth.cname !== etp.cname && !principalNameEquals(auth.cname, etp.cname))) {
       return krbError(KRB_AP_ERR_BADMATCH, r, doi, { ctime: auth.ctime, cusec: auth.cusec, crealm: etp.crealm, cname: etp.cname }, 'authenticator and ticket name different clients', clientName);
     }
     if (Math.abs(auth.ctime - now) > skewMs) {
       return krbError(KRB_AP_ERR_SKEW, r, doi, { ctime: auth.ctime, cusec: auth.cusec, crealm: etp.crealm, cname: etp.cname }, 'clock skew too great', clientName);
     }
     // Kerberos replay cache: client + ctime + cusec + authenticator hash.
-    const rkey = replayKey(clientName, auth.ctime, auth.cusec, authCipher);
     // A replay is answered with KRB_AP_ERR_REPEAT only once the HMAC and the nonce
     // check out: a replayed AP Request whose nonce was consumed (or never ours) is a
     // false nonce like any other -- disregarded silently, never an Error Reply.
-    const isReplay = replay.has(rkey, now);
+    const isReplay = replay.has(clientName, auth.ctime, auth.cusec, authCipher, now);
     // The key-management HMAC (usage 1101 under the session key), compared in constant time.
     if (msg.hmac.length !== HMAC_LEN || !ops.apRequestMacOk(msg.signed, msg.hmac)) {
       return drop('bad_hmac', r, clientName);
@@ -856,7 +853,7 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
     }
     const cs = selectCiphersuite(msg.ciphersuites);
     if (!cs) return drop('no_common_ciphersuite', r, clientName);
-    if (!replay.add(rkey, now + 2 * skewMs, now)) {
+    if (!replay.add(clientName, auth.ctime, auth.cusec, authCipher, now + 2 * skewMs, now)) {
       // Full of live entries: a server-initiated request is still protected by its
       // single-use nonce (covered by the HMAC); a client-initiated one is not.
       metrics.inc('cta_sc_drops_total', 'replay_cache_full');
@@ -896,40 +893,43 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
     replyPads.fill(0);
     keys.setSession(slot, sk.keytype, sk.keyvalue, etp.endtime);
     responses.set(digest, { request: new Uint8Array(buf), reply, expires: now + Math.max(timers.nonceLifetimeMs, timers.saRecoveredTimeoutMs), address: r.address, port: r.port });
-    metrics.inc('cta_sc_ap_requests_total', clientInitiated ? 'accepted_client_initiated' : 'accepted');
+    (clientInitiated ? cApAcceptedCi : cApAccepted).n++;
     const p: Pending = {
       slot,
       principal: clientName,
       etype: sk.keytype,
       subkey,
-      apReplyHmac: reply.slice(reply.length - HMAC_LEN),
+      apReply: reply,
       ctaSpi,
       scSpi,
       cs,
       startedAt,
       clientInitiated,
       expires: now + timers.saRecoveredTimeoutMs,
+      ack: EMPTY,
+      xkey: null,
     };
     wipe(kiReply);
     if (!ackRequired) {
       wipe(kiAck);
-      send(reply, r.port, r.address, 'ap_reply');
+      send(reply, r.port, r.address, TX.ap_reply);
       establish(p, now);
       wipe(subkey);
       return;
     }
     registry.setState(slot, CTA_STATE.REPLIED, now);
     if (pending.size >= (limits.pending ?? 65536)) sweepPending(now, true);
-    const ack = hmacRaw(B, kiAck, saRecoveredSigned(SA_RECOVERED_HEADER, p.apReplyHmac));
+    // SA Recovered's signed bytes (header, AP Reply HMAC) in a scratch array: nothing secret, nothing kept.
+    ackIn.set(reply.subarray(reply.length - HMAC_LEN), 3);
+    p.ack = hmacRaw(B, kiAck, ackIn);
     wipe(kiAck);
-    pending.set(latin1(ack, 0, HMAC_LEN), p);
-    ack.fill(0);
-    send(reply, r.port, r.address, 'ap_reply');
+    pending.add(p);
+    send(reply, r.port, r.address, TX.ap_reply);
   }
 
   function expectedSaRecovered(p: Pending, header: Uint8Array): string {
     return createHmac('sha1', usageHmacKey(B, p.etype, p.subkey, USAGE.SA_RECOVERED))
-      .update(saRecoveredSigned(header, p.apReplyHmac))
+      .update(saRecoveredSigned(header, p.apReply.subarray(p.apReply.length - HMAC_LEN)))
       .digest()
       .toString('latin1');
   }
@@ -942,7 +942,7 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
     registry.setSa(p.slot, { ctaSpi: p.ctaSpi, scSpi: p.scSpi, ciphersuite: ciphersuiteName(p.cs), establishedAt: now, expiresAt }, now);
     const latencyMs = p.clientInitiated ? null : now - p.startedAt;
     if (latencyMs !== null) metrics.observeLatency(latencyMs / 1000);
-    metrics.inc('cta_sc_exchanges_total', p.clientInitiated ? 'established_client_initiated' : 'established');
+    (p.clientInitiated ? cEstablishedCi : cEstablished).n++;
     if (p.cs.enc === IPSEC_ENC.NULL) saEncNull.set(p.slot, true);
     else if (saEncNull.size) saEncNull.delete(p.slot);
     if (logging) log('established', { principal: p.principal, ctaSpi: p.ctaSpi, scSpi: p.scSpi, ciphersuite: ciphersuiteName(p.cs), latencyMs });
@@ -961,12 +961,11 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
   // ---- SA Recovered ----
   function onSaRecovered(buf: Uint8Array, r: Rinfo): void {
     const now = clock.now();
-    let key: string | null = null;
+    let p: Pending | undefined;
     if (buf.length === 3 + HMAC_LEN && buf[0] === KMMID.SA_RECOVERED && buf[1] === SA_RECOVERED_HEADER[1] && buf[2] === SA_RECOVERED_HEADER[2]) {
       // The header this profile sends (what decodeSaRecovered accepts, checked in place).
       if (pending.size === 0) return drop('no_pending_exchange', r);
-      key = latin1(buf, 3, HMAC_LEN);
-      if (!pending.has(key)) key = null;
+      p = pending.get(buf, 3);
     } else {
     let m;
     try {
@@ -978,21 +977,19 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
     if (pending.size === 0) return drop('no_pending_exchange', r);
     const h = m.signed;
     if (h[1] === SA_RECOVERED_HEADER[1] && h[2] === SA_RECOVERED_HEADER[2]) {
-      key = Buffer.from(m.hmac.buffer, m.hmac.byteOffset, m.hmac.length).toString('latin1');
-      if (!pending.has(key)) key = null;
+      p = pending.get(m.hmac, 0);
     } else {
       // Another minor version / DOI in the header: compute per pending exchange (rare).
-      for (const [k, p] of pending) {
-        if (p.expires > now && timingSafeEqual(Buffer.from(expectedSaRecovered(p, h), 'latin1'), m.hmac)) {
-          key = k;
+      for (const q of pending.values()) {
+        if (q.expires > now && timingSafeEqual(Buffer.from(expectedSaRecovered(q, h), 'latin1'), m.hmac)) {
+          p = q;
           break;
         }
       }
     }
     }
-    const p = key === null ? undefined : pending.get(key);
     if (!p || p.expires <= now) return drop(pending.size ? 'bad_hmac' : 'no_pending_exchange', r);
-    pending.delete(key as string);
+    pending.delete(p);
     if (registry.slotOf(p.principal) !== p.slot) {
       wipe(p.subkey);
       return drop('unregistered', r, p.principal);
@@ -1020,12 +1017,12 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
   /** Drops expired exchanges (force: also the oldest live ones, to make room). */
   function sweepPending(now: number, force: boolean): void {
     let room = force ? Math.max(1, pending.size >> 4) : 0;
-    for (const [k, p] of pending) {
+    for (const p of pending.values()) {
       if (p.expires > now) {
         if (room <= 0) break;
         room--;
       }
-      pending.delete(k);
+      pending.delete(p);
       metrics.inc('cta_sc_exchanges_total', 'no_sa_recovered');
       const current = registry.slotOf(p.principal) === p.slot && registry.state(p.slot) === CTA_STATE.REPLIED;
       if (current) {
@@ -1148,10 +1145,10 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
     try {
       const k = buf.length >= 3 ? buf[0] : 0;
       if (k === KMMID.AP_REQUEST) {
-        metrics.inc('cta_sc_rx_total', 'ap_request');
+        cRxApRequest.n++;
         onApRequest(buf, r);
       } else if (k === KMMID.SA_RECOVERED) {
-        metrics.inc('cta_sc_rx_total', 'sa_recovered');
+        cRxSaRecovered.n++;
         onSaRecovered(buf, r);
       } else if (k >= 1 && k <= 6) {
         metrics.inc('cta_sc_rx_total', 'unexpected');
