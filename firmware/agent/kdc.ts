@@ -23,7 +23,7 @@ import {
 import type { PrincipalName, PaData, AsRep, KrbError, Ticket } from '../proto/krb5.ts';
 import { DecodeError } from '../proto/errors.ts';
 import type { CtaKey } from '../config.ts';
-import { USAGE } from '../proto/pktc.ts';
+import { USAGE_AP_REQUEST, AS_TILL_MS } from '../proto/consts.ts';
 
 /** A cached service ticket for one SC, with its session key and derived HMAC keys. */
 export type TicketEntry = {
@@ -39,8 +39,8 @@ export type TicketEntry = {
   hmacRekey: Uint8Array | null;
 };
 
-/** Ticket lifetime asked for (the KDC caps it). */
-export const AS_TILL_MS = 24 * 3600 * 1000;
+/** Ticket lifetime asked for (the KDC caps it): AS_TILL_MS, one day (consts.ts, inlined). */
+export { AS_TILL_MS };
 
 export function clientName(principal: string): PrincipalName {
   return { nameType: NT_PRINCIPAL, nameString: principal.split('/') };
@@ -120,7 +120,7 @@ export function readAsRep(b: CryptoBackend, rep: AsRep, keys: CtaKey[], nonce: n
     key: kv,
     authtime: part.authtime,
     endtime: part.endtime,
-    hmacReq: usageHmacKey(b, part.key.keytype, kv, USAGE.AP_REQUEST),
+    hmacReq: usageHmacKey(b, part.key.keytype, kv, USAGE_AP_REQUEST),
     hmacRekey: null,
   };
 }

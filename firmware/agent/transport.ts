@@ -22,13 +22,9 @@ declare const BOARD_SERIAL: boolean;
 
 // Inside this module the channel numbers and error texts are literals: module-level
 // strings are copied into RAM on the interpreter, literals in function bodies stay in flash.
-
-export const CH_CTL = 0;
-export const CH_KM = 1;
-export const CH_KDC = 2;
-export const CH_SIG = 3;
-
-export const SERIAL_ADDRESS = 'serial';
+// The channel numbers and the serial address live in proto/consts.ts (imported constants
+// are inlined by the bundler) and are re-exported here.
+export { CH_CTL, CH_KM, CH_KDC, CH_SIG, SERIAL_ADDRESS } from '../proto/consts.ts';
 
 export type RxHandler = (channel: number, data: Uint8Array, address: string, port: number) => void;
 

@@ -26,13 +26,10 @@ export type CborValue =
   | CborValue[]
   | { [key: string]: CborValue };
 
-/** Deepest nesting of arrays/maps accepted by the decoder (and the encoder). */
-export const CBOR_MAX_DEPTH = 8;
-/** Largest input accepted by cborDecode. */
-export const CBOR_MAX_INPUT = 65536;
-
-const TWO32 = 4294967296;
-const MAX_SAFE = 9007199254740991;
+// CBOR_MAX_DEPTH: deepest nesting of arrays/maps accepted by the decoder (and the
+// encoder); CBOR_MAX_INPUT: largest input accepted by cborDecode. In consts.ts (inlined).
+import { CBOR_MAX_DEPTH, CBOR_MAX_INPUT, TWO32, MAX_SAFE } from './consts.ts';
+export { CBOR_MAX_DEPTH, CBOR_MAX_INPUT };
 
 // Encoder and decoder state lives in module variables, not objects: both are
 // synchronous and re-entered only through their own recursion, and `ob[ol]`

@@ -39,3 +39,27 @@ export const ESP_MAX_PACKET = 4096;
 /** Largest NCS message text handled. */
 export const NCS_MAX = 2048;
 export const REPLAY_WINDOW_SIZE = 64;
+
+/** CBOR (cbor.ts): nesting and input bounds, integer limits. */
+export const CBOR_MAX_DEPTH = 8;
+export const CBOR_MAX_INPUT = 65536;
+export const TWO32 = 4294967296;
+export const MAX_SAFE = 9007199254740991;
+
+/** DER (der.ts) reader bounds. */
+export const DER_MAX_INPUT = 65535;
+export const DER_MAX_DEPTH = 16;
+export const DER_MAX_ITEMS = 64;
+
+/** SA key material (sa.ts): 2 x (16-byte AES key + 20-byte HMAC-SHA1 key). */
+export const SA_KEYMAT_LEN = 72;
+
+/** Transport channels (agent/transport.ts) and the address of a datagram from a serial link. */
+export const CH_CTL = 0;
+export const CH_KM = 1;
+export const CH_KDC = 2;
+export const CH_SIG = 3;
+export const SERIAL_ADDRESS = 'serial';
+
+/** AS-REQ till: one day after now (agent/kdc.ts). */
+export const AS_TILL_MS = 86400000;

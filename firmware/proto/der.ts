@@ -20,9 +20,8 @@
 
 import { DecodeError } from './errors.ts';
 
-export const MAX_INPUT = 65535;
-export const MAX_DEPTH = 16;
-export const MAX_ITEMS = 64;
+import { DER_MAX_INPUT as MAX_INPUT, DER_MAX_DEPTH as MAX_DEPTH, DER_MAX_ITEMS as MAX_ITEMS } from './consts.ts';
+export { MAX_INPUT, MAX_DEPTH, MAX_ITEMS };
 
 // Identifier octets used by Kerberos.
 export const T_INTEGER = 0x02;

@@ -16,21 +16,25 @@ interface ErrorCtor<T> {
   prototype: T;
 }
 
-function makeError<T extends Error>(name: string): ErrorCtor<T> {
-  const C = function (this: T, message: string) {
-    this.name = name;
-    this.message = message;
-  } as unknown as ErrorCtor<T>;
+// Constructors written out (no factory closure: on the interpreter every closure keeps
+// its creating scope alive), prototypes set up by one helper.
+/** The one error any decoder throws for malformed, truncated or oversized input. */
+export const DecodeError = function (this: DecodeError, message: string) {
+  this.name = 'DecodeError';
+  this.message = message;
+} as unknown as ErrorCtor<DecodeError>;
+/** Integrity-check failure, unsupported enctype, bad key length. */
+export const CryptoError = function (this: CryptoError, message: string) {
+  this.name = 'CryptoError';
+  this.message = message;
+} as unknown as ErrorCtor<CryptoError>;
+function errorProto(C: ErrorCtor<Error>, name: string): void {
   C.prototype = Object.create(Error.prototype);
   C.prototype.name = name;
   C.prototype.constructor = C;
-  return C;
 }
-
-/** The one error any decoder throws for malformed, truncated or oversized input. */
-export const DecodeError = makeError<DecodeError>('DecodeError');
-/** Integrity-check failure, unsupported enctype, bad key length. */
-export const CryptoError = makeError<CryptoError>('CryptoError');
+errorProto(DecodeError, 'DecodeError');
+errorProto(CryptoError, 'CryptoError');
 
 export function isDecodeError(e: unknown): e is DecodeError {
   return e instanceof DecodeError;

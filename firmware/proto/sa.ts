@@ -7,8 +7,10 @@ import { concat, fromAscii, u32, wipe } from './bytes.ts';
 import type { CryptoBackend } from './crypto/backend.ts';
 import { hkdfExpandSha256 } from './crypto/index.ts';
 
+import { SA_KEYMAT_LEN } from './consts.ts';
+export { SA_KEYMAT_LEN };
+/** The HKDF info label (a module-level string would be copied into RAM on the interpreter: saInfo writes the literal). */
 export const SA_INFO_LABEL = 'CTA-SA v1';
-export const SA_KEYMAT_LEN = 72;
 
 export interface SaKeys {
   /** AES-128-CBC key protecting CTA -> SC packets. */
@@ -21,7 +23,7 @@ export interface SaKeys {
 
 /** The HKDF info string for a pair of SPIs. */
 export function saInfo(ctaSpi: number, scSpi: number): Uint8Array {
-  return concat([fromAscii(SA_INFO_LABEL), u32(ctaSpi), u32(scSpi)]);
+  return concat([fromAscii('CTA-SA v1'), u32(ctaSpi), u32(scSpi)]);
 }
 
 /** Derive the four SA keys; `subkey` is the AP-REP subkey's key bytes. */
