@@ -141,11 +141,8 @@ import {
   U_SA_RECOVERED,
   U_REKEY,
   NH_NONE,
-  dropReasons,
   counterNames,
 } from './counters.ts';
-
-export { dropReasons } from './counters.ts';
 
 // Build-time board facts (host-tools/build/build.ts boardDefines). Tested inline as
 // `(typeof BOARD_X === 'undefined' || BOARD_X)`: esbuild folds that at each use and
@@ -270,6 +267,9 @@ type ScState = {
 /** A receive path's result: the D_ reason of a drop, or nothing. */
 type Drop = number | void;
 
+/** Math.floor (one module variable; shorter at each of its uses). */
+const fl = Math.floor;
+
 function normHost(a: string): string {
   if (a.indexOf('::ffff:') === 0) a = a.substr(7);
   return a === 'localhost' || a === '::1' ? '127.0.0.1' : a;
@@ -347,7 +347,7 @@ export class CtaAgent {
     for (const sc of a.scs) {
       if (c.clientInitiatedOnBoot) sc.ci = now;
       // Spread a fleet that powers up together: 1 .. prefetchDelayMs.
-      if (c.prefetchTicket) sc.tk = now + 1 + Math.floor((a.b.randomBytes(1)[0] / 256) * c.timers.prefetchDelayMs);
+      if (c.prefetchTicket) sc.tk = now + 1 + fl((a.b.randomBytes(1)[0] / 256) * c.timers.prefetchDelayMs);
     }
     arm(a);
   }
@@ -381,13 +381,13 @@ export class CtaAgent {
 
   /** The counters by name (a fresh object: AgentCounters, drops by reason). */
   get counters(): AgentCounters {
+    // One list: the counters (C_ order), then the drop reasons (D_ order).
     const names = counterNames();
-    const dn = dropReasons();
     const c: { [k: string]: unknown } = {};
     const drops: { [k: string]: number } = {};
-    for (let i = 0; i < dn.length; i++) drops[dn[i]] = this.cn[N_COUNTERS + i];
     for (let i = 0; i < names.length; i++) {
-      c[names[i]] = this.cn[i];
+      if (i < N_COUNTERS) c[names[i]] = this.cn[i];
+      else drops[names[i]] = this.cn[i];
       if (i === 1) c.drops = drops;
     }
     return c as AgentCounters;
@@ -444,15 +444,11 @@ function log(a: CtaAgent, ev: string, fields: { [k: string]: string | number | b
   a.platform.log('cta.' + ev, fields);
 }
 
-/** Platform clock in whole ms (Espruino's Date.now() has a fractional part). */
+/** Platform clock in whole ms (Espruino's Date.now() has a fractional part); + a.offsetMs: the adjusted wall clock used for Kerberos timestamps and ticket lifetimes. */
 function pn(a: CtaAgent): number {
-  return Math.floor(a.platform.now());
+  return fl(a.platform.now());
 }
 
-/** Adjusted wall clock (ms) used for Kerberos timestamps and ticket lifetimes. */
-function now(a: CtaAgent): number {
-  return pn(a) + a.offsetMs;
-}
 
 /** 0.75 .. 1.25 */
 function jitter(a: CtaAgent): number {
@@ -460,7 +456,7 @@ function jitter(a: CtaAgent): number {
 }
 
 function usable(a: CtaAgent, tk: TicketEntry): boolean {
-  return tk.endtime - a.c.timers.ticketRefreshMarginSec * 1000 > now(a);
+  return tk.endtime - a.c.timers.ticketRefreshMarginSec * 1000 > pn(a) + a.offsetMs;
 }
 
 /** Counts an exception caught at `where` (malformed input, else an internal error, logged). */
@@ -486,7 +482,7 @@ function fromSc(sc: ScState, address: string): boolean {
 }
 
 function adoptSkew(a: CtaAgent, err: KrbError): void {
-  a.offsetMs = Math.floor(err.stime + Math.floor(err.susec / 1000) - pn(a));
+  a.offsetMs = fl(err.stime + fl(err.susec / 1000) - pn(a));
   // Authenticator times only grow (au); after a clock that was ahead is pulled
   // back, keeping the old high-water mark would send the skewed ctime again.
   a.au = 0;
@@ -577,7 +573,151 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
   const n = data.length;
   if (n < 3 || n > MAX_DATAGRAM || data[2] >> 4 !== PKTC_MAJOR) return D_MALFORMED;
   const k = data[0];
-  if (k === KM_AP_REPLY || k === KM_ERROR_REPLY) return reply(a, k, data, address);
+  if (k === KM_AP_REPLY || k === KM_ERROR_REPLY) {
+    // AP Reply or Error Reply (inline here: one call frame less), for the pending session it
+    // answers: the AP Reply's encrypted part must decrypt under the slot's ticket and echo
+    // its authenticator time; the KRB-ERROR must name the slot's SC (and echo the time when
+    // it carries one). A byte-identical repeat of the last AP Reply (same HMAC) gets the
+    // same SA Recovered again (ours was lost).
+    const t = a.table;
+    const bk = a.b;
+    let ri = -1;
+    let rm = null;
+    let part: EncApRepPart | null = null;
+    let err: KrbError | null = null;
+    if (t.anyIn(S_AP_REQ_SENT)) {
+      let rep = null;
+      if (k === KM_AP_REPLY) {
+        rm = decodeApReply(data);
+        if (rm.doi !== DOI_IPSEC) return D_UNSUPPORTED_DOI;
+        rep = decodeApRep(rm.apRep);
+        // The HMAC is checked over `data` itself: the decoder's copies are dropped now.
+        rm.apRep = rm.signed = null as unknown as Uint8Array;
+      } else err = decodeKrbError(decodeErrorReply(data).krbError);
+      for (let j = 0; j < t.n && ri < 0; j++) {
+        if (t.state(j) !== S_AP_REQ_SENT) continue;
+        const rs = a.scs[t.get(j, F_SC)];
+        if (!fromSc(rs, address)) continue;
+        if (rep) {
+          const tk = t.tkt[j] as TicketEntry;
+          if (!tk || rep.encPart.etype !== tk.etype) continue;
+          let p;
+          try {
+            p = decodeEncApRepPart(decrypt(bk, tk.etype, tk.key, KU_AP_REP_ENCPART, rep.encPart.cipher));
+          } catch (e) {
+            continue;
+          }
+          if (fl(p.ctime / 1000) === t.get(j, F_CTIME) && p.cusec === t.get(j, F_CUSEC)) {
+            ri = j;
+            part = p;
+          }
+          p = null;
+        } else if (
+          principalNameEquals(rs.nm, (err as KrbError).sname) &&
+          ((err as KrbError).ctime === undefined ||
+            (fl((err as KrbError).ctime as number / 1000) === t.get(j, F_CTIME) && ((err as KrbError).cusec === undefined || (err as KrbError).cusec === t.get(j, F_CUSEC))))
+        )
+          ri = j;
+      }
+      rep = null;
+    }
+    if (ri < 0) {
+      if (k !== KM_AP_REPLY) return D_NO_PENDING;
+      // A repeated AP Reply for the SA just established: our SA Recovered was lost.
+      if (data.length >= HMAC_LEN + 3) {
+        const off = data.length - HMAC_LEN;
+        for (const rs of a.scs) {
+          const h = rs.rh;
+          if (!rs.sr || !h || !fromSc(rs, address)) continue;
+          // Constant-time compare in place (no allocation for a dropped datagram).
+          let dd = 0;
+          for (let x = 0; x < HMAC_LEN; x++) dd |= h[x] ^ data[off + x];
+          if (dd === 0) {
+            send(a, CH_KM, rs.sr, rs.la || address, rs.lp);
+            a.cn[C_SA_RECOVERED_SENT]++;
+            return;
+          }
+        }
+      }
+      // Decoded (a session was pending) but matched none: counted as both.
+      if (!rm) return D_NO_PENDING;
+      a.cn[N_COUNTERS + D_NO_PENDING]++;
+      return D_BAD_AP_REP;
+    }
+    const rs = a.scs[t.get(ri, F_SC)];
+    if (err) {
+      a.cn[C_KRB_ERRORS]++;
+      const code = err.errorCode;
+      const flags = t.get(ri, F_FLAGS);
+      log(a, 'krb_error', { sc: rs.p, code: code });
+      if (code === KRB_AP_ERR_SKEW && !(flags & FL_SKEW_ADOPTED)) {
+        adoptSkew(a, err);
+        // A fresh authenticator for the same slot (nonce, kind and flags kept).
+        apRequest(a, ri, rs, t.tkt[ri] as TicketEntry);
+        t.set(ri, F_FLAGS, flags | FL_SKEW_ADOPTED);
+        return;
+      }
+      if (code === KRB_AP_ERR_TKT_EXPIRED && !(flags & FL_TKT_REFRESHED)) {
+        t.set(ri, F_FLAGS, flags | FL_TKT_REFRESHED);
+        if (rs.ticket === t.tkt[ri]) rs.ticket = null;
+        a.cn[C_TICKET_REFRESHES]++;
+        delete t.req[ri];
+        delete t.tkt[ri];
+        return apRequest(a, ri, rs, null);
+      }
+      return abort(a, ri, 'krb_error_' + code);
+    }
+    let mm = rm as ReturnType<typeof decodeApReply>;
+    const sub = (part as EncApRepPart).subkey;
+    part = null;
+    if (!sub || !sub.keyvalue || sub.keyvalue.length < 16) return D_NO_SUBKEY;
+    const hn = data.length - HMAC_LEN;
+    if (!verifyHmac(bk, usageHmacKey(bk, sub.keytype, sub.keyvalue, U_AP_REPLY), data.subarray(0, hn), data.subarray(hn))) return D_BAD_HMAC;
+    const cs = mm.ciphersuite;
+    let offered = null;
+    for (let j = 0; j < a.su.length; j++) if (a.su[j].auth === cs.auth && a.su[j].enc === cs.enc) offered = a.su[j];
+    if (!offered) return D_BAD_CIPHERSUITE;
+    const p = pn(a);
+    const lt = mm.saLifetime;
+    const gr = mm.gracePeriod;
+    const sa: Sa = {
+      ctaSpi: t.get(ri, F_SPI),
+      scSpi: (mm.appData as IpsecAppData).spi,
+      keys: null as unknown as SaKeys,
+      cs: offered,
+      at: p,
+      ex: p + lt * 1000,
+      lt: lt,
+      gr: gr,
+      rp: new ReplayWindow(),
+      so: 0,
+    };
+    const rn = t.get(ri, F_NONCE);
+    const ad = t.addr[ri] || rs.la;
+    const port = t.addr[ri] ? t.get(ri, F_PORT) : rs.lp;
+    // The SA Recovered (if asked for) is built first, then the decoded message is dropped:
+    // it is not live while the SA keys are derived.
+    const sr = mm.ackRequired && ad !== null ? encodeSaRecovered(bk, usageHmacKey(bk, sub.keytype, sub.keyvalue, U_SA_RECOVERED), { kmmid: KM_SA_RECOVERED, doi: DOI_IPSEC }, mm.hmac) : null;
+    rs.rh = mm.hmac;
+    rm = mm = null as unknown as ReturnType<typeof decodeApReply>;
+    sa.keys = deriveSaKeys(bk, sub.keyvalue, sa.ctaSpi, sa.scSpi);
+    rs.sa = sa;
+    rs.ac = t.tkt[ri] as TicketEntry;
+    rs.state = 'established';
+    rs.sr = sr;
+    rs.cb = 0;
+    // The client starts its own session half-way through the grace period if the SC has not re-keyed.
+    const g = gr < lt ? gr : lt;
+    rs.ci = p + (lt - g) * 1000 + fl((g * 1000) / 2);
+    t.free(ri);
+    a.cn[C_SESSIONS_ESTABLISHED]++;
+    log(a, 'established', { sc: rs.p, nonce: rn, ctaSpi: sa.ctaSpi, scSpi: sa.scSpi, lifetime: lt });
+    if (sr) {
+      a.cn[C_SA_RECOVERED_SENT]++;
+      send(a, CH_KM, sr, ad as string, port);
+    }
+    return;
+  }
   if (k !== KM_WAKE_UP && k !== KM_REKEY) return k === KM_AP_REQUEST || k === KM_SA_RECOVERED ? D_UNEXPECTED : D_MALFORMED;
   if (n < 9) return D_MALFORMED;
   const nonce = readU32(data, 3);
@@ -620,7 +760,7 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
   if (!acc.hmacRekey) acc.hmacRekey = usageHmacKey(b, acc.etype, acc.key, U_REKEY);
   if (!verifyHmac(b, acc.hmacRekey, m.signed, m.hmac)) return D_BAD_HMAC;
   const skew = a.c.timers.skewSec * 1000;
-  const d = m.timestamp - now(a);
+  const d = m.timestamp - (pn(a) + a.offsetMs);
   if (d > skew || d < -skew || m.timestamp <= sc.rt) return D_STALE_REKEY;
   sc.rt = m.timestamp;
   a.cn[C_REKEYS_ACCEPTED]++;
@@ -678,29 +818,33 @@ function apRequest(a: CtaAgent, i: number, sc: ScState, tk: TicketEntry | null):
     return asRequest(a, sc, null);
   }
   const b = a.b;
-  const ms = now(a);
-  let us = Math.floor(ms / 1000) * 1000000 + (ms % 1000) * 1000 + (b.randomBytes(1)[0] & 0x3f);
+  const ms = pn(a) + a.offsetMs;
+  let us = fl(ms / 1000) * 1000000 + (ms % 1000) * 1000 + (b.randomBytes(1)[0] & 0x3f);
   if (us <= a.au) us = a.au + 1;
   a.au = us;
-  const ctimeS = Math.floor(us / 1000000);
+  const ctimeS = fl(us / 1000000);
   const cusec = us - ctimeS * 1000000;
-  const auth = encodeAuthenticator({ crealm: c.realm, cname: a.cm, cusec: cusec, ctime: ctimeS * 1000 });
-  const apReq = encodeApReq({
+  // Nested: the authenticator and its ciphertext are garbage once the AP-REQ is built (and q once the message is).
+  let q: Uint8Array | null = encodeApReq({
     apOptions: AP_OPT_MUTUAL_REQUIRED,
     ticket: tk.ticket,
-    authenticator: { etype: tk.etype, cipher: encrypt(b, tk.etype, tk.key, KU_AP_REQ_AUTH, auth) },
+    authenticator: {
+      etype: tk.etype,
+      cipher: encrypt(b, tk.etype, tk.key, KU_AP_REQ_AUTH, encodeAuthenticator({ crealm: c.realm, cname: a.cm, cusec: cusec, ctime: ctimeS * 1000 })),
+    },
   });
   let spi = c.spi === undefined ? 0 : c.spi;
   while (spi < 256) spi = readU32(b.randomBytes(4), 0);
   t.req[i] = encodeApRequest(b, tk.hmacReq, {
     kmmid: KM_AP_REQUEST,
     doi: DOI_IPSEC,
-    apReq: apReq,
+    apReq: q as Uint8Array,
     serverNonce: t.get(i, F_NONCE),
     appData: { spi: spi },
     ciphersuites: a.su,
     reestablish: sc.sa !== null,
   });
+  q = null;
   const p = pn(a);
   t.tkt[i] = tk;
   t.set(i, F_STATE, S_AP_REQ_SENT);
@@ -727,7 +871,7 @@ function transmit(a: CtaAgent, i: number, sc: ScState, r: number, now: number): 
     i,
     F_DEADLINE,
     t.get(i, F_KIND) === K_CLIENT
-      ? now + Math.floor(tm.unsolicitedBaseMs * (1 << r) * jitter(a))
+      ? now + fl(tm.unsolicitedBaseMs * (1 << r) * jitter(a))
       : t.get(i, F_STARTED) + (r < tm.retransmitMs.length ? tm.retransmitMs[r] : tm.abortMs),
   );
   const msg = t.req[i];
@@ -754,150 +898,12 @@ function abort(a: CtaAgent, i: number, why: string): void {
     let bo = sc.cb ? sc.cb * 2 : a.c.timers.unsolicitedBaseMs * (2 << tries);
     if (bo > 300000) bo = 300000;
     sc.cb = bo;
-    sc.ci = pn(a) + Math.floor(bo * jitter(a));
+    sc.ci = pn(a) + fl(bo * jitter(a));
   }
 }
 
 // ------------------------------------------------------------ AP Reply / Error Reply
 
-/**
- * An AP Reply (k = KM_AP_REPLY) or Error Reply for the pending session it answers: the
- * AP Reply's encrypted part must decrypt under the slot's ticket and echo its
- * authenticator time; the KRB-ERROR must name the slot's SC (and echo the time when it
- * carries one). A byte-identical repeat of the last AP Reply (same HMAC) gets the same
- * SA Recovered again (ours was lost).
- */
-function reply(a: CtaAgent, k: number, data: Uint8Array, address: string): Drop {
-  const t = a.table;
-  const b = a.b;
-  let i = -1;
-  let m = null;
-  let part: EncApRepPart | null = null;
-  let err: KrbError | null = null;
-  if (t.anyIn(S_AP_REQ_SENT)) {
-    let rep = null;
-    if (k === KM_AP_REPLY) {
-      m = decodeApReply(data);
-      if (m.doi !== DOI_IPSEC) return D_UNSUPPORTED_DOI;
-      rep = decodeApRep(m.apRep);
-    } else err = decodeKrbError(decodeErrorReply(data).krbError);
-    for (let j = 0; j < t.n && i < 0; j++) {
-      if (t.state(j) !== S_AP_REQ_SENT) continue;
-      const sc = a.scs[t.get(j, F_SC)];
-      if (!fromSc(sc, address)) continue;
-      if (rep) {
-        const tk = t.tkt[j] as TicketEntry;
-        if (!tk || rep.encPart.etype !== tk.etype) continue;
-        let p;
-        try {
-          p = decodeEncApRepPart(decrypt(b, tk.etype, tk.key, KU_AP_REP_ENCPART, rep.encPart.cipher));
-        } catch (e) {
-          continue;
-        }
-        if (Math.floor(p.ctime / 1000) === t.get(j, F_CTIME) && p.cusec === t.get(j, F_CUSEC)) {
-          i = j;
-          part = p;
-        }
-      } else if (
-        principalNameEquals(sc.nm, (err as KrbError).sname) &&
-        ((err as KrbError).ctime === undefined ||
-          (Math.floor((err as KrbError).ctime as number / 1000) === t.get(j, F_CTIME) && ((err as KrbError).cusec === undefined || (err as KrbError).cusec === t.get(j, F_CUSEC))))
-      )
-        i = j;
-    }
-  }
-  if (i < 0) {
-    if (k !== KM_AP_REPLY) return D_NO_PENDING;
-    // A repeated AP Reply for the SA just established: our SA Recovered was lost.
-    if (data.length >= HMAC_LEN + 3) {
-      const off = data.length - HMAC_LEN;
-      for (const sc of a.scs) {
-        const h = sc.rh;
-        if (!sc.sr || !h || !fromSc(sc, address)) continue;
-        // Constant-time compare in place (no allocation for a dropped datagram).
-        let d = 0;
-        for (let x = 0; x < HMAC_LEN; x++) d |= h[x] ^ data[off + x];
-        if (d === 0) {
-          send(a, CH_KM, sc.sr, sc.la || address, sc.lp);
-          a.cn[C_SA_RECOVERED_SENT]++;
-          return;
-        }
-      }
-    }
-    // Decoded (a session was pending) but matched none: counted as both.
-    if (!m) return D_NO_PENDING;
-    a.cn[N_COUNTERS + D_NO_PENDING]++;
-    return D_BAD_AP_REP;
-  }
-  const sc = a.scs[t.get(i, F_SC)];
-  if (err) {
-    a.cn[C_KRB_ERRORS]++;
-    const code = err.errorCode;
-    const flags = t.get(i, F_FLAGS);
-    log(a, 'krb_error', { sc: sc.p, code: code });
-    if (code === KRB_AP_ERR_SKEW && !(flags & FL_SKEW_ADOPTED)) {
-      adoptSkew(a, err);
-      // A fresh authenticator for the same slot (nonce, kind and flags kept).
-      apRequest(a, i, sc, t.tkt[i] as TicketEntry);
-      t.set(i, F_FLAGS, flags | FL_SKEW_ADOPTED);
-      return;
-    }
-    if (code === KRB_AP_ERR_TKT_EXPIRED && !(flags & FL_TKT_REFRESHED)) {
-      t.set(i, F_FLAGS, flags | FL_TKT_REFRESHED);
-      if (sc.ticket === t.tkt[i]) sc.ticket = null;
-      a.cn[C_TICKET_REFRESHES]++;
-      delete t.req[i];
-      delete t.tkt[i];
-      return apRequest(a, i, sc, null);
-    }
-    return abort(a, i, 'krb_error_' + code);
-  }
-  const mm = m as ReturnType<typeof decodeApReply>;
-  const sub = (part as EncApRepPart).subkey;
-  if (!sub || !sub.keyvalue || sub.keyvalue.length < 16) return D_NO_SUBKEY;
-  if (!verifyHmac(b, usageHmacKey(b, sub.keytype, sub.keyvalue, U_AP_REPLY), mm.signed, mm.hmac)) return D_BAD_HMAC;
-  const cs = mm.ciphersuite;
-  let offered = null;
-  for (let j = 0; j < a.su.length; j++) if (a.su[j].auth === cs.auth && a.su[j].enc === cs.enc) offered = a.su[j];
-  if (!offered) return D_BAD_CIPHERSUITE;
-  const scSpi = (mm.appData as IpsecAppData).spi;
-  const ctaSpi = t.get(i, F_SPI);
-  const p = pn(a);
-  const lt = mm.saLifetime;
-  const gr = mm.gracePeriod;
-  sc.sa = {
-    ctaSpi: ctaSpi,
-    scSpi: scSpi,
-    keys: deriveSaKeys(b, sub.keyvalue, ctaSpi, scSpi),
-    cs: offered,
-    at: p,
-    ex: p + lt * 1000,
-    lt: lt,
-    gr: gr,
-    rp: new ReplayWindow(),
-    so: 0,
-  };
-  sc.ac = t.tkt[i] as TicketEntry;
-  sc.state = 'established';
-  sc.rh = mm.hmac;
-  sc.sr = null;
-  sc.cb = 0;
-  // The client starts its own session half-way through the grace period if the SC has not re-keyed.
-  const g = gr < lt ? gr : lt;
-  sc.ci = p + (lt - g) * 1000 + Math.floor((g * 1000) / 2);
-  const nonce = t.get(i, F_NONCE);
-  const ad = t.addr[i] || sc.la;
-  const port = t.addr[i] ? t.get(i, F_PORT) : sc.lp;
-  t.free(i);
-  a.cn[C_SESSIONS_ESTABLISHED]++;
-  log(a, 'established', { sc: sc.p, nonce: nonce, ctaSpi: ctaSpi, scSpi: scSpi, lifetime: lt });
-  if (mm.ackRequired && ad !== null) {
-    const sr = encodeSaRecovered(b, usageHmacKey(b, sub.keytype, sub.keyvalue, U_SA_RECOVERED), { kmmid: KM_SA_RECOVERED, doi: DOI_IPSEC }, mm.hmac);
-    sc.sr = sr;
-    a.cn[C_SA_RECOVERED_SENT]++;
-    send(a, CH_KM, sr, ad, port);
-  }
-}
 
 // ------------------------------------------------------------ KDC
 
@@ -911,7 +917,7 @@ function asRequest(a: CtaAgent, sc: ScState, pa: CtaKey | null): void {
   }
   const c = a.c;
   sc.an = readU32(a.b.randomBytes(4), 0) & 0x7fffffff;
-  sc.aq = buildAsReq(a.b, a.cm, c.realm, sc.nm, c.keys, sc.an, now(a), pa);
+  sc.aq = buildAsReq(a.b, a.cm, c.realm, sc.nm, c.keys, sc.an, pn(a) + a.offsetMs, pa);
   sc.ar = 0;
   sc.al = pn(a) + c.timers.kdcTimeoutMs;
   sc.ap = pa !== null;
@@ -943,16 +949,16 @@ function asEnd(a: CtaAgent, sc: ScState, tk: TicketEntry | null, why: string): v
     if (tk) {
       sc.tf = 0;
       const margin = tm.ticketRefreshMarginSec * 1000;
-      const left = tk.endtime - margin - now(a);
+      const left = tk.endtime - margin - (pn(a) + a.offsetMs);
       sc.tk = 0;
       if (left >= 2000) {
-        let lead = Math.floor((margin > 20000 ? margin / 2 : 10000) * jitter(a));
-        if (lead > left / 2) lead = Math.floor(left / 2);
+        let lead = fl((margin > 20000 ? margin / 2 : 10000) * jitter(a));
+        if (lead > left / 2) lead = fl(left / 2);
         sc.tk = pn(a) + left - lead;
       }
     } else {
       const f = (sc.tf = (sc.tf || 0) + 1);
-      sc.tk = pn(a) + Math.floor((f <= tm.prefetchRetries ? tm.prefetchRetryMs * (1 << (f - 1)) : tm.prefetchPeriodSec * 1000) * jitter(a));
+      sc.tk = pn(a) + fl((f <= tm.prefetchRetries ? tm.prefetchRetryMs * (1 << (f - 1)) : tm.prefetchPeriodSec * 1000) * jitter(a));
     }
   }
   const t = a.table;

@@ -29,7 +29,7 @@ export const C_SIGNALING_RECEIVED = 21;
 export const C_SIGNALING_ANSWERED = 22;
 export const N_COUNTERS = 23;
 
-// Drop reasons (counters.drops keys), in the order of dropReasons(); agent.cn[N_COUNTERS + D_X] counts X.
+// Drop reasons (counters.drops keys), in the order of counterNames() after the counters; agent.cn[N_COUNTERS + D_X] counts X.
 export const D_UNKNOWN_SC = 0;
 export const D_WRONG_ADDRESS = 1;
 export const D_NONCE_ZERO = 2;
@@ -70,22 +70,16 @@ export const U_REKEY = 1104;
 export const NH_NONE = 59;
 
 /**
- * Drop reasons (counters.drops keys), in D_ index order. The names are literals inside
- * functions: with the code in flash they cost no variables until asked for.
+ * Counter names (AgentCounters keys but drops) in C_ index order, then the drop reasons
+ * (counters.drops keys) in D_ index order: name i counts in agent.cn[i]. The names are
+ * one literal inside a function: with the code in flash they cost no variables until asked for.
  */
-export function dropReasons(): string[] {
-  return (
-    'unknown_sc wrong_address nonce_zero table_full duplicate bad_hmac malformed stale_rekey no_pending no_session ' +
-    'bad_ap_rep no_subkey bad_ciphersuite unexpected unsupported_doi kdc_unmatched esp_no_sa esp_icv esp_replay esp_malformed internal'
-  ).split(' ');
-}
-
-/** Counter names (AgentCounters keys but drops), in C_ index order. */
 export function counterNames(): string[] {
   return (
     'rx tx wakeUps rekeysAccepted replaced apRequestsSent retransmits sessionsEstablished sessionsAborted saRecoveredSent ' +
     'asExchanges asRequestsSent kdcRetransmits kdcFailures ticketsCached ticketRefreshes ticketPrefetches skewAdopted krbErrors ' +
-    'clientInitiated saExpired signalingReceived signalingAnswered'
+    'clientInitiated saExpired signalingReceived signalingAnswered ' +
+    'unknown_sc wrong_address nonce_zero table_full duplicate bad_hmac malformed stale_rekey no_pending no_session ' +
+    'bad_ap_rep no_subkey bad_ciphersuite unexpected unsupported_doi kdc_unmatched esp_no_sa esp_icv esp_replay esp_malformed internal'
   ).split(' ');
 }
-
