@@ -312,6 +312,58 @@ describe('Espruino backend', () => {
     assert.deepEqual(errors, []);
   });
 
+  it('a native call without memory for its result is retried once after freeing the key cache, then CryptoError', () => {
+    const mod = makeEspruinoCryptoModule();
+    const aes = mod.AES!;
+    const realSha1 = mod.SHA1;
+    let fails = 0;
+    let calls = 0;
+    // As the firmware does near a full or fragmented variable store: print, return undefined.
+    const flaky = {
+      ...mod,
+      SHA1: (d: Uint8Array) => (calls++, fails-- > 0 ? undefined : realSha1(d)),
+      AES: {
+        encrypt: (d: Uint8Array, k: Uint8Array, o: { mode?: string; iv?: Uint8Array }) => (calls++, fails-- > 0 ? undefined : aes.encrypt(d, k, o)),
+        decrypt: (d: Uint8Array, k: Uint8Array, o: { mode?: string; iv?: Uint8Array }) => (calls++, fails-- > 0 ? undefined : aes.decrypt(d, k, o)),
+      },
+    };
+    const b = makeEspruinoBackend(flaky, fakeHwRand(3));
+    const ref = makeEspruinoBackend(mod, fakeHwRand(3));
+    const key = fromHex('000102030405060708090a0b0c0d0e0f');
+    const iv = new Uint8Array(16).fill(7);
+    const pt = new Uint8Array(48).map((_, i) => i * 5);
+    K.setKeyCacheSize(64);
+    K.encrypt(ref, 17, key, 1101, pt); // fills the derived-key cache
+    assert.ok(K.keyCacheSize() > 0);
+    // One failure: same result as without, after one retry; the cache was dropped.
+    fails = 1;
+    calls = 0;
+    assert.deepEqual(b.aesCbcEncrypt(key, iv, pt), ref.aesCbcEncrypt(key, iv, pt));
+    assert.equal(calls, 2);
+    assert.equal(K.keyCacheSize(), 0);
+    fails = 1;
+    calls = 0;
+    assert.deepEqual(b.aesCbcDecrypt(key, iv, pt), ref.aesCbcDecrypt(key, iv, pt));
+    assert.equal(calls, 2);
+    fails = 1;
+    calls = 0;
+    assert.deepEqual(b.sha1(pt), ref.sha1(pt));
+    assert.equal(calls, 2);
+    // A whole encryption through a flaky backend still matches (and decrypts).
+    fails = 1;
+    const ct = K.encrypt(b, 17, key, 1101, pt);
+    assert.deepEqual(K.decrypt(ref, 17, key, 1101, ct), pt);
+    // Two failures in a row: CryptoError, no third call.
+    fails = 2;
+    calls = 0;
+    throwsCrypto(() => b.aesCbcEncrypt(key, iv, pt), 'still no memory after the retry');
+    assert.equal(calls, 2);
+    fails = 0;
+    calls = 0;
+    b.sha1(pt);
+    assert.equal(calls, 1, 'no retry when the first call succeeds');
+  });
+
   it('randomBytes draws one hwRand() word per 4 bytes', () => {
     let calls = 0;
     const words = [0x01020304, -1, 0x7f000080];

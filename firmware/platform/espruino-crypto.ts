@@ -7,6 +7,7 @@
 // (32-bit hardware RNG words). Written inside the Espruino subset.
 import type { CryptoBackend } from '../proto/crypto/backend.ts';
 import { CryptoError } from '../proto/errors.ts';
+import { dropKeyCache } from '../proto/crypto/enctypes.ts';
 
 type NativeData = Uint8Array | ArrayBuffer | string | number[];
 
@@ -21,9 +22,35 @@ export interface EspruinoCryptoModule {
   };
 }
 
-function result(r: ArrayBuffer | undefined, what: string, len: number): Uint8Array {
-  if (!r) throw new CryptoError('native ' + what + ' failed');
-  const u = new Uint8Array(r);
+declare const E: { defrag?: () => void } | undefined;
+declare const process: { memory?: () => unknown } | undefined;
+
+/**
+ * Native crypto writes its result into one contiguous block of the variable store:
+ * near a full (or fragmented) store that allocation fails -- the firmware prints
+ * "Not enough memory for result" and returns undefined -- although the memory is
+ * there. Drop the derived-key cache, then compact the store (E.defrag: a garbage
+ * collection, then the used blocks moved down; where a build lacks it,
+ * process.memory() runs a collection), before the one retry.
+ */
+function relieve(): void {
+  dropKeyCache();
+  if (typeof E !== 'undefined' && E && typeof E.defrag === 'function') E.defrag();
+  else if (typeof process !== 'undefined' && process && typeof process.memory === 'function') process.memory();
+}
+
+/**
+ * One native call `f.call(self, x, k, o)`, retried once after relieve() when it
+ * returned nothing; its result as `len` bytes, or CryptoError.
+ */
+function nat(f: any, self: unknown, x: unknown, k: unknown, o: unknown, what: string, len: number): Uint8Array {
+  let r: ArrayBuffer | undefined = f.call(self, x, k, o);
+  if (!r) {
+    relieve();
+    r = f.call(self, x, k, o);
+    if (!r) throw new CryptoError('native ' + what + ' failed (no memory for the result)');
+  }
+  const u = new Uint8Array(r as ArrayBuffer);
   if (u.length !== len) throw new CryptoError('native ' + what + ' returned ' + u.length + ' bytes');
   return u;
 }
@@ -34,36 +61,34 @@ function checkCbc(key: Uint8Array, iv: Uint8Array, data: Uint8Array): void {
   if (data.length % 16 !== 0) throw new CryptoError('AES-CBC data must be whole blocks');
 }
 
-export function makeEspruinoBackend(cryptoModule: EspruinoCryptoModule, hwRand: () => number): CryptoBackend {
-  const c = cryptoModule;
+function cbc(c: EspruinoCryptoModule, enc: boolean, key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array {
   const aes = c.AES;
-  const sha256 = c.SHA256;
-  const sha384 = c.SHA384;
+  if (!aes) throw new CryptoError('this board has no native AES');
+  checkCbc(key, iv, data);
+  if (data.length === 0) return new Uint8Array(0);
+  return nat(enc ? aes.encrypt : aes.decrypt, aes, data, key, { mode: 'CBC', iv: iv }, 'AES', data.length);
+}
+
+export function makeEspruinoBackend(c: EspruinoCryptoModule, hwRand: () => number): CryptoBackend {
   return {
     name: 'espruino',
     sha1: function (data: Uint8Array): Uint8Array {
-      return result(c.SHA1(data), 'SHA1', 20);
+      return nat(c.SHA1, c, data, 0, 0, 'SHA1', 20);
     },
     sha256: function (data: Uint8Array): Uint8Array {
-      if (!sha256) throw new CryptoError('this board has no native SHA256');
-      return result(sha256(data), 'SHA256', 32);
+      if (!c.SHA256) throw new CryptoError('this board has no native SHA256');
+      return nat(c.SHA256, c, data, 0, 0, 'SHA256', 32);
     },
-    sha384: sha384
+    sha384: c.SHA384
       ? function (data: Uint8Array): Uint8Array {
-          return result(sha384(data), 'SHA384', 48);
+          return nat(c.SHA384, c, data, 0, 0, 'SHA384', 48);
         }
       : null,
     aesCbcEncrypt: function (key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array {
-      if (!aes) throw new CryptoError('this board has no native AES');
-      checkCbc(key, iv, data);
-      if (data.length === 0) return new Uint8Array(0);
-      return result(aes.encrypt(data, key, { mode: 'CBC', iv: iv }), 'AES.encrypt', data.length);
+      return cbc(c, true, key, iv, data);
     },
     aesCbcDecrypt: function (key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array {
-      if (!aes) throw new CryptoError('this board has no native AES');
-      checkCbc(key, iv, data);
-      if (data.length === 0) return new Uint8Array(0);
-      return result(aes.decrypt(data, key, { mode: 'CBC', iv: iv }), 'AES.decrypt', data.length);
+      return cbc(c, false, key, iv, data);
     },
     randomBytes: function (n: number): Uint8Array {
       // One hwRand() per 32-bit word; the typed array keeps the low 32 bits.

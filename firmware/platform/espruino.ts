@@ -94,27 +94,32 @@ export function toBinaryString(b: Uint8Array): string {
   return s;
 }
 
-function makeStorage(): Storage {
-  const st = espruinoRequire('Storage');
-  return {
-    read: function (name: string): Uint8Array | null {
-      const ab = st.readArrayBuffer(name);
-      if (ab === undefined || ab === null) return null;
-      // A copy: on a board the buffer is memory-mapped flash (read-only).
-      return new Uint8Array(ab).slice();
-    },
-    write: function (name: string, data: Uint8Array): void {
-      // Espruino cannot create a zero-length file: an empty write removes the file.
-      if (data.length === 0) {
-        st.erase(name);
-        return;
-      }
-      if (!st.write(name, data)) throw new Error('Storage.write failed for ' + name);
-    },
-    erase: function (name: string): void {
-      st.erase(name);
-    },
-  };
+// Module-level functions rather than closures made per platform: on the interpreter a
+// closure costs variables of its own and keeps the scope that made it alive.
+function stRead(name: string): Uint8Array | null {
+  const ab = espruinoRequire('Storage').readArrayBuffer(name);
+  if (ab === undefined || ab === null) return null;
+  // A copy: on a board the buffer is memory-mapped flash (read-only).
+  return new Uint8Array(ab).slice();
+}
+
+function stWrite(name: string, data: Uint8Array): void {
+  // Espruino cannot create a zero-length file: an empty write removes the file.
+  if (data.length === 0) return stErase(name);
+  if (!espruinoRequire('Storage').write(name, data)) throw new Error('Storage.write failed for ' + name);
+}
+
+function stErase(name: string): void {
+  espruinoRequire('Storage').erase(name);
+}
+
+/** UdpSocket methods shared by every socket (`this` is the socket's wrapper { s: dgram socket }). */
+function udpSend(this: { s: any }, data: Uint8Array, toPort: number, address: string): void {
+  this.s.send(toBinaryString(data), toPort, address);
+}
+
+function udpClose(this: { s: any }): void {
+  this.s.close();
 }
 
 function makeSerial(board: BoardInfo): SerialLink | null {
@@ -145,17 +150,12 @@ function makeSerial(board: BoardInfo): SerialLink | null {
 
 /** The Platform for `board` (normally the BOARD constant). */
 export function makeEspruinoPlatform(board: BoardInfo): Platform {
-  const crypto: CryptoBackend = makeEspruinoBackend(espruinoRequire('crypto'), E.hwRand);
-  const storage = makeStorage();
   let serial: SerialLink | null | undefined;
   return {
-    crypto: crypto,
-    now: function (): number {
-      return Date.now();
-    },
-    setTimeout: function (fn: () => void, ms: number): unknown {
-      return setTimeout(fn, ms);
-    },
+    crypto: makeEspruinoBackend(espruinoRequire('crypto'), E.hwRand),
+    // The natives themselves (neither looks at `this`).
+    now: Date.now,
+    setTimeout: setTimeout as unknown as (fn: () => void, ms: number) => unknown,
     clearTimeout: function (handle: unknown): void {
       // Espruino throws on clearTimeout(undefined), and clearTimeout() clears *every* timer.
       if (handle === undefined || handle === null) return;
@@ -170,21 +170,14 @@ export function makeEspruinoPlatform(board: BoardInfo): Platform {
         onMessage(fromBinaryString(msg), rinfo.address, rinfo.port);
       });
       sock.bind(port);
-      return {
-        send: function (data: Uint8Array, toPort: number, address: string): void {
-          sock.send(toBinaryString(data), toPort, address);
-        },
-        close: function (): void {
-          sock.close();
-        },
-      };
+      return { s: sock, send: udpSend, close: udpClose } as UdpSocket;
     },
     // Set up on first use: opening the port may move the console off it.
     get serial(): SerialLink | null {
       if (serial === undefined) serial = (typeof BOARD_SERIAL === 'undefined' || BOARD_SERIAL) ? makeSerial(board) : null;
       return serial;
     },
-    storage: storage,
+    storage: { read: stRead, write: stWrite, erase: stErase },
     log: function (event: string, fields: { [k: string]: string | number | boolean }): void {
       const o: { [k: string]: string | number | boolean } = { t: Date.now(), ev: event };
       for (const k in fields) o[k] = fields[k];

@@ -169,6 +169,15 @@ export function clearKeyCache(): void {
     d.k.inner.fill(0);
     d.k.outer.fill(0);
   }
+  dropKeyCache();
+}
+
+/**
+ * Forget the cached derived keys and n-fold results without zeroing them (an entry
+ * may be in use mid-operation): what the native crypto glue frees when the variable
+ * store is too full for a result (firmware/platform/espruino-crypto.ts).
+ */
+export function dropKeyCache(): void {
   cache = {};
   cacheOrder = [];
   nfoldMemo = {};
