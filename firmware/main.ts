@@ -77,7 +77,7 @@ function idle(platform: Platform, why: string): void {
 function boot(): void {
   global.cta = null;
   global.ctaError = null;
-  const platform = makeEspruinoPlatform(BOARD);
+  const platform = makeEspruinoPlatform();
   const bytes = platform.storage.read(CONFIG_FILE);
   if (!bytes) {
     idle(platform, 'no configuration');

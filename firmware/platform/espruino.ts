@@ -122,17 +122,17 @@ function udpClose(this: { s: any }): void {
   this.s.close();
 }
 
-function makeSerial(board: BoardInfo): SerialLink | null {
-  const portName = board.transports.serial;
+function makeSerial(): SerialLink | null {
+  const portName = BOARD.transports.serial;
   if (!portName) return null;
   const port = global[portName];
   if (!port) return null;
-  if (board.serial.consoleTo) E.setConsole(board.serial.consoleTo, { force: true });
-  if (portName !== 'USB' && board.serial.baud) {
+  if (BOARD.serial.consoleTo) E.setConsole(BOARD.serial.consoleTo, { force: true });
+  if (portName !== 'USB' && BOARD.serial.baud) {
     const opts: { [k: string]: string } = {};
-    if (board.serial.rx) opts.rx = board.serial.rx;
-    if (board.serial.tx) opts.tx = board.serial.tx;
-    port.setup(board.serial.baud, opts);
+    if (BOARD.serial.rx) opts.rx = BOARD.serial.rx;
+    if (BOARD.serial.tx) opts.tx = BOARD.serial.tx;
+    port.setup(BOARD.serial.baud, opts);
   }
   let handler: ((chunk: Uint8Array) => void) | null = null;
   port.on('data', function (s: string) {
@@ -148,13 +148,19 @@ function makeSerial(board: BoardInfo): SerialLink | null {
   };
 }
 
-/** The Platform for `board` (normally the BOARD constant). */
-export function makeEspruinoPlatform(board: BoardInfo): Platform {
+/**
+ * The Platform of the board the bundle is built for: its facts are read as BOARD.x,
+ * which the build turns into literals (no BOARD object kept in RAM). Bundles only.
+ */
+export function makeEspruinoPlatform(): Platform {
   let serial: SerialLink | null | undefined;
   return {
     crypto: makeEspruinoBackend(espruinoRequire('crypto'), E.hwRand),
-    // The natives themselves (neither looks at `this`).
-    now: Date.now,
+    // Date.now looked up per call: setTime()/emulated clocks may replace it after boot.
+    now: function (): number {
+      return Date.now();
+    },
+    // The native itself (it does not look at `this`).
     setTimeout: setTimeout as unknown as (fn: () => void, ms: number) => unknown,
     clearTimeout: function (handle: unknown): void {
       // Espruino throws on clearTimeout(undefined), and clearTimeout() clears *every* timer.
@@ -162,7 +168,7 @@ export function makeEspruinoPlatform(board: BoardInfo): Platform {
       clearTimeout(handle as any);
     },
     udpBind: function (port: number, onMessage: (data: Uint8Array, address: string, port: number) => void): UdpSocket | null {
-      if (!(typeof BOARD_UDP === 'undefined' || BOARD_UDP) || !board.transports.udp) return null;
+      if (!(typeof BOARD_UDP === 'undefined' || BOARD_UDP) || !BOARD.transports.udp) return null;
       // Espruino's dgram truncates received datagrams to recvBufferSize (default 536):
       // an AS-REP is larger, so ask for room for any message the agent accepts.
       const sock = espruinoRequire('dgram').createSocket({ type: 'udp4', recvBufferSize: 2048 });
@@ -174,7 +180,7 @@ export function makeEspruinoPlatform(board: BoardInfo): Platform {
     },
     // Set up on first use: opening the port may move the console off it.
     get serial(): SerialLink | null {
-      if (serial === undefined) serial = (typeof BOARD_SERIAL === 'undefined' || BOARD_SERIAL) ? makeSerial(board) : null;
+      if (serial === undefined) serial = (typeof BOARD_SERIAL === 'undefined' || BOARD_SERIAL) ? makeSerial() : null;
       return serial;
     },
     storage: { read: stRead, write: stWrite, erase: stErase },

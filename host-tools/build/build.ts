@@ -72,12 +72,27 @@ export function boardDefine(cfg: BoardConfig) {
  * disappears from bundles of boards without it.
  */
 export function boardDefines(cfg: BoardConfig): { [name: string]: string } {
-  return {
-    BOARD: JSON.stringify(boardDefine(cfg)),
+  const b = boardDefine(cfg);
+  const out: { [name: string]: string } = {
+    BOARD: JSON.stringify(b),
     BOARD_UDP: JSON.stringify(!!cfg.transports.udp),
     BOARD_SERIAL: JSON.stringify(!!cfg.transports.serial),
     BOARD_WIFI: JSON.stringify(!!cfg.transports.wifi),
   };
+  // Every fact also by its path (BOARD.serial.baud, BOARD.timers, ...): esbuild puts the
+  // literal at each use, so a bundle that reads fields only keeps no BOARD object (on the
+  // interpreter a module-level object costs variables per property, for good). Optional
+  // facts a board leaves out are undefined rather than a read of the object.
+  const leaves = (o: { [k: string]: unknown }, path: string) => {
+    for (const k of Object.keys(o)) {
+      const v = o[k];
+      out[path + '.' + k] = JSON.stringify(v);
+      if (v && typeof v === 'object' && !Array.isArray(v)) leaves(v as { [k: string]: unknown }, path + '.' + k);
+    }
+  };
+  leaves(b as unknown as { [k: string]: unknown }, 'BOARD');
+  for (const k of ['wifi', 'wifiModule']) if (!('BOARD.transports.' + k in out)) out['BOARD.transports.' + k] = 'undefined';
+  return out;
 }
 
 // Firmware may not import packages or node built-ins: Espruino's modules are reached
