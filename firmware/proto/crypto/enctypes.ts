@@ -8,8 +8,8 @@
 import type { CryptoBackend } from './backend.ts';
 import { CryptoError, isCryptoError } from '../errors.ts';
 import { concat, ctEqual, fromAscii, readU32, toAscii, writeU32 } from '../bytes.ts';
-import { hmac, hmacPrepare, hmacWith, pbkdf2 } from './hash.ts';
-import type { HashName, HmacKey } from './hash.ts';
+import { hmac, pbkdf2 } from './hash.ts';
+import type { HashName } from './hash.ts';
 import { nfold } from './nfold.ts';
 import { aesCts, ZERO_IV } from './cts.ts';
 
@@ -68,8 +68,18 @@ const MAX_S2K_ITERATIONS = 0x1000000;
 // (about 80 iterations, the largest single JS cost of deriving a key on the board).
 // Four entries hold one exchange's recurring constants (the AP Reply and SA Recovered
 // HMAC keys of each fresh subkey) without keeping many variables alive.
+// FIFO order is the objects' own key order (insertion order: the ids are never
+// array indices), so there is no order array holding a second copy of every id.
 let nfoldMemo: { [c: string]: Uint8Array } = {};
-let nfoldOrder: string[] = [];
+let nfoldN = 0;
+
+/** Removes the oldest key of a FIFO cache object. */
+function dropOldest(o: { [k: string]: unknown }): void {
+  for (const k in o) {
+    delete o[k];
+    return;
+  }
+}
 
 /** DK(base, constant) truncated to outBytes: K1 = E(nfold(c)), K2 = E(K1), ... as one CBC pass. */
 export function dk(b: CryptoBackend, base: Uint8Array, constant: Uint8Array, outBytes: number): Uint8Array {
@@ -79,9 +89,9 @@ export function dk(b: CryptoBackend, base: Uint8Array, constant: Uint8Array, out
     folded = nfoldMemo[id];
     if (!folded) {
       folded = nfold(constant, 16);
-      if (nfoldOrder.length >= 4) delete nfoldMemo[nfoldOrder.shift() as string];
+      if (nfoldN >= 4) dropOldest(nfoldMemo);
+      else nfoldN++;
       nfoldMemo[id] = folded;
-      nfoldOrder.push(id);
     }
   }
   const blocks = new Uint8Array(((outBytes + 15) >> 4) << 4);
@@ -140,34 +150,38 @@ function usageKey(b: CryptoBackend, etype: number, h: HashName, key: Uint8Array,
 
 // ---- bounded cache of derived keys, keyed by (backend, etype, usage, key bytes) ----
 
-/** Ke and the prepared Ki of an encryption usage, or (ke null) the prepared Kc of a checksum usage. */
+/**
+ * Ke and Ki of an encryption usage, or (ke null) Kc of a checksum usage. The HMAC key
+ * is kept as is, not as prepared pad blocks: hmac() builds the padded block it hashes
+ * anyway (same buffers as with prepared pads), and an entry holds 16-32 bytes where
+ * two 64-byte pads were (fewer variables on the interpreter).
+ */
 interface Derived {
   ke: Uint8Array | null;
-  k: HmacKey;
+  k: Uint8Array;
 }
 
 let cacheMax = 64;
 let cache: { [id: string]: Derived } = {};
-let cacheOrder: string[] = [];
+let cacheN = 0;
 
 /** Set the bound of the derived-key cache (0 disables caching). The firmware may lower it. */
 export function setKeyCacheSize(n: number): void {
   cacheMax = n > 0 ? Math.floor(n) : 0;
-  while (cacheOrder.length > cacheMax) delete cache[cacheOrder.shift() as string];
+  for (; cacheN > cacheMax; cacheN--) dropOldest(cache);
 }
 
 /** Entries in the derived-key cache (for tests and metrics). */
 export function keyCacheSize(): number {
-  return cacheOrder.length;
+  return cacheN;
 }
 
 /** Forget (and zero) every cached derived key. */
 export function clearKeyCache(): void {
-  for (let i = 0; i < cacheOrder.length; i++) {
-    const d = cache[cacheOrder[i]];
+  for (const id in cache) {
+    const d = cache[id];
     if (d.ke) d.ke.fill(0);
-    d.k.inner.fill(0);
-    d.k.outer.fill(0);
+    d.k.fill(0);
   }
   dropKeyCache();
 }
@@ -179,9 +193,9 @@ export function clearKeyCache(): void {
  */
 export function dropKeyCache(): void {
   cache = {};
-  cacheOrder = [];
+  cacheN = 0;
   nfoldMemo = {};
-  nfoldOrder = [];
+  nfoldN = 0;
 }
 
 /** The cached (or freshly derived) keys of (etype, key, usage): Ke + Ki, or Kc when checksum. */
@@ -191,14 +205,12 @@ function derived(b: CryptoBackend, etype: number, h: HashName, key: Uint8Array, 
   if (d) return d;
   let ke: Uint8Array | null = null;
   if (!checksum) ke = usageKey(b, etype, h, key, usage, 0xaa);
-  const raw = usageKey(b, etype, h, key, usage, checksum ? 0x99 : 0x55);
-  d = { ke: ke, k: hmacPrepare(b, h, raw) };
-  raw.fill(0);
+  d = { ke: ke, k: usageKey(b, etype, h, key, usage, checksum ? 0x99 : 0x55) };
   if (cacheMax > 0) {
     // Evicted entries are dropped, not zeroed: a caller may still hold them mid-operation.
-    if (cacheOrder.length >= cacheMax) delete cache[cacheOrder.shift() as string];
+    if (cacheN >= cacheMax) dropOldest(cache);
+    else cacheN++;
     cache[id] = d;
-    cacheOrder.push(id);
   }
   return d;
 }
@@ -214,7 +226,8 @@ export function encrypt(
   plaintext: Uint8Array,
   confounder?: Uint8Array,
 ): Uint8Array {
-  const d = derived(b, etype, hashOf(b, etype), key, usage, false);
+  const h = hashOf(b, etype);
+  const d = derived(b, etype, h, key, usage, false);
   const conf = confounder ?? b.randomBytes(16);
   if (conf.length !== 16) throw new CryptoError('confounder must be 16 bytes');
   const ml = etype < 19 ? 12 : (etype - 17) << 3;
@@ -222,7 +235,7 @@ export function encrypt(
   pt.set(conf);
   pt.set(plaintext, 16);
   const c = aesCts(b, d.ke as Uint8Array, ZERO_IV, pt, true);
-  const mac = hmacWith(b, d.k, etype > 18 ? concat([ZERO_IV, c]) : pt);
+  const mac = hmac(b, h, d.k, etype > 18 ? concat([ZERO_IV, c]) : pt);
   pt.fill(0);
   const out = new Uint8Array(c.length + ml);
   out.set(c, 0);
@@ -243,7 +256,7 @@ export function decrypt(b: CryptoBackend, etype: number, key: Uint8Array, usage:
     let pt: Uint8Array | null = null;
     if (etype < 19) pt = aesCts(b, ke, ZERO_IV, c, false);
     // RFC 8009: the MAC covers IV || ciphertext and is checked before decrypting.
-    if (!ctEqual(hmacWith(b, d.k, pt || concat([ZERO_IV, c])).subarray(0, ml), ciphertext.subarray(clen))) {
+    if (!ctEqual(hmac(b, h, d.k, pt || concat([ZERO_IV, c])).subarray(0, ml), ciphertext.subarray(clen))) {
       if (pt) pt.fill(0);
       throw new CryptoError('integrity check failed');
     }
@@ -257,8 +270,8 @@ export function decrypt(b: CryptoBackend, etype: number, key: Uint8Array, usage:
 
 /** Keyed checksum: truncated HMAC(Kc, data), Kc = derive(key, usage || 0x99). */
 export function makeChecksum(b: CryptoBackend, etype: number, key: Uint8Array, usage: number, data: Uint8Array): Uint8Array {
-  const d = derived(b, etype, hashOf(b, etype), key, usage, true);
-  return hmacWith(b, d.k, data).slice(0, etype < 19 ? 12 : (etype - 17) << 3);
+  const h = hashOf(b, etype);
+  return hmac(b, h, derived(b, etype, h, key, usage, true).k, data).slice(0, etype < 19 ? 12 : (etype - 17) << 3);
 }
 
 /** Constant-time check of a keyed checksum; false (never a throw) for a wrong-length checksum. */
