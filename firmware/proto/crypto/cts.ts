@@ -17,7 +17,8 @@ export function aesCts(b: CryptoBackend, key: Uint8Array, iv: Uint8Array, data: 
   const nb = (n + 15) >> 4; // blocks, the last one partial or full
   const r = n - ((nb - 1) << 4); // bytes in the last block, 1..16
   const lead = (nb - 2) << 4; // bytes before the last two blocks
-  const out = new Uint8Array(n);
+  // (Results are built in buffers already made, not in an extra output array: on the
+  // interpreter every temporary array counts at the peak of an exchange.)
   if (encrypt) {
     // CBC over the zero-padded input, then swap the last two blocks and
     // truncate: identical to ciphertext stealing.
@@ -27,21 +28,23 @@ export function aesCts(b: CryptoBackend, key: Uint8Array, iv: Uint8Array, data: 
       padded.set(data);
     }
     const c = b.aesCbcEncrypt(key, iv, padded);
-    out.set(c.subarray(0, lead), 0);
-    out.set(c.subarray(lead + 16, lead + 32), lead);
-    out.set(c.subarray(lead, lead + r), lead + 16);
-    return out;
+    for (let i = lead; i < lead + 16; i++) {
+      const t = c[i];
+      c[i] = c[i + 16];
+      c[i + 16] = t;
+    }
+    return r === 16 ? c : c.slice(0, n);
   }
   // Decrypt: the second-to-last transmitted block is the real last block Cn.
   const partial = data.subarray(lead + 16, n);
   const d = b.aesCbcDecrypt(key, ZERO_IV, data.subarray(lead, lead + 16)); // Pn(padded) ^ Cn-1
-  // Rebuild Cn-1 = partial || tail of d, then one CBC pass over C1..Cn-1.
-  const buf = new Uint8Array(lead + 16);
-  buf.set(data.subarray(0, lead), 0);
-  buf.set(partial, lead);
-  buf.set(d.subarray(r, 16), lead + r);
-  const p = b.aesCbcDecrypt(key, iv, buf);
-  out.set(p, 0);
+  // Rebuild Cn-1 = partial || tail of d, then one CBC pass over C1..Cn-1; the
+  // plaintext's last r bytes go behind it in the same buffer.
+  const out = new Uint8Array(n);
+  out.set(data.subarray(0, lead), 0);
+  out.set(partial, lead);
+  out.set(d.subarray(r, 16), lead + r);
   for (let i = 0; i < r; i++) out[lead + 16 + i] = d[i] ^ partial[i];
+  out.set(b.aesCbcDecrypt(key, iv, out.subarray(0, lead + 16)), 0);
   return out;
 }

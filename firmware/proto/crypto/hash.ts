@@ -74,7 +74,14 @@ export function hmacWith(b: CryptoBackend, k: HmacKey, data: Uint8Array): Uint8A
 export function hmac(b: CryptoBackend, h: HashName, key: Uint8Array, data: Uint8Array): Uint8Array {
   const bl = blockLen(h);
   const k = key.length > bl ? digest(b, h, key) : key;
-  return digest(b, h, padded(k, bl, 0x5c5c5c5c, digest(b, h, padded(k, bl, 0x36363636, data))));
+  const m = padded(k, bl, 0x36363636, data);
+  const inner = digest(b, h, m);
+  if (m.length < bl + inner.length) return digest(b, h, padded(k, bl, 0x5c5c5c5c, inner));
+  // The outer block in the inner one's buffer (no second buffer): ipad -> opad, then H(inner).
+  const w = new Uint32Array(m.buffer, m.byteOffset, bl >> 2);
+  for (let i = 0; i < w.length; i++) w[i] ^= 0x6a6a6a6a;
+  m.set(inner, bl);
+  return digest(b, h, m.subarray(0, bl + inner.length));
 }
 
 export function hmacSha1(b: CryptoBackend, key: Uint8Array, data: Uint8Array): Uint8Array {
