@@ -5,7 +5,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { makeWorld, SC_PRINCIPAL, REALM } from './helpers/mini-sc.ts';
 import * as P from '../firmware/proto/pktc.ts';
-import { SessionTable, S_FREE } from '../firmware/agent/table.ts';
+import { SessionTable, S_FREE, F_GEN, F_DEADLINE } from '../firmware/agent/table.ts';
 
 const CTA = '10.0.0.2';
 const SCS = [SC_PRINCIPAL, 'sc/sc2.example.net@' + REALM, 'sc/sc3.example.net@' + REALM];
@@ -26,12 +26,25 @@ test('SessionTable: fixed slots, alloc until full, free and reuse, generation bu
   assert.deepEqual([a, b, c], [0, 1, 2]);
   assert.equal(t.alloc(), -1);
   assert.equal(t.inUse(), 3);
-  const g = t.get(b, 11);
+  const g = t.get(b, F_GEN);
   t.free(b);
   assert.equal(t.state(b), S_FREE);
   assert.equal(t.alloc(), b);
-  assert.ok(t.get(b, 11) > g, 'a reused slot has a new generation');
+  assert.ok(t.get(b, F_GEN) > g, 'a reused slot has a new generation');
   assert.equal(t.f.length, len);
+  // ms times past 2^32 and 32-bit values round-trip exactly; reset clears both kinds.
+  const u = new SessionTable(2);
+  const x = u.alloc();
+  u.set(x, 0, 1);
+  u.set(x, F_DEADLINE, 1795840385143);
+  u.set(x, 2, 0xffffffff);
+  assert.equal(u.get(x, F_DEADLINE), 1795840385143);
+  assert.equal(u.get(x, 2), 0xffffffff);
+  assert.equal(u.earliest(), 1795840385143);
+  u.free(x);
+  assert.equal(u.get(x, F_DEADLINE), 0);
+  assert.equal(u.get(x, 2), 0);
+  assert.equal(u.earliest(), -1);
 });
 
 test('table full: triggers from more SCs than slots are dropped and counted', () => {

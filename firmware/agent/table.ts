@@ -1,25 +1,28 @@
-// The pending-session table: a FIXED number of slots in ONE preallocated typed
-// array (Float64Array so that wall-clock deadlines in ms fit exactly), plus two
-// preallocated reference arrays for per-session objects (the AP Request bytes to
-// retransmit, the ticket it was built from). Nothing here grows: a full table
-// makes alloc() return -1, and the caller drops and counts.
+// The pending-session table: a FIXED number of slots in two preallocated typed
+// arrays -- the whole-number fields (states, nonces, SPIs, seconds, ports: all
+// unsigned 32-bit) in a Uint32Array, the two wall-clock times in ms in a
+// Float64Array (they do not fit 32 bits) -- plus preallocated reference arrays for
+// per-session objects (the AP Request bytes to retransmit, the ticket it was built
+// from, the reply address). Nothing here grows: a full table makes alloc() return
+// -1, and the caller drops and counts. (One Float64Array for every field took 8
+// bytes per field and slot; the board's variable store pays for every byte.)
 // Written inside the Espruino subset.
 
-// Field offsets inside one slot.
+// Field numbers inside one slot: 0..FIELDS-1 in the Uint32Array, then the ms times.
 export const F_STATE = 0;
 export const F_SC = 1; // index into config.scs
 export const F_NONCE = 2; // the nonce to echo (0 = client-initiated)
-export const F_DEADLINE = 3; // ms (adjusted wall clock is NOT used: platform clock)
-export const F_RETRIES = 4; // retransmissions / attempts done
-export const F_KIND = 5;
-export const F_CTIME = 6; // authenticator ctime, seconds
-export const F_CUSEC = 7; // authenticator cusec
-export const F_SPI = 8; // CTA inbound SPI offered in this AP Request
-export const F_FLAGS = 9;
-export const F_STARTED = 10; // ms, when the session was opened
-export const F_GEN = 11; // generation, bumped on every (re)use of the slot
-export const F_PORT = 12; // reply port (from the trigger)
-export const FIELDS = 13;
+export const F_RETRIES = 3; // retransmissions / attempts done
+export const F_KIND = 4;
+export const F_CTIME = 5; // authenticator ctime, seconds
+export const F_CUSEC = 6; // authenticator cusec
+export const F_SPI = 7; // CTA inbound SPI offered in this AP Request
+export const F_FLAGS = 8;
+export const F_GEN = 9; // generation, bumped on every (re)use of the slot
+export const F_PORT = 10; // reply port (from the trigger)
+export const FIELDS = 11;
+export const F_DEADLINE = 11; // ms (adjusted wall clock is NOT used: platform clock)
+export const F_STARTED = 12; // ms, when the session was opened
 
 // F_STATE values.
 export const S_FREE = 0;
@@ -37,7 +40,10 @@ export const FL_TKT_REFRESHED = 2;
 
 export class SessionTable {
   n: number;
-  f: Float64Array;
+  /** The 32-bit fields, FIELDS per slot. */
+  f: Uint32Array;
+  /** F_DEADLINE and F_STARTED, two per slot. */
+  ms: Float64Array;
   /** The AP Request bytes of each slot (retransmitted byte-identical). */
   req: (Uint8Array | null | undefined)[];
   /** The ticket-cache entry the slot's AP Request was built from. */
@@ -47,7 +53,8 @@ export class SessionTable {
 
   constructor(slots: number) {
     this.n = slots;
-    this.f = new Float64Array(slots * FIELDS);
+    this.f = new Uint32Array(slots * FIELDS);
+    this.ms = new Float64Array(slots * 2);
     // Sparse (an empty slot holds no element): on the interpreter an element costs a
     // variable or two, so the idle slots of a large table cost nothing here.
     this.req = new Array(slots);
@@ -56,10 +63,11 @@ export class SessionTable {
   }
 
   get(i: number, field: number): number {
-    return this.f[i * FIELDS + field];
+    return field < FIELDS ? this.f[i * FIELDS + field] : this.ms[i * 2 + field - FIELDS];
   }
   set(i: number, field: number, v: number): void {
-    this.f[i * FIELDS + field] = v;
+    if (field < FIELDS) this.f[i * FIELDS + field] = v;
+    else this.ms[i * 2 + field - FIELDS] = v;
   }
   state(i: number): number {
     return this.f[i * FIELDS + F_STATE];
@@ -100,6 +108,8 @@ export class SessionTable {
     const gen = this.f[o + F_GEN] + 1;
     this.f.fill(0, o, o + FIELDS);
     this.f[o + F_GEN] = gen;
+    this.ms[i * 2] = 0;
+    this.ms[i * 2 + 1] = 0;
     delete this.req[i];
     delete this.tkt[i];
     delete this.addr[i];
@@ -121,7 +131,7 @@ export class SessionTable {
     for (let i = 0; i < this.n; i++) {
       const o = i * FIELDS;
       if (this.f[o + F_STATE] !== S_FREE) {
-        const d = this.f[o + F_DEADLINE];
+        const d = this.ms[i * 2 + F_DEADLINE - FIELDS];
         if (best < 0 || d < best) best = d;
       }
     }
