@@ -114,8 +114,20 @@ export function readAsRep(b: CryptoBackend, rep: AsRep, keys: CtaKey[], nonce: n
     throw new DecodeError('AS-REP: ticket is for another server');
   }
   const kv = part.key.keyvalue;
+  // The ticket is kept for as long as it is valid and re-sent as its raw DER. Its
+  // enc-part cipher is the last field of that DER: point it into raw instead of
+  // keeping a second copy of the largest part of the ticket.
+  const tkt = rep.ticket;
+  const raw = tkt.raw;
+  const cipher = tkt.encPart.cipher;
+  if (raw && raw.length >= cipher.length) {
+    const view = raw.subarray(raw.length - cipher.length);
+    let same = true;
+    for (let i = 0; i < cipher.length; i++) if (view[i] !== cipher[i]) same = false;
+    if (same) tkt.encPart.cipher = view;
+  }
   return {
-    ticket: rep.ticket,
+    ticket: tkt,
     etype: part.key.keytype,
     key: kv,
     authtime: part.authtime,
