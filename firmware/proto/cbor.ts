@@ -33,12 +33,12 @@ export { CBOR_MAX_DEPTH, CBOR_MAX_INPUT };
 
 // Encoder and decoder state lives in module variables, not objects: both are
 // synchronous and re-entered only through their own recursion, and `ob[ol]`
-// minifies to a few bytes where method names and `s.b[s.p]` did not.
-const NONE = new Uint8Array(0);
+// minifies to a few bytes where method names and `s.b[s.p]` did not. Between calls
+// the buffers are released (null: no empty array kept for it).
 
 // ---------------------------------------------------------------- encoding
 
-let ob: Uint8Array = NONE;
+let ob: Uint8Array = null as unknown as Uint8Array;
 let ol = 0;
 
 function oNeed(n: number): void {
@@ -121,13 +121,13 @@ export function cborEncode(v: CborValue): Uint8Array {
   ol = 0;
   enc(v, 0);
   const out = ob.slice(0, ol);
-  ob = NONE;
+  ob = null as unknown as Uint8Array;
   return out;
 }
 
 // ---------------------------------------------------------------- decoding
 
-let ib: Uint8Array = NONE;
+let ib: Uint8Array = null as unknown as Uint8Array;
 let ip = 0;
 
 function truncated(n: number): void {
@@ -291,6 +291,6 @@ export function cborDecode(b: Uint8Array): CborValue {
     if (ip !== b.length) throw new DecodeError('cbor: trailing bytes after item');
     return v;
   } finally {
-    ib = NONE;
+    ib = null as unknown as Uint8Array;
   }
 }

@@ -17,7 +17,8 @@ interface ErrorCtor<T> {
 }
 
 // Constructors written out (no factory closure: on the interpreter every closure keeps
-// its creating scope alive), prototypes set up by one helper.
+// its creating scope alive). Each instance carries its own name; the prototypes only
+// chain to Error.prototype (instanceof Error), with nothing else to keep in RAM.
 /** The one error any decoder throws for malformed, truncated or oversized input. */
 export const DecodeError = function (this: DecodeError, message: string) {
   this.name = 'DecodeError';
@@ -28,13 +29,8 @@ export const CryptoError = function (this: CryptoError, message: string) {
   this.name = 'CryptoError';
   this.message = message;
 } as unknown as ErrorCtor<CryptoError>;
-function errorProto(C: ErrorCtor<Error>, name: string): void {
-  C.prototype = Object.create(Error.prototype);
-  C.prototype.name = name;
-  C.prototype.constructor = C;
-}
-errorProto(DecodeError, 'DecodeError');
-errorProto(CryptoError, 'CryptoError');
+DecodeError.prototype = Object.create(Error.prototype);
+CryptoError.prototype = Object.create(Error.prototype);
 
 export function isDecodeError(e: unknown): e is DecodeError {
   return e instanceof DecodeError;
