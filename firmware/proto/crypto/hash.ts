@@ -132,14 +132,15 @@ export function pbkdf2(
 /** HKDF-Expand with HMAC-SHA256 (RFC 5869 section 2.3). */
 export function hkdfExpandSha256(b: CryptoBackend, prk: Uint8Array, infoBytes: Uint8Array, len: number): Uint8Array {
   if (!(len >= 1) || len > 255 * 32) throw new CryptoError('bad HKDF output length');
-  const k = hmacPrepare(b, 'sha256', prk);
+  // One-shot HMACs (a few blocks): no prepared pads, so the firmware bundle needs no
+  // hmacPrepare/hmacWith at all.
   const out = new Uint8Array(len);
   let t: Uint8Array = new Uint8Array(0);
   const ctr = new Uint8Array(1);
   let off = 0;
   while (off < len) {
     ctr[0] = ctr[0] + 1;
-    t = hmacWith(b, k, concat([t, infoBytes, ctr]));
+    t = hmac(b, 'sha256', prk, concat([t, infoBytes, ctr]));
     out.set(t.subarray(0, Math.min(t.length, len - off)), off);
     off += t.length;
   }
