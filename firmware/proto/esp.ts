@@ -9,7 +9,7 @@
 import { DecodeError, CryptoError } from './errors.ts';
 import { concat, ctEqual, readU32, writeU32 } from './bytes.ts';
 import type { CryptoBackend } from './crypto/backend.ts';
-import { hmacSha1 } from './crypto/index.ts';
+import { hmac } from './crypto/index.ts';
 
 // The numbers are plain constants in consts.ts (inlined by the minifier; a module's
 // own const stays a variable on the board), re-exported here.
@@ -39,7 +39,7 @@ export interface EspOpened {
 }
 
 function icv(b: CryptoBackend, authKey: Uint8Array, data: Uint8Array): Uint8Array {
-  return hmacSha1(b, authKey, data).subarray(0, ESP_ICV_LEN);
+  return hmac(b, 'sha1', authKey, data).subarray(0, ESP_ICV_LEN);
 }
 
 function checkKeys(encKey: Uint8Array | null, authKey: Uint8Array): void {

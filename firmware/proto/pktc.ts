@@ -10,7 +10,7 @@ import { DecodeError } from './errors.ts';
 import { civilFromDays, daysFromCivil } from './der.ts';
 import { concat, ctEqual, readU32, u32 } from './bytes.ts';
 import type { CryptoBackend } from './crypto/backend.ts';
-import { hmacSha1 } from './crypto/index.ts';
+import { hmac as hmacH } from './crypto/index.ts';
 import {
   DOI_IPSEC as IPSEC,
   DOI_SNMPV3 as SNMPV3,
@@ -264,7 +264,7 @@ function finish(parts: Uint8Array[]): Uint8Array {
 function sign(b: CryptoBackend, key: Uint8Array, parts: Uint8Array[]): Uint8Array {
   const body = concat(parts);
   if (body.length + HMAC_LEN > MAX_DATAGRAM) fail('message larger than ' + MAX_DATAGRAM + ' bytes');
-  const mac = hmacSha1(b, key, body);
+  const mac = hmacH(b, 'sha1', key, body);
   if (mac.length !== HMAC_LEN) throw new DecodeError('pktc: HMAC-SHA1 returned ' + mac.length + ' bytes');
   return concat([body, mac]);
 }
@@ -391,7 +391,7 @@ export function saRecoveredSigned(hdr: Uint8Array, apReplyHmac: Uint8Array): Uin
 /** SA Recovered; `key` is the derived HMAC key (usage 1103 under the AP-REP subkey). */
 export function encodeSaRecovered(b: CryptoBackend, key: Uint8Array, m: SaRecovered, apReplyHmac: Uint8Array): Uint8Array {
   const h = header(4, m.doi, m.version);
-  return concat([h, hmacSha1(b, key, saRecoveredSigned(h, apReplyHmac))]);
+  return concat([h, hmacH(b, 'sha1', key, saRecoveredSigned(h, apReplyHmac))]);
 }
 
 /** Rekey (DOI IPsec only, as the dissector); `key`: usage 1104 under the last ticket's session key. */
@@ -684,7 +684,7 @@ export function decodeMessage(bytes: Uint8Array): DecodedMessage {
 /** Constant-time check of a message HMAC: HMAC-SHA1(key, signed) == hmac. */
 export function verifyHmac(b: CryptoBackend, key: Uint8Array, signed: Uint8Array, hmac: Uint8Array): boolean {
   if (hmac.length !== HMAC_LEN) return false;
-  return ctEqual(hmacSha1(b, key, signed), hmac);
+  return ctEqual(hmacH(b, 'sha1', key, signed), hmac);
 }
 
 /** Verify a decoded SA Recovered against the AP Reply HMAC it acknowledges. */

@@ -145,7 +145,9 @@ function usageKey(b: CryptoBackend, etype: number, h: HashName, key: Uint8Array,
   const c = new Uint8Array(5);
   writeU32(c, 0, usage);
   c[4] = kind;
-  return derive(b, etype, h, key, c, kind === 0xaa || etype !== 20 ? kl : 24);
+  const n = kind === 0xaa || etype !== 20 ? kl : 24;
+  // (derive() written out: the firmware then needs no separate function for it.)
+  return etype > 18 ? kdfHmacSha2(b, h, key, c, n << 3, new Uint8Array(0)) : dk(b, key, c, n);
 }
 
 // ---- bounded cache of derived keys, keyed by (backend, etype, usage, key bytes) ----
