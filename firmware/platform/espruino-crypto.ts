@@ -32,21 +32,17 @@ declare const process: { memory?: () => unknown } | undefined;
  * there. Drop the derived-key cache, then compact the store (E.defrag: a garbage
  * collection, then the used blocks moved down; where a build lacks it,
  * process.memory() runs a collection), before the one retry.
- */
-function relieve(): void {
-  dropKeyCache();
-  if (typeof E !== 'undefined' && E && typeof E.defrag === 'function') E.defrag();
-  else if (typeof process !== 'undefined' && process && typeof process.memory === 'function') process.memory();
-}
-
-/**
- * One native call `f.call(self, x, k, o)`, retried once after relieve() when it
+ *
+ * One native call `f.call(self, x, k, o)`, retried once after freeing memory when it
  * returned nothing; its result as `len` bytes, or CryptoError.
  */
 function nat(f: any, self: unknown, x: unknown, k: unknown, o: unknown, what: string, len: number): Uint8Array {
   let r: ArrayBuffer | undefined = f.call(self, x, k, o);
   if (!r) {
-    relieve();
+    // Relief: drop the derived-key cache, then compact the store (or collect garbage).
+    dropKeyCache();
+    if (typeof E !== 'undefined' && E && typeof E.defrag === 'function') E.defrag();
+    else if (typeof process !== 'undefined' && process && typeof process.memory === 'function') process.memory();
     r = f.call(self, x, k, o);
     if (!r) throw new CryptoError('native ' + what + ' failed (no memory for the result)');
   }
@@ -55,16 +51,12 @@ function nat(f: any, self: unknown, x: unknown, k: unknown, o: unknown, what: st
   return u;
 }
 
-function checkCbc(key: Uint8Array, iv: Uint8Array, data: Uint8Array): void {
-  if (key.length !== 16 && key.length !== 32) throw new CryptoError('AES key must be 16 or 32 bytes');
-  if (iv.length !== 16) throw new CryptoError('AES-CBC IV must be 16 bytes');
-  if (data.length % 16 !== 0) throw new CryptoError('AES-CBC data must be whole blocks');
-}
-
 function cbc(c: EspruinoCryptoModule, enc: boolean, key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array {
   const aes = c.AES;
   if (!aes) throw new CryptoError('this board has no native AES');
-  checkCbc(key, iv, data);
+  if (key.length !== 16 && key.length !== 32) throw new CryptoError('AES key must be 16 or 32 bytes');
+  if (iv.length !== 16) throw new CryptoError('AES-CBC IV must be 16 bytes');
+  if (data.length % 16 !== 0) throw new CryptoError('AES-CBC data must be whole blocks');
   if (data.length === 0) return new Uint8Array(0);
   return nat(enc ? aes.encrypt : aes.decrypt, aes, data, key, { mode: 'CBC', iv: iv }, 'AES', data.length);
 }

@@ -391,7 +391,10 @@ export function saRecoveredSigned(hdr: Uint8Array, apReplyHmac: Uint8Array): Uin
 /** SA Recovered; `key` is the derived HMAC key (usage 1103 under the AP-REP subkey). */
 export function encodeSaRecovered(b: CryptoBackend, key: Uint8Array, m: SaRecovered, apReplyHmac: Uint8Array): Uint8Array {
   const h = header(4, m.doi, m.version);
-  return concat([h, hmacH(b, 'sha1', key, saRecoveredSigned(h, apReplyHmac))]);
+  if (apReplyHmac.length !== HMAC_LEN) fail('AP Reply HMAC length');
+  // The signed bytes of saRecoveredSigned(h, apReplyHmac), written here (the firmware
+  // bundle then needs no saRecoveredSigned).
+  return concat([h, hmacH(b, 'sha1', key, concat([h, apReplyHmac]))]);
 }
 
 /** Rekey (DOI IPsec only, as the dissector); `key`: usage 1104 under the last ticket's session key. */

@@ -30,7 +30,8 @@ export function saInfo(ctaSpi: number, scSpi: number): Uint8Array {
 export function deriveSaKeys(b: CryptoBackend, subkey: Uint8Array, ctaSpi: number, scSpi: number): SaKeys {
   if (!(ctaSpi >= 0 && ctaSpi <= 0xffffffff && Math.floor(ctaSpi) === ctaSpi)) throw new Error('deriveSaKeys: bad CTA SPI');
   if (!(scSpi >= 0 && scSpi <= 0xffffffff && Math.floor(scSpi) === scSpi)) throw new Error('deriveSaKeys: bad SC SPI');
-  const okm = hkdfExpandSha256(b, subkey, saInfo(ctaSpi, scSpi), SA_KEYMAT_LEN);
+  // (The info of saInfo() written here: one function less in the firmware bundle.)
+  const okm = hkdfExpandSha256(b, subkey, concat([fromAscii('CTA-SA v1'), u32(ctaSpi), u32(scSpi)]), SA_KEYMAT_LEN);
   const keys: SaKeys = {
     encCtaToSc: okm.slice(0, 16),
     authCtaToSc: okm.slice(16, 36),

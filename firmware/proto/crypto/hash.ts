@@ -72,7 +72,9 @@ export function hmacWith(b: CryptoBackend, k: HmacKey, data: Uint8Array): Uint8A
 
 /** One-shot HMAC (RFC 2104): no prepared pads kept, two buffers and two digests. */
 export function hmac(b: CryptoBackend, h: HashName, key: Uint8Array, data: Uint8Array): Uint8Array {
-  const bl = blockLen(h);
+  // blockLen(h) written out (the firmware bundle then has no blockLen).
+  if (h !== 'sha1' && h !== 'sha256' && h !== 'sha384') throw new CryptoError('unknown hash ' + h);
+  const bl = h === 'sha384' ? 128 : 64;
   const k = key.length > bl ? digest(b, h, key) : key;
   const m = padded(k, bl, 0x36363636, data);
   const inner = digest(b, h, m);
