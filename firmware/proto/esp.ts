@@ -38,9 +38,7 @@ export interface EspOpened {
   nextHeader: number;
 }
 
-function icv(b: CryptoBackend, authKey: Uint8Array, data: Uint8Array): Uint8Array {
-  return hmac(b, 'sha1', authKey, data).subarray(0, ESP_ICV_LEN);
-}
+// The ICV is HMAC-SHA1-96 over SPI || seq || IV || ciphertext (written at both uses).
 
 function checkKeys(encKey: Uint8Array | null, authKey: Uint8Array): void {
   if (encKey !== null && !(encKey instanceof Uint8Array && encKey.length === 16)) throw new CryptoError('esp: encryption key must be 16 bytes');
@@ -76,7 +74,7 @@ export function espSeal(b: CryptoBackend, sa: EspSealParams, payload: Uint8Array
     body = b.aesCbcEncrypt(sa.encKey as Uint8Array, theIv, pt);
   } else body = pt;
   const covered = concat([hdr, body]);
-  return concat([covered, icv(b, sa.authKey, covered)]);
+  return concat([covered, hmac(b, 'sha1', sa.authKey, covered).subarray(0, ESP_ICV_LEN)]);
 }
 
 /** The SPI of a packet (to pick the SA), or -1 if too short to be one. */
@@ -101,7 +99,7 @@ export function espOpen(b: CryptoBackend, sa: EspOpenParams, packet: Uint8Array)
   if (bodyLen % block !== 0) throw new DecodeError('esp: ciphertext is not a whole number of blocks');
   const icvAt = packet.length - ESP_ICV_LEN;
   const covered = packet.subarray(0, icvAt);
-  if (!ctEqual(icv(b, sa.authKey, covered), packet.subarray(icvAt))) throw new CryptoError('esp: ICV mismatch');
+  if (!ctEqual(hmac(b, 'sha1', sa.authKey, covered).subarray(0, ESP_ICV_LEN), packet.subarray(icvAt))) throw new CryptoError('esp: ICV mismatch');
   const body = packet.subarray(ESP_HEADER_LEN + ivLen, icvAt);
   const pt = enc ? b.aesCbcDecrypt(sa.encKey as Uint8Array, packet.slice(ESP_HEADER_LEN, ESP_HEADER_LEN + ivLen), body) : body;
   const padLen = pt[pt.length - 2];
@@ -244,21 +242,19 @@ function isTxid(s: string): boolean {
   return s.length <= 9 && allIn(s, 0x30, 0x39) && parseInt(s, 10) >= 1;
 }
 
-function isVerb(s: string): boolean {
-  if (s.length !== 4) return false;
-  for (let i = 0; i < 4; i++) {
-    const c = s.charCodeAt(i);
-    if (!((c >= 0x41 && c <= 0x5a) || (i > 0 && c >= 0x30 && c <= 0x39))) return false;
-  }
-  return true;
-}
 
 /** Parse "VERB txid endpoint MGCP 1.0 NCS 1.0" (+ parameter lines). */
 export function parseNcsCommand(text: string): NcsCommand {
   const lines = ncsLines(text);
   const f = fields(lines[0]);
   if (f.length !== 5 && f.length !== 7) throw new DecodeError('ncs: command line has ' + f.length + ' fields');
-  if (!isVerb(f[0])) throw new DecodeError('ncs: bad verb');
+  // The verb: four characters, A-Z, digits allowed after the first.
+  const v = f[0];
+  if (v.length !== 4) throw new DecodeError('ncs: bad verb');
+  for (let i = 0; i < 4; i++) {
+    const c = v.charCodeAt(i);
+    if (!((c >= 0x41 && c <= 0x5a) || (i > 0 && c >= 0x30 && c <= 0x39))) throw new DecodeError('ncs: bad verb');
+  }
   if (!isTxid(f[1])) throw new DecodeError('ncs: bad transaction id');
   const at = f[2].indexOf('@');
   if (f[2].length > 255 || at < 1 || at === f[2].length - 1) throw new DecodeError('ncs: bad endpoint name');
