@@ -134,11 +134,6 @@ function truncated(n: number): void {
   if (ip + n > ib.length) throw new DecodeError('cbor: truncated');
 }
 
-function u8(): number {
-  truncated(1);
-  return ib[ip++];
-}
-
 /** Big-endian unsigned integer of n (1..4) bytes at ip (bounds already checked). */
 function be(n: number): number {
   let v = 0;
@@ -149,7 +144,10 @@ function be(n: number): number {
 /** Reads the argument of an initial byte; returns a number <= 2^53-1. */
 function arg(info: number): number {
   if (info < 24) return info;
-  if (info === 24) return u8();
+  if (info === 24) {
+    truncated(1);
+    return ib[ip++];
+  }
   if (info === 25) {
     truncated(2);
     return be(2);
@@ -168,11 +166,6 @@ function arg(info: number): number {
   throw new DecodeError('cbor: reserved additional info ' + info);
 }
 
-function take(n: number): Uint8Array {
-  if (n > ib.length - ip) throw new DecodeError('cbor: string runs past the end');
-  ip += n;
-  return ib.slice(ip - n, ip);
-}
 
 /** Strict UTF-8 decode (no overlongs, no surrogates, <= U+10FFFF). */
 export function utf8Decode(b: Uint8Array): string {
@@ -215,18 +208,11 @@ export function utf8Decode(b: Uint8Array): string {
   return s;
 }
 
-function half(h: number): number {
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  let v: number;
-  if (e === 0) v = m * Math.pow(2, -24);
-  else if (e === 31) v = m === 0 ? Infinity : NaN;
-  else v = (m + 1024) * Math.pow(2, e - 25);
-  return h & 0x8000 ? -v : v;
-}
-
+// (Single-use helpers -- the first byte, half floats, byte/text strings -- are written
+// into dec(): on the interpreter every function costs variables for good.)
 function dec(depth: number): CborValue {
-  const b0 = u8();
+  truncated(1);
+  const b0 = ib[ip++];
   const major = b0 >> 5;
   const info = b0 & 31;
   if (major === 7) {
@@ -236,7 +222,11 @@ function dec(depth: number): CborValue {
     if (info === 23) return undefined;
     if (info === 25) {
       truncated(2);
-      return half(be(2));
+      const h = be(2);
+      const e = (h >> 10) & 0x1f;
+      const m = h & 0x3ff;
+      const x = e === 0 ? m * Math.pow(2, -24) : e === 31 ? (m === 0 ? Infinity : NaN) : (m + 1024) * Math.pow(2, e - 25);
+      return h & 0x8000 ? -x : x;
     }
     if (info === 26 || info === 27) {
       const n = info === 26 ? 4 : 8;
@@ -253,8 +243,12 @@ function dec(depth: number): CborValue {
     if (v >= MAX_SAFE) throw new DecodeError('cbor: negative integer beyond -2^53');
     return -1 - v;
   }
-  if (major === 2) return take(v);
-  if (major === 3) return utf8Decode(take(v));
+  if (major === 2 || major === 3) {
+    if (v > ib.length - ip) throw new DecodeError('cbor: string runs past the end');
+    ip += v;
+    const s = ib.slice(ip - v, ip);
+    return major === 2 ? s : utf8Decode(s);
+  }
   if (major === 6) throw new DecodeError('cbor: tags not supported');
   if (depth >= CBOR_MAX_DEPTH) throw new DecodeError('cbor: nesting too deep');
   // Every item takes at least one byte: a count beyond what is left is a lie.
