@@ -34,12 +34,8 @@ import { encrypt, decrypt, usageHmacKey } from '../proto/crypto/index.ts';
 import { HMAC_LEN, MAX_DATAGRAM, encodeApRequest, encodeSaRecovered, decodeApReply, decodeRekey, decodeErrorReply, verifyHmac } from '../proto/pktc.ts';
 import type { Ciphersuite, IpsecAppData } from '../proto/pktc.ts';
 import {
-  encodeApReq,
-  encodeAuthenticator,
-  decodeApRep,
-  decodeEncApRepPart,
-  decodeAsRep,
-  decodeKrbError,
+  krbEncode,
+  krbDecode,
   messageType,
   parsePrincipal,
   principalNameEquals,
@@ -48,11 +44,15 @@ import {
   KU_AP_REP_ENCPART,
   KRB_AS_REP,
   KRB_ERROR,
+  KRB_AP_REP,
+  KRB_AP_REQ,
+  APP_AUTHENTICATOR,
+  APP_ENC_AP_REP_PART,
   KDC_ERR_PREAUTH_REQUIRED,
   KRB_AP_ERR_SKEW,
   KRB_AP_ERR_TKT_EXPIRED,
 } from '../proto/krb5.ts';
-import type { PrincipalName, KrbError, EncApRepPart } from '../proto/krb5.ts';
+import type { PrincipalName, KrbError, EncApRepPart, AsRep, ApRep } from '../proto/krb5.ts';
 import { deriveSaKeys } from '../proto/sa.ts';
 import type { SaKeys } from '../proto/sa.ts';
 import { espSeal, espOpen, espPeekSpi, ReplayWindow, parseNcsCommand, buildNcsResponse } from '../proto/esp.ts';
@@ -504,7 +504,7 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
     if ((typeof BOARD_UDP === 'undefined' || BOARD_UDP) && address !== SERIAL_ADDRESS && (normHost(address) !== normHost(c.kdc.address) || port !== c.kdc.port)) return D_WRONG_ADDRESS;
     const mt = messageType(data);
     if (mt === KRB_AS_REP) {
-      const rep = decodeAsRep(data);
+      const rep = krbDecode(data, 'Y', KRB_AS_REP, 'AS-REP') as AsRep;
       for (const sc of a.scs) {
         if (!sc.aa || !principalNameEquals(rep.ticket.sname, sc.nm)) continue;
         let tk;
@@ -518,7 +518,7 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
       return D_KDC_UNMATCHED;
     }
     if (mt !== KRB_ERROR) return D_MALFORMED;
-    const err = decodeKrbError(data);
+    const err = krbDecode(data, 'W', KRB_ERROR, 'KRB-ERROR') as KrbError;
     let sc: ScState | null = null;
     for (const s of a.scs) if (s.aa && principalNameEquals(err.sname, s.nm)) sc = s;
     if (!sc) return D_KDC_UNMATCHED;
@@ -590,10 +590,10 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
       if (k === KM_AP_REPLY) {
         rm = decodeApReply(data);
         if (rm.doi !== DOI_IPSEC) return D_UNSUPPORTED_DOI;
-        rep = decodeApRep(rm.apRep);
+        rep = krbDecode(rm.apRep, 'N', KRB_AP_REP, 'AP-REP') as ApRep;
         // The HMAC is checked over `data` itself: the decoder's copies are dropped now.
         rm.apRep = rm.signed = null as unknown as Uint8Array;
-      } else err = decodeKrbError(decodeErrorReply(data).krbError);
+      } else err = krbDecode(decodeErrorReply(data).krbError, 'W', KRB_ERROR, 'KRB-ERROR');
       for (let j = 0; j < t.n && ri < 0; j++) {
         if (t.state(j) !== S_AP_REQ_SENT) continue;
         const rs = a.scs[t.get(j, F_SC)];
@@ -603,7 +603,7 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
           if (!tk || rep.encPart.etype !== tk.etype) continue;
           let p;
           try {
-            p = decodeEncApRepPart(decrypt(bk, tk.etype, tk.key, KU_AP_REP_ENCPART, rep.encPart.cipher));
+            p = krbDecode(decrypt(bk, tk.etype, tk.key, KU_AP_REP_ENCPART, rep.encPart.cipher), 'O', APP_ENC_AP_REP_PART, 'EncAPRepPart') as EncApRepPart;
           } catch (e) {
             continue;
           }
@@ -825,14 +825,14 @@ function apRequest(a: CtaAgent, i: number, sc: ScState, tk: TicketEntry | null):
   const ctimeS = fl(us / 1000000);
   const cusec = us - ctimeS * 1000000;
   // Nested: the authenticator and its ciphertext are garbage once the AP-REQ is built (and q once the message is).
-  let q: Uint8Array | null = encodeApReq({
+  let q: Uint8Array | null = krbEncode('M', {
     apOptions: AP_OPT_MUTUAL_REQUIRED,
     ticket: tk.ticket,
     authenticator: {
       etype: tk.etype,
-      cipher: encrypt(b, tk.etype, tk.key, KU_AP_REQ_AUTH, encodeAuthenticator({ crealm: c.realm, cname: a.cm, cusec: cusec, ctime: ctimeS * 1000 })),
+      cipher: encrypt(b, tk.etype, tk.key, KU_AP_REQ_AUTH, krbEncode('U', { crealm: c.realm, cname: a.cm, cusec: cusec, ctime: ctimeS * 1000 }, APP_AUTHENTICATOR)),
     },
-  });
+  }, KRB_AP_REQ);
   let spi = c.spi === undefined ? 0 : c.spi;
   while (spi < 256) spi = readU32(b.randomBytes(4), 0);
   t.req[i] = encodeApRequest(b, tk.hmacReq, {

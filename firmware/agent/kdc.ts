@@ -6,21 +6,19 @@
 import type { CryptoBackend } from '../proto/crypto/backend.ts';
 import { encrypt, decrypt, usageHmacKey } from '../proto/crypto/index.ts';
 import {
-  encodeAsReq,
-  encodePaEncTsEnc,
-  encodeEncryptedData,
-  decodeEncKdcRepPart,
-  decodeMethodData,
-  decodeEtypeInfo2,
-  findPaData,
+  krbEncode,
+  krbDecode,
   principalNameEquals,
   PA_ENC_TIMESTAMP,
   PA_ETYPE_INFO2,
   NT_PRINCIPAL,
   KU_AS_REQ_PA_ENC_TIMESTAMP,
   KU_AS_REP_ENCPART,
+  KRB_AS_REQ,
+  APP_ENC_AS_REP_PART,
+  APP_ENC_TGS_REP_PART,
 } from '../proto/krb5.ts';
-import type { PrincipalName, PaData, AsRep, KrbError, Ticket } from '../proto/krb5.ts';
+import type { PrincipalName, PaData, AsRep, KrbError, Ticket, EncKdcRepPart, EtypeInfo2Entry } from '../proto/krb5.ts';
 import { DecodeError } from '../proto/errors.ts';
 import type { CtaKey } from '../config.ts';
 import { USAGE_AP_REQUEST, AS_TILL_MS } from '../proto/consts.ts';
@@ -65,14 +63,18 @@ export function buildAsReq(
   let padata: PaData[] | undefined;
   if (pa) {
     const ms = Math.floor(nowMs);
-    const ts = encodePaEncTsEnc({ patimestamp: Math.floor(ms / 1000) * 1000, pausec: (ms % 1000) * 1000 });
+    const ts = krbEncode('S', { patimestamp: Math.floor(ms / 1000) * 1000, pausec: (ms % 1000) * 1000 }, 0);
     const enc = { etype: pa.etype, kvno: pa.kvno, cipher: encrypt(b, pa.etype, pa.key, KU_AS_REQ_PA_ENC_TIMESTAMP, ts) };
-    padata = [{ padataType: PA_ENC_TIMESTAMP, padataValue: encodeEncryptedData(enc) }];
+    padata = [{ padataType: PA_ENC_TIMESTAMP, padataValue: krbEncode('E', enc, 0) }];
   }
-  return encodeAsReq({
-    padata: padata,
-    reqBody: { kdcOptions: 0, cname: cname, realm: realm, sname: sname, till: nowMs + AS_TILL_MS, nonce: nonce, etype: etypes },
-  });
+  return krbEncode(
+    'Q',
+    {
+      padata: padata,
+      reqBody: { kdcOptions: 0, cname: cname, realm: realm, sname: sname, till: nowMs + AS_TILL_MS, nonce: nonce, etype: etypes },
+    },
+    KRB_AS_REQ,
+  );
 }
 
 /**
@@ -82,15 +84,15 @@ export function buildAsReq(
  */
 export function preauthKey(err: KrbError, keys: CtaKey[]): CtaKey | null {
   if (!err.eData) return keys[0];
-  let list;
+  let list: EtypeInfo2Entry[] | null = null;
   try {
-    const md = decodeMethodData(err.eData);
-    const pa = findPaData(md, PA_ETYPE_INFO2);
-    if (!pa) return keys[0];
-    list = decodeEtypeInfo2(pa.padataValue);
+    // METHOD-DATA, its first PA-ETYPE-INFO2 and that (non-empty) ETYPE-INFO2.
+    const md: PaData[] = krbDecode(err.eData, '*D', 0, 'METHOD-DATA');
+    for (let i = 0; i < md.length && !list; i++) if (md[i].padataType === PA_ETYPE_INFO2) list = krbDecode(md[i].padataValue, '*I', 0, 'ETYPE-INFO2');
   } catch (e) {
     return keys[0];
   }
+  if (!list || !list.length) return keys[0];
   for (let i = 0; i < list.length; i++) {
     for (let k = 0; k < keys.length; k++) if (keys[k].etype === list[i].etype) return keys[k];
   }
@@ -108,7 +110,9 @@ export function readAsRep(b: CryptoBackend, rep: AsRep, keys: CtaKey[], nonce: n
   }
   if (!key) for (let i = 0; i < keys.length; i++) if (keys[i].etype === rep.encPart.etype) key = keys[i];
   if (!key) throw new DecodeError('AS-REP: enc-part etype ' + rep.encPart.etype + ' is not one of our keys');
-  const part = decodeEncKdcRepPart(decrypt(b, key.etype, key.key, KU_AS_REP_ENCPART, rep.encPart.cipher));
+  const pt = decrypt(b, key.etype, key.key, KU_AS_REP_ENCPART, rep.encPart.cipher);
+  // EncASRepPart (25) or EncTGSRepPart (26): MIT's KDC sends 26 in AS-REPs.
+  const part: EncKdcRepPart = krbDecode(pt, 'Z', pt[0] === (0x60 | APP_ENC_TGS_REP_PART) ? APP_ENC_TGS_REP_PART : APP_ENC_AS_REP_PART, 'EncKDCRepPart');
   if (part.nonce !== nonce) throw new DecodeError('AS-REP: nonce does not match the request');
   if (!principalNameEquals(part.sname, sname) || !principalNameEquals(rep.ticket.sname, sname)) {
     throw new DecodeError('AS-REP: ticket is for another server');

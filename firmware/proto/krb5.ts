@@ -586,11 +586,16 @@ function wList(k: string, l: any[]): void {
   for (let i = l.length - 1; i >= 0; i--) wOne(k, l[i]);
   wHdr(0x30, m);
 }
-/** A whole message or value: the table f, or (f = '') a SEQUENCE OF kind k. */
-function enc(f: string, o: any, app: number, k: string): Uint8Array {
+/**
+ * Encodes a whole message or value of type t: a type letter (spec(), in
+ * [APPLICATION app] unless 0), a whole table string, or '*' + letter for a
+ * SEQUENCE OF that type. The firmware calls this (and krbDecode) directly
+ * instead of one named encoder per message: one function on the board.
+ */
+export function krbEncode(t: string, o: any, app: number): Uint8Array {
   wBegin();
-  if (f) wSeq(f, o, app);
-  else wList(k, o);
+  if (t.charAt(0) == '*') wList(t.charAt(1), o);
+  else wSeq(t.length == 1 ? spec(t) : t, o, app);
   return wEnd();
 }
 
@@ -639,67 +644,67 @@ function rList(r: DerReader, k: string, what: string): any[] {
   }
   return l;
 }
-/** Decodes a whole message: table f in [APPLICATION app], or (f = '') a SEQUENCE OF kind k. */
-function dec(b: Uint8Array, f: string, app: number, k: string, what: string): any {
-  return decodeAll(b, what, (r) => (f ? rSeq(r, f, app, what) : rList(r, k, what)));
+/** Decodes a whole message or value of type t (as krbEncode's), labelled what in errors. */
+export function krbDecode(b: Uint8Array, t: string, app: number, what: string): any {
+  return decodeAll(b, what, (r) => (t.charAt(0) == '*' ? rList(r, t.charAt(1), what) : rSeq(r, t.length == 1 ? spec(t) : t, app, what)));
 }
 
 // ---------------------------------------------------------------- PrincipalName, EncryptedData, EncryptionKey, Checksum
 
 export function encodePrincipalName(p: PrincipalName): Uint8Array {
-  return enc(spec('P'), p, 0, '');
+  return krbEncode('P', p, 0);
 }
 export function decodePrincipalName(b: Uint8Array): PrincipalName {
-  return dec(b, spec('P'), 0, '', 'PrincipalName');
+  return krbDecode(b, 'P', 0, 'PrincipalName');
 }
 export function encodeEncryptedData(e: EncryptedData): Uint8Array {
-  return enc(spec('E'), e, 0, '');
+  return krbEncode('E', e, 0);
 }
 export function decodeEncryptedData(b: Uint8Array): EncryptedData {
-  return dec(b, spec('E'), 0, '', 'EncryptedData');
+  return krbDecode(b, 'E', 0, 'EncryptedData');
 }
 export function encodeEncryptionKey(k: EncryptionKey): Uint8Array {
-  return enc(spec('K'), k, 0, '');
+  return krbEncode('K', k, 0);
 }
 export function decodeEncryptionKey(b: Uint8Array): EncryptionKey {
-  return dec(b, spec('K'), 0, '', 'EncryptionKey');
+  return krbDecode(b, 'K', 0, 'EncryptionKey');
 }
 export function encodeChecksum(c: Checksum): Uint8Array {
-  return enc(spec('C'), c, 0, '');
+  return krbEncode('C', c, 0);
 }
 export function decodeChecksum(b: Uint8Array): Checksum {
-  return dec(b, spec('C'), 0, '', 'Checksum');
+  return krbDecode(b, 'C', 0, 'Checksum');
 }
 
 // ---------------------------------------------------------------- HostAddress(es)
 
 export function encodeHostAddress(a: HostAddress): Uint8Array {
-  return enc(spec('H'), a, 0, '');
+  return krbEncode('H', a, 0);
 }
 export function decodeHostAddress(b: Uint8Array): HostAddress {
-  return dec(b, spec('H'), 0, '', 'HostAddress');
+  return krbDecode(b, 'H', 0, 'HostAddress');
 }
 export function encodeHostAddresses(a: HostAddress[]): Uint8Array {
-  return enc('', a, 0, 'H');
+  return krbEncode('*H', a, 0);
 }
 export function decodeHostAddresses(b: Uint8Array): HostAddress[] {
-  return dec(b, '', 0, 'H', 'HostAddresses');
+  return krbDecode(b, '*H', 0, 'HostAddresses');
 }
 
 // ---------------------------------------------------------------- PA-DATA, METHOD-DATA
 
 export function encodePaData(p: PaData): Uint8Array {
-  return enc(spec('D'), p, 0, '');
+  return krbEncode('D', p, 0);
 }
 export function decodePaData(b: Uint8Array): PaData {
-  return dec(b, spec('D'), 0, '', 'PA-DATA');
+  return krbDecode(b, 'D', 0, 'PA-DATA');
 }
 /** METHOD-DATA ::= SEQUENCE OF PA-DATA (KRB-ERROR e-data for PREAUTH_REQUIRED). */
 export function encodeMethodData(m: PaData[]): Uint8Array {
-  return enc('', m, 0, 'D');
+  return krbEncode('*D', m, 0);
 }
 export function decodeMethodData(b: Uint8Array): PaData[] {
-  return dec(b, '', 0, 'D', 'METHOD-DATA');
+  return krbDecode(b, '*D', 0, 'METHOD-DATA');
 }
 /** The first PA-DATA of the given type, or undefined. */
 export function findPaData(list: PaData[] | undefined, type: number): PaData | undefined {
@@ -710,17 +715,17 @@ export function findPaData(list: PaData[] | undefined, type: number): PaData | u
 // ---------------------------------------------------------------- PA-ENC-TS-ENC, ETYPE-INFO2
 
 export function encodePaEncTsEnc(p: PaEncTsEnc): Uint8Array {
-  return enc(spec('S'), p, 0, '');
+  return krbEncode('S', p, 0);
 }
 export function decodePaEncTsEnc(b: Uint8Array): PaEncTsEnc {
-  return dec(b, spec('S'), 0, '', 'PA-ENC-TS-ENC');
+  return krbDecode(b, 'S', 0, 'PA-ENC-TS-ENC');
 }
 export function encodeEtypeInfo2(list: EtypeInfo2Entry[]): Uint8Array {
   if (list.length < 1) throw new Error('ETYPE-INFO2: needs at least one entry');
-  return enc('', list, 0, 'I');
+  return krbEncode('*I', list, 0);
 }
 export function decodeEtypeInfo2(b: Uint8Array): EtypeInfo2Entry[] {
-  const l = dec(b, '', 0, 'I', 'ETYPE-INFO2');
+  const l = krbDecode(b, '*I', 0, 'ETYPE-INFO2');
   if (l.length < 1) throw new DecodeError('ETYPE-INFO2: empty');
   return l;
 }
@@ -728,59 +733,59 @@ export function decodeEtypeInfo2(b: Uint8Array): EtypeInfo2Entry[] {
 // ---------------------------------------------------------------- AuthorizationData, LastReq, TransitedEncoding
 
 export function encodeAuthorizationData(a: AuthorizationDataEntry[]): Uint8Array {
-  return enc('', a, 0, 'A');
+  return krbEncode('*A', a, 0);
 }
 export function decodeAuthorizationData(b: Uint8Array): AuthorizationDataEntry[] {
-  return dec(b, '', 0, 'A', 'AuthorizationData');
+  return krbDecode(b, '*A', 0, 'AuthorizationData');
 }
 export function encodeLastReq(l: LastReqEntry[]): Uint8Array {
-  return enc('', l, 0, 'L');
+  return krbEncode('*L', l, 0);
 }
 export function decodeLastReq(b: Uint8Array): LastReqEntry[] {
-  return dec(b, '', 0, 'L', 'LastReq');
+  return krbDecode(b, '*L', 0, 'LastReq');
 }
 export function encodeTransitedEncoding(t: TransitedEncoding): Uint8Array {
-  return enc(spec('R'), t, 0, '');
+  return krbEncode('R', t, 0);
 }
 export function decodeTransitedEncoding(b: Uint8Array): TransitedEncoding {
-  return dec(b, spec('R'), 0, '', 'TransitedEncoding');
+  return krbDecode(b, 'R', 0, 'TransitedEncoding');
 }
 
 // ---------------------------------------------------------------- Ticket [APPLICATION 1], EncTicketPart [APPLICATION 3]
 
 /** Encodes a Ticket; returns t.raw unchanged when present. */
 export function encodeTicket(t: Ticket): Uint8Array {
-  return t.raw ? t.raw : enc(spec('T'), t, APP_TICKET, '');
+  return t.raw ? t.raw : krbEncode('T', t, APP_TICKET);
 }
 /** Decodes a Ticket; the result's raw holds a copy of the exact input bytes. */
 export function decodeTicket(b: Uint8Array): Ticket {
-  return dec(b, spec('T'), APP_TICKET, '', 'Ticket');
+  return krbDecode(b, 'T', APP_TICKET, 'Ticket');
 }
 export function encodeEncTicketPart(e: EncTicketPart): Uint8Array {
-  return enc(ENC_TICKET_PART, e, APP_ENC_TICKET_PART, '');
+  return krbEncode(ENC_TICKET_PART, e, APP_ENC_TICKET_PART);
 }
 export function decodeEncTicketPart(b: Uint8Array): EncTicketPart {
-  return dec(b, ENC_TICKET_PART, APP_ENC_TICKET_PART, '', 'EncTicketPart');
+  return krbDecode(b, ENC_TICKET_PART, APP_ENC_TICKET_PART, 'EncTicketPart');
 }
 
 // ---------------------------------------------------------------- KDC-REQ-BODY, AS-REQ, TGS-REQ
 
 export function encodeKdcReqBody(b: KdcReqBody): Uint8Array {
-  return enc(spec('B'), b, 0, '');
+  return krbEncode('B', b, 0);
 }
 export function decodeKdcReqBody(b: Uint8Array): KdcReqBody {
-  return dec(b, spec('B'), 0, '', 'KDC-REQ-BODY');
+  return krbDecode(b, 'B', 0, 'KDC-REQ-BODY');
 }
 /** AS-REQ [APPLICATION 10]. */
 export function encodeAsReq(q: AsReq): Uint8Array {
-  return enc(spec('Q'), q, KRB_AS_REQ, '');
+  return krbEncode('Q', q, KRB_AS_REQ);
 }
 export function decodeAsReq(b: Uint8Array): AsReq {
   return decodeKdcReqAs(b, KRB_AS_REQ);
 }
 /** TGS-REQ [APPLICATION 12] (padata carries PA-TGS-REQ). */
 export function encodeTgsReq(q: KdcReq): Uint8Array {
-  return enc(spec('Q'), q, KRB_TGS_REQ, '');
+  return krbEncode('Q', q, KRB_TGS_REQ);
 }
 /** AS-REQ or TGS-REQ; msgType says which. */
 export function decodeKdcReq(b: Uint8Array): KdcReq {
@@ -789,7 +794,7 @@ export function decodeKdcReq(b: Uint8Array): KdcReq {
   return decodeKdcReqAs(b, t);
 }
 function decodeKdcReqAs(b: Uint8Array, t: number): KdcReq {
-  const q: KdcReq = dec(b, spec('Q'), t, '', t === KRB_AS_REQ ? 'AS-REQ' : 'TGS-REQ');
+  const q: KdcReq = krbDecode(b, 'Q', t, t === KRB_AS_REQ ? 'AS-REQ' : 'TGS-REQ');
   q.msgType = t;
   return q;
 }
@@ -798,14 +803,14 @@ function decodeKdcReqAs(b: Uint8Array, t: number): KdcReq {
 
 /** AS-REP [APPLICATION 11]. */
 export function encodeAsRep(p: AsRep): Uint8Array {
-  return enc(spec('Y'), p, KRB_AS_REP, '');
+  return krbEncode('Y', p, KRB_AS_REP);
 }
 export function decodeAsRep(b: Uint8Array): AsRep {
   return decodeKdcRepAs(b, KRB_AS_REP);
 }
 /** TGS-REP [APPLICATION 13]. */
 export function encodeTgsRep(p: TgsRep): Uint8Array {
-  return enc(spec('Y'), p, KRB_TGS_REP, '');
+  return krbEncode('Y', p, KRB_TGS_REP);
 }
 export function decodeTgsRep(b: Uint8Array): TgsRep {
   return decodeKdcRepAs(b, KRB_TGS_REP);
@@ -817,7 +822,7 @@ export function decodeKdcRep(b: Uint8Array): KdcRep {
   return decodeKdcRepAs(b, t);
 }
 function decodeKdcRepAs(b: Uint8Array, t: number): KdcRep {
-  const p: KdcRep = dec(b, spec('Y'), t, '', t === KRB_AS_REP ? 'AS-REP' : 'TGS-REP');
+  const p: KdcRep = krbDecode(b, 'Y', t, t === KRB_AS_REP ? 'AS-REP' : 'TGS-REP');
   p.msgType = t;
   return p;
 }
@@ -826,48 +831,48 @@ function decodeKdcRepAs(b: Uint8Array, t: number): KdcRep {
 
 /** EncKDCRepPart, as EncASRepPart [APPLICATION 25] unless app = 26 (EncTGSRepPart). */
 export function encodeEncKdcRepPart(e: EncKdcRepPart, app?: number): Uint8Array {
-  return enc(spec('Z'), e, app === APP_ENC_TGS_REP_PART ? app : APP_ENC_AS_REP_PART, '');
+  return krbEncode('Z', e, app === APP_ENC_TGS_REP_PART ? app : APP_ENC_AS_REP_PART);
 }
 /** Accepts EncASRepPart (25) and EncTGSRepPart (26): MIT's KDC sends 26 in AS-REPs. */
 export function decodeEncKdcRepPart(b: Uint8Array): EncKdcRepPart {
   const app = b instanceof Uint8Array && b[0] === (0x60 | APP_ENC_TGS_REP_PART) ? APP_ENC_TGS_REP_PART : APP_ENC_AS_REP_PART;
-  return dec(b, spec('Z'), app, '', 'EncKDCRepPart');
+  return krbDecode(b, 'Z', app, 'EncKDCRepPart');
 }
 
 // ---------------------------------------------------------------- Authenticator [APPLICATION 2], AP-REQ [14], AP-REP [15], EncAPRepPart [27]
 
 export function encodeAuthenticator(x: Authenticator): Uint8Array {
-  return enc(spec('U'), x, APP_AUTHENTICATOR, '');
+  return krbEncode('U', x, APP_AUTHENTICATOR);
 }
 export function decodeAuthenticator(b: Uint8Array): Authenticator {
-  return dec(b, spec('U'), APP_AUTHENTICATOR, '', 'Authenticator');
+  return krbDecode(b, 'U', APP_AUTHENTICATOR, 'Authenticator');
 }
 export function encodeApReq(q: ApReq): Uint8Array {
-  return enc(spec('M'), q, KRB_AP_REQ, '');
+  return krbEncode('M', q, KRB_AP_REQ);
 }
 export function decodeApReq(b: Uint8Array): ApReq {
-  return dec(b, spec('M'), KRB_AP_REQ, '', 'AP-REQ');
+  return krbDecode(b, 'M', KRB_AP_REQ, 'AP-REQ');
 }
 export function encodeApRep(p: ApRep): Uint8Array {
-  return enc(spec('N'), p, KRB_AP_REP, '');
+  return krbEncode('N', p, KRB_AP_REP);
 }
 export function decodeApRep(b: Uint8Array): ApRep {
-  return dec(b, spec('N'), KRB_AP_REP, '', 'AP-REP');
+  return krbDecode(b, 'N', KRB_AP_REP, 'AP-REP');
 }
 export function encodeEncApRepPart(p: EncApRepPart): Uint8Array {
-  return enc(spec('O'), p, APP_ENC_AP_REP_PART, '');
+  return krbEncode('O', p, APP_ENC_AP_REP_PART);
 }
 export function decodeEncApRepPart(b: Uint8Array): EncApRepPart {
-  return dec(b, spec('O'), APP_ENC_AP_REP_PART, '', 'EncAPRepPart');
+  return krbDecode(b, 'O', APP_ENC_AP_REP_PART, 'EncAPRepPart');
 }
 
 // ---------------------------------------------------------------- KRB-ERROR [APPLICATION 30]
 
 export function encodeKrbError(x: KrbError): Uint8Array {
-  return enc(spec('W'), x, KRB_ERROR, '');
+  return krbEncode('W', x, KRB_ERROR);
 }
 export function decodeKrbError(b: Uint8Array): KrbError {
-  return dec(b, spec('W'), KRB_ERROR, '', 'KRB-ERROR');
+  return krbDecode(b, 'W', KRB_ERROR, 'KRB-ERROR');
 }
 
 // ---------------------------------------------------------------- message helpers
