@@ -456,30 +456,26 @@ let rp = 0;
 /** KMMID of the message being decoded (names it in errors), 0 outside a decoder. */
 let rk = 0;
 
-function rNeed(n: number, field: string): void {
-  if (n > rb.length - rp) fail(field + ' truncated');
-}
-function rU8(field: string): number {
-  rNeed(1, field);
-  return rb[rp++];
+// (Each reader checks its length itself: no shared rNeed function on the board.)
+/** One byte; with flag set, a flag byte (0 or 1: compare with 1). */
+function rU8(field: string, flag?: boolean): number {
+  if (rp >= rb.length) fail(field + ' truncated');
+  const v = rb[rp++];
+  if (flag && v > 1) fail(field + ' is ' + v + ', not 0 or 1');
+  return v;
 }
 function rU32(field: string): number {
-  rNeed(4, field);
+  if (4 > rb.length - rp) fail(field + ' truncated');
   rp += 4;
   return readU32(rb, rp - 4);
 }
 function rBytes(n: number, field: string): Uint8Array {
-  rNeed(n, field);
+  if (n > rb.length - rp) fail(field + ' truncated');
   rp += n;
   return rb.slice(rp - n, rp);
 }
-function rFlag(field: string): boolean {
-  const v = rU8(field);
-  if (v > 1) fail(field + ' is ' + v + ', not 0 or 1');
-  return v === 1;
-}
 function rAscii(n: number, field: string, allowSpace: boolean): string {
-  rNeed(n, field);
+  if (n > rb.length - rp) fail(field + ' truncated');
   let s = '';
   for (let i = 0; i < n; i++) {
     const c = rb[rp + i];
@@ -498,9 +494,6 @@ function rPrincipal(): string {
   rp++; // NUL
   return s;
 }
-function rDer(tag: number, field: string): Uint8Array {
-  return rBytes(derTlvLength(rb, rp, tag, field), field);
-}
 function rAppData(doi: number): AppData {
   if (doi === IPSEC) return { spi: rU32('AppData SPI') };
   const idLen = rU8('AppData snmpEngineID length');
@@ -516,7 +509,7 @@ function rAppData(doi: number): AppData {
 function rCiphersuites(min: number, max: number): Ciphersuite[] {
   const n = rU8('ciphersuite count');
   if (n < min || n > max) fail('ciphersuite count ' + n);
-  rNeed(n * 2, 'ciphersuite list');
+  if (n * 2 > rb.length - rp) fail('ciphersuite list truncated');
   const out: Ciphersuite[] = [];
   for (let i = 0; i < n; i++) {
     out.push({ auth: rb[rp], enc: rb[rp + 1] });
@@ -570,11 +563,11 @@ export function decodeWakeUp(bytes: Uint8Array): DecodedWakeUp {
 export function decodeApRequest(bytes: Uint8Array): DecodedApRequest {
   start(bytes, 2);
   const doi = bytes[1];
-  const apReq = rDer(TAG_AP_REQ, 'KRB_AP_REQ');
+  const apReq = rBytes(derTlvLength(rb, rp, TAG_AP_REQ, 'KRB_AP_REQ'), 'KRB_AP_REQ');
   const serverNonce = rU32('server nonce');
   const appData = rAppData(doi);
   const ciphersuites = rCiphersuites(1, MAX_CIPHERSUITES);
-  const reestablish = rFlag('re-establish flag');
+  const reestablish = rU8('re-establish flag', true) === 1;
   const signedLen = rp;
   const hmac = rEnd(true) as Uint8Array;
   return {
@@ -594,13 +587,13 @@ export function decodeApRequest(bytes: Uint8Array): DecodedApRequest {
 export function decodeApReply(bytes: Uint8Array): DecodedApReply {
   start(bytes, 3);
   const doi = bytes[1];
-  const apRep = rDer(TAG_AP_REP, 'KRB_AP_REP');
+  const apRep = rBytes(derTlvLength(rb, rp, TAG_AP_REP, 'KRB_AP_REP'), 'KRB_AP_REP');
   const appData = rAppData(doi);
   const cs = rCiphersuites(1, 1);
   const saLifetime = rU32('SA lifetime');
   const gracePeriod = rU32('grace period');
-  const reestablish = rFlag('re-establish flag');
-  const ackRequired = rFlag('ACK-required flag');
+  const reestablish = rU8('re-establish flag', true) === 1;
+  const ackRequired = rU8('ACK-required flag', true) === 1;
   const signedLen = rp;
   const hmac = rEnd(true) as Uint8Array;
   return {
@@ -640,7 +633,7 @@ export function decodeRekey(bytes: Uint8Array): DecodedRekey {
   const ciphersuites = rCiphersuites(1, MAX_CIPHERSUITES);
   const saLifetime = rU32('SA lifetime');
   const gracePeriod = rU32('grace period');
-  const reestablish = rFlag('re-establish flag');
+  const reestablish = rU8('re-establish flag', true) === 1;
   const signedLen = rp;
   const hmac = rEnd(true) as Uint8Array;
   return {
@@ -662,7 +655,7 @@ export function decodeRekey(bytes: Uint8Array): DecodedRekey {
 
 export function decodeErrorReply(bytes: Uint8Array): DecodedErrorReply {
   start(bytes, 6);
-  const krbError = rDer(TAG_KRB_ERROR, 'KRB_ERROR');
+  const krbError = rBytes(derTlvLength(rb, rp, TAG_KRB_ERROR, 'KRB_ERROR'), 'KRB_ERROR');
   rEnd(false);
   return { kmmid: 6, doi: bytes[1], version: bytes[2], krbError: krbError };
 }
