@@ -338,18 +338,6 @@ export function wHdr(tag: number, mark: number): void {
   }
   wb[--wp] = tag;
 }
-/** Puts chars 1..255 in front, as bytes. */
-function wChars(s: string): void {
-  room(s.length);
-  for (let i = s.length - 1; i >= 0; i--) {
-    const c = s.charCodeAt(i);
-    if (c === 0 || c > 255) throw new Error('DER: KerberosString char code ' + c + ' not allowed');
-    wb[--wp] = c;
-  }
-}
-function isInt(v: number): boolean {
-  return typeof v === 'number' && Math.floor(v) === v && v >= -2147483648 && v <= 4294967295;
-}
 
 /** Puts a primitive of kind k (see the top of this file) in front. */
 export function wPrim(k: string, v: any): void {
@@ -357,20 +345,27 @@ export function wPrim(k: string, v: any): void {
   if (k == 'o') {
     if (!(v instanceof Uint8Array)) throw new Error('DER: OCTET STRING needs a Uint8Array');
     wBytes(v);
-  } else if (k == 's') {
-    if (typeof v !== 'string') throw new Error('DER: KerberosString needs a string');
-    wChars(v);
-  } else if (k == 't') wChars(formatKerberosTime(v));
-  else if (k == 'f') {
+  } else if (k == 's' || k == 't') {
+    // (Written out here: no wChars/isInt functions on the board.)
+    if (k == 't') v = formatKerberosTime(v);
+    else if (typeof v !== 'string') throw new Error('DER: KerberosString needs a string');
+    // Chars 1..255, as bytes.
+    room(v.length);
+    for (let i = v.length - 1; i >= 0; i--) {
+      const c = v.charCodeAt(i);
+      if (c === 0 || c > 255) throw new Error('DER: KerberosString char code ' + c + ' not allowed');
+      wb[--wp] = c;
+    }
+  } else if (k == 'f') {
     // KerberosFlags: BIT STRING of exactly 32 bits (as MIT and RFC 4120 send).
-    if (!isInt(v)) throw new Error('DER: flags ' + v + ' out of range');
+    if (!(typeof v === 'number' && Math.floor(v) === v && v >= -2147483648 && v <= 4294967295)) throw new Error('DER: flags ' + v + ' out of range');
     room(5);
     for (let i = 0; i < 4; i++, v = v >>> 8) wb[--wp] = v & 0xff;
     wb[--wp] = 0;
   } else {
     if (k == 'u' && !(v >= 0 && v <= 4294967295)) throw new Error('UInt32 ' + v + ' out of range');
     if (k == 'm' && !(v >= 0 && v <= 999999)) throw new Error('Microseconds ' + v + ' out of range');
-    if (!isInt(v)) throw new Error('DER: INTEGER ' + v + ' out of range');
+    if (!(typeof v === 'number' && Math.floor(v) === v && v >= -2147483648 && v <= 4294967295)) throw new Error('DER: INTEGER ' + v + ' out of range');
     // Minimal two's complement, low byte first.
     room(5);
     let c;

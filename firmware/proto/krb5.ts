@@ -16,7 +16,8 @@
 //   the fields).
 
 import { DecodeError } from './errors.ts';
-import { DerReader, checkCount, decodeAll, wBegin, wBytes, wEnd, wHdr, wMark, wPrim } from './der.ts';
+import { DER_MAX_ITEMS } from './consts.ts';
+import { DerReader, decodeAll, wBegin, wBytes, wEnd, wHdr, wMark, wPrim } from './der.ts';
 
 // ---------------------------------------------------------------- constants
 // (in krb5-consts.ts, so that the bundle inlines them)
@@ -569,7 +570,8 @@ function wSeq(f: string, o: any, app: number): void {
     if (v != null || m == '-' || m == '*') {
       const m1 = wMark();
       if (m == '*' || m == '+') wList(k, v);
-      else wOne(k, v);
+      else if (k < 'a') wSeq(spec(k), v, k == 'T' ? 1 : 0);
+      else wPrim(k, v);
       wHdr(f.charCodeAt(i) + 112, m1); // [n] EXPLICIT: 0xa0 + (char - '0')
     }
     j = i - 1;
@@ -577,13 +579,13 @@ function wSeq(f: string, o: any, app: number): void {
   wHdr(0x30, m0);
   if (app) wHdr(0x60 | app, m0);
 }
-function wOne(k: string, v: any): void {
-  if (k < 'a') wSeq(spec(k), v, k == 'T' ? 1 : 0);
-  else wPrim(k, v);
-}
+/** A SEQUENCE OF kind k. (One value is written out in both walkers: no wOne/rOne functions.) */
 function wList(k: string, l: any[]): void {
   const m = wMark();
-  for (let i = l.length - 1; i >= 0; i--) wOne(k, l[i]);
+  for (let i = l.length - 1; i >= 0; i--) {
+    if (k < 'a') wSeq(spec(k), l[i], k == 'T' ? 1 : 0);
+    else wPrim(k, l[i]);
+  }
   wHdr(0x30, m);
 }
 /**
@@ -617,7 +619,7 @@ function rSeq(r: DerReader, f: string, app: number, what: string): any {
       // (The label is spelled out per call: short-error builds drop it.)
       const c = s.enter(tag, what + '.' + key);
       const cs = c.p;
-      const v = m == '-' || m == '?' ? rOne(c, k, what + '.' + key) : rList(c, k, what + '.' + key);
+      const v = m == '*' || m == '+' ? rList(c, k, what + '.' + key) : k < 'a' ? rSeq(c, spec(k), k == 'T' ? 1 : 0, what + '.' + key) : c.val(k, what + '.' + key);
       // KDC-REQ: the exact req-body DER (what TGS-REQ/FAST checksums cover).
       if (k == 'B') o.reqBodyRaw = c.b.slice(cs, c.p);
       c.end(what + '.' + key);
@@ -631,16 +633,13 @@ function rSeq(r: DerReader, f: string, app: number, what: string): any {
   if (app) a.end(what);
   return o;
 }
-function rOne(c: DerReader, k: string, what: string): any {
-  return k < 'a' ? rSeq(c, spec(k), k == 'T' ? 1 : 0, what) : c.val(k, what);
-}
 /** A SEQUENCE OF kind k, at most MAX_ITEMS elements. */
 function rList(r: DerReader, k: string, what: string): any[] {
   const s = r.enter(0x30, what);
   const l: any[] = [];
   while (s.more()) {
-    checkCount(l.length, what);
-    l.push(rOne(s, k, what));
+    if (l.length >= DER_MAX_ITEMS) throw new DecodeError(what + ': more than ' + DER_MAX_ITEMS + ' elements');
+    l.push(k < 'a' ? rSeq(s, spec(k), k == 'T' ? 1 : 0, what) : s.val(k, what));
   }
   return l;
 }
