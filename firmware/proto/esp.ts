@@ -215,38 +215,32 @@ function ncsLines(text: string): string[] {
   return lines;
 }
 
-/** Split on runs of spaces/tabs (no RegExp: keeps the interpreter's work small). */
-function fields(line: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  for (let i = 0; i < line.length; i++) {
-    const c = line.charAt(i);
-    if (c === ' ' || c === '\t') {
-      if (cur) out.push(cur);
-      cur = '';
-    } else cur += c;
-  }
-  if (cur) out.push(cur);
-  return out;
-}
-
-function allIn(s: string, lo: number, hi: number): boolean {
+/** 1 to 9 decimal digits, not all zero. */
+function isTxid(s: string): boolean {
+  if (s.length < 1 || s.length > 9) return false;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c < lo || c > hi) return false;
+    if (c < 0x30 || c > 0x39) return false;
   }
-  return s.length > 0;
-}
-
-function isTxid(s: string): boolean {
-  return s.length <= 9 && allIn(s, 0x30, 0x39) && parseInt(s, 10) >= 1;
+  return parseInt(s, 10) >= 1;
 }
 
 
 /** Parse "VERB txid endpoint MGCP 1.0 NCS 1.0" (+ parameter lines). */
 export function parseNcsCommand(text: string): NcsCommand {
   const lines = ncsLines(text);
-  const f = fields(lines[0]);
+  // The command line split on runs of spaces/tabs (no RegExp: keeps the interpreter's work small).
+  const line = lines[0];
+  const f: string[] = [];
+  let cur = '';
+  for (let i = 0; i < line.length; i++) {
+    const c = line.charAt(i);
+    if (c === ' ' || c === '\t') {
+      if (cur) f.push(cur);
+      cur = '';
+    } else cur += c;
+  }
+  if (cur) f.push(cur);
   if (f.length !== 5 && f.length !== 7) throw new DecodeError('ncs: command line has ' + f.length + ' fields');
   // The verb: four characters, A-Z, digits allowed after the first.
   const v = f[0];
@@ -291,7 +285,9 @@ export function buildNcsResponse(txid: string, code?: number, comment?: string):
 export function parseNcsResponse(text: string): NcsResponse {
   const line = ncsLines(text)[0];
   const sp1 = line.indexOf(' ');
-  if (sp1 !== 3 || !allIn(line.substr(0, 3), 0x30, 0x39)) throw new DecodeError('ncs: bad response code');
+  let digits = sp1 === 3;
+  for (let i = 0; i < 3 && digits; i++) digits = line.charCodeAt(i) >= 0x30 && line.charCodeAt(i) <= 0x39;
+  if (!digits) throw new DecodeError('ncs: bad response code');
   let sp2 = line.indexOf(' ', 4);
   if (sp2 < 0) sp2 = line.length;
   const txid = line.substring(4, sp2);
