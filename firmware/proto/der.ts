@@ -226,25 +226,26 @@ export function daysInMonth(y: number, m: number): number {
   return daysFromCivil(m > 11 ? y + 1 : y, m > 11 ? 1 : m + 1, 1) - daysFromCivil(y, m, 1);
 }
 
-function digits(b: Uint8Array, o: number, n: number): number {
-  let v = 0;
-  for (let i = 0; i < n; i++) {
-    const c = b[o + i] - 48;
-    if (c < 0 || c > 9) return NaN;
-    v = v * 10 + c;
-  }
-  return v;
-}
-
 /** Parses 15 bytes "YYYYMMDDHHMMSSZ" at b[o]; NaN if malformed or not a real date/time. */
 export function parseKerberosTimeBytes(b: Uint8Array, o: number): number {
   if (b[o + 14] !== 0x5a) return NaN;
-  const mo = digits(b, o + 4, 2);
-  const d = digits(b, o + 6, 2);
-  const h = digits(b, o + 8, 2);
-  const mi = digits(b, o + 10, 2);
-  const s = digits(b, o + 12, 2);
-  const days = daysFromCivil(digits(b, o, 4), mo, d);
+  // The fields YYYY MM DD HH MM SS, read in one loop (no digits function on the board).
+  const f: number[] = [];
+  for (let i = 0, w = 4; i < 14; i += w, w = 2) {
+    let v = 0;
+    for (let j = i; j < i + w; j++) {
+      const c = b[o + j] - 48;
+      if (c < 0 || c > 9) return NaN;
+      v = v * 10 + c;
+    }
+    f.push(v);
+  }
+  const mo = f[1];
+  const d = f[2];
+  const h = f[3];
+  const mi = f[4];
+  const s = f[5];
+  const days = daysFromCivil(f[0], mo, d);
   // NaN compares false everywhere, so each test is written to fail on NaN; a day
   // past the month's end (Feb 30) comes back from civilFromDays as another day.
   if (!(mo >= 1 && mo <= 12 && d >= 1 && civilFromDays(days)[2] === d && h <= 23 && mi <= 59 && s <= 59)) return NaN;
@@ -259,11 +260,6 @@ export function parseKerberosTime(s: string): number {
   return parseKerberosTimeBytes(b, 0);
 }
 
-/** v as exactly as many digits as p (100 or 10000) has zeros. */
-function pad(v: number, p: number): string {
-  return ('' + (p + v)).slice(1);
-}
-
 /** Milliseconds since the epoch -> "YYYYMMDDHHMMSSZ" (sub-second part dropped). Years 0..9999. */
 export function formatKerberosTime(ms: number): string {
   if (typeof ms !== 'number' || ms !== ms) throw new Error('KerberosTime: not a number');
@@ -272,15 +268,11 @@ export function formatKerberosTime(ms: number): string {
   const rem = secs - days * 86400;
   const ymd = civilFromDays(days);
   if (ymd[0] < 0 || ymd[0] > 9999) throw new Error('KerberosTime: year ' + ymd[0] + ' out of range');
-  return (
-    pad(ymd[0], 10000) +
-    pad(ymd[1], 100) +
-    pad(ymd[2], 100) +
-    pad(Math.floor(rem / 3600), 100) +
-    pad(Math.floor(rem / 60) % 60, 100) +
-    pad(rem % 60, 100) +
-    'Z'
-  );
+  // Each field v as exactly as many digits as 100 (10000 for the year) has zeros.
+  const f = [ymd[0], ymd[1], ymd[2], Math.floor(rem / 3600), Math.floor(rem / 60) % 60, rem % 60];
+  let out = '';
+  for (let i = 0; i < 6; i++) out += ('' + ((i ? 100 : 10000) + f[i])).slice(1);
+  return out + 'Z';
 }
 
 // ---------------------------------------------------------------- writer
