@@ -29,7 +29,8 @@ import type { Platform } from '../platform/platform.ts';
 import type { CryptoBackend } from '../proto/crypto/backend.ts';
 import type { CtaConfig, CtaKey } from '../config.ts';
 import { readU32, fromAscii, toAscii } from '../proto/bytes.ts';
-import { isDecodeError, isCryptoError } from '../proto/errors.ts';
+// instanceof written out: no isDecodeError/isCryptoError functions on the board.
+import { DecodeError, CryptoError } from '../proto/errors.ts';
 import { encrypt, decrypt, usageHmacKey } from '../proto/crypto/index.ts';
 import { HMAC_LEN, MAX_DATAGRAM, encodeApRequest, encodeSaRecovered, decodeApReply, decodeRekey, decodeErrorReply, verifyHmac } from '../proto/pktc.ts';
 import type { Ciphersuite, IpsecAppData } from '../proto/pktc.ts';
@@ -461,7 +462,7 @@ function usable(a: CtaAgent, tk: TicketEntry): boolean {
 
 /** Counts an exception caught at `where` (malformed input, else an internal error, logged). */
 function caught(a: CtaAgent, e: unknown, where: string): void {
-  if (isDecodeError(e) || isCryptoError(e)) a.cn[N_COUNTERS + D_MALFORMED]++;
+  if (e instanceof DecodeError || e instanceof CryptoError) a.cn[N_COUNTERS + D_MALFORMED]++;
   else {
     a.cn[N_COUNTERS + D_INTERNAL]++;
     log(a, 'error', { where: where, error: String(e && (e as Error).message ? (e as Error).message : e) });
@@ -551,7 +552,7 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
     try {
       opened = espOpen(b, { encKey: nul ? null : k.encScToCta, authKey: k.authScToCta }, data);
     } catch (e) {
-      return isCryptoError(e) ? D_ESP_ICV : D_ESP_MALFORMED;
+      return e instanceof CryptoError ? D_ESP_ICV : D_ESP_MALFORMED;
     }
     if (!sa.rp.update(opened.seq)) return D_ESP_REPLAY;
     a.cn[C_SIGNALING_RECEIVED]++;

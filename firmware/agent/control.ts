@@ -12,7 +12,7 @@
 import type { Platform } from '../platform/platform.ts';
 import type { CborValue } from '../proto/cbor.ts';
 import { decodeConfig, CONFIG_FILE } from '../config.ts';
-import { isDecodeError } from '../proto/errors.ts';
+import { DecodeError } from '../proto/errors.ts';
 import type { CtaAgent } from './agent.ts';
 
 export interface ControlHost {
@@ -104,6 +104,6 @@ export function handleControl(req: CborValue, host: ControlHost): CborValue {
     }
     return reply(id, false, 'unknown op (expected one of status, metrics, set-time, provision, reset)');
   } catch (e) {
-    return reply(id, false, isDecodeError(e) ? (e as Error).message : 'internal: ' + String(e && (e as Error).message ? (e as Error).message : e));
+    return reply(id, false, e instanceof DecodeError ? (e as Error).message : 'internal: ' + String(e && (e as Error).message ? (e as Error).message : e));
   }
 }

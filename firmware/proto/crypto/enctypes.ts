@@ -6,7 +6,7 @@
 // bounded cache (FIFO eviction), with the HMAC pads already prepared, so a
 // message costs native AES/hash calls plus a little glue.
 import type { CryptoBackend } from './backend.ts';
-import { CryptoError, isCryptoError } from '../errors.ts';
+import { CryptoError } from '../errors.ts';
 import { concat, ctEqual, fromAscii, readU32, toAscii, writeU32 } from '../bytes.ts';
 import { hmac, pbkdf2 } from './hash.ts';
 import type { HashName } from './hash.ts';
@@ -265,7 +265,7 @@ export function decrypt(b: CryptoBackend, etype: number, key: Uint8Array, usage:
     if (!pt) pt = aesCts(b, ke, ZERO_IV, c, false);
     return pt.slice(16);
   } catch (e) {
-    if (isCryptoError(e)) throw e;
+    if (e instanceof CryptoError) throw e;
     throw new CryptoError('decryption failed');
   }
 }
