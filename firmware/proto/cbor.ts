@@ -134,33 +134,19 @@ function truncated(n: number): void {
   if (ip + n > ib.length) throw new DecodeError('cbor: truncated');
 }
 
-/** Big-endian unsigned integer of n (1..4) bytes at ip (bounds already checked). */
-function be(n: number): number {
-  let v = 0;
-  for (let i = 0; i < n; i++) v = v * 256 + ib[ip++];
-  return v;
-}
-
 /** Reads the argument of an initial byte; returns a number <= 2^53-1. */
 function arg(info: number): number {
   if (info < 24) return info;
-  if (info === 24) {
-    truncated(1);
-    return ib[ip++];
-  }
-  if (info === 25) {
-    truncated(2);
-    return be(2);
-  }
-  if (info === 26) {
-    truncated(4);
-    return be(4);
-  }
-  if (info === 27) {
-    truncated(8);
-    const hi = be(4);
-    if (hi > 0x1fffff) throw new DecodeError('cbor: integer beyond 2^53');
-    return hi * TWO32 + be(4);
+  if (info <= 27) {
+    // 1, 2, 4 or 8 bytes, big-endian (read here: no be function on the board).
+    const n = 1 << (info - 24);
+    truncated(n);
+    let v = 0;
+    for (let i = 0; i < n; i++) {
+      if (i === 4 && v > 0x1fffff) throw new DecodeError('cbor: integer beyond 2^53');
+      v = v * 256 + ib[ip++];
+    }
+    return v;
   }
   if (info === 31) throw new DecodeError('cbor: indefinite length not supported');
   throw new DecodeError('cbor: reserved additional info ' + info);
@@ -222,7 +208,8 @@ function dec(depth: number): CborValue {
     if (info === 23) return undefined;
     if (info === 25) {
       truncated(2);
-      const h = be(2);
+      const h = ib[ip] * 256 + ib[ip + 1];
+      ip += 2;
       const e = (h >> 10) & 0x1f;
       const m = h & 0x3ff;
       const x = e === 0 ? m * Math.pow(2, -24) : e === 31 ? (m === 0 ? Infinity : NaN) : (m + 1024) * Math.pow(2, e - 25);
