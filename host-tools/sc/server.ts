@@ -221,6 +221,13 @@ export interface ScServer extends EventEmitter {
    */
   attachLink(address: string, send: (channel: number, data: Uint8Array) => void): (channel: number, data: Uint8Array) => void;
   detachLink(address: string): void;
+  /**
+   * Feeds one key-management datagram into the SC as if its UDP socket had received
+   * it from `from` (answers still leave from that socket): a `--workers` worker gets
+   * datagrams the primary routed to it this way, and the AP-REQ bench drives the
+   * receive path without UDP.
+   */
+  receiveKm(data: Uint8Array, from: { address: string; port: number }): void;
   /** NCS text over the CTA's SA (ESP) to its signaling port; resolves with the response text. */
   sendSignaling(principal: string, text: string, timeoutMs?: number): Promise<string>;
   /** True when the SC holds an established, unexpired SA for the CTA. */
@@ -1257,6 +1264,10 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
           }
         }
       };
+    },
+    receiveKm(data: Uint8Array, from: { address: string; port: number }): void {
+      // A plain Uint8Array view, as the socket path gives (a Buffer's slice() would not copy).
+      if (!closed) onKmDatagram(new Uint8Array(data.buffer, data.byteOffset, data.length), { address: from.address, port: from.port });
     },
     detachLink(address: string): void {
       links.delete(address);

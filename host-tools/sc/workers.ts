@@ -596,15 +596,6 @@ async function workerMain(): Promise<void> {
       : init.log === 'ipc'
         ? (event, fields) => send({ t: 'log', event, fields: JSON.parse(JSON.stringify(fields)) })
         : () => {};
-  // The SC's key-management socket, to feed it datagrams routed by the primary
-  // through the very path a received datagram takes ('message').
-  const made: dgram.Socket[] = [];
-  const orig = dgram.createSocket;
-  (dgram as { createSocket: typeof dgram.createSocket }).createSocket = ((...a: Parameters<typeof dgram.createSocket>) => {
-    const s = orig(...a);
-    made.push(s);
-    return s;
-  }) as typeof dgram.createSocket;
   let sc: ScServer;
   try {
     const o = { ...init.sc, control: null, log };
@@ -618,16 +609,7 @@ async function workerMain(): Promise<void> {
   } catch (e) {
     send({ t: 'failed', code: (e as { code?: string }).code, message: (e as Error).message });
     process.exit(1);
-  } finally {
-    (dgram as { createSocket: typeof dgram.createSocket }).createSocket = orig;
   }
-  const km = made.find((s) => {
-    try {
-      return (s.address() as AddressInfo).port === sc.address.port;
-    } catch {
-      return false;
-    }
-  }) as dgram.Socket;
   let hook: WorkerHookHandler | null = null;
   if (init.hook) {
     const mod = await import(init.hook);
@@ -667,8 +649,7 @@ async function workerMain(): Promise<void> {
   process.on('message', (m: any) => {
     if (!m || stopping) return;
     if (m.t === 'dgram') {
-      const b: Uint8Array = m.b;
-      km.emit('message', Buffer.from(b.buffer, b.byteOffset, b.length), { address: m.a, port: m.p, family: m.a.includes(':') ? 'IPv6' : 'IPv4', size: b.length });
+      sc.receiveKm(m.b as Uint8Array, { address: m.a, port: m.p });
     } else if (m.t === 'call') {
       const f = methods[m.method];
       Promise.resolve()
