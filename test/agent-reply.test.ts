@@ -6,7 +6,7 @@ import * as P from '../firmware/proto/pktc.ts';
 import { toHex } from '../firmware/proto/bytes.ts';
 import { deriveSaKeys } from '../firmware/proto/sa.ts';
 import { ESP_NEXT_HEADER } from '../firmware/proto/esp.ts';
-import * as K from '../firmware/agent/counters.ts';
+import * as K from '../firmware/proto/consts.ts';
 
 const CTA = '10.0.0.2';
 
@@ -142,13 +142,13 @@ test('Rekey before any accepted session, or with nonce 0, is dropped', () => {
   assert.equal(w.agent.counters.drops.nonce_zero, 1);
 });
 
-test("the agent's inlinable protocol numbers (counters.ts) are pktc's and esp's", () => {
+test("the agent's inlinable protocol numbers (proto/consts.ts) are pktc's and esp's", () => {
   assert.deepEqual(
     [K.KM_WAKE_UP, K.KM_AP_REQUEST, K.KM_AP_REPLY, K.KM_SA_RECOVERED, K.KM_REKEY, K.KM_ERROR_REPLY],
     [P.KMMID.WAKE_UP, P.KMMID.AP_REQUEST, P.KMMID.AP_REPLY, P.KMMID.SA_RECOVERED, P.KMMID.REKEY, P.KMMID.ERROR_REPLY],
   );
   assert.equal(K.DOI_IPSEC, P.DOI.IPSEC);
   assert.equal(K.PKTC_MAJOR, P.VERSION >> 4);
-  assert.deepEqual([K.U_AP_REPLY, K.U_SA_RECOVERED, K.U_REKEY], [P.USAGE.AP_REPLY, P.USAGE.SA_RECOVERED, P.USAGE.REKEY]);
+  assert.deepEqual([K.USAGE_AP_REPLY, K.USAGE_SA_RECOVERED, K.USAGE_REKEY], [P.USAGE.AP_REPLY, P.USAGE.SA_RECOVERED, P.USAGE.REKEY]);
   assert.equal(K.NH_NONE, ESP_NEXT_HEADER.NONE);
 });

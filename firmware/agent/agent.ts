@@ -130,6 +130,9 @@ import {
   D_ESP_REPLAY,
   D_ESP_MALFORMED,
   D_INTERNAL,
+  counterNames,
+} from './counters.ts';
+import {
   KM_WAKE_UP,
   KM_AP_REQUEST,
   KM_AP_REPLY,
@@ -138,12 +141,11 @@ import {
   KM_ERROR_REPLY,
   DOI_IPSEC,
   PKTC_MAJOR,
-  U_AP_REPLY,
-  U_SA_RECOVERED,
-  U_REKEY,
+  USAGE_AP_REPLY as U_AP_REPLY,
+  USAGE_SA_RECOVERED as U_SA_RECOVERED,
+  USAGE_REKEY as U_REKEY,
   NH_NONE,
-  counterNames,
-} from './counters.ts';
+} from '../proto/consts.ts';
 
 // Build-time board facts (host-tools/build/build.ts boardDefines). Tested inline as
 // `(typeof BOARD_X === 'undefined' || BOARD_X)`: esbuild folds that at each use and

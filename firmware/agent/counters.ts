@@ -52,23 +52,6 @@ export const D_ESP_REPLAY = 18;
 export const D_ESP_MALFORMED = 19;
 export const D_INTERNAL = 20;
 
-// Protocol numbers the agent tests, as inlinable constants (copies of pktc.ts's KMMID,
-// DOI.IPSEC, USAGE and esp.ts's ESP_NEXT_HEADER.NONE: an object property read cannot be
-// inlined; test/agent-reply.test.ts checks they agree).
-export const KM_WAKE_UP = 1;
-export const KM_AP_REQUEST = 2;
-export const KM_AP_REPLY = 3;
-export const KM_SA_RECOVERED = 4;
-export const KM_REKEY = 5;
-export const KM_ERROR_REPLY = 6;
-export const DOI_IPSEC = 1;
-/** Major version nibble of the pktc header (pktc VERSION >> 4). */
-export const PKTC_MAJOR = 1;
-export const U_AP_REPLY = 1102;
-export const U_SA_RECOVERED = 1103;
-export const U_REKEY = 1104;
-export const NH_NONE = 59;
-
 /**
  * Counter names (AgentCounters keys but drops) in C_ index order, then the drop reasons
  * (counters.drops keys) in D_ index order: name i counts in agent.cn[i]. The names are

@@ -3,6 +3,17 @@
 // variable (one interpreter variable each on the board): so these live here, and
 // pktc.ts / esp.ts re-export the public ones.
 
+/** Message ids (pktc KMMID). */
+export const KM_WAKE_UP = 1;
+export const KM_AP_REQUEST = 2;
+export const KM_AP_REPLY = 3;
+export const KM_SA_RECOVERED = 4;
+export const KM_REKEY = 5;
+export const KM_ERROR_REPLY = 6;
+/** Major version nibble of the pktc header (VERSION >> 4). */
+export const PKTC_MAJOR = 1;
+/** ESP next header "no next header" (esp ESP_NEXT_HEADER.NONE). */
+export const NH_NONE = 59;
 /** DOI values (pktc DOI.IPSEC / DOI.SNMPV3). */
 export const DOI_IPSEC = 1;
 export const DOI_SNMPV3 = 2;
