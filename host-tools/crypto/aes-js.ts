@@ -86,10 +86,23 @@ export function aesCbcEncryptZeroIv(key: Uint8Array, input: Uint8Array, out: Uin
   run(key, input, out, off, true);
 }
 
-function run(key: Uint8Array, input: Uint8Array, out: Uint8Array, off: number, cbc: boolean): void {
+/** The key, once its length and the input's are checked. */
+function checked(key: Uint8Array, input: Uint8Array): Uint8Array {
   if (key.length !== 16 && key.length !== 32) throw new RangeError('AES key must be 16 or 32 bytes');
   if (input.length % 16 !== 0) throw new RangeError('AES input must be whole blocks');
-  const rounds = expand(key);
+  return key;
+}
+
+/** Four big-endian state words to out[o..o+16). */
+function storeBlock(out: Uint8Array, o: number, c0: number, c1: number, c2: number, c3: number): void {
+  out[o] = c0 >>> 24; out[o + 1] = (c0 >>> 16) & 255; out[o + 2] = (c0 >>> 8) & 255; out[o + 3] = c0 & 255;
+  out[o + 4] = c1 >>> 24; out[o + 5] = (c1 >>> 16) & 255; out[o + 6] = (c1 >>> 8) & 255; out[o + 7] = c1 & 255;
+  out[o + 8] = c2 >>> 24; out[o + 9] = (c2 >>> 16) & 255; out[o + 10] = (c2 >>> 8) & 255; out[o + 11] = c2 & 255;
+  out[o + 12] = c3 >>> 24; out[o + 13] = (c3 >>> 16) & 255; out[o + 14] = (c3 >>> 8) & 255; out[o + 15] = c3 & 255;
+}
+
+function run(key: Uint8Array, input: Uint8Array, out: Uint8Array, off: number, cbc: boolean): void {
+  const rounds = expand(checked(key, input));
   const rk = RK;
   const s = SBOX;
   // CBC chaining value (the previous ciphertext block), zero for the first block
@@ -126,11 +139,7 @@ function run(key: Uint8Array, input: Uint8Array, out: Uint8Array, off: number, c
       p2 = c2;
       p3 = c3;
     }
-    const o = off + b;
-    out[o] = c0 >>> 24; out[o + 1] = (c0 >>> 16) & 255; out[o + 2] = (c0 >>> 8) & 255; out[o + 3] = c0 & 255;
-    out[o + 4] = c1 >>> 24; out[o + 5] = (c1 >>> 16) & 255; out[o + 6] = (c1 >>> 8) & 255; out[o + 7] = c1 & 255;
-    out[o + 8] = c2 >>> 24; out[o + 9] = (c2 >>> 16) & 255; out[o + 10] = (c2 >>> 8) & 255; out[o + 11] = c2 & 255;
-    out[o + 12] = c3 >>> 24; out[o + 13] = (c3 >>> 16) & 255; out[o + 14] = (c3 >>> 8) & 255; out[o + 15] = c3 & 255;
+    storeBlock(out, off + b, c0, c1, c2, c3);
   }
   rk.fill(0);
 }
@@ -145,9 +154,7 @@ function invMix(w: number): number {
  * key (16 or 32 bytes); in place when out is in at the same offset.
  */
 export function aesDecryptBlocks(key: Uint8Array, input: Uint8Array, out: Uint8Array, off: number): void {
-  if (key.length !== 16 && key.length !== 32) throw new RangeError('AES key must be 16 or 32 bytes');
-  if (input.length % 16 !== 0) throw new RangeError('AES input must be whole blocks');
-  const rounds = expand(key);
+  const rounds = expand(checked(key, input));
   const rk = RK;
   const s = INV_SBOX;
   for (let b = 0; b < input.length; b += 16) {
@@ -174,11 +181,7 @@ export function aesDecryptBlocks(key: Uint8Array, input: Uint8Array, out: Uint8A
         c3 = invMix(c3);
       }
     }
-    const o = off + b;
-    out[o] = c0 >>> 24; out[o + 1] = (c0 >>> 16) & 255; out[o + 2] = (c0 >>> 8) & 255; out[o + 3] = c0 & 255;
-    out[o + 4] = c1 >>> 24; out[o + 5] = (c1 >>> 16) & 255; out[o + 6] = (c1 >>> 8) & 255; out[o + 7] = c1 & 255;
-    out[o + 8] = c2 >>> 24; out[o + 9] = (c2 >>> 16) & 255; out[o + 10] = (c2 >>> 8) & 255; out[o + 11] = c2 & 255;
-    out[o + 12] = c3 >>> 24; out[o + 13] = (c3 >>> 16) & 255; out[o + 14] = (c3 >>> 8) & 255; out[o + 15] = c3 & 255;
+    storeBlock(out, off + b, c0, c1, c2, c3);
   }
   rk.fill(0);
 }
