@@ -11,26 +11,16 @@
 //   {type:'verify', scKey, requests, durationMs} -> {type:'verify-result'}: the SC's AP
 //        Request receive path called directly (no UDP) on the given datagrams
 import './sc-v8.ts';
-import dgram from 'node:dgram';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Session } from 'node:inspector';
 import { performance } from 'node:perf_hooks';
-import { startSc, type EstablishedEvent, type ScOptions, type ScServer } from '../sc/server.ts';
+import { startSc, type ScOptions, type ScServer } from '../sc/server.ts';
+import { driveSc, type ScDrive } from './sc-drive.ts';
 import { childMain } from './proc.ts';
 import { ctaPrincipal, fromHex, scEntry, SC_PRINCIPAL } from './fixtures.ts';
 
-let sc: ScServer | null = null;
-let names: string[] = [];
-let wakeAt = new Float64Array(0);
-let counting = false;
-let established = 0;
-let lat: number[] = [];
-let windowStart = 0;
-let cpuStart = process.cpuUsage();
-let falseNonces = 0;
-let drops = 0;
-let errors = 0;
+let drive: ScDrive | null = null;
 
 // CPU profile of the measured window only (start-up and module loading excluded).
 let session: Session | null = null;
@@ -78,47 +68,15 @@ function startBenchSc(scKeyHex: string, more: Partial<ScOptions>): Promise<ScSer
 async function serve(msg: any, reply: (m: object) => void): Promise<void> {
   profileDir = msg.profileDir;
   const lanePorts: number[] = msg.lanePorts;
-  sc = await startBenchSc(msg.scKey, {
+  const sc = await startBenchSc(msg.scKey, {
     // No Wake Up retries: a Wake Up does not name its CTA, so a retry that fires while
     // the SC is starved of CPU (3 s, on a loaded machine) reaches a lane that has moved
     // on to its next CTA, which answers it with the wrong ticket -- a false nonce that
     // is an artefact of the lane model. The retry timer is still armed for every wake.
     timers: { wakeRetries: 0 },
   });
-  const n: number = msg.n;
-  names = new Array(n);
-  wakeAt = new Float64Array(n);
-  const t0 = performance.now();
-  for (let i = 0; i < n; i++) {
-    if (i % msg.shards !== msg.shard) continue;
-    names[i] = ctaPrincipal(i);
-    sc.register(names[i], '127.0.0.1', lanePorts[i % lanePorts.length]);
-  }
-  sc.flush();
-  const registerMs = performance.now() - t0;
-  sc.on('established', (e: EstablishedEvent) => {
-    if (!counting) return;
-    established++;
-    const i = Number(e.principal.slice(5, e.principal.indexOf('.')));
-    const t = wakeAt[i];
-    if (t > 0 && lat.length < 200000) lat.push(performance.now() - t);
-  });
-  sc.on('false_nonce', () => falseNonces++);
-  sc.on('drop', () => drops++);
-  sc.on('error', () => errors++);
-  const cmd = dgram.createSocket('udp4');
-  cmd.on('message', (m: Buffer) => {
-    const now = performance.now();
-    for (let o = 0; o + 4 <= m.length; o += 4) {
-      const i = m.readUInt32BE(o);
-      const p = names[i];
-      if (!p) continue;
-      wakeAt[i] = now;
-      sc!.wake(p);
-    }
-  });
-  await new Promise<void>((r) => cmd.bind(0, '127.0.0.1', () => r()));
-  reply({ type: 'ready', port: sc.address.port, cmdPort: cmd.address().port, registerMs, registered: sc.size });
+  drive = await driveSc(sc, msg.n, lanePorts, (i) => i % msg.shards === msg.shard);
+  reply({ type: 'ready', port: sc.address.port, cmdPort: drive.cmdPort, registerMs: drive.registerMs, registered: drive.registered });
 }
 
 async function mem(msg: any, reply: (m: object) => void): Promise<void> {
@@ -181,34 +139,16 @@ childMain(async (msg, reply) => {
   if (msg.type === 'mem') return mem(msg, reply);
   if (msg.type === 'verify') return verify(msg, reply);
   if (msg.type === 'measure-start') {
-    counting = true;
-    established = 0;
-    falseNonces = 0;
-    drops = 0;
-    errors = 0;
-    lat = [];
-    windowStart = performance.now();
-    cpuStart = process.cpuUsage();
+    drive?.start();
     await profStart(profileDir);
     reply({ type: 'measure-started' });
     return;
   }
   if (msg.type === 'measure-stop') {
-    counting = false;
-    const elapsedMs = performance.now() - windowStart;
-    const cpu = process.cpuUsage(cpuStart);
+    if (!drive) throw new Error('measure-stop before serve');
+    const f = drive.stop();
     await profStop(profileDir);
-    reply({
-      type: 'measured',
-      established,
-      elapsedMs,
-      cpuMs: (cpu.user + cpu.system) / 1000,
-      latencies: lat,
-      falseNonces,
-      drops,
-      errors,
-      stats: sc ? sc.stats() : null,
-    });
+    reply({ type: 'measured', ...f });
     return;
   }
 });

@@ -17,14 +17,14 @@
 // The exchanges go Wake Up -> AP Request -> AP Reply -> SA Recovered between a
 // worker's socket and the lane, as a real CTA answers the socket its Wake Up came from;
 // the primary is idle in this scenario (its CPU is reported).
-import dgram from 'node:dgram';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import type { EstablishedEvent, ScServer } from '../sc/server.ts';
+import type { ScServer } from '../sc/server.ts';
+import { driveSc, type ScDrive } from './sc-drive.ts';
 import type { WorkerHookContext, WorkerPool } from '../sc/workers.ts';
 import { childMain, startChild, canPin, scEnv, type Child } from './proc.ts';
 import { figure, quantile, sleep, type Figure } from './stats.ts';
-import { ctaPrincipal, fromHex, newScKey, scEntry, toHex, SC_PRINCIPAL } from './fixtures.ts';
+import { fromHex, newScKey, scEntry, toHex, SC_PRINCIPAL } from './fixtures.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const SC_ENV = scEnv(process.env.CTA_BENCH_SC_V8_FLAGS);
@@ -192,68 +192,18 @@ if (process.argv.includes('--sc-workers-primary')) {
 // ---------------------------------------------------------------- in each worker
 
 export function workerHook(sc: ScServer, ctx: WorkerHookContext): (msg: any) => Promise<unknown> {
-  let names: string[] = [];
-  let wakeAt = new Float64Array(0);
-  let counting = false;
-  let established = 0;
-  let lat: number[] = [];
-  let falseNonces = 0;
-  let errors = 0;
-  let windowStart = 0;
-  let cpuStart = process.cpuUsage();
-  sc.on('established', (e: EstablishedEvent) => {
-    if (!counting) return;
-    established++;
-    const i = Number(e.principal.slice(5, e.principal.indexOf('.')));
-    const t = wakeAt[i];
-    if (t > 0 && lat.length < 100000) lat.push(performance.now() - t);
-  });
-  sc.on('false_nonce', () => falseNonces++);
-  sc.on('error', () => errors++);
-  let drops = 0;
-  let wakes = 0;
-  sc.on('drop', () => drops++);
+  let drive: ScDrive | null = null;
   return async (msg: any) => {
     if (msg.type === 'setup') {
-      const n: number = msg.n;
-      const lanePorts: number[] = msg.lanePorts;
-      names = new Array(n);
-      wakeAt = new Float64Array(n);
-      for (let i = ctx.index; i < n; i += ctx.workers) {
-        names[i] = ctaPrincipal(i);
-        sc.register(names[i], '127.0.0.1', lanePorts[i % lanePorts.length]);
-      }
-      sc.flush();
-      const cmd = dgram.createSocket('udp4');
-      cmd.on('message', (m: Buffer) => {
-        const now = performance.now();
-        for (let o = 0; o + 4 <= m.length; o += 4) {
-          const i = m.readUInt32BE(o);
-          const p = names[i];
-          if (!p) continue;
-          wakeAt[i] = now;
-          wakes++;
-          sc.wake(p);
-        }
-      });
-      await new Promise<void>((r) => cmd.bind(0, '127.0.0.1', () => r()));
-      return { port: sc.address.port, cmdPort: cmd.address().port, registered: sc.size };
+      drive = await driveSc(sc, msg.n, msg.lanePorts, (i) => i % ctx.workers === ctx.index);
+      return { port: sc.address.port, cmdPort: drive.cmdPort, registered: drive.registered };
     }
+    if (!drive) throw new Error(`hook message ${msg.type} before setup`);
     if (msg.type === 'measure-start') {
-      counting = true;
-      established = 0;
-      falseNonces = 0;
-      errors = 0;
-      lat = [];
-      windowStart = performance.now();
-      cpuStart = process.cpuUsage();
+      drive.start();
       return { ok: true };
     }
-    if (msg.type === 'measure-stop') {
-      counting = false;
-      const c = process.cpuUsage(cpuStart);
-      return { established, elapsedMs: performance.now() - windowStart, cpuMs: (c.user + c.system) / 1000, latencies: lat, falseNonces, errors, drops, wakes, stats: sc.stats() };
-    }
+    if (msg.type === 'measure-stop') return drive.stop();
     throw new Error(`unknown hook message ${msg.type}`);
   };
 }
