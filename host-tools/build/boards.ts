@@ -25,6 +25,12 @@ export interface BoardConfig {
   variables: number;
   /** Bytes per variable (process.memory().blocksize). */
   blockSize: number;
+  /**
+   * Storage for files (the Espruino board definition's saved_code); keepFree: what the
+   * image plus a typical configuration must leave to the user (the issue-11 target);
+   * source: where the figure comes from.
+   */
+  storage: { bytes: number; keepFree: number; source: string };
   nativeCrypto: { sha1: boolean; sha256: boolean; sha384: boolean; aes: boolean };
   /** wifi: the UDP network is WiFi, joined with require(wifiModule).connect() before the agent binds. */
   transports: { udp: boolean; serial: 'Serial1' | 'USB' | null; udpPort: number | null; wifi?: boolean; wifiModule?: string };

@@ -9,6 +9,7 @@ import { parse, type Node } from 'acorn';
 import { fullAncestor } from 'acorn-walk';
 import { loadBoard, type BoardConfig } from './boards.ts';
 import { checkSubset, type Violation } from './subset-check.ts';
+import { pretokenise } from './image.ts';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DEFAULT_ENTRY = 'firmware/main.ts';
@@ -42,9 +43,12 @@ export interface ModuleSize {
 export interface BuildResult {
   board: string;
   entry: string;
-  /** Absolute path of the written bundle. */
+  /** Absolute path of the written bundle (readable JavaScript, minified). */
   path: string;
   bytes: number;
+  /** Absolute path of the stored image: the bundle pretokenised (image.ts), what goes to Storage ".bootcde". */
+  imagePath: string;
+  imageBytes: number;
   /** Subset-check violations (empty = the bundle is inside the Espruino subset). */
   violations: Violation[];
   /** Bytes each module contributes to the bundle, largest first. */
@@ -421,13 +425,16 @@ export async function buildFirmware(opts: BuildOptions): Promise<BuildResult> {
   mkdirSync(outDir, { recursive: true });
   const path = join(outDir, outName);
   writeFileSync(path, code);
+  const image = pretokenise(code);
+  const imagePath = path.replace(/\.js$/, '') + '.img';
+  writeFileSync(imagePath, image);
   if (shortErrors) writeFileSync(path.replace(/\.js$/, '') + '.errors.json', JSON.stringify(errorCodes, null, 1) + '\n');
   const out = Object.values(result.metafile.outputs)[0];
   const modules = Object.entries(out ? out.inputs : {})
     .map(([p, v]) => ({ path: p, bytes: v.bytesInOutput }))
     .filter((m) => m.bytes > 0)
     .sort((x, y) => y.bytes - x.bytes);
-  return { board: cfg.board, entry, path, bytes: Buffer.byteLength(code), violations: checkSubset(code), modules, errorCodes };
+  return { board: cfg.board, entry, path, bytes: Buffer.byteLength(code), imagePath, imageBytes: image.length, violations: checkSubset(code), modules, errorCodes };
 }
 
 type AnyNode = Node & { [k: string]: any };

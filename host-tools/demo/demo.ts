@@ -145,14 +145,14 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
 
     // 2. Firmware bundle (built if missing, so the demo runs on a fresh clone), after the
     // external KDC's inputs are checked, before the embedded KDC or any server starts.
-    const bundle = join(REPO_ROOT, 'dist', 'firmware', `${opts.board}.js`);
+    const bundle = join(REPO_ROOT, 'dist', 'firmware', `${opts.board}.img`);
     let bundlePath = bundle;
     if (bundleStale(bundle, opts.board)) {
       log(`building the firmware bundle for board '${opts.board}'`);
       const r = await buildFirmware({ board: opts.board });
       if (r.violations.length) throw new Error(`the firmware bundle breaks the Espruino subset (${r.violations.length} violations): run cta build --board ${opts.board}`);
-      bundlePath = r.path;
-      log(`built ${r.path} (${r.bytes} bytes)`);
+      bundlePath = r.imagePath;
+      log(`built ${r.imagePath} (stored image, ${r.imageBytes} bytes)`);
     }
 
     if (!opts.external) {

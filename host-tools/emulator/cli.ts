@@ -15,7 +15,7 @@ import { startConsoleEmulator } from './console.ts';
 export const help = `usage: cta emu [--board emulator] --config cta.cbor [--udp PORT] [--serial PATH] [--storage DIR] [--bundle FILE] [--rebuild]
        cta emu --console tcp:PORT [--board B] [--config cta.cbor] [--storage DIR]
 
-Runs the firmware bundle (dist/firmware/<board>.js, built if missing or older than
+Runs the stored image (dist/firmware/<board>.img, built if missing or older than
 the firmware sources) in a Node vm shaped like Espruino. The configuration is
 checked as the board reads it and written into Storage as "cta.cfg" before the
 bundle starts. Printed lines go to stdout. Stops on SIGINT/SIGTERM.
@@ -28,7 +28,7 @@ bundle starts. Printed lines go to stdout. Stops on SIGINT/SIGTERM.
   --bind ADDR     address UDP sockets bind to (default 127.0.0.1)
   --serial PATH   pseudo-terminal or serial device for the board's serial port
   --storage DIR   Storage directory (default .tmp/emu/<board>)
-  --bundle FILE   run this bundle instead of dist/firmware/<board>.js
+  --bundle FILE   run this image or .js bundle instead of dist/firmware/<board>.img
   --rebuild       build the bundle even if it is up to date
   --console tcp:PORT  instead of running the bundle, be a board with an Espruino-style
                   console on 127.0.0.1:PORT (what EspruinoTools / cta flash talk to):
@@ -64,7 +64,7 @@ export async function run(argv: string[]): Promise<number> {
     if (cfg.signalingPort !== cfg.listenPort) await checkUdpFree(bindAddress, cfg.signalingPort, "the CTA signaling port (the config's)");
   }
 
-  let bundlePath = v.bundle ? resolve(v.bundle as string) : join(REPO_ROOT, 'dist', 'firmware', `${board.board}.js`);
+  let bundlePath = v.bundle ? resolve(v.bundle as string) : join(REPO_ROOT, 'dist', 'firmware', `${board.board}.img`);
   if (v.bundle && !existsSync(bundlePath)) throw new UsageError(`bundle not found: ${v.bundle}`);
   if (!v.bundle && (v.rebuild || bundleStale(bundlePath, board.board))) {
     const r = await buildFirmware({ board: board.board });
@@ -73,8 +73,8 @@ export async function run(argv: string[]): Promise<number> {
       console.error(`cta emu: the bundle for ${board.board} breaks the Espruino subset`);
       return 1;
     }
-    bundlePath = r.path;
-    console.log(`emu: built ${r.path} (${r.bytes} bytes)`);
+    bundlePath = r.imagePath;
+    console.log(`emu: built ${r.imagePath} (stored image, ${r.imageBytes} bytes)`);
   }
   const portMap: { [p: number]: number } = {};
   const boardPort = cfg ? cfg.listenPort : board.transports.udpPort;

@@ -27,6 +27,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { loadBoard, type BoardConfig } from '../build/boards.ts';
+import { runnableSource, STORAGE_FILE_HEADER } from '../build/image.ts';
 import { buildFirmware, REPO_ROOT } from '../build/build.ts';
 import { FORBIDDEN_GLOBALS, FORBIDDEN_STATIC, FORBIDDEN_METHODS } from '../build/subset-check.ts';
 import { makeEspruinoCryptoModule } from './crypto-shim.ts';
@@ -133,14 +134,15 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
     throw new UsageError(`board ${board.board} has no serial transport (board-configs/${board.board}.json)`);
   }
   let code = opts.code;
-  let filename = opts.bundlePath ?? `dist/firmware/${board.board}.js`;
+  let filename = opts.bundlePath ?? `dist/firmware/${board.board}.img`;
   if (code === undefined) {
-    const path = opts.bundlePath ?? join(REPO_ROOT, 'dist', 'firmware', `${board.board}.js`);
+    // The stored image (pretokenised, as the board keeps it) by default; a plain .js bundle also runs.
+    const path = opts.bundlePath ?? join(REPO_ROOT, 'dist', 'firmware', `${board.board}.img`);
     if (!opts.bundlePath && !fs.existsSync(path)) {
       const r = await buildFirmware({ board: board.board });
       if (r.violations.length) throw new Error(`the firmware bundle for ${board.board} breaks the Espruino subset (run cta build --board ${board.board})`);
     }
-    code = fs.readFileSync(path, 'utf8');
+    code = runnableSource(fs.readFileSync(path, 'latin1'));
     filename = path;
   }
 
@@ -341,6 +343,9 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
       if (isObj || !offset) {
         const total = size && size > bytes.length ? size : bytes.length;
         if (total === 0) throw new G.Error("Can't create zero length file");
+        // As on the board, a file that does not fit the board's Storage is not created.
+        const old = fs.existsSync(f) ? fs.statSync(f).size + STORAGE_FILE_HEADER : 0;
+        if (total + STORAGE_FILE_HEADER > Storage.getFree() + old) throw new G.Error('Unable to find or create file');
         const out = Buffer.alloc(total, 0xff);
         bytes.copy(out, 0);
         fs.writeFileSync(f, out);
@@ -368,8 +373,19 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
       for (const n of fs.readdirSync(dir).map((f) => decodeURIComponent(f)).sort()) if (!re || re.test(n)) out.push(n);
       return out;
     },
+    // The board's Storage capacity (board-configs "storage"), less each file and its 32-byte header.
     getFree() {
-      return 256 * 1024;
+      let used = 0;
+      for (const f of fs.readdirSync(dir)) used += fs.statSync(join(dir, f)).size + STORAGE_FILE_HEADER;
+      return Math.max(0, board.storage.bytes - used);
+    },
+    getStats() {
+      const files = fs.readdirSync(dir);
+      let fileBytes = 0;
+      for (const f of files) fileBytes += fs.statSync(join(dir, f)).size + STORAGE_FILE_HEADER;
+      const o = new G.Object();
+      Object.assign(o, { totalBytes: board.storage.bytes, freeBytes: Math.max(0, board.storage.bytes - fileBytes), fileBytes, fileCount: files.length, trashBytes: 0, trashCount: 0 });
+      return o;
     },
     compact() {},
     open() {

@@ -1,23 +1,28 @@
 // `cta flash --board B --port /dev/ttyACM0|tcp://host:port --config cta.cbor`:
-// builds the firmware bundle for the board and uploads it with its configuration
-// through EspruinoTools (the `espruino` npm package, used as a library): the config
-// to Storage "cta.cfg", the code to Storage ".bootcde" (EspruinoTools' "Save on
-// Send: direct to flash", so it runs at every boot), each checked back by length and
-// E.CRC32, then load() restarts the board into the new code.
+// builds the firmware for the board and uploads it with its configuration through
+// EspruinoTools (the `espruino` npm package, used as a library): first it checks that
+// the board's free Storage holds both, then the config goes to Storage "cta.cfg" and
+// the stored image (the bundle pretokenised, build/image.ts) to Storage ".bootcde"
+// (run at every boot, from flash), each checked back by length and E.CRC32, then
+// load() restarts the board into the new code.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { parseArgs, intOption, UsageError } from '../args.ts';
 import { loadBoard, type BoardConfig } from '../build/boards.ts';
 import { buildFirmware } from '../build/build.ts';
+import { STORAGE_FILE_HEADER } from '../build/image.ts';
 import { decodeConfig, CONFIG_FILE, fullPrincipal } from '../../firmware/config.ts';
 import { crc32 } from '../emulator/console.ts';
 
 export const help = `usage: cta flash --board BOARD --port PORT --config cta.cbor [options]
 
 Checks the configuration, builds the firmware for BOARD (board-configs/BOARD.json), then over the board's
-Espruino console (EspruinoTools): resets it, writes the configuration to Storage
-"${CONFIG_FILE}", writes the code to Storage ".bootcde" (runs at every boot), checks
-both back (length and CRC-32), and restarts the board with load().
+Espruino console (EspruinoTools): checks that the board's free Storage holds the
+configuration and the stored image (refusing, before anything is erased or written,
+with the bytes needed and free), resets it, writes the configuration to Storage
+"${CONFIG_FILE}", writes the stored image (the bundle pretokenised, as cta build
+makes it) to Storage ".bootcde" (runs at every boot, from flash), checks both back
+(length and CRC-32), and restarts the board with load().
 
   --board BOARD      emulator, linux, pico, puckjs, esp32, espruino-wifi
   -p, --port PORT    serial port (/dev/ttyACM0) or network console (tcp://HOST:PORT,
@@ -118,8 +123,8 @@ export async function flash(o: FlashOptions): Promise<void> {
     // 2. build
     const r = await buildFirmware({ board: board.board });
     if (r.violations.length) throw new StepError(`the bundle breaks the Espruino subset (${r.violations.length} violation(s)); run cta build --board ${board.board}`);
-    const code = readFileSync(r.path, 'latin1');
-    done(`${r.path} (${r.bytes} bytes, inside the Espruino subset)`);
+    const code = readFileSync(r.imagePath, 'latin1');
+    done(`${r.imagePath} (stored image ${r.imageBytes} bytes; bundle ${r.bytes} bytes, inside the Espruino subset)`);
 
     // 3. connect
     begin(3);
@@ -162,8 +167,6 @@ export async function flash(o: FlashOptions): Promise<void> {
     if (env.BOARD !== board.espruinoBuild && !o.force) {
       throw new StepError(`${o.port} is an Espruino ${env.BOARD} board, but --board ${board.board} is built for ${board.espruinoBuild} (use --force to flash anyway)`);
     }
-    done(`${o.port}: Espruino ${env.BOARD} ${env.VERSION}`);
-
     const expr = (js: string) =>
       withTimeout(
         new Promise<unknown>((resolve) => E.Core.Utils.executeExpression(js, (res: string | undefined) => resolve(res === undefined ? undefined : JSON.parse(res)), { maxTimeout: timeout / 1000 })),
@@ -180,6 +183,22 @@ export async function flash(o: FlashOptions): Promise<void> {
       return want;
     };
 
+    // Room for both files, before anything is erased or written: free space, the
+    // erased files' space that compaction reclaims, and the two files this replaces.
+    const room = (await expr(
+      `(function(){var S=require("Storage"),t=S.getStats?S.getStats():{trashBytes:0},o=0;[".bootcde",${JSON.stringify(CONFIG_FILE)}].forEach(function(n){var s=S.read(n);if(s!==undefined)o+=s.length+${STORAGE_FILE_HEADER};});return [S.getFree(),t.trashBytes|0,o];})()`,
+    )) as [number, number, number] | undefined;
+    if (!Array.isArray(room) || room.some((x) => typeof x !== 'number')) throw new StepError(`${o.port} did not say how much Storage is free`);
+    const need = code.length + STORAGE_FILE_HEADER + cfgBytes.length + STORAGE_FILE_HEADER;
+    const avail = room[0] + room[1] + room[2];
+    if (need > avail) {
+      throw new StepError(
+        `not enough Storage: the image (${code.length} B) and the configuration (${cfgBytes.length} B) need ${need} bytes with their headers; ` +
+          `the board has ${avail} (${room[0]} free, ${room[1]} in erased files, ${room[2]} in the files this replaces). Nothing was written.`,
+      );
+    }
+    done(`${o.port}: Espruino ${env.BOARD} ${env.VERSION}; Storage: ${need} bytes needed, ${avail} available`);
+
     // 4. config -> Storage "cta.cfg" (after reset(): nothing of the old firmware runs)
     begin(4);
     const cfgStr = latin1(cfgBytes);
@@ -189,14 +208,11 @@ export async function flash(o: FlashOptions): Promise<void> {
     const c1 = await check(CONFIG_FILE, cfgStr);
     done(`Storage "${CONFIG_FILE}" ${c1[0]} bytes, crc32 ${c1[1].toString(16)} verified`);
 
-    // 5. code -> Storage ".bootcde" (EspruinoTools' Save on Send = direct to flash)
+    // 5. stored image -> Storage ".bootcde", byte for byte (it is already pretokenised:
+    // no EspruinoTools transform runs on it)
     begin(5);
     E.Config.RESET_BEFORE_SEND = false;
-    E.Config.SAVE_ON_SEND = 1;
-    E.Config.LOAD_STORAGE_FILE = 0;
-    const upload = await withTimeout(new Promise<string>((resolve) => E.callProcessor('transformForEspruino', code, resolve)), timeout, 'preparing the upload');
-    if (!/require\("Storage"\)\.write\("\.bootcde"/.test(upload)) throw new StepError(`EspruinoTools did not prepare a Storage upload (firmware ${env.VERSION} too old for Storage?)`);
-    await write(upload);
+    await write(E.Core.Utils.getUploadFileCode('.bootcde', code));
     const c2 = await check('.bootcde', code);
     done(`Storage ".bootcde" ${c2[0]} bytes, crc32 ${c2[1].toString(16)} verified`);
 

@@ -153,7 +153,7 @@ export async function runHil(opts: HilOptions): Promise<HilReport> {
     const ctaKeys = entries(db, cta);
     const timers = { retransmitMs: HIL_TIMERS.retransmitMs, abortMs: HIL_TIMERS.abortMs, unsolicitedBaseMs: HIL_TIMERS.unsolicitedBaseMs, kdcTimeoutMs: HIL_TIMERS.kdcTimeoutMs };
     let config: (clientInitiatedOnBoot: boolean) => Uint8Array;
-    const devOpts = { board: board.board, bundlePath: built.path, workDir: join(dir, 'device'), out };
+    const devOpts = { board: board.board, bundlePath: built.imagePath, workDir: join(dir, 'device'), out };
     if (serial) {
       // ---- serial: the device's link is the CTA's only path; KM goes through its LinkProxy ----
       // (Over serial the host decides where KDC and SC traffic go: the configured addresses are
