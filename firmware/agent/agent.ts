@@ -152,6 +152,9 @@ import {
 // drops the code a board cannot use (a module-level const would not fold in a module
 // with imports); outside a bundle (host tools, unit tests) everything is kept.
 declare const BOARD_UDP: boolean;
+// Protected signaling (ESP + NCS, proto/esp.ts) is a board feature (board-configs
+// "features"): a board built without it drops signaling datagrams as esp_no_sa.
+declare const BOARD_SIGNALING: boolean;
 
 export type AgentCounters = {
   rx: number;
@@ -223,7 +226,7 @@ type Sa = {
   lt: number;
   gr: number;
   /** Inbound replay window; last outbound sequence number. */
-  rp: ReplayWindow;
+  rp: ReplayWindow | null;
   so: number;
 };
 
@@ -419,7 +422,7 @@ export class CtaAgent {
               lifetimeSec: sa.lt,
               graceSec: sa.gr,
               seqOut: sa.so,
-              seqInTop: sa.rp.top,
+              seqInTop: sa.rp ? sa.rp.top : 0,
             }
           : null,
         pendingNonce: slot >= 0 ? t.get(slot, F_NONCE) : null,
@@ -539,6 +542,7 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
   }
   if (ch === CH_SIG) {
     // ---------------------------------------------------------- protected signaling
+    if (!(typeof BOARD_SIGNALING === 'undefined' || BOARD_SIGNALING)) return D_ESP_NO_SA;
     const spi = espPeekSpi(data);
     let sc: ScState | null = null;
     for (const s of a.scs) if (s.sa && s.sa.ctaSpi === spi) sc = s;
@@ -546,7 +550,8 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
     if (!fromSc(sc, address)) return D_WRONG_ADDRESS;
     const sa = sc.sa;
     if (pn(a) >= sa.ex) return D_ESP_NO_SA;
-    if (data.length < 8 || !sa.rp.check(readU32(data, 4))) return D_ESP_REPLAY;
+    const rp = sa.rp!;
+    if (data.length < 8 || !rp.check(readU32(data, 4))) return D_ESP_REPLAY;
     const b = a.b;
     const k = sa.keys;
     const nul = sa.cs.enc === 0x0b;
@@ -556,7 +561,7 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
     } catch (e) {
       return e instanceof CryptoError ? D_ESP_ICV : D_ESP_MALFORMED;
     }
-    if (!sa.rp.update(opened.seq)) return D_ESP_REPLAY;
+    if (!rp.update(opened.seq)) return D_ESP_REPLAY;
     a.cn[C_SIGNALING_RECEIVED]++;
     let rsp: string;
     try {
@@ -692,7 +697,7 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
       ex: p + lt * 1000,
       lt: lt,
       gr: gr,
-      rp: new ReplayWindow(),
+      rp: typeof BOARD_SIGNALING === 'undefined' || BOARD_SIGNALING ? new ReplayWindow() : null,
       so: 0,
     };
     const rn = t.get(ri, F_NONCE);

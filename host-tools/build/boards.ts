@@ -37,6 +37,12 @@ export interface BoardConfig {
   /** consoleTo: where the JS console moves when the serial transport shares its port (null: no move). */
   serial: { port: string | null; rx: string | null; tx: string | null; baud: number | null; consoleTo: string | null };
   timers: BoardTimers;
+  /**
+   * What the board's image carries beyond the key-management exchange itself.
+   * signaling: protected call signaling (ESP-protected NCS over the SA, proto/esp.ts);
+   * without it the board establishes SAs but drops signaling datagrams (esp_no_sa).
+   */
+  features: { signaling: boolean };
   /** Session-table size. */
   slots: number;
   notes: string[];

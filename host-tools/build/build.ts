@@ -84,6 +84,7 @@ export function boardDefines(cfg: BoardConfig): { [name: string]: string } {
     BOARD_UDP: JSON.stringify(!!cfg.transports.udp),
     BOARD_SERIAL: JSON.stringify(!!cfg.transports.serial),
     BOARD_WIFI: JSON.stringify(!!cfg.transports.wifi),
+    BOARD_SIGNALING: JSON.stringify(cfg.features.signaling),
   };
   // Every fact also by its path (BOARD.serial.baud, BOARD.timers, ...): esbuild puts the
   // literal at each use, so a bundle that reads fields only keeps no BOARD object (on the
