@@ -3,6 +3,7 @@
 // binds, retrying with backoff; without `wifi` it says it assumes a saved network.
 // The real bundles run in the emulator, whose Wifi stand-in exists only on those boards.
 // Other boards' bundles carry no WiFi code. The password is never printed.
+import { dictionaryPathFor, expandText, loadDictionary } from '../host-tools/build/text.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -221,7 +222,8 @@ test('every board: bundle inside the Espruino subset; only WiFi boards carry the
   for (const board of listBoards()) {
     const r = await bundle(board);
     assert.deepEqual(r.violations, [], `${board}: subset violations`);
-    const code = readFileSync(r.path, 'latin1');
+    // The bundle's text as a person reads it: codes of the text dictionary expanded.
+    const code = expandText(readFileSync(r.path, 'latin1'), loadDictionary(dictionaryPathFor(r.path)));
     const wifi = !!loadBoard(board).transports.wifi;
     const marks = ['WiFi: joining', 'joining WiFi', 'assuming the board is already on a network', '"Wifi"', 'wifi.password', '.connect('].filter((m) => code.includes(m));
     if (wifi) assert.equal(marks.length, 6, `${board}: WiFi code present (${marks.join(', ')})`);

@@ -28,6 +28,7 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { loadBoard, type BoardConfig } from '../build/boards.ts';
 import { runnableSource, STORAGE_FILE_HEADER } from '../build/image.ts';
+import { dictionaryPathFor, expandLine, expandText, loadDictionary } from '../build/text.ts';
 import { buildFirmware, REPO_ROOT } from '../build/build.ts';
 import { FORBIDDEN_GLOBALS, FORBIDDEN_STATIC, FORBIDDEN_METHODS } from '../build/subset-check.ts';
 import { makeEspruinoCryptoModule } from './crypto-shim.ts';
@@ -37,8 +38,13 @@ import { UsageError } from '../args.ts';
 export interface EmulatorOptions {
   /** Board config name; default 'emulator'. */
   board?: string;
-  /** Bundle to run; default dist/firmware/<board>.js (built from firmware/main.ts if missing). */
+  /** Image or bundle to run; default dist/firmware/<board>.img (built from firmware/main.ts if missing). */
   bundlePath?: string;
+  /**
+   * The text dictionary its printed lines are expanded with (build/text.ts): default the
+   * one next to bundlePath, else dist/firmware/<board>.dict.json; null: print codes as they are.
+   */
+  dictionary?: string | null;
   /** Bundle source, instead of bundlePath. */
   code?: string;
   /** Directory holding the Storage files (created if missing). */
@@ -92,6 +98,8 @@ export interface Emulator {
   udpAddresses(): { address: string; port: number }[];
   /** Resolves when a log line matches (or rejects after timeoutMs). */
   waitForLog(re: RegExp, timeoutMs?: number): Promise<string>;
+  /** A string the firmware made (an error message, global.ctaError) with its text codes expanded. */
+  text(s: string): string;
   stop(): Promise<void>;
 }
 
@@ -146,11 +154,15 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
     filename = path;
   }
 
+  // Text that left the board (codes such as "main#4{..}") is printed as the sentence again.
+  const dictPath = opts.dictionary === undefined ? (opts.bundlePath ? dictionaryPathFor(opts.bundlePath) : join(REPO_ROOT, 'dist', 'firmware', `${board.board}.dict.json`)) : opts.dictionary;
+  const dict = dictPath ? loadDictionary(dictPath) : { text: {} };
   fs.mkdirSync(opts.storageDir, { recursive: true });
   const logs: string[] = [];
   const errors: Error[] = [];
   const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
-  const log = (line: string) => {
+  const log = (raw: string) => {
+    const line = expandLine(raw, dict);
     logs.push(line);
     opts.onLog?.(line);
     for (let i = waiters.length - 1; i >= 0; i--) {
@@ -569,6 +581,9 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
         }
       }
       return out;
+    },
+    text(s: string) {
+      return expandText(String(s), dict);
     },
     waitForLog(re: RegExp, timeoutMs = 5000) {
       const hit = logs.find((l) => re.test(l));

@@ -11,6 +11,7 @@ import { parseArgs, intOption, UsageError } from '../args.ts';
 import { loadBoard, type BoardConfig } from '../build/boards.ts';
 import { buildFirmware } from '../build/build.ts';
 import { STORAGE_FILE_HEADER } from '../build/image.ts';
+import { dictionaryPathFor, expandText, loadDictionary } from '../build/text.ts';
 import { decodeConfig, CONFIG_FILE, fullPrincipal } from '../../firmware/config.ts';
 import { crc32 } from '../emulator/console.ts';
 
@@ -223,7 +224,7 @@ export async function flash(o: FlashOptions): Promise<void> {
     await new Promise((r) => setTimeout(r, 1500));
     const st = (await expr('global.cta?["running",cta.status().principal,cta.status().transport]:["idle",String(global.ctaError)]').catch(() => undefined)) as string[] | undefined;
     if (st === undefined) done(`load() sent; the console did not answer afterwards (the serial transport may have taken it), so the agent could not be checked`);
-    else if (st[0] !== 'running') throw new StepError(`the board restarted but the CTA is idle: ${st[1]}`);
+    else if (st[0] !== 'running') throw new StepError(`the board restarted but the CTA is idle: ${expandText(String(st[1]), loadDictionary(dictionaryPathFor(r.path)))}`);
     else done(`load(): the CTA agent runs as ${st[1]} (transport ${st[2]})`);
   } catch (e) {
     if (e instanceof UsageError) throw e;

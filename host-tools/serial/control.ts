@@ -1,6 +1,9 @@
 // Channel 0 of a serial link: the host's client of the board's control endpoint
 // (firmware/agent/control.ts). One CBOR map per request {op, id, ...}; replies
 // {id, ok, result | error} are matched by id.
+import { join } from 'node:path';
+import { loadAllDictionaries, expandText, type Dictionary } from '../build/text.ts';
+import { REPO_ROOT } from '../build/build.ts';
 import type { SerialLinkHost } from './link.ts';
 import { CHANNEL } from './frames.ts';
 
@@ -84,6 +87,13 @@ export class ControlClient {
     this.waiters.delete(r.id);
     clearTimeout(w.timer);
     if (r.ok === true) w.resolve(r.result);
-    else w.reject(new ControlError(`board refused '${w.op}': ${String(r.error ?? 'no reason given')}`));
+    else w.reject(new ControlError(`board refused '${w.op}': ${r.error === undefined || r.error === null ? 'no reason given' : expandText(String(r.error), boardText())}`));
   }
+}
+
+let text: Dictionary | null = null;
+/** The boards' text dictionaries (dist/firmware/*.dict.json): a board's error reply is a code. */
+function boardText(): Dictionary {
+  if (!text) text = loadAllDictionaries(join(REPO_ROOT, 'dist', 'firmware'));
+  return text;
 }
