@@ -9,7 +9,8 @@ import { createRequire } from 'node:module';
 import { parseArgs, intOption, UsageError } from '../args.ts';
 import { loadBoard, type BoardConfig } from '../build/boards.ts';
 import { buildFirmware } from '../build/build.ts';
-import { decodeConfig, CONFIG_FILE, fullPrincipal } from '../../firmware/config.ts';
+import { CONFIG_FILE } from '../../firmware/config.ts';
+import { decodeConfig, fullPrincipal } from '../provision/config.ts';
 import { crc32 } from '../emulator/console.ts';
 
 export const help = `usage: cta flash --board BOARD --port PORT --config cta.cbor [options]

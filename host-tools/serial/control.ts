@@ -3,6 +3,7 @@
 // {id, ok, result | error} are matched by id.
 import type { SerialLinkHost } from './link.ts';
 import { CHANNEL } from './frames.ts';
+import { explainConfigError } from '../provision/config.ts';
 
 export class ControlError extends Error {}
 
@@ -84,6 +85,7 @@ export class ControlClient {
     this.waiters.delete(r.id);
     clearTimeout(w.timer);
     if (r.ok === true) w.resolve(r.result);
-    else w.reject(new ControlError(`board refused '${w.op}': ${String(r.error ?? 'no reason given')}`));
+    // A configuration the board refuses is named by number (cfg#N): the sentence is added here.
+    else w.reject(new ControlError(`board refused '${w.op}': ${explainConfigError(String(r.error ?? 'no reason given'))}`));
   }
 }
