@@ -9,6 +9,7 @@ import { crc16 } from '../firmware/proto/crc16.ts';
 import { isDecodeError } from '../firmware/proto/errors.ts';
 import { configFromObject, decodeConfig, encodeConfig, explainConfigError, CONFIG_ERRORS } from '../host-tools/provision/config.ts';
 import { Prng, fuzzDecoder, mutate } from './helpers/fuzz.ts';
+import { readFileSync } from 'node:fs';
 
 const key = (n: number, fill: number) => new Uint8Array(n).fill(fill);
 const BASE = {
@@ -100,6 +101,29 @@ test('round trip: host encode -> board decode equals the host validation, with a
   assert.deepEqual(items.slice(5, 16), ['10.0.0.3', 88, null, null, null, 0, false, true, [[2, 12]], null, null]);
   assert.deepEqual(items[16], new Array(12).fill(null));
   assert.equal(min[min.length - 2] * 256 + min[min.length - 1], crc16(min.subarray(0, min.length - 2)));
+});
+
+test('docs/protocol.md section 10: the worked example is what encodeConfig writes', () => {
+  const doc = readFileSync(new URL('../docs/protocol.md', import.meta.url), 'utf8');
+  const block = /#### cta\.cfg:[^\n]*\n\n```\n([\s\S]*?)```/.exec(doc);
+  assert.ok(block, 'the example is in the document');
+  let hex = '';
+  for (const line of block![1].split('\n')) {
+    for (const tok of line.trim().split(/\s+/)) {
+      if (!/^([0-9a-f]{2})+$/.test(tok)) break;
+      hex += tok;
+    }
+  }
+  const want = encodeConfig({
+    principal: 'cta/c1',
+    realm: 'R',
+    keys: [{ etype: 17, kvno: 3, key: Uint8Array.from({ length: 16 }, (_, i) => i) }],
+    scs: [{ principal: 'sc/s1', address: '10.0.0.1', port: 1293 }],
+    kdc: { address: '10.0.0.2', port: 88 },
+    timers: { kdcTimeoutMs: 700 },
+  });
+  assert.equal(hex, Buffer.from(want).toString('hex'));
+  assert.match(doc, new RegExp(`\\(${want.length} bytes\\)\\n`));
 });
 
 // One crafted input per board check: an edit of a good configuration's items (re-encoded with
