@@ -148,7 +148,7 @@ test('cta flash: a missing port / unknown board / missing or bad config is a Usa
     [['--port', '/dev/ttyACM0', '--config', cfg], /^--board is required/],
     [['--board', 'pico', '--port', 'COM3:x', '--config', cfg], /^bad --port 'COM3:x'/],
     [['--board', 'emulator', '--port', '/dev/ttyACM0', '--config', join(dir, 'missing.cbor')], /^cannot read --config .*missing\.cbor: no such file$/],
-    [['--board', 'emulator', '--port', '/dev/ttyACM0', '--config', cfg], /^--config .*: config: principal /],
+    [['--board', 'emulator', '--port', '/dev/ttyACM0', '--config', cfg], /^--config .*: config: the file is in the map form of an older cta provision/],
   ];
   for (const [args, re] of cases) await assert.rejects(runFlash(args), (e: unknown) => e instanceof UsageError && re.test((e as Error).message), args.join(' '));
 });

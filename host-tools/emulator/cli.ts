@@ -1,7 +1,7 @@
 // `cta emu`: run the firmware bundle in the host emulator until SIGINT/SIGTERM.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import dgram from 'node:dgram';
-import { decodeConfig, type CtaConfig } from '../../firmware/config.ts';
+import { decodeConfig, explainConfigError, type CtaConfig } from '../provision/config.ts';
 import type { BoardConfig } from '../build/boards.ts';
 import { join, resolve } from 'node:path';
 import { intOption, parseArgs, UsageError } from '../args.ts';
@@ -87,7 +87,7 @@ export async function run(argv: string[]): Promise<number> {
     udpBindAddress: bindAddress,
     udpPortMap: portMap,
     serialPath: v.serial as string | undefined,
-    onLog: (line) => console.log(line),
+    onLog: (line) => console.log(explainConfigError(line)),
   });
   setTimeout(() => {
     const udp = emu.udpAddresses().map((a) => `${a.address}:${a.port}`);
@@ -176,7 +176,7 @@ async function runConsole(v: { [k: string]: string | boolean | undefined }, boar
       files,
       udpBindAddress: (v.bind as string) ?? '127.0.0.1',
       serialPath: v.serial as string | undefined,
-      onLog: (line) => console.log(line),
+      onLog: (line) => console.log(explainConfigError(line)),
       host: m[1] ?? '127.0.0.1',
       port: intOption(m[2], 'console port', 0, 0, 65535),
     });

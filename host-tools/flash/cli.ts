@@ -12,7 +12,8 @@ import { loadBoard, type BoardConfig } from '../build/boards.ts';
 import { buildFirmware } from '../build/build.ts';
 import { STORAGE_FILE_HEADER } from '../build/image.ts';
 import { dictionaryPathFor, expandText, loadDictionary } from '../build/text.ts';
-import { decodeConfig, CONFIG_FILE, fullPrincipal } from '../../firmware/config.ts';
+import { CONFIG_FILE } from '../../firmware/config.ts';
+import { decodeConfig, fullPrincipal } from '../provision/config.ts';
 import { crc32 } from '../emulator/console.ts';
 
 export const help = `usage: cta flash --board BOARD --port PORT --config cta.cbor [options]
@@ -174,7 +175,15 @@ export async function flash(o: FlashOptions): Promise<void> {
         timeout,
         `evaluating on the board`,
       );
-    const write = (js: string) => withTimeout(new Promise<void>((resolve) => E.Core.CodeWriter.writeToEspruino(js, () => resolve())), timeout * 3, 'upload');
+    // EspruinoTools (core/serial.js writeSerialWorker) calls a write back only when the data is
+    // longer than its 512-byte block: a shorter upload (a compact cta.cfg is) is preceded by a
+    // line of empty statements (a comment would be dropped) so that its end is noticed.
+    const write = (js: string) =>
+      withTimeout(
+        new Promise<void>((resolve) => E.Core.CodeWriter.writeToEspruino(js.length > 600 ? js : ';'.repeat(600 - js.length) + '\n' + js, () => resolve())),
+        timeout * 3,
+        'upload',
+      );
     const check = async (name: string, data: string) => {
       const got = (await expr(`(function(){var s=require("Storage").read(${JSON.stringify(name)});return s===undefined?null:[s.length,E.CRC32(s)>>>0];})()`)) as [number, number] | null | undefined;
       if (got === undefined) throw new StepError(`no answer when reading ${name} back`);

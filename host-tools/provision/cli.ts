@@ -1,19 +1,18 @@
 // `cta provision`: make a CTA configuration (the CBOR "cta.cfg" that
 // firmware/config.ts decodes) from an MIT keytab. Prints a summary, never key bytes.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { Encoder } from 'cbor-x';
 import { parseArgs, parseHostPort, intOption, UsageError } from '../args.ts';
 import { parseKeytab, findKeys, principalName, ENCTYPE_NAMES } from '../../firmware/proto/keytab.ts';
 import type { KeytabEntry } from '../../firmware/proto/keytab.ts';
-import { decodeConfig, CONFIG_VERSION, CONFIG_FILE, MAX_SLOTS } from '../../firmware/config.ts';
-import type { CtaConfig } from '../../firmware/config.ts';
+import { decodeConfig, encodeConfig, CONFIG_FILE, MAX_SLOTS } from './config.ts';
+import type { CtaConfig } from './config.ts';
 
 /** Enctypes the agent's crypto core implements. */
 export const SUPPORTED_ETYPES = [17, 18, 19, 20];
 
 export const help = `usage: cta provision --keytab FILE --principal cta/NAME[@REALM] --sc sc/NAME@REALM[=HOST:PORT] ... --kdc HOST[:PORT] [options] [-o cta.cbor]
 
-Makes the CTA's configuration (CBOR, stored on the board as "${CONFIG_FILE}")
+Makes the CTA's configuration (compact CBOR with a CRC, stored on the board as "${CONFIG_FILE}")
 from the CTA principal's keys in an MIT keytab (all supported enctypes of the
 highest kvno). The output holds the long-term keys: keep it private.
 
@@ -69,8 +68,6 @@ export type ProvisionOptions = {
   wifi?: { ssid: string; password?: string };
 };
 
-const encoder = new Encoder({ tagUint8Array: false, useRecords: false, mapsAsObjects: true } as ConstructorParameters<typeof Encoder>[0]);
-
 function realmOf(name: string): string | null {
   for (let i = 0; i < name.length; i++) {
     if (name[i] === '\\') i++;
@@ -109,7 +106,7 @@ export function pickKeys(entries: KeytabEntry[], principal: string): { realm: st
   return { realm: realms[0], name: stripRealm(principalName(hits[0])), keys, skipped };
 }
 
-/** Builds the CBOR configuration; the result decodes with firmware/config.ts decodeConfig. */
+/** Builds the configuration in its compact form (./config.ts encodeConfig); the result decodes with firmware/config.ts decodeConfig. */
 export function makeConfig(opts: ProvisionOptions): Uint8Array {
   let entries: KeytabEntry[];
   if (opts.keytab instanceof Uint8Array) {
@@ -122,10 +119,9 @@ export function makeConfig(opts: ProvisionOptions): Uint8Array {
   const picked = pickKeys(entries, opts.principal);
   if (!opts.scs || opts.scs.length === 0) throw new UsageError('at least one --sc is needed');
   const map: { [k: string]: unknown } = {
-    v: CONFIG_VERSION,
     principal: picked.name,
     realm: picked.realm,
-    keys: picked.keys.map((k) => ({ etype: k.etype, kvno: k.kvno, key: Buffer.from(k.key) })),
+    keys: picked.keys.map((k) => ({ etype: k.etype, kvno: k.kvno, key: k.key })),
     scs: opts.scs.map((s) => {
       const o: { [k: string]: unknown } = { principal: realmOf(s.principal) === null ? s.principal + '@' + picked.realm : s.principal };
       if (s.address !== undefined) o.address = s.address;
@@ -144,14 +140,12 @@ export function makeConfig(opts: ProvisionOptions): Uint8Array {
   if (opts.ciphersuites) map.ciphersuites = opts.ciphersuites;
   if (opts.timers) map.timers = opts.timers;
   if (opts.wifi) map.wifi = opts.wifi.password === undefined ? { ssid: opts.wifi.ssid } : { ssid: opts.wifi.ssid, password: opts.wifi.password };
-  const bytes = new Uint8Array(encoder.encode(map));
-  // The firmware's own decoder is the judge: a config it would refuse is never written.
+  // Validated with named-field messages; the board's own decoder also judges the result.
   try {
-    decodeConfig(bytes);
+    return encodeConfig(map);
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  return bytes;
 }
 
 /** One line per fact, no key bytes. */

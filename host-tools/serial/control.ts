@@ -6,6 +6,7 @@ import { loadAllDictionaries, expandText, type Dictionary } from '../build/text.
 import { REPO_ROOT } from '../build/build.ts';
 import type { SerialLinkHost } from './link.ts';
 import { CHANNEL } from './frames.ts';
+import { explainConfigError } from '../provision/config.ts';
 
 export class ControlError extends Error {}
 
@@ -87,7 +88,8 @@ export class ControlClient {
     this.waiters.delete(r.id);
     clearTimeout(w.timer);
     if (r.ok === true) w.resolve(r.result);
-    else w.reject(new ControlError(`board refused '${w.op}': ${r.error === undefined || r.error === null ? 'no reason given' : expandText(String(r.error), boardText())}`));
+    // A board's error reply is a text code (build/text.ts); a refused configuration is named by number (cfg#N).
+    else w.reject(new ControlError(`board refused '${w.op}': ${r.error === undefined || r.error === null ? 'no reason given' : explainConfigError(expandText(String(r.error), boardText()))}`));
   }
 }
 

@@ -13,7 +13,7 @@ import { startEmulator, type Emulator } from '../../host-tools/emulator/emulator
 import { buildFirmware } from '../../host-tools/build/build.ts';
 import { makeConfig } from '../../host-tools/provision/cli.ts';
 import { nobleBackend } from '../../host-tools/crypto/noble.ts';
-import { decodeConfig } from '../../firmware/config.ts';
+import { decodeConfig } from '../../host-tools/provision/config.ts';
 import { CtaAgent } from '../../firmware/agent/agent.ts';
 import type { KeytabEntry } from '../../firmware/proto/keytab.ts';
 import { makeNodePlatform, type NodePlatform } from '../interop/node-platform.ts';
