@@ -33,7 +33,11 @@ export interface BoardConfig {
   storage: { bytes: number; keepFree: number; source: string };
   nativeCrypto: { sha1: boolean; sha256: boolean; sha384: boolean; aes: boolean };
   /** wifi: the UDP network is WiFi, joined with require(wifiModule).connect() before the agent binds. */
-  transports: { udp: boolean; serial: 'Serial1' | 'USB' | null; udpPort: number | null; wifi?: boolean; wifiModule?: string };
+  /**
+   * recvBuffer: the UDP sockets' recvBufferSize (bytes): the largest datagram the CTA takes
+   * (an AS-REP included) and, on the Linux and ESP32 builds, the kernel receive queue (SO_RCVBUF).
+   */
+  transports: { udp: boolean; serial: 'Serial1' | 'USB' | null; udpPort: number | null; recvBuffer?: number; wifi?: boolean; wifiModule?: string };
   /** consoleTo: where the JS console moves when the serial transport shares its port (null: no move). */
   serial: { port: string | null; rx: string | null; tx: string | null; baud: number | null; consoleTo: string | null };
   timers: BoardTimers;
