@@ -26,6 +26,12 @@ export interface BoardConfig {
   /** Bytes per variable (process.memory().blocksize). */
   blockSize: number;
   /**
+   * Variables the firmware may use with its code in flash, in this board's own units:
+   * after boot, and at the peak of an exchange (checked by test/espruino-bin-flash.test.ts
+   * with ESPRUINO_BIN); source: how the figure was chosen.
+   */
+  ramBudget: { boot: number; peak: number; source: string };
+  /**
    * Storage for files (the Espruino board definition's saved_code); keepFree: what the
    * image plus a typical configuration must leave to the user (the issue-11 target);
    * source: where the figure comes from.
