@@ -108,6 +108,7 @@ import {
   C_SA_EXPIRED,
   C_SIGNALING_RECEIVED,
   C_SIGNALING_ANSWERED,
+  C_SOCKETS_RENEWED,
   N_COUNTERS,
   D_UNKNOWN_SC,
   D_WRONG_ADDRESS,
@@ -178,6 +179,8 @@ export type AgentCounters = {
   saExpired: number;
   signalingReceived: number;
   signalingAnswered: number;
+  /** The UDP sockets re-created because nothing arrived across two retransmissions (a wedged receive path). */
+  socketsRenewed: number;
 };
 
 export type ScStatus = {
@@ -303,6 +306,8 @@ export class CtaAgent {
   au!: number;
   /** In tick() (arm() waits for its end)? */
   it!: boolean;
+  /** The rx count at the last retransmission (quiet()). */
+  qr!: number;
 
   constructor(platform: Platform, config: CtaConfig) {
     const a = this;
@@ -315,6 +320,7 @@ export class CtaAgent {
     a.offsetMs = 0;
     a.transport = null;
     a.tt = null;
+    a.qr = -1;
     a.cm = clientName(config.principal);
     a.su = [];
     a.scs = [];
@@ -452,6 +458,20 @@ function pn(a: CtaAgent): number {
   return fl(a.platform.now());
 }
 
+
+/**
+ * Before a retransmission: if nothing at all has arrived since the previous one, the
+ * receive path may have wedged (a network driver that stops delivering): re-create the
+ * sockets, counted. (a.qr: the rx count at the previous retransmission.)
+ */
+function quiet(a: CtaAgent): void {
+  if (a.cn[C_RX] === a.qr && a.transport && a.transport.renew) {
+    a.transport.renew();
+    a.cn[C_SOCKETS_RENEWED]++;
+    log(a, 'renewed', { rx: a.qr });
+  }
+  a.qr = a.cn[C_RX];
+}
 
 /** 0.75 .. 1.25 */
 function jitter(a: CtaAgent): number {
@@ -1018,6 +1038,7 @@ function tick(a: CtaAgent): void {
       else if (r >= (t.get(i, F_KIND) === K_CLIENT ? tm.unsolicitedRetries : tm.retransmitMs.length)) abort(a, i, 'timeout');
       else {
         a.cn[C_RETRANSMITS]++;
+        quiet(a);
         transmit(a, i, a.scs[t.get(i, F_SC)], r + 1, now);
       }
     }
@@ -1028,6 +1049,7 @@ function tick(a: CtaAgent): void {
           const n = ++sc.ar;
           sc.al = now + tm.kdcTimeoutMs * (1 << n);
           a.cn[C_KDC_RETRANSMITS]++;
+          quiet(a);
           send(a, CH_KDC, sc.aq, a.c.kdc.address, a.c.kdc.port);
         }
       }

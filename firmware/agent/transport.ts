@@ -32,6 +32,8 @@ export interface Transport {
   readonly kind: string;
   send(channel: number, data: Uint8Array, address: string, port: number): void;
   close(): void;
+  /** UDP: closes and re-creates the sockets (same ports; the KDC socket gets a new one). */
+  renew?(): void;
   /** Frame-level drops (serial only); zeros for UDP. */
   stats(): { [k: string]: number };
 }
@@ -41,12 +43,25 @@ class UdpTransport {
   km: UdpSocket | null;
   kdc: UdpSocket | null;
   sig: UdpSocket | null;
+  pf: Platform;
+  cf: CtaConfig;
+  rx: RxHandler;
   constructor(platform: Platform, cfg: CtaConfig, rx: RxHandler) {
     this.kind = 'udp';
-    this.km = platform.udpBind(cfg.listenPort, (d, a, p) => rx(1, d, a, p));
+    this.pf = platform;
+    this.cf = cfg;
+    this.rx = rx;
+    this.km = this.kdc = this.sig = null;
+    this.renew();
     if (!this.km) throw new Error('transport: this board has no UDP (use transport "serial")');
-    this.kdc = platform.udpBind(0, (d, a, p) => rx(2, d, a, p));
-    this.sig = platform.udpBind(cfg.signalingPort, (d, a, p) => rx(3, d, a, p));
+  }
+  renew(): void {
+    this.close();
+    const p = this.pf;
+    const rx = this.rx;
+    this.km = p.udpBind(this.cf.listenPort, (d, a, pt) => rx(1, d, a, pt));
+    this.kdc = p.udpBind(0, (d, a, pt) => rx(2, d, a, pt));
+    this.sig = p.udpBind(this.cf.signalingPort, (d, a, pt) => rx(3, d, a, pt));
   }
   send(channel: number, data: Uint8Array, address: string, port: number): void {
     const s = channel === 2 ? this.kdc : channel === 3 ? this.sig : this.km;
