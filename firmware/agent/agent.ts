@@ -179,7 +179,7 @@ export type AgentCounters = {
   saExpired: number;
   signalingReceived: number;
   signalingAnswered: number;
-  /** The UDP sockets re-created because nothing arrived across two retransmissions (a wedged receive path). */
+  /** The UDP sockets re-created because nothing arrived between a send and its retransmission (a wedged receive path). */
   socketsRenewed: number;
 };
 
@@ -306,7 +306,7 @@ export class CtaAgent {
   au!: number;
   /** In tick() (arm() waits for its end)? */
   it!: boolean;
-  /** The rx count at the last retransmission (quiet()). */
+  /** The rx count at the last send (quiet()). */
   qr!: number;
 
   constructor(platform: Platform, config: CtaConfig) {
@@ -460,17 +460,16 @@ function pn(a: CtaAgent): number {
 
 
 /**
- * Before a retransmission: if nothing at all has arrived since the previous one, the
- * receive path may have wedged (a network driver that stops delivering): re-create the
- * sockets, counted. (a.qr: the rx count at the previous retransmission.)
+ * A retransmission went out and nothing at all had arrived since the last send: the
+ * receive path may have wedged (a network driver that stops delivering). The sockets
+ * are re-created (the transport rebinds them once the old ones are gone), counted.
  */
 function quiet(a: CtaAgent): void {
-  if (a.cn[C_RX] === a.qr && a.transport && a.transport.renew) {
+  if (a.transport && a.transport.renew) {
     a.transport.renew();
     a.cn[C_SOCKETS_RENEWED]++;
     log(a, 'renewed', { rx: a.qr });
   }
-  a.qr = a.cn[C_RX];
 }
 
 /** 0.75 .. 1.25 */
@@ -494,6 +493,7 @@ function caught(a: CtaAgent, e: unknown, where: string): void {
 function send(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: number): void {
   if (!a.transport) return;
   a.cn[C_TX]++;
+  a.qr = a.cn[C_RX];
   a.transport.send(ch, data, address, port);
 }
 
@@ -1038,8 +1038,9 @@ function tick(a: CtaAgent): void {
       else if (r >= (t.get(i, F_KIND) === K_CLIENT ? tm.unsolicitedRetries : tm.retransmitMs.length)) abort(a, i, 'timeout');
       else {
         a.cn[C_RETRANSMITS]++;
-        quiet(a);
+        const q = a.cn[C_RX] === a.qr;
         transmit(a, i, a.scs[t.get(i, F_SC)], r + 1, now);
+        if (q) quiet(a);
       }
     }
     for (const sc of a.scs) {
@@ -1049,8 +1050,9 @@ function tick(a: CtaAgent): void {
           const n = ++sc.ar;
           sc.al = now + tm.kdcTimeoutMs * (1 << n);
           a.cn[C_KDC_RETRANSMITS]++;
-          quiet(a);
+          const q = a.cn[C_RX] === a.qr;
           send(a, CH_KDC, sc.aq, a.c.kdc.address, a.c.kdc.port);
+          if (q) quiet(a);
         }
       }
       if (sc.tk && sc.tk <= now) {

@@ -52,11 +52,30 @@ class UdpTransport {
     this.cf = cfg;
     this.rx = rx;
     this.km = this.kdc = this.sig = null;
-    this.renew();
+    this.bind();
     if (!this.km) throw new Error('transport: this board has no UDP (use transport "serial")');
   }
+  /**
+   * Closes the sockets and binds new ones on the same ports, from a timer. On the interpreter a closed
+   * socket is released in a later idle loop (binding its port at once fails: "Unable to
+   * create socket"), so the new ones are bound from a timer, retried until the port is free.
+   */
   renew(): void {
-    this.close();
+    const t = this;
+    let n = 0;
+    function bind(): void {
+      t.close();
+      try {
+        t.bind();
+      } catch (e) {
+        t.close();
+        if (++n < 50) t.pf.setTimeout(bind, 20);
+      }
+    }
+    // (From a timer: a datagram just sent leaves before its socket closes.)
+    t.pf.setTimeout(bind, 5);
+  }
+  bind(): void {
     const p = this.pf;
     const rx = this.rx;
     this.km = p.udpBind(this.cf.listenPort, (d, a, pt) => rx(1, d, a, pt));
