@@ -108,7 +108,6 @@ import {
   C_SA_EXPIRED,
   C_SIGNALING_RECEIVED,
   C_SIGNALING_ANSWERED,
-  C_SOCKETS_RENEWED,
   N_COUNTERS,
   D_UNKNOWN_SC,
   D_WRONG_ADDRESS,
@@ -179,8 +178,6 @@ export type AgentCounters = {
   saExpired: number;
   signalingReceived: number;
   signalingAnswered: number;
-  /** The UDP sockets re-created because nothing arrived between a send and its retransmission (a wedged receive path). */
-  socketsRenewed: number;
 };
 
 export type ScStatus = {
@@ -306,8 +303,6 @@ export class CtaAgent {
   au!: number;
   /** In tick() (arm() waits for its end)? */
   it!: boolean;
-  /** The rx count at the last send (quiet()). */
-  qr!: number;
 
   constructor(platform: Platform, config: CtaConfig) {
     const a = this;
@@ -320,7 +315,6 @@ export class CtaAgent {
     a.offsetMs = 0;
     a.transport = null;
     a.tt = null;
-    a.qr = -1;
     a.cm = clientName(config.principal);
     a.su = [];
     a.scs = [];
@@ -459,19 +453,6 @@ function pn(a: CtaAgent): number {
 }
 
 
-/**
- * A retransmission went out and nothing at all had arrived since the last send: the
- * receive path may have wedged (a network driver that stops delivering). The sockets
- * are re-created (the transport rebinds them once the old ones are gone), counted.
- */
-function quiet(a: CtaAgent): void {
-  if (a.transport && a.transport.renew) {
-    a.transport.renew();
-    a.cn[C_SOCKETS_RENEWED]++;
-    log(a, 'renewed', { rx: a.qr });
-  }
-}
-
 /** 0.75 .. 1.25 */
 function jitter(a: CtaAgent): number {
   return 0.75 + a.b.randomBytes(1)[0] / 510;
@@ -493,7 +474,6 @@ function caught(a: CtaAgent, e: unknown, where: string): void {
 function send(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: number): void {
   if (!a.transport) return;
   a.cn[C_TX]++;
-  a.qr = a.cn[C_RX];
   a.transport.send(ch, data, address, port);
 }
 
@@ -1038,9 +1018,7 @@ function tick(a: CtaAgent): void {
       else if (r >= (t.get(i, F_KIND) === K_CLIENT ? tm.unsolicitedRetries : tm.retransmitMs.length)) abort(a, i, 'timeout');
       else {
         a.cn[C_RETRANSMITS]++;
-        const q = a.cn[C_RX] === a.qr;
         transmit(a, i, a.scs[t.get(i, F_SC)], r + 1, now);
-        if (q) quiet(a);
       }
     }
     for (const sc of a.scs) {
@@ -1050,9 +1028,7 @@ function tick(a: CtaAgent): void {
           const n = ++sc.ar;
           sc.al = now + tm.kdcTimeoutMs * (1 << n);
           a.cn[C_KDC_RETRANSMITS]++;
-          const q = a.cn[C_RX] === a.qr;
           send(a, CH_KDC, sc.aq, a.c.kdc.address, a.c.kdc.port);
-          if (q) quiet(a);
         }
       }
       if (sc.tk && sc.tk <= now) {

@@ -27,8 +27,7 @@ export const C_CLIENT_INITIATED = 19;
 export const C_SA_EXPIRED = 20;
 export const C_SIGNALING_RECEIVED = 21;
 export const C_SIGNALING_ANSWERED = 22;
-export const C_SOCKETS_RENEWED = 23;
-export const N_COUNTERS = 24;
+export const N_COUNTERS = 23;
 
 // Drop reasons (counters.drops keys), in the order of counterNames() after the counters; agent.cn[N_COUNTERS + D_X] counts X.
 export const D_UNKNOWN_SC = 0;
@@ -62,7 +61,7 @@ export function counterNames(): string[] {
   return (
     'rx tx wakeUps rekeysAccepted replaced apRequestsSent retransmits sessionsEstablished sessionsAborted saRecoveredSent ' +
     'asExchanges asRequestsSent kdcRetransmits kdcFailures ticketsCached ticketRefreshes ticketPrefetches skewAdopted krbErrors ' +
-    'clientInitiated saExpired signalingReceived signalingAnswered socketsRenewed ' +
+    'clientInitiated saExpired signalingReceived signalingAnswered ' +
     'unknown_sc wrong_address nonce_zero table_full duplicate bad_hmac malformed stale_rekey no_pending no_session ' +
     'bad_ap_rep no_subkey bad_ciphersuite unexpected unsupported_doi kdc_unmatched esp_no_sa esp_icv esp_replay esp_malformed internal'
   ).split(' ');

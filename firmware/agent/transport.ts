@@ -32,8 +32,6 @@ export interface Transport {
   readonly kind: string;
   send(channel: number, data: Uint8Array, address: string, port: number): void;
   close(): void;
-  /** UDP: closes and re-creates the sockets (same ports; the KDC socket gets a new one). */
-  renew?(): void;
   /** Frame-level drops (serial only); zeros for UDP. */
   stats(): { [k: string]: number };
 }
@@ -43,44 +41,12 @@ class UdpTransport {
   km: UdpSocket | null;
   kdc: UdpSocket | null;
   sig: UdpSocket | null;
-  pf: Platform;
-  cf: CtaConfig;
-  rx: RxHandler;
   constructor(platform: Platform, cfg: CtaConfig, rx: RxHandler) {
     this.kind = 'udp';
-    this.pf = platform;
-    this.cf = cfg;
-    this.rx = rx;
-    this.km = this.kdc = this.sig = null;
-    this.bind();
+    this.km = platform.udpBind(cfg.listenPort, (d, a, p) => rx(1, d, a, p));
     if (!this.km) throw new Error('transport: this board has no UDP (use transport "serial")');
-  }
-  /**
-   * Closes the sockets and binds new ones on the same ports, from a timer. On the interpreter a closed
-   * socket is released in a later idle loop (binding its port at once fails: "Unable to
-   * create socket"), so the new ones are bound from a timer, retried until the port is free.
-   */
-  renew(): void {
-    const t = this;
-    let n = 0;
-    function bind(): void {
-      t.close();
-      try {
-        t.bind();
-      } catch (e) {
-        t.close();
-        if (++n < 50) t.pf.setTimeout(bind, 20);
-      }
-    }
-    // (From a timer: a datagram just sent leaves before its socket closes.)
-    t.pf.setTimeout(bind, 5);
-  }
-  bind(): void {
-    const p = this.pf;
-    const rx = this.rx;
-    this.km = p.udpBind(this.cf.listenPort, (d, a, pt) => rx(1, d, a, pt));
-    this.kdc = p.udpBind(0, (d, a, pt) => rx(2, d, a, pt));
-    this.sig = p.udpBind(this.cf.signalingPort, (d, a, pt) => rx(3, d, a, pt));
+    this.kdc = platform.udpBind(0, (d, a, p) => rx(2, d, a, p));
+    this.sig = platform.udpBind(cfg.signalingPort, (d, a, p) => rx(3, d, a, p));
   }
   send(channel: number, data: Uint8Array, address: string, port: number): void {
     const s = channel === 2 ? this.kdc : channel === 3 ? this.sig : this.km;

@@ -90,12 +90,6 @@ export interface Emulator {
   memory(): EmulatorMemory;
   /** Local addresses of the bound UDP sockets. */
   udpAddresses(): { address: string; port: number }[];
-  /**
-   * Fault injection: the socket(s) now bound to this local port stop delivering (datagrams
-   * are read and dropped, as by a wedged network driver); a socket created afterwards,
-   * even on the same port, delivers. Returns how many sockets were stalled.
-   */
-  stallUdp(port: number): number;
   /** Resolves when a log line matches (or rejects after timeoutMs). */
   waitForLog(re: RegExp, timeoutMs?: number): Promise<string>;
   stop(): Promise<void>;
@@ -233,7 +227,6 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
 
   // ---- UDP ----
   const sockets = new Set<dgram.Socket>();
-  const stalled = new WeakSet<dgram.Socket>();
   const bindAddress = opts.udpBindAddress ?? '127.0.0.1';
   const makeDgram = () => ({
     createSocket(type: unknown, cb?: unknown) {
@@ -250,7 +243,7 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
       const emit = (ev: string, ...a: unknown[]) => {
         for (const h of handlers[ev] ?? []) guard(h, a);
       };
-      sock.on('message', (msg, rinfo) => !stalled.has(sock) && emit('message', latin1(msg.subarray(0, recvBufferSize)), G.Object.assign(new G.Object(), { address: rinfo.address, port: rinfo.port, size: rinfo.size })));
+      sock.on('message', (msg, rinfo) => emit('message', latin1(msg.subarray(0, recvBufferSize)), G.Object.assign(new G.Object(), { address: rinfo.address, port: rinfo.port, size: rinfo.size })));
       sock.on('error', (e) => {
         log(`dgram error: ${e.message}`);
         emit('error', e);
@@ -565,20 +558,6 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
     errors,
     wifi: wifiRec,
     memory,
-    stallUdp(port: number) {
-      let n = 0;
-      for (const s of sockets) {
-        try {
-          if (s.address().port === port) {
-            stalled.add(s);
-            n++;
-          }
-        } catch {
-          /* not bound yet */
-        }
-      }
-      return n;
-    },
     udpAddresses() {
       const out: { address: string; port: number }[] = [];
       for (const s of sockets) {

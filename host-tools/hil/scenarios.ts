@@ -498,39 +498,6 @@ const flood: Scenario = {
   },
 };
 
-const socketStall: Scenario = {
-  name: 'socket-stall',
-  title: 'the CTA socket stops delivering mid-exchange: the CTA notices the silence, re-creates it (counted) and completes',
-  async run(ctx) {
-    const stall = ctx.device.stallKmSocket;
-    check(stall, 'this target cannot stall its socket');
-    await ensureEstablished(ctx);
-    const s0 = await idle(ctx);
-    const mark = ctx.proxy.total;
-    let stalledAt = 0;
-    // As the AP Request leaves, the CTA's socket goes deaf: the SC's AP Reply (and its
-    // answers to the retransmissions) reach a socket that no longer delivers.
-    ctx.proxy.filter = (d, dir) => {
-      if (!stalledAt && dir === 'cta->sc' && d[0] === KMMID.AP_REQUEST) {
-        stalledAt = Date.now();
-        void stall.call(ctx.device);
-      }
-      return true;
-    };
-    try {
-      const e = await wakeEstablished(ctx, ctx.exchangeTimeoutMs + ctx.timers.abortMs, 'SA established after the socket was re-created');
-      const s1 = await sessionCounted(ctx, s0);
-      const renewed = c(s1).socketsRenewed - c(s0).socketsRenewed;
-      check(stalledAt > 0, 'no AP Request was seen');
-      check(renewed >= 1, 'the CTA did not re-create its socket');
-      check(c(s1).sessionsAborted === c(s0).sessionsAborted, 'the CTA aborted the exchange');
-      return { details: [`socket stalled as the AP Request left; CTA re-created its sockets ${renewed} time(s), ${c(s1).retransmits - c(s0).retransmits} retransmission(s); established ${Date.now() - stalledAt} ms after the stall (SC ${e.latencyMs} ms); wire: ${seq(ctx.proxy.since(mark))}`] };
-    } finally {
-      ctx.proxy.filter = null;
-    }
-  },
-};
-
 /** Test-only: an expectation no CTA can meet (checks that a failure fails the run). */
 const impossible: Scenario = {
   name: 'impossible',
@@ -545,4 +512,4 @@ const impossible: Scenario = {
   },
 };
 
-export const SCENARIOS: Scenario[] = [happyPath, falseNonce, nonceZero, replyWithheld, lostPacket, clientInitiated, rekey, clockSkew, flood, socketStall, impossible];
+export const SCENARIOS: Scenario[] = [happyPath, falseNonce, nonceZero, replyWithheld, lostPacket, clientInitiated, rekey, clockSkew, flood, impossible];

@@ -114,8 +114,6 @@ export interface HilDevice {
   readonly proxy?: LinkProxy;
   /** Scenarios this target cannot run, with the reason (printed as SKIP). */
   readonly unsupported?: { [scenario: string]: string };
-  /** Fault injection: the CTA's key-management socket stops delivering (until the CTA re-creates it). */
-  stallKmSocket?(): Promise<void>;
 }
 
 export type DeviceOptions = {
@@ -228,9 +226,6 @@ class EmuDevice implements HilDevice {
   }
   async setClockOffset(ms: number): Promise<void> {
     this.offsetMs = ms;
-  }
-  async stallKmSocket(): Promise<void> {
-    if (!this.emu || this.emu.stallUdp(this.kmPort) !== 1) throw new Error(`no socket on UDP port ${this.kmPort} to stall`);
   }
   async restart(config: Uint8Array): Promise<void> {
     if (this.emu) await this.emu.stop();
