@@ -17,6 +17,7 @@ import { startSc, type EstablishedEvent } from '../sc/server.ts';
 import { makeConfig } from '../provision/cli.ts';
 import { figure, type Figure } from './stats.ts';
 import { REALM, SC_PRINCIPAL } from './fixtures.ts';
+import { measureFromFlash } from './espruino-flash.ts';
 
 export const BUNDLE_TARGET = 24 * 1024;
 
@@ -24,10 +25,12 @@ export type BoardSize = { board: string; bytes: number; gzip: number; violations
 export type ModuleSize = { module: string; bytes: number; pct: number };
 export type EspruinoFigures = {
   binary: string;
-  /** Where the bundle's code lives: 'ram' (the file given to the interpreter) or 'flash' (eval of a Storage file). */
+  /** Where the code lives: 'ram' (the bundle file given to the interpreter) or 'flash' (the stored image in Storage .bootcde, booted). */
   mode: 'ram' | 'flash';
   variablesTotal: number;
   blockBytes: number | null;
+  /** Flash mode: the board whose layout the interpreter has (13-byte blocks, its variable count): the figures are in its units; null: lower than a board's. */
+  boardLayout?: string | null;
   idleBoot: number;
   idleEstablished: number;
   peakFirstExchange: number;
@@ -43,7 +46,7 @@ export type FirmwareBenchResult = {
   groups: ModuleSize[];
   /** Code in RAM (the bundle file run directly). */
   espruino: EspruinoFigures | null;
-  /** Code in flash: the bundle written to Storage first, then eval'd from there (how a board runs it). */
+  /** Code in flash: the stored image in Storage .bootcde, booted from flash (how a board runs it; espruino-flash.ts). */
   espruinoFlash: EspruinoFigures | null;
   espruinoSkipped: string | null;
 };
@@ -108,33 +111,6 @@ const PROBE = `
 })();
 `;
 
-/** Runs the interpreter on one file in a working directory until it prints `re` (or exits). */
-async function runUntil(bin: string, file: string, cwd: string, re: RegExp, ms: number): Promise<void> {
-  const child = spawn(bin, [file], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`Espruino: no ${re} within ${ms} ms; output: ${out.slice(-400)}`)), ms);
-      const on = (d: Buffer) => {
-        out += d.toString('latin1');
-        if (re.test(out)) {
-          clearTimeout(t);
-          resolve();
-        }
-      };
-      child.stdout.on('data', on);
-      child.stderr.on('data', on);
-      child.once('exit', () => {
-        clearTimeout(t);
-        if (re.test(out)) resolve();
-        else reject(new Error(`Espruino exited before ${re}; output: ${out.slice(-400)}`));
-      });
-    });
-  } finally {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  }
-}
-
 async function runOnEspruino(bin: string, quick: boolean, log: (s: string) => void, mode: 'ram' | 'flash'): Promise<EspruinoFigures> {
   const dir = mkdtempSync(join(tmpdir(), 'cta-bench-esp-'));
   const cleanups: (() => Promise<void> | void)[] = [() => rmSync(dir, { recursive: true, force: true })];
@@ -165,21 +141,7 @@ async function runOnEspruino(bin: string, quick: boolean, log: (s: string) => vo
     if (b.violations.length) throw new Error(`the linux bundle breaks the Espruino subset (${b.violations.length} violations)`);
     const prog = join(dir, 'bench-agent.js');
     const writeCfg = `require("Storage").write("cta.cfg", atob("${Buffer.from(cfg).toString('base64')}"));\n`;
-    if (mode === 'ram') writeFileSync(prog, writeCfg + readFileSync(b.path, 'utf8') + PROBE);
-    else {
-      // A board runs its code from flash: put the bundle in Storage in a first run,
-      // then start from a file that only evaluates it from there.
-      const put = join(dir, 'put.js');
-      writeFileSync(put, `require("Storage").write("cta.js",atob("${readFileSync(b.path).toString('base64')}"));print("STORED");\n`);
-      await runUntil(bin, put, dir, /STORED/, 20000);
-      // The Linux build sizes its variable store to what the program needed while it was
-      // parsed and grows it only from the main context: a short program would leave it
-      // at 4,096, and the agent's receive path (run from the event loop) would then fail
-      // with "Not enough memory". Grow it once up front (the garbage is freed at once;
-      // the figures count used variables, not the store's size).
-      const grow = '(function(){var a=[];for(var i=0;i<6000;i++)a.push(i);})();\n';
-      writeFileSync(prog, grow + writeCfg + 'eval(require("Storage").read("cta.js"));\n' + PROBE);
-    }
+    writeFileSync(prog, writeCfg + readFileSync(b.path, 'utf8') + PROBE);
 
     const child = spawn(bin, [prog], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     cleanups.push(
@@ -289,7 +251,20 @@ export async function runFirmwareBench(o: { espruino: string | null; quick: bool
     else if (!existsSync(o.espruino)) espruinoSkipped = `--espruino ${o.espruino} does not exist`;
     else {
       espruino = await runOnEspruino(o.espruino, o.quick, o.log, 'ram');
-      espruinoFlash = await runOnEspruino(o.espruino, o.quick, o.log, 'flash');
+      const f = await measureFromFlash({ bin: o.espruino, exchanges: o.quick ? 4 : 8, log: o.log });
+      espruinoFlash = {
+        binary: f.binary,
+        mode: 'flash',
+        variablesTotal: f.variablesTotal,
+        blockBytes: f.blockSize,
+        boardLayout: f.boardLayout,
+        idleBoot: f.boot,
+        idleEstablished: f.idleWithSa,
+        peakFirstExchange: f.peakFirst,
+        peakExchange: f.peak,
+        firstExchangeMs: f.exchangeMs[0],
+        msPerExchange: figure(f.exchangeMs.slice(1)),
+      };
     }
     return { target: BUNDLE_TARGET, boards, breakdownBoard, modules, groups, espruino, espruinoFlash, espruinoSkipped };
   } finally {

@@ -29,6 +29,8 @@ export type ScenarioContext = {
   floodCount: number;
   /** Default wait for an exchange (ms); longer on slow targets. */
   exchangeTimeoutMs: number;
+  /** The SC's wait for SA Recovered before it wakes the CTA again (its saRecoveredTimeoutMs). */
+  saRecoveredTimeoutMs: number;
   /** Status poll period (ms). */
   pollMs: number;
   /** Re-provision the device with config overrides (e.g. clientInitiatedOnBoot) and reboot it. */
@@ -254,7 +256,18 @@ const replyWithheld: Scenario = {
       const sinceFirst = done - reqs[0].at;
       check(sinceFirst + 20 >= ctx.timers.abortMs, `aborted ${sinceFirst} ms after the first AP Request, before ${ctx.timers.abortMs} ms`);
       const gaps = reqs.slice(1).map((r) => r.at - reqs[0].at);
-      return { details: [`${withheld} AP Reply(s) withheld; retransmits at +${gaps.join('/+')} ms; abort seen ${sinceFirst} ms after the first AP Request (timeout ${ctx.timers.abortMs} ms)`] };
+      ctx.proxy.filter = null;
+      // The SC sent AP Replies and got no SA Recovered: once its SA Recovered timeout passes
+      // it wakes the CTA again. Wait for that exchange here, so it cannot land in a later
+      // scenario (on a slower target it reached client-initiated as "a Wake Up was sent").
+      const again = await established(ctx, ctx.saRecoveredTimeoutMs + ctx.exchangeTimeoutMs, 'the SC to wake the CTA again after the exchange without SA Recovered');
+      await sessionCounted(ctx, s1);
+      return {
+        details: [
+          `${withheld} AP Reply(s) withheld; retransmits at +${gaps.join('/+')} ms; abort seen ${sinceFirst} ms after the first AP Request (timeout ${ctx.timers.abortMs} ms)`,
+          `the SC woke the CTA again after its SA Recovered timeout: established in ${again.latencyMs} ms`,
+        ],
+      };
     } finally {
       ctx.proxy.filter = null;
     }
