@@ -330,6 +330,8 @@ function shortErrorsPlugin(codes: { [code: string]: string }): esbuild.Plugin {
             return JSON.stringify(code);
           }
           const literal = parts.filter((x) => typeof x === 'string').join('');
+          // Already a code ('cfg#' + n: firmware/config.ts numbers its own checks).
+          if (/^[a-z][a-z0-9-]*#\d*$/.test(literal)) return null;
           if (!always && parts.length === 1 && literal.length <= 8) return null;
           const code = `${stem}#${++n}`;
           codes[code] = parts.map((x) => (typeof x === 'string' ? x : drop ? DROPPED : SLOT)).join('');
