@@ -38,6 +38,8 @@ serve options:
                           with --state :memory:); clients read it
   --cta P=HOST:PORT[/SIG] register a CTA at start (repeatable); SIG = signaling port (default 2427)
   --allow-client-initiated     accept client-initiated sessions (nonce 0)
+  --no-register-client-initiated  drop a client-initiated exchange from an unregistered
+                          CTA instead of registering it (signaling port 2427)
   --client-initiated-per-minute N   per-CTA cap (default 6)
   --restart-wake-rate N   Wake Ups per second when waking every CTA (default 200)
   --nonce-lifetime MS     (default 5000)   --wake-retries N (default 2)
@@ -115,6 +117,7 @@ async function serve(argv: string[]): Promise<number> {
       'control-token-file': { type: 'string' },
       cta: { type: 'string', multiple: true },
       'allow-client-initiated': { type: 'boolean' },
+      'no-register-client-initiated': { type: 'boolean' },
       'client-initiated-per-minute': { type: 'string' },
       'restart-wake-rate': { type: 'string' },
       'nonce-lifetime': { type: 'string' },
@@ -165,6 +168,7 @@ async function serve(argv: string[]): Promise<number> {
     control,
     policy: {
       allowClientInitiated: !!v['allow-client-initiated'],
+      registerClientInitiated: !v['no-register-client-initiated'],
       clientInitiatedPerMinute: intOption(S(v, 'client-initiated-per-minute'), 'client-initiated-per-minute', 6, 0, 1e6),
     },
     timers: {

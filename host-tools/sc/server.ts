@@ -712,6 +712,9 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
     const digest = responseKey(buf);
     const cached = responses.get(digest, now, buf);
     if (cached) {
+      // Only to the address and port that sent the request answered: a copy replayed
+      // from elsewhere gets nothing (no reflection of the 5 s cached reply).
+      if (cached.port !== r.port || cached.address !== r.address) return drop('replay_other_address', r);
       metrics.inc('cta_sc_ap_requests_total', 'retransmit');
       send(cached.reply, r.port, r.address, TX.ap_reply);
       return;
@@ -872,7 +875,9 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
     }
     if (slot < 0) {
       if (registry.count >= maxCtas) return drop('registry_full', r, clientName);
-      slot = registry.register(clientName, r.address, r.port, undefined, now);
+      // The CTA's signaling port is not in its AP Request: the protocol default (2427),
+      // as for a CTA registered without one; its key-management port is another socket.
+      slot = registry.register(clientName, r.address, r.port, 2427, now);
       ciRate.set(slot, { windowStart: now, count: 1 });
       log('registered', { principal: clientName, address: r.address, port: r.port, by: 'client_initiated' });
     } else if (registry.port(slot) !== r.port || registry.address(slot) !== r.address) {
