@@ -6,7 +6,9 @@
 //   principal              "cta/cta1.example.net" (without realm)
 //   realm                  "EXAMPLE.NET"
 //   keys                   [{etype, kvno, key: bytes}]   the CTA's long-term keys
-//   scs                    [{principal: "sc/sc1.example.net@EXAMPLE.NET", address?, port?}]
+//   scs                    [{principal: "sc/sc1.example.net@EXAMPLE.NET", address?, port?, anyPort?}]
+//                          port: key management only from there (pinned) unless anyPort
+//                          (cta sc --workers: Wake Ups leave from each worker's port)
 //   kdc                    {address, port}
 //   listenPort             default 1293 (key management)
 //   signalingPort          default 2427 (ESP-over-UDP protected signaling)
@@ -40,7 +42,7 @@ export const CONFIG_FILE = 'cta.cfg';
 export const CONFIG_VERSION = 1;
 
 export type CtaKey = { etype: number; kvno: number; key: Uint8Array };
-export type CtaScConfig = { principal: string; address?: string; port?: number };
+export type CtaScConfig = { principal: string; address?: string; port?: number; anyPort?: boolean };
 export type CtaTimers = {
   retransmitMs: number[];
   abortMs: number;
@@ -202,6 +204,7 @@ export function configFromObject(o: unknown, defaults?: ConfigDefaults): CtaConf
     const sc: CtaScConfig = { principal: p };
     if (s.address != null) sc.address = str(s.address, f + '.address');
     if (s.port != null) sc.port = int(s.port, f + '.port', 1, 65535);
+    if (s.anyPort === true) sc.anyPort = true;
     for (let j = 0; j < scs.length; j++) if (scs[j].principal === p) bad(f + '.principal', 'is listed twice');
     scs.push(sc);
   }

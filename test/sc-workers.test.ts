@@ -105,7 +105,8 @@ test('cta sc --workers 2: server- and client-initiated exchanges on both workers
     const ctas: NodeCta[] = [];
     for (const names of byWorker) {
       for (const name of names) {
-        const c = await startNodeCta(realm, name, { sc: sc.listen, kdc: realm.kdcAddr });
+        // Each worker sends its Wake Ups from its own port: provisioned with --sc-any-port.
+        const c = await startNodeCta(realm, name, { sc: sc.listen, kdc: realm.kdcAddr, anyPort: true });
         ctas.push(c);
         await api(sc, 'POST', '/ctas', { principal: name, address: '127.0.0.1', port: c.km, signalingPort: c.sig });
       }
@@ -143,7 +144,7 @@ test('cta sc --workers 2: server- and client-initiated exchanges on both workers
     // primary reads the client from the ticket and hands the datagram to its owner.
     const ciNames = namesPerWorker(2, 1, 1000).map((l) => l[0]);
     const ci: NodeCta[] = [];
-    for (const name of ciNames) ci.push(await startNodeCta(realm, name, { sc: sc.listen, kdc: realm.kdcAddr, clientInitiatedOnBoot: true }));
+    for (const name of ciNames) ci.push(await startNodeCta(realm, name, { sc: sc.listen, kdc: realm.kdcAddr, clientInitiatedOnBoot: true, anyPort: true }));
     await until(() => ci.every((c) => c.agent.counters.sessionsEstablished >= 1), 20000, 'client-initiated CTAs established');
     for (const c of ci) await until2(async () => (await stateOf(sc, c.name)) === 'established', `${c.name} established at the SC`);
     const st2 = await api(sc, 'GET', '/status');

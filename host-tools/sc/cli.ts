@@ -59,7 +59,8 @@ serve options:
                           own UDP port on the --listen address (Wake Ups leave from it,
                           answers come back to it) and its own registry FILE.w<k>;
                           datagrams at --listen are routed to the owner. A worker that
-                          exits is restarted. Not with --serial.
+                          exits is restarted. Not with --serial. Provision its CTAs
+                          with 'cta provision --sc-any-port'.
 
 client commands talk to the control API of a running 'cta sc' (--control, default
 ${DEFAULT_CONTROL}) with the bearer token in --token-file (default ${DEFAULT_TOKEN_FILE},

@@ -11,7 +11,8 @@
 // Data path:
 //  - Server-initiated (the hot path): the worker's Wake Up / Rekey goes out from the
 //    worker's socket. A CTA answers to the trigger's source address and port (the
-//    firmware agent keeps both per session and checks only the address), so its
+//    firmware agent keeps both per session and, provisioned with --sc-any-port,
+//    checks only the address), so its
 //    AP Request and SA Recovered come straight back to that worker: no hop through
 //    the primary. The CTA also remembers that port for later client-initiated
 //    sessions, which therefore go straight to the owner as well.
