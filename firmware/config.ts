@@ -18,7 +18,8 @@
 //   [2]  realm                      text                             cfg#6
 //   [3]  keys: [[etype, kvno, key], ...]   1-8 entries               cfg#7-11
 //          etype 1-65535, kvno 0-2^32-1, key a byte string of 16 or 32 bytes
-//   [4]  scs: [[principal@REALM, address|null, port|null], ...]  1-16 entries   cfg#12-16
+//   [4]  scs: [[principal@REALM, address|null, port|null(, true)], ...]  1-16 entries   cfg#12-16
+//          a 4th item true: key management from any port of the address (anyPort)
 //   [5]  kdc address                text                             cfg#17
 //   [6]  kdc port                   1-65535                          cfg#18
 //   [7]  listenPort | null          0-65535, default 1293            cfg#19
@@ -55,7 +56,7 @@ export const CONFIG_FILE = 'cta.cfg';
 export const CONFIG_VERSION = 2;
 
 export type CtaKey = { etype: number; kvno: number; key: Uint8Array };
-export type CtaScConfig = { principal: string; address?: string; port?: number };
+export type CtaScConfig = { principal: string; address?: string; port?: number; anyPort?: boolean };
 export type CtaTimers = {
   retransmitMs: number[];
   abortMs: number;
@@ -178,10 +179,15 @@ export function decodeConfig(bytes: Uint8Array, defaults?: ConfigDefaults): CtaC
   const scsIn = list(a[4], 1, 16, 12);
   const scs: CtaScConfig[] = [];
   for (let i = 0; i < scsIn.length; i++) {
-    const s = list(scsIn[i], 3, 3, 13);
+    const s = list(scsIn[i], 3, 4, 13);
     const sc: CtaScConfig = { principal: text(s[0], 255, 14) };
     if (s[1] != null) sc.address = text(s[1], 255, 15);
     if (s[2] != null) sc.port = num(s[2], 1, 65535, 16);
+    // [3] true: key management from any port of the address (cta sc --workers).
+    if (s.length > 3) {
+      if (s[3] !== true) fail(13);
+      sc.anyPort = true;
+    }
     scs.push(sc);
   }
   cfg.scs = scs;

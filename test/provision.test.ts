@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Decoder } from 'cbor-x';
@@ -170,4 +170,28 @@ test('decodeConfig names the bad field and fills defaults', () => {
     assert.throws(() => encodeConfig(obj), (e: Error) => e.name === 'DecodeError' && e.message.includes(field), field);
   }
   assert.throws(() => decodeConfig(new Uint8Array([0xff, 0x00])), (e: Error) => e.name === 'DecodeError');
+});
+
+// Issue 13 item 1 (whoever writes key material): an existing world-readable output becomes 0600;
+// item 3: --sc-any-port (cta sc --workers) is the only way to accept an SC's Wake Ups from any port.
+test('cta provision: over an existing 0644 file the config is 0600; --sc-any-port marks the SCs', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cta-prov-'));
+  try {
+    const kt = join(dir, 'cta.keytab');
+    writeFileSync(kt, encodeKeytab(entries));
+    const out = join(dir, 'cta.cbor');
+    writeFileSync(out, 'old', { mode: 0o644 });
+    chmodSync(out, 0o644);
+    const args = ['--keytab', kt, '--principal', 'cta/cta1.example.net@EXAMPLE.NET', '--sc', 'sc/sc1.example.net@EXAMPLE.NET=127.0.0.1:1400', '--kdc', '127.0.0.1:8888', '-o', out];
+    let r = await capture(() => run(args));
+    assert.equal(r.code, 0);
+    assert.equal(statSync(out).mode & 0o777, 0o600);
+    assert.equal(decodeConfig(new Uint8Array(readFileSync(out))).scs[0].anyPort, undefined, 'a provisioned port is pinned');
+    r = await capture(() => run([...args, '--sc-any-port']));
+    assert.equal(r.code, 0);
+    assert.equal(decodeConfig(new Uint8Array(readFileSync(out))).scs[0].anyPort, true);
+    assert.match(r.out, /127\.0\.0\.1:1400 \(Wake Ups from any port\)/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -59,6 +59,8 @@ export interface DemoResult {
   sc: string;
   /** The SC's control API (HOST:PORT) with keepRunning, else null. */
   control: string | null;
+  /** The file holding the control API's bearer token (cta sc ... --token-file), with keepRunning. */
+  controlTokenFile: string | null;
   rows: CtaRow[];
   stop: () => Promise<void>;
 }
@@ -188,7 +190,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
         keytab: scKeytab,
         listen: { host: '127.0.0.1', port: 0 },
         statePath: join(dir, 'sc.db'),
-        control: opts.keepRunning ? { host: '127.0.0.1', port: 0 } : null,
+        control: opts.keepRunning ? { host: '127.0.0.1', port: 0, tokenFile: join(dir, 'sc.db.token') } : null,
         wakeOnStart: false,
         log: () => {},
       });
@@ -317,6 +319,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       kdc: `${kdcAddr.host}:${kdcAddr.port}`,
       sc: `127.0.0.1:${sc.address.port}`,
       control: sc.controlAddress ? `${sc.controlAddress.host}:${sc.controlAddress.port}` : null,
+      controlTokenFile: sc.controlAddress ? join(dir, 'sc.db.token') : null,
       rows,
       stop,
     };

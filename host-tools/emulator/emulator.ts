@@ -105,6 +105,26 @@ export interface Emulator {
 
 const STORAGE_NAME_MAX = 28;
 
+/**
+ * Writes a Storage file: mode 0600 (Storage holds "cta.cfg", the CTA's long-term keys),
+ * set on the open descriptor before any byte is written, also when the file existed.
+ */
+function writeStorageFile(f: string, data: Uint8Array): void {
+  const fd = fs.openSync(f, 'w', 0o600);
+  try {
+    fs.fchmodSync(fd, 0o600);
+    fs.writeFileSync(fd, data);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** The Storage directory: created 0700, and made 0700 if it exists (it is the board's flash: key material). */
+export function privateStorageDir(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  fs.chmodSync(dir, 0o700);
+}
+
 /** Storage file name -> a safe, reversible file name in storageDir. */
 function storageFile(dir: string, name: string): string {
   if (typeof name !== 'string' || name.length === 0 || name.length > STORAGE_NAME_MAX) {
@@ -157,7 +177,7 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
   // Text that left the board (codes such as "main#4{..}") is printed as the sentence again.
   const dictPath = opts.dictionary === undefined ? (opts.bundlePath ? dictionaryPathFor(opts.bundlePath) : join(REPO_ROOT, 'dist', 'firmware', `${board.board}.dict.json`)) : opts.dictionary;
   const dict = dictPath ? loadDictionary(dictPath) : { text: {} };
-  fs.mkdirSync(opts.storageDir, { recursive: true });
+  privateStorageDir(opts.storageDir);
   const logs: string[] = [];
   const errors: Error[] = [];
   const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
@@ -360,14 +380,14 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
         if (total + STORAGE_FILE_HEADER > Storage.getFree() + old) throw new G.Error('Unable to find or create file');
         const out = Buffer.alloc(total, 0xff);
         bytes.copy(out, 0);
-        fs.writeFileSync(f, out);
+        writeStorageFile(f, out);
         return true;
       }
       if (!fs.existsSync(f)) return false;
       const cur = fs.readFileSync(f);
       if (offset + bytes.length > cur.length) return false;
       bytes.copy(cur, offset);
-      fs.writeFileSync(f, cur);
+      writeStorageFile(f, cur);
       return true;
     },
     writeJSON(name: string, data: unknown) {
@@ -404,7 +424,7 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
       throw new G.Error('StorageFile (Storage.open) is not emulated');
     },
   });
-  for (const [name, data] of Object.entries(opts.files ?? {})) fs.writeFileSync(storageFile(dir, name), data);
+  for (const [name, data] of Object.entries(opts.files ?? {})) writeStorageFile(storageFile(dir, name), data);
 
   // ---- crypto, limited to the board ----
   const nc = board.nativeCrypto;

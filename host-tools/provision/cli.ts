@@ -1,6 +1,6 @@
 // `cta provision`: make a CTA configuration (the CBOR "cta.cfg" that
 // firmware/config.ts decodes) from an MIT keytab. Prints a summary, never key bytes.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, fchmodSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs, parseHostPort, intOption, UsageError } from '../args.ts';
 import { parseKeytab, findKeys, principalName, ENCTYPE_NAMES } from '../../firmware/proto/keytab.ts';
 import type { KeytabEntry } from '../../firmware/proto/keytab.ts';
@@ -20,9 +20,11 @@ highest kvno). The output holds the long-term keys: keep it private.
   --principal NAME           the CTA principal, e.g. cta/cta1.example.net@EXAMPLE.NET
                              (without @REALM: the realm found in the keytab)
   --sc NAME[=HOST:PORT]      a Signaling Controller allowed to wake this CTA
-                             (repeatable); with =HOST:PORT, Wake Ups are only
-                             accepted from that address, and client-initiated
-                             sessions go there
+                             (repeatable); with =HOST:PORT, Wake Ups, Rekeys and
+                             replies are only accepted from that address and
+                             port, and client-initiated sessions go there
+  --sc-any-port              accept them from any port of HOST (for cta sc
+                             --workers, whose workers send from their own ports)
   --kdc HOST:PORT            the KDC for the AS exchange (port default 88)
   --listen-port N            key-management UDP port (default 1293)
   --signaling-port N         protected-signaling UDP port (default 2427)
@@ -44,7 +46,7 @@ highest kvno). The output holds the long-term keys: keep it private.
                              never taken on the command line and never printed
   -o, --output FILE          where to write the CBOR (default cta.cbor)`;
 
-export type ProvisionScOption = { principal: string; address?: string; port?: number };
+export type ProvisionScOption = { principal: string; address?: string; port?: number; anyPort?: boolean };
 
 export type ProvisionOptions = {
   /** Keytab bytes or parsed entries. */
@@ -126,6 +128,7 @@ export function makeConfig(opts: ProvisionOptions): Uint8Array {
       const o: { [k: string]: unknown } = { principal: realmOf(s.principal) === null ? s.principal + '@' + picked.realm : s.principal };
       if (s.address !== undefined) o.address = s.address;
       if (s.port !== undefined) o.port = s.port;
+      if (s.anyPort) o.anyPort = true;
       return o;
     }),
     kdc: { address: opts.kdc.address, port: opts.kdc.port },
@@ -154,7 +157,7 @@ export function summarize(cfg: CtaConfig, slotsFromBoard = false): string[] {
     `principal  ${cfg.principal}@${cfg.realm}`,
     `keys       ${cfg.keys.map((k) => `${ENCTYPE_NAMES[k.etype] ?? 'etype ' + k.etype} kvno ${k.kvno}`).join(', ')}`,
   ];
-  for (const s of cfg.scs) lines.push(`sc         ${s.principal}${s.address ? ` at ${s.address}:${s.port ?? 1293}` : ' (any address)'}`);
+  for (const s of cfg.scs) lines.push(`sc         ${s.principal}${s.address ? ` at ${s.address}:${s.port ?? 1293}${s.anyPort ? ' (Wake Ups from any port)' : ''}` : ' (any address)'}`);
   lines.push(`kdc        ${cfg.kdc.address}:${cfg.kdc.port}`);
   lines.push(`transport  ${cfg.transport}, listen ${cfg.listenPort}, signaling ${cfg.signalingPort}, ${slotsFromBoard ? "the board's number of" : cfg.slots} slots`);
   lines.push(`boot       ${cfg.clientInitiatedOnBoot ? 'client-initiated session (nonce 0)' : 'wait for a Wake Up'}`);
@@ -236,6 +239,7 @@ export async function run(argv: string[], io: { stdin?: NodeJS.ReadableStream } 
     transport: { type: 'string' },
     'client-initiated-on-boot': { type: 'boolean' },
     'no-prefetch-ticket': { type: 'boolean' },
+    'sc-any-port': { type: 'boolean' },
     spi: { type: 'string' },
     'wifi-ssid': { type: 'string' },
     'wifi-password-stdin': { type: 'boolean' },
@@ -265,7 +269,7 @@ export async function run(argv: string[], io: { stdin?: NodeJS.ReadableStream } 
   const opts: ProvisionOptions = {
     keytab: new Uint8Array(keytab),
     principal: v.principal as string,
-    scs: scList.map(parseSc),
+    scs: scList.map((x) => (v['sc-any-port'] ? { ...parseSc(x), anyPort: true } : parseSc(x))),
     kdc,
     listenPort: intOption(v['listen-port'] as string | undefined, 'listen-port', 1293, 1, 65535),
     signalingPort: intOption(v['signaling-port'] as string | undefined, 'signaling-port', 2427, 1, 65535),
@@ -280,7 +284,14 @@ export async function run(argv: string[], io: { stdin?: NodeJS.ReadableStream } 
   const bytes = makeConfig(opts);
   const out = (v.output as string | undefined) ?? 'cta.cbor';
   try {
-    writeFileSync(out, bytes, { mode: 0o600 });
+    // 0600 also over an existing file (writeFileSync's mode applies only to a new one).
+    const fd = openSync(out, 'w', 0o600);
+    try {
+      fchmodSync(fd, 0o600);
+      writeFileSync(fd, bytes);
+    } finally {
+      closeSync(fd);
+    }
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new UsageError(`cannot write '${out}': ${code === 'ENOENT' ? 'no such directory' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (code ?? (e as Error).message)}`);

@@ -53,7 +53,7 @@ export const CONFIG_ERRORS: readonly string[] = [
   /* 10 */ whole("a key's kvno", 0, 4294967295),
   /* 11 */ 'a key must be a byte string of 16 or 32 bytes',
   /* 12 */ 'scs must be a list of 1 to 16 Signaling Controllers',
-  /* 13 */ 'an SC must be [principal, address, port]',
+  /* 13 */ 'an SC must be [principal, address, port] or [principal, address, port, true]',
   /* 14 */ chars("an SC's principal", 255),
   /* 15 */ chars("an SC's address", 255),
   /* 16 */ whole("an SC's port", 1, 65535),
@@ -198,6 +198,7 @@ export function configFromObject(o: unknown, defaults?: ConfigDefaults): CtaConf
     const sc: CtaScConfig = { principal: p };
     if (s.address != null) sc.address = str(s.address, f + '.address');
     if (s.port != null) sc.port = int(s.port, f + '.port', 1, 65535);
+    if (s.anyPort === true) sc.anyPort = true;
     for (let j = 0; j < scs.length; j++) if (scs[j].principal === p) bad(f + '.principal', 'is listed twice');
     scs.push(sc);
   }
@@ -275,7 +276,7 @@ export function encodeConfig(o: unknown): Uint8Array {
     c.principal,
     c.realm,
     c.keys.map((k) => [k.etype, k.kvno, k.key]),
-    c.scs.map((s) => [s.principal, s.address ?? null, s.port ?? null]),
+    c.scs.map((s) => (s.anyPort ? [s.principal, s.address ?? null, s.port ?? null, true] : [s.principal, s.address ?? null, s.port ?? null])),
     c.kdc.address,
     c.kdc.port,
     absentAsNull(m.listenPort),

@@ -5,18 +5,20 @@ import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { parseArgs, parseHostPort, intOption, UsageError } from '../args.ts';
 import { startSc, ScStartError, type ScServer } from './server.ts';
+import { isLoopbackHost, readTokenFile } from './control.ts';
 import { startScWorkers, type WorkerPool } from './workers.ts';
 import { attachSerialCta, type SerialCta } from '../serial/attach.ts';
 import { parseSerialSpec } from '../serial/link.ts';
 
 export const DEFAULT_CONTROL = '127.0.0.1:1294';
+export const DEFAULT_TOKEN_FILE = 'sc.db.token';
 
 export const help = `usage: cta sc [serve] --principal sc/HOST@REALM --keytab FILE [options]
-       cta sc status | ctas [--json]            [--control HOST:PORT]
+       cta sc status | ctas [--json]            [--control HOST:PORT] [--token-file FILE]
        cta sc metrics                           [--control HOST:PORT]
-       cta sc wake (PRINCIPAL | --all)          [--control HOST:PORT]
-       cta sc rekey PRINCIPAL                   [--control HOST:PORT]
-       cta sc register PRINCIPAL=HOST:PORT[/SIGPORT] [--control HOST:PORT]
+       cta sc wake (PRINCIPAL | --all)          [--control HOST:PORT] [--token-file FILE]
+       cta sc rekey PRINCIPAL                   [--control HOST:PORT] [--token-file FILE]
+       cta sc register PRINCIPAL=HOST:PORT[/SIGPORT] [--control HOST:PORT] [--token-file FILE]
 
 Serves server-initiated Kerberized key management on UDP (default port 1293):
 wakes CTAs with a fresh nonce, accepts only AP Requests that echo a nonce it
@@ -29,9 +31,15 @@ serve options:
   --keytab FILE           MIT keytab with the principal's key(s)
   --listen HOST:PORT      key-management UDP address (default 0.0.0.0:1293)
   --state FILE            SQLite registry of CTAs (default sc.db; ':memory:' for none)
-  --control HOST:PORT     local control API (default ${DEFAULT_CONTROL}; 'none' to disable)
+  --control HOST:PORT     local control API (default ${DEFAULT_CONTROL}; 'none' to disable);
+                          loopback only unless --control-allow-remote (warned)
+  --control-token-file FILE  where the control API's bearer token is written at each
+                          start, mode 0600 (default FILE.token beside --state; sc.db.token
+                          with --state :memory:); clients read it
   --cta P=HOST:PORT[/SIG] register a CTA at start (repeatable); SIG = signaling port (default 2427)
   --allow-client-initiated     accept client-initiated sessions (nonce 0)
+  --no-register-client-initiated  drop a client-initiated exchange from an unregistered
+                          CTA instead of registering it (signaling port 2427)
   --client-initiated-per-minute N   per-CTA cap (default 6)
   --restart-wake-rate N   Wake Ups per second when waking every CTA (default 200)
   --nonce-lifetime MS     (default 5000)   --wake-retries N (default 2)
@@ -51,10 +59,12 @@ serve options:
                           own UDP port on the --listen address (Wake Ups leave from it,
                           answers come back to it) and its own registry FILE.w<k>;
                           datagrams at --listen are routed to the owner. A worker that
-                          exits is restarted. Not with --serial.
+                          exits is restarted. Not with --serial. Provision its CTAs
+                          with 'cta provision --sc-any-port'.
 
 client commands talk to the control API of a running 'cta sc' (--control, default
-${DEFAULT_CONTROL}); PRINCIPAL is the CTA's full name, cta/HOST@REALM:
+${DEFAULT_CONTROL}) with the bearer token in --token-file (default ${DEFAULT_TOKEN_FILE},
+the file a 'cta sc' with the default --state writes); PRINCIPAL is the CTA's full name:
   status    principal, address, uptime, CTAs by state, drops (--json: the raw object)
   ctas      registered CTAs: address, state, SA expiry (--json: the raw list)
   metrics   counters in the Prometheus text format
@@ -104,8 +114,11 @@ async function serve(argv: string[]): Promise<number> {
       listen: { type: 'string' },
       state: { type: 'string' },
       control: { type: 'string' },
+      'control-allow-remote': { type: 'boolean' },
+      'control-token-file': { type: 'string' },
       cta: { type: 'string', multiple: true },
       'allow-client-initiated': { type: 'boolean' },
+      'no-register-client-initiated': { type: 'boolean' },
       'client-initiated-per-minute': { type: 'string' },
       'restart-wake-rate': { type: 'string' },
       'nonce-lifetime': { type: 'string' },
@@ -135,6 +148,15 @@ async function serve(argv: string[]): Promise<number> {
   const kdcRelay = parseHostPort(S(v, 'kdc') ?? '127.0.0.1:88', '127.0.0.1', '--kdc');
   if (S(v, 'serial-cta') && serials.length !== 1) throw new UsageError('--serial-cta needs exactly one --serial');
   const statePath = S(v, 'state') ?? 'sc.db';
+  if (control) {
+    Object.assign(control, {
+      allowRemote: !!v['control-allow-remote'],
+      tokenFile: S(v, 'control-token-file') ?? (statePath === ':memory:' ? DEFAULT_TOKEN_FILE : `${statePath}.token`),
+    });
+    if (v['control-allow-remote'] && !isLoopbackHost(control.host)) {
+      process.stderr.write(`cta sc: warning: the control API on ${control.host} is reachable from the network; only its bearer token guards it, over plain HTTP\n`);
+    }
+  }
   const workers = intOption(S(v, 'workers'), 'workers', 1, 1, 64);
   if (workers > 1 && serials.length) throw new UsageError('--serial serves a CTA in this process: it cannot be combined with --workers');
   if (workers > 1) for (let k = 0; k < workers; k++) checkStatePath(statePath === ':memory:' ? statePath : `${statePath}.w${k}`);
@@ -147,6 +169,7 @@ async function serve(argv: string[]): Promise<number> {
     control,
     policy: {
       allowClientInitiated: !!v['allow-client-initiated'],
+      registerClientInitiated: !v['no-register-client-initiated'],
       clientInitiatedPerMinute: intOption(S(v, 'client-initiated-per-minute'), 'client-initiated-per-minute', 6, 0, 1e6),
     },
     timers: {
@@ -231,13 +254,21 @@ function checkStatePath(path: string): void {
   if (head.toString('latin1') !== 'SQLite format 3\0') throw new UsageError(`--state ${path} is not an SC registry (not an SQLite database)`);
 }
 
-function call(control: string, method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
+function callApi(control: string, method: string, path: string, body?: unknown, tokenFile = DEFAULT_TOKEN_FILE): Promise<{ status: number; text: string }> {
   const { host, port } = parseHostPort(control, '127.0.0.1', '--control');
   const payload = body === undefined ? undefined : JSON.stringify(body);
+  let token: string | null = null;
+  try {
+    token = readTokenFile(tokenFile);
+  } catch (e) {
+    throw new UsageError(`cannot read the control token file ${tokenFile} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  const headers: { [k: string]: string | number } = payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {};
+  if (token) headers.authorization = `Bearer ${token}`;
   return new Promise((resolve, reject) => {
     // A fresh connection per call (agent: false): no pooled socket can outlive the server.
     const req = httpRequest(
-      { host, port, method, path, agent: false, timeout: 10000, headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {} },
+      { host, port, method, path, agent: false, timeout: 10000, headers },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -252,6 +283,7 @@ function call(control: string, method: string, path: string, body?: unknown): Pr
             } catch {
               /* plain text */
             }
+            if (status === 401) msg = token ? `the token in ${tokenFile} is not this SC's (is --token-file the one its --control-token-file names?)` : `no control token: ${tokenFile} does not exist (give --token-file FILE: the SC writes it beside its --state database)`;
             return reject(new UsageError(`${method} ${path}: ${msg} (HTTP ${status})`));
           }
           resolve({ status, text });
@@ -268,9 +300,11 @@ function call(control: string, method: string, path: string, body?: unknown): Pr
 }
 
 async function client(cmd: string, argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs(argv, { control: { type: 'string' }, all: { type: 'boolean' }, json: { type: 'boolean' } }, true);
+  const { values, positionals } = parseArgs(argv, { control: { type: 'string' }, 'token-file': { type: 'string' }, all: { type: 'boolean' }, json: { type: 'boolean' } }, true);
   const v = values as Values;
   const control = S(v, 'control') ?? DEFAULT_CONTROL;
+  const tokenFile = S(v, 'token-file') ?? DEFAULT_TOKEN_FILE;
+  const call = (c: string, method: string, path: string, body?: unknown) => callApi(c, method, path, body, tokenFile);
   parseHostPort(control, '127.0.0.1', '--control'); // a bad address before anything else
   if (v.all && cmd !== 'wake') throw new UsageError(`--all is only for 'cta sc wake'`);
   if (v.json && cmd !== 'status' && cmd !== 'ctas') throw new UsageError(`--json is only for 'cta sc status' and 'cta sc ctas'`);
