@@ -128,6 +128,36 @@ async function putFiles(bin: string, dir: string, files: { [name: string]: Buffe
   }
 }
 
+/**
+ * A throwaway KDC (AES-128 keys), SC and the CTA's configuration on loopback, for the
+ * interpreter benches (here and firmware-bench.ts); what to close goes to `cleanups`.
+ */
+export async function benchWorld(dir: string, cleanups: (() => Promise<void> | void)[]) {
+  const db = KdcDatabase.init(join(dir, 'kdc.db'), REALM, { enctypes: [17] });
+  db.addPrincipal(SC_PRINCIPAL, { randkey: true, enctypes: [17] });
+  const cta = `cta/e1.bench.test@${REALM}`;
+  db.addPrincipal(cta, { randkey: true, enctypes: [17] });
+  db.exportKeytab(SC_PRINCIPAL, join(dir, 'sc.keytab'));
+  db.exportKeytab(cta, join(dir, 'cta.keytab'));
+  const kdc = await startKdc({ db, host: '127.0.0.1', port: 0 });
+  cleanups.push(async () => {
+    await kdc.close();
+    db.close();
+  });
+  const sc = await startSc({ principal: SC_PRINCIPAL, keytab: join(dir, 'sc.keytab'), listen: { host: '127.0.0.1', port: 0 }, control: null, wakeOnStart: false });
+  cleanups.push(() => sc.close());
+  const listenPort = await freePort();
+  const cfg = makeConfig({
+    keytab: new Uint8Array(readFileSync(join(dir, 'cta.keytab'))),
+    principal: cta,
+    scs: [{ principal: SC_PRINCIPAL, address: '127.0.0.1', port: sc.address.port }],
+    kdc: { address: '127.0.0.1', port: kdc.udpPort },
+    listenPort,
+    signalingPort: await freePort(),
+  });
+  return { cta, kdc, sc, cfg, listenPort };
+}
+
 /** Boots the image from the interpreter's flash, runs `exchanges` (>= 3) key exchanges, returns the figures. */
 export async function measureFromFlash(o: { bin: string; image?: string; exchanges?: number; log?: (s: string) => void }): Promise<FlashFigures> {
   const image = o.image ?? 'linux';
@@ -136,28 +166,7 @@ export async function measureFromFlash(o: { bin: string; image?: string; exchang
   const dir = mkdtempSync(join(tmpdir(), 'cta-esp-flash-'));
   const cleanups: (() => Promise<void> | void)[] = [() => rmSync(dir, { recursive: true, force: true })];
   try {
-    const db = KdcDatabase.init(join(dir, 'kdc.db'), REALM, { enctypes: [17] });
-    db.addPrincipal(SC_PRINCIPAL, { randkey: true, enctypes: [17] });
-    const cta = `cta/e1.bench.test@${REALM}`;
-    db.addPrincipal(cta, { randkey: true, enctypes: [17] });
-    db.exportKeytab(SC_PRINCIPAL, join(dir, 'sc.keytab'));
-    db.exportKeytab(cta, join(dir, 'cta.keytab'));
-    const kdc = await startKdc({ db, host: '127.0.0.1', port: 0 });
-    cleanups.push(async () => {
-      await kdc.close();
-      db.close();
-    });
-    const sc = await startSc({ principal: SC_PRINCIPAL, keytab: join(dir, 'sc.keytab'), listen: { host: '127.0.0.1', port: 0 }, control: null, wakeOnStart: false });
-    cleanups.push(() => sc.close());
-    const listenPort = await freePort();
-    const cfg = makeConfig({
-      keytab: new Uint8Array(readFileSync(join(dir, 'cta.keytab'))),
-      principal: cta,
-      scs: [{ principal: SC_PRINCIPAL, address: '127.0.0.1', port: sc.address.port }],
-      kdc: { address: '127.0.0.1', port: kdc.udpPort },
-      listenPort,
-      signalingPort: await freePort(),
-    });
+    const { cta, sc, cfg, listenPort } = await benchWorld(dir, cleanups);
     const b = await buildFirmware({ board: image, outDir: dir });
     if (b.violations.length) throw new Error(`the ${image} bundle breaks the Espruino subset (${b.violations.length} violations)`);
     await putFiles(o.bin, dir, { 'cta.cfg': Buffer.from(cfg), '.bootcde': readFileSync(b.imagePath), '.boot0': Buffer.from(PROBE, 'latin1') });

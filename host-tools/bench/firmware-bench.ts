@@ -3,7 +3,6 @@
 // peak of an exchange, and ms per exchange, with the real bundle on the interpreter
 // against our KDC and SC on loopback.
 import { spawn } from 'node:child_process';
-import dgram from 'node:dgram';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,13 +10,9 @@ import { gzipSync } from 'node:zlib';
 import { performance } from 'node:perf_hooks';
 import { buildFirmware } from '../build/build.ts';
 import { listBoards } from '../build/boards.ts';
-import { KdcDatabase } from '../kdc/db.ts';
-import { startKdc } from '../kdc/server.ts';
-import { startSc, type EstablishedEvent } from '../sc/server.ts';
-import { makeConfig } from '../provision/cli.ts';
+import type { EstablishedEvent } from '../sc/server.ts';
 import { figure, type Figure } from './stats.ts';
-import { REALM, SC_PRINCIPAL } from './fixtures.ts';
-import { measureFromFlash } from './espruino-flash.ts';
+import { benchWorld, measureFromFlash } from './espruino-flash.ts';
 
 export const BUNDLE_TARGET = 24 * 1024;
 
@@ -66,16 +61,6 @@ async function breakdown(board: string, dir: string): Promise<{ modules: ModuleS
   return { modules, groups };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = dgram.createSocket('udp4');
-    s.bind(0, '127.0.0.1', () => {
-      const p = s.address().port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
 /** Appended to the bundle: memory sampling around the agent's receive path and crypto calls. */
 const PROBE = `
 ;(function(){
@@ -115,28 +100,7 @@ async function runOnEspruino(bin: string, quick: boolean, log: (s: string) => vo
   const dir = mkdtempSync(join(tmpdir(), 'cta-bench-esp-'));
   const cleanups: (() => Promise<void> | void)[] = [() => rmSync(dir, { recursive: true, force: true })];
   try {
-    const db = KdcDatabase.init(join(dir, 'kdc.db'), REALM, { enctypes: [17] });
-    db.addPrincipal(SC_PRINCIPAL, { randkey: true, enctypes: [17] });
-    const cta = `cta/e1.bench.test@${REALM}`;
-    db.addPrincipal(cta, { randkey: true, enctypes: [17] });
-    db.exportKeytab(SC_PRINCIPAL, join(dir, 'sc.keytab'));
-    db.exportKeytab(cta, join(dir, 'cta.keytab'));
-    const kdc = await startKdc({ db, host: '127.0.0.1', port: 0 });
-    cleanups.push(async () => {
-      await kdc.close();
-      db.close();
-    });
-    const sc = await startSc({ principal: SC_PRINCIPAL, keytab: join(dir, 'sc.keytab'), listen: { host: '127.0.0.1', port: 0 }, control: null, wakeOnStart: false });
-    cleanups.push(() => sc.close());
-    const listenPort = await freePort();
-    const cfg = makeConfig({
-      keytab: new Uint8Array(readFileSync(join(dir, 'cta.keytab'))),
-      principal: cta,
-      scs: [{ principal: SC_PRINCIPAL, address: '127.0.0.1', port: sc.address.port }],
-      kdc: { address: '127.0.0.1', port: kdc.udpPort },
-      listenPort,
-      signalingPort: await freePort(),
-    });
+    const { cta, sc, cfg, listenPort } = await benchWorld(dir, cleanups);
     const b = await buildFirmware({ board: 'linux', outDir: dir });
     if (b.violations.length) throw new Error(`the linux bundle breaks the Espruino subset (${b.violations.length} violations)`);
     const prog = join(dir, 'bench-agent.js');
