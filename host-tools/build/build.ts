@@ -6,6 +6,7 @@ import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } 
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 import { minify as terserMinify } from 'terser';
+import { TraceMap, eachMapping } from '@jridgewell/trace-mapping';
 import { parse, type Node } from 'acorn';
 import { fullAncestor } from 'acorn-walk';
 import { loadBoard, type BoardConfig } from './boards.ts';
@@ -38,7 +39,7 @@ export interface BuildOptions {
   shortErrors?: boolean;
 }
 
-/** One module's share of the bundle (esbuild metafile). */
+/** One module's share of the written bundle (after every minifier pass, traced through the source maps). */
 export interface ModuleSize {
   path: string;
   bytes: number;
@@ -474,7 +475,7 @@ export async function buildFirmware(opts: BuildOptions): Promise<BuildResult> {
   const outName = opts.outName ?? (stem === 'main' ? `${cfg.board}.js` : `${cfg.board}-${stem}.js`);
   const errorCodes: { [code: string]: string } = {};
   const shortErrors = opts.shortErrors ?? true;
-  let result: esbuild.BuildResult & { outputFiles: esbuild.OutputFile[]; metafile: esbuild.Metafile };
+  let result: esbuild.BuildResult & { outputFiles: esbuild.OutputFile[] };
   try {
     result = await esbuild.build({
       entryPoints: [entry],
@@ -484,12 +485,13 @@ export async function buildFirmware(opts: BuildOptions): Promise<BuildResult> {
       platform: 'neutral',
       target: 'es2015',
       minify: opts.minify ?? true,
-      sourcemap: false,
+      // The map is only read to say which module each byte of the final bundle came from.
+      sourcemap: 'external',
+      outfile: join(outDir, outName),
       legalComments: 'none',
       charset: 'ascii',
       treeShaking: true,
       logLevel: 'silent',
-      metafile: true,
       absWorkingDir: REPO_ROOT,
       tsconfig: join(REPO_ROOT, 'tsconfig.json'),
       define: boardDefines(cfg),
@@ -505,13 +507,16 @@ export async function buildFirmware(opts: BuildOptions): Promise<BuildResult> {
     }
     throw e;
   }
-  let bundled = result.outputFiles[0].text;
+  const jsOut = result.outputFiles.find((f) => f.path.endsWith('.js'))!;
+  let sourceMap = result.outputFiles.find((f) => f.path.endsWith('.js.map'))!.text;
+  let bundled = jsOut.text;
   // A second minifier pass: terser's compressor (several passes, safe transforms only)
   // finds what esbuild's single pass leaves (measured: about 1 KB of a 42 KB image).
   if (opts.minify ?? true) {
-    const t = await terserMinify(bundled, { ecma: 2015, compress: { passes: 2 }, mangle: true, format: { ascii_only: true } });
-    if (typeof t.code !== 'string') throw new Error(`terser gave no output for board ${cfg.board}`);
+    const t = await terserMinify(bundled, { ecma: 2015, compress: { passes: 2 }, mangle: true, format: { ascii_only: true }, sourceMap: { content: sourceMap } });
+    if (typeof t.code !== 'string' || typeof t.map !== 'string') throw new Error(`terser gave no output for board ${cfg.board}`);
     bundled = t.code;
+    sourceMap = t.map;
   }
   const code = espruinoFixups(bundled);
   mkdirSync(outDir, { recursive: true });
@@ -521,12 +526,35 @@ export async function buildFirmware(opts: BuildOptions): Promise<BuildResult> {
   const imagePath = path.replace(/\.js$/, '') + '.img';
   writeFileSync(imagePath, image);
   if (shortErrors) writeFileSync(dictionaryPathFor(path), JSON.stringify({ board: cfg.board, text: errorCodes }, null, 1) + '\n');
-  const out = Object.values(result.metafile.outputs)[0];
-  const modules = Object.entries(out ? out.inputs : {})
-    .map(([p, v]) => ({ path: p, bytes: v.bytesInOutput }))
-    .filter((m) => m.bytes > 0)
-    .sort((x, y) => y.bytes - x.bytes);
+  const modules = bytesPerModule(bundled, sourceMap);
   return { board: cfg.board, entry, path, bytes: Buffer.byteLength(code), imagePath, imageBytes: image.length, violations: checkSubset(code), modules, errorCodes };
+}
+
+/**
+ * Which module each byte of the bundle came from, from its source map: a mapped
+ * segment runs to the next one on its line; bytes before a line's first segment (and
+ * the unmapped wrapper) count as `<bundle>`. Sums to the bundle's length.
+ */
+export function bytesPerModule(code: string, map: string): ModuleSize[] {
+  const lines = code.split('\n');
+  const tm = new TraceMap(map);
+  const bytes = new Map<string, number>();
+  const add = (k: string, n: number) => bytes.set(k, (bytes.get(k) ?? 0) + n);
+  const segs: { line: number; col: number; source: string }[] = [];
+  eachMapping(tm, (m) => segs.push({ line: m.generatedLine, col: m.generatedColumn, source: m.source ? relative(REPO_ROOT, resolve(REPO_ROOT, m.source.replace(/^.*?(firmware\/)/, '$1'))).split(sep).join('/') : '<bundle>' }));
+  segs.sort((a, b) => a.line - b.line || a.col - b.col);
+  let counted = 0;
+  for (let i = 0; i < segs.length; i++) {
+    const s = segs[i];
+    const lineLen = lines[s.line - 1]?.length ?? 0;
+    const end = i + 1 < segs.length && segs[i + 1].line === s.line ? segs[i + 1].col : lineLen;
+    if (end > s.col) {
+      add(s.source, end - s.col);
+      counted += end - s.col;
+    }
+  }
+  add('<bundle>', code.length - counted);
+  return [...bytes.entries()].map(([path, n]) => ({ path, bytes: n })).filter((m) => m.bytes > 0).sort((x, y) => y.bytes - x.bytes);
 }
 
 type AnyNode = Node & { [k: string]: any };
