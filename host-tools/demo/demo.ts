@@ -54,6 +54,8 @@ export interface DemoResult {
   signaled: number;
   failed: number;
   elapsed_ms: number;
+  /** Wake Ups the SC sent: one per CTA unless an exchange needed a retry. */
+  wake_ups: number;
   realm: string;
   kdc: string;
   sc: string;
@@ -313,6 +315,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       signaled,
       failed: rows.length - signaled,
       elapsed_ms: Math.round(performance.now() - t0),
+      wake_ups: sc.metrics.get('cta_sc_tx_total', 'wake_up'),
       realm,
       kdc: `${kdcAddr.host}:${kdcAddr.port}`,
       sc: `127.0.0.1:${sc.address.port}`,

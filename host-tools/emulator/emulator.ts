@@ -127,6 +127,7 @@ function latin1(b: Uint8Array | number[]): string {
   return Buffer.from(b as Uint8Array).toString('latin1');
 }
 
+/** Runs the bundle; resolves once the UDP sockets it bound while loading are listening. */
 export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
   const board = loadBoard(opts.board ?? 'emulator');
   if ((opts.serialPath || opts.serialStream) && !board.transports.serial) {
@@ -225,6 +226,10 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
 
   // ---- UDP ----
   const sockets = new Set<dgram.Socket>();
+  // Binds in progress: startEmulator resolves only once those the bundle started at
+  // boot have finished (node's bind is asynchronous; a datagram sent to the port
+  // before then is lost, e.g. the SC's first Wake Up to a CTA just started).
+  const binding = new Set<Promise<void>>();
   const bindAddress = opts.udpBindAddress ?? '127.0.0.1';
   const makeDgram = () => ({
     createSocket(type: unknown, cb?: unknown) {
@@ -259,6 +264,13 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
         bound = true;
         const want = Number(port) || 0;
         const mapped = opts.udpPortMap && want in opts.udpPortMap ? opts.udpPortMap[want] : want;
+        const done = new Promise<void>((res) => {
+          sock.once('listening', res);
+          sock.once('error', () => res());
+          sock.once('close', res);
+        });
+        binding.add(done);
+        void done.then(() => binding.delete(done));
         sock.bind({ port: mapped, address: bindAddress, exclusive: true }, () => {
           if (typeof bindCb === 'function') guard(bindCb, [api]);
         });
@@ -603,6 +615,7 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
     const err = e as Error;
     throw new Error(`the bundle failed at load in the emulator (board ${board.board}): ${err?.name ?? 'Error'}: ${err?.message ?? String(e)}`);
   }
+  await Promise.all([...binding]);
   return emu;
 }
 
