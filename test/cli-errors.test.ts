@@ -266,3 +266,32 @@ test('cta: an unexpected error is one line with exit 1; CTA_DEBUG=1 adds the sta
     else process.env.CTA_DEBUG = debug;
   }
 });
+
+// Rough edges a newcomer met (issue 14): [argv, exit code, what the one stderr line says].
+type CodedCase = [string[] | (() => string[]), number, RegExp];
+const FIRST_HOUR: CodedCase[] = [
+  // flash: a TCP port out of range is bad usage; a name lookup or a refused connection is named at once
+  [() => ['flash', '--board', 'linux', '--port', 'tcp://127.0.0.1:99999', '--config', P('cta.cbor')], 2, /^cta flash: bad --port 'tcp:\/\/127\.0\.0\.1:99999': the TCP port must be 1-65535$/],
+  [() => ['flash', '--board', 'linux', '--port', 'tcp://127.0.0.1:70000', '--config', P('cta.cbor')], 2, /^cta flash: bad --port .*: the TCP port must be 1-65535$/],
+  [() => ['flash', '--board', 'linux', '--port', 'tcp://127.0.0.1:0', '--config', P('cta.cbor')], 2, /^cta flash: bad --port .*: the TCP port must be 1-65535$/],
+  [() => ['flash', '--board', 'linux', '--port', 'tcp://no-such-host.invalid:2323', '--config', P('cta.cbor'), '--timeout', '15'], 1, /^cta flash: step 3\/6 \(connect\) failed: cannot resolve the host of tcp:\/\/no-such-host\.invalid:2323 \(ENOTFOUND/],
+  [() => ['flash', '--board', 'linux', '--port', `tcp://127.0.0.1:${closedPort}`, '--config', P('cta.cbor'), '--timeout', '15'], 1, /^cta flash: step 3\/6 \(connect\) failed: tcp:\/\/127\.0\.0\.1:\d+ refused the connection/],
+];
+
+test('cta: the rough edges of a first hour are one line on stderr with the right exit code', { timeout: 180000 }, async () => {
+  const failures: string[] = [];
+  for (const [args, want, re] of FIRST_HOUR) {
+    const argv = typeof args === 'function' ? args() : args;
+    const t0 = Date.now();
+    const r = await cta(argv);
+    const lines = r.stderr.split('\n').filter((l) => l !== '');
+    const problems: string[] = [];
+    if (r.code !== want) problems.push(`exit ${r.code}, not ${want}`);
+    if (lines.length !== 1) problems.push(`${lines.length} stderr lines`);
+    if (!re.test(lines[0] ?? '')) problems.push(`does not match ${re}`);
+    if (/^\s+at /m.test(r.stderr)) problems.push('stack trace');
+    if (Date.now() - t0 > 10000) problems.push(`took ${Date.now() - t0} ms`);
+    if (problems.length) failures.push(`cta ${argv.map((a) => a.replace(dir, '$TMP')).join(' ')}: ${problems.join(', ')}\n    stderr: ${JSON.stringify(r.stderr)}`);
+  }
+  assert.deepEqual(failures, [], failures.join('\n'));
+});

@@ -48,8 +48,9 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   });
 }
 
-/** EspruinoTools, loaded once per process, its chatter captured instead of printed. */
-type Tools = { Espruino: any; log: string[] };
+/** EspruinoTools, loaded once per process, its chatter captured instead of printed
+ * (onLine sees each captured line as it comes). */
+type Tools = { Espruino: any; log: string[]; onLine?: (line: string) => void };
 let tools: Tools | null = null;
 async function loadTools(verbose: boolean): Promise<Tools> {
   const log: string[] = [];
@@ -59,6 +60,7 @@ async function loadTools(verbose: boolean): Promise<Tools> {
     log.push(line);
     if (log.length > 400) log.splice(0, 100);
     if (verbose) process.stderr.write(`  espruino: ${line}\n`);
+    tools?.onLine?.(line);
   };
   console.log = console.info = console.warn = console.error = capture;
   if (!tools) {
@@ -68,9 +70,24 @@ async function loadTools(verbose: boolean): Promise<Tools> {
     tools = { Espruino: (globalThis as any).Espruino, log };
   }
   tools.log = log;
+  tools.onLine = undefined;
   const restore = () => Object.assign(console, keep);
   (tools as any).restore = restore;
   return tools;
+}
+
+/** The first console line after load() that says the agent's start failed, or null:
+ * an uncaught error, or a socket error (the emulator's "dgram error: bind EADDRINUSE ..."). */
+export function startFailure(text: string): string | null {
+  const m = /^(?:>)?\s*((?:Uncaught |dgram error: |CTA: cannot start)[^\r\n]*)/m.exec(text);
+  return m ? m[1].trim() : null;
+}
+
+/** A socket error of EspruinoTools' TCP transport (a Node error as JSON) in words. */
+function socketError(port: string, e: { code?: string; syscall?: string; hostname?: string }): string {
+  if (e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN') return `cannot resolve the host of ${port} (${e.code} from the name lookup)`;
+  if (e.code === 'ECONNREFUSED') return `${port} refused the connection: nothing listens there`;
+  return `cannot connect to ${port} (${e.code ?? 'error'}${e.syscall ? ` in ${e.syscall}` : ''})`;
 }
 
 export type FlashOptions = {
@@ -94,6 +111,8 @@ export async function flash(o: FlashOptions): Promise<void> {
   const done = (msg: string) => out(`[${step.n}/${STEPS.length}] ${step.name}: ${msg}`);
   let T: Tools | null = null;
   let connected = false;
+  // What the board's console printed (scanned after the restart for a failed start).
+  let consoleText = '';
   try {
     // 1. config
     const board: BoardConfig = loadBoard(o.board);
@@ -139,7 +158,16 @@ export async function flash(o: FlashOptions): Promise<void> {
     E.Config.SERIAL_THROTTLE_SEND = isTcp ? 2 : 0;
     await withTimeout(
       new Promise<void>((resolve, reject) => {
-        E.Core.Serial.startListening(() => {});
+        // EspruinoTools' TCP transport reports a failed connection only as a logged
+        // "RECEIVE ERROR: {...}" (serial_node_socket.js): fail on it at once.
+        (T as Tools).onLine = (line) => {
+          const m = /^RECEIVE ERROR: (\{.*\})$/.exec(line);
+          if (m && !connected) reject(new StepError(socketError(o.port, JSON.parse(m[1]))));
+        };
+        E.Core.Serial.startListening((data: ArrayBuffer) => {
+          consoleText += latin1(new Uint8Array(data));
+          if (consoleText.length > 65536) consoleText = consoleText.slice(-32768);
+        });
         E.Core.Serial.open(
           o.port,
           (status: unknown) => {
@@ -157,6 +185,7 @@ export async function flash(o: FlashOptions): Promise<void> {
       timeout,
       `connect to ${o.port}`,
     );
+    T.onLine = undefined;
     const env = E.Core.Env.getData();
     if (!env.BOARD || !env.VERSION) throw new StepError(`${o.port} did not answer the process.env query: is an Espruino console there?`);
     if (env.BOARD !== board.espruinoBuild && !o.force) {
@@ -203,8 +232,12 @@ export async function flash(o: FlashOptions): Promise<void> {
     // 6. reset into the new code
     begin(6);
     // (EspruinoTools calls a write's callback only for writes long enough to show progress.)
+    consoleText = '';
     E.Core.Serial.write('\x10load()\n', false);
     await new Promise((r) => setTimeout(r, 1500));
+    // The agent object exists even when a socket failed to bind: the console says so.
+    const failed = startFailure(consoleText);
+    if (failed) throw new StepError(`the board restarted but the CTA agent did not start cleanly: the console printed '${failed}'`);
     const st = (await expr('global.cta?["running",cta.status().principal,cta.status().transport]:["idle",String(global.ctaError)]').catch(() => undefined)) as string[] | undefined;
     if (st === undefined) done(`load() sent; the console did not answer afterwards (the serial transport may have taken it), so the agent could not be checked`);
     else if (st[0] !== 'running') throw new StepError(`the board restarted but the CTA is idle: ${st[1]}`);
@@ -250,9 +283,11 @@ export async function run(argv: string[]): Promise<number> {
   if (!v.config) throw new UsageError('--config cta.cbor is required (make it with cta provision)');
   loadBoard(v.board as string); // unknown board: UsageError before anything else
   const port = v.port as string;
-  if (!port.startsWith('/') && !/^tcp:\/\/[^:/]+:\d+$/.test(port) && !/^[A-Za-z]+\d*$/.test(port)) {
+  const tcp = /^tcp:\/\/[^:/]+:(\d+)$/.exec(port);
+  if (!port.startsWith('/') && !tcp && !/^[A-Za-z]+\d*$/.test(port)) {
     throw new UsageError(`bad --port '${port}': expected a device path such as /dev/ttyACM0 or tcp://HOST:PORT`);
   }
+  if (tcp && !(Number(tcp[1]) >= 1 && Number(tcp[1]) <= 65535)) throw new UsageError(`bad --port '${port}': the TCP port must be 1-65535`);
   try {
     await flash({
       board: v.board as string,
