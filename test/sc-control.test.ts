@@ -279,3 +279,26 @@ test('cta sc serve runs as a process, logs JSON lines, answers the control API, 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('one realm rule: cta sc register / wake / rekey take a CTA without @REALM as one in the SC\'s realm', async () => {
+  const { sc, svc, clock } = await setup();
+  const a = await TestCta.create(`cta1@${REALM}`, svc, () => clock.now());
+  a.scAddress = sc.address;
+  const control = `127.0.0.1:${sc.controlAddress!.port}`;
+  try {
+    let r = await capture(() => run(['register', `cta1=127.0.0.1:${a.port}/${a.sigPort}`, '--control', control]));
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, new RegExp(`registered cta1@${REALM} `));
+    const est = established(sc);
+    r = await capture(() => run(['wake', 'cta1', '--control', control]));
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, new RegExp(`Wake Up sent to cta1@${REALM}`));
+    await est;
+    r = await capture(() => run(['rekey', 'cta1', '--control', control]));
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, new RegExp(`Rekey sent to cta1@${REALM}`));
+  } finally {
+    await sc.close();
+    await a.close();
+  }
+});

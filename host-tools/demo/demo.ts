@@ -11,6 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { parseKeytab, principalName, type KeytabEntry } from '../../firmware/proto/keytab.ts';
 import { UsageError } from '../args.ts';
 import { KdcDatabase } from '../kdc/db.ts';
+import { withRealm } from '../kdc/principal.ts';
 import { startKdc } from '../kdc/server.ts';
 import { startSc, type ScServer } from '../sc/server.ts';
 import { startEmulator, type Emulator } from '../emulator/emulator.ts';
@@ -132,7 +133,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       const x = opts.external;
       realm = x.realm;
       kdcAddr = x.kdc;
-      scPrincipal = x.scPrincipal.includes('@') ? x.scPrincipal : `${x.scPrincipal}@${realm}`;
+      scPrincipal = withRealm(x.scPrincipal, realm);
       scKeytab = readKeytabFile(x.scKeytab, 'SC keytab');
       if (!scKeytab.some((e) => principalName(e) === scPrincipal)) {
         throw new UsageError(`principal '${scPrincipal}' is not in the SC keytab '${x.scKeytab}'`);

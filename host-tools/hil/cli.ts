@@ -54,8 +54,9 @@ export async function run(argv: string[]): Promise<number> {
   if (!v.target) throw new UsageError('--target is required (emu, espruino:/path/to/espruino, serial:/dev/ttyX[:baud], tcp://HOST:PORT)');
   parseTarget(v.target as string);
   const names = (v.scenario as string[] | undefined) ?? [];
+  // Test-only scenarios run when named but are not offered (as in --help).
   const known = scenarioNames(true);
-  for (const n of names) if (!known.includes(n)) throw new UsageError(`unknown scenario '${n}' (known: ${known.join(', ')})`);
+  for (const n of names) if (!known.includes(n)) throw new UsageError(`unknown scenario '${n}' (known: ${scenarioNames().join(', ')})`);
   const fault = v['inject-fault'] as string | undefined;
   if (fault !== undefined && fault !== 'sc-key') throw new UsageError(`unknown --inject-fault '${fault}' (known: sc-key)`);
   const floodCount = intOption(v.flood as string | undefined, 'flood', 10000, 1, 1000000);

@@ -74,6 +74,24 @@ function esc(s: string, inRealm: boolean): string {
   return out;
 }
 
+/** The realm of "a/b@REALM" (after the first unescaped '@'), or null if it has none. */
+export function realmOf(name: string): string | null {
+  for (let i = 0; i < name.length; i++) {
+    if (name[i] === '\\') i++;
+    else if (name[i] === '@') return name.slice(i + 1);
+  }
+  return null;
+}
+
+/**
+ * The one realm rule of every `cta` command: a principal written without @REALM is
+ * in the realm the command already works in (the KDC database's, the keytab's, the
+ * CTA's, the SC's); this appends it.
+ */
+export function withRealm(name: string, realm: string): string {
+  return realmOf(name) === null ? `${name}@${realm}` : name;
+}
+
 /** The canonical string form (always with the realm): the database's key. */
 export function formatPrincipal(p: Principal): string {
   return p.components.map((c) => esc(c, false)).join('/') + '@' + esc(p.realm, true);

@@ -7,11 +7,12 @@ import { parseKeytab, findKeys, principalName, ENCTYPE_NAMES } from '../../firmw
 import type { KeytabEntry } from '../../firmware/proto/keytab.ts';
 import { decodeConfig, CONFIG_VERSION, CONFIG_FILE, MAX_SLOTS } from '../../firmware/config.ts';
 import type { CtaConfig } from '../../firmware/config.ts';
+import { realmOf, withRealm } from '../kdc/principal.ts';
 
 /** Enctypes the agent's crypto core implements. */
 export const SUPPORTED_ETYPES = [17, 18, 19, 20];
 
-export const help = `usage: cta provision --keytab FILE --principal cta/NAME[@REALM] --sc sc/NAME@REALM[=HOST:PORT] ... --kdc HOST[:PORT] [options] [-o cta.cbor]
+export const help = `usage: cta provision --keytab FILE --principal cta/NAME[@REALM] --sc sc/NAME[@REALM][=HOST:PORT] ... --kdc HOST[:PORT] [options] [-o cta.cbor]
 
 Makes the CTA's configuration (CBOR, stored on the board as "${CONFIG_FILE}")
 from the CTA principal's keys in an MIT keytab (all supported enctypes of the
@@ -21,6 +22,7 @@ highest kvno). The output holds the long-term keys: keep it private.
   --principal NAME           the CTA principal, e.g. cta/cta1.example.net@EXAMPLE.NET
                              (without @REALM: the realm found in the keytab)
   --sc NAME[=HOST:PORT]      a Signaling Controller allowed to wake this CTA
+                             (without @REALM: the CTA's realm)
                              (repeatable); with =HOST:PORT, Wake Ups are only
                              accepted from that address, and client-initiated
                              sessions go there
@@ -71,14 +73,6 @@ export type ProvisionOptions = {
 
 const encoder = new Encoder({ tagUint8Array: false, useRecords: false, mapsAsObjects: true } as ConstructorParameters<typeof Encoder>[0]);
 
-function realmOf(name: string): string | null {
-  for (let i = 0; i < name.length; i++) {
-    if (name[i] === '\\') i++;
-    else if (name[i] === '@') return name.slice(i + 1);
-  }
-  return null;
-}
-
 function stripRealm(name: string): string {
   const r = realmOf(name);
   return r === null ? name : name.slice(0, name.length - r.length - 1);
@@ -127,7 +121,7 @@ export function makeConfig(opts: ProvisionOptions): Uint8Array {
     realm: picked.realm,
     keys: picked.keys.map((k) => ({ etype: k.etype, kvno: k.kvno, key: Buffer.from(k.key) })),
     scs: opts.scs.map((s) => {
-      const o: { [k: string]: unknown } = { principal: realmOf(s.principal) === null ? s.principal + '@' + picked.realm : s.principal };
+      const o: { [k: string]: unknown } = { principal: withRealm(s.principal, picked.realm) };
       if (s.address !== undefined) o.address = s.address;
       if (s.port !== undefined) o.port = s.port;
       return o;
@@ -174,7 +168,7 @@ export function summarize(cfg: CtaConfig, slotsFromBoard = false): string[] {
 function parseSc(s: string): ProvisionScOption {
   const eq = s.indexOf('=');
   const principal = eq >= 0 ? s.slice(0, eq) : s;
-  if (!/^[^\s@]+(@[^\s@]+)?$/.test(principal)) throw new UsageError(`bad --sc '${s}': expected sc/NAME@REALM[=HOST:PORT]`);
+  if (!/^[^\s@]+(@[^\s@]+)?$/.test(principal)) throw new UsageError(`bad --sc '${s}': expected sc/NAME[@REALM][=HOST:PORT]`);
   if (eq < 0) return { principal };
   const hp = parseHostPort(s.slice(eq + 1), '', '--sc address');
   if (!hp.host) throw new UsageError(`bad --sc '${s}': no host before the port`);
