@@ -526,8 +526,10 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
     for (const s of a.scs) if (s.aa && principalNameEquals(err.sname, s.nm)) sc = s;
     if (!sc) return D_KDC_UNMATCHED;
     const code = err.errorCode;
-    log(a, 'kdc_error', { sc: sc.p, code: code });
-    if (code === KDC_ERR_PREAUTH_REQUIRED && !sc.ap) {
+    // PREAUTH_REQUIRED to a first AS-REQ is the normal first round trip of pre-authentication.
+    const pre = code === KDC_ERR_PREAUTH_REQUIRED && !sc.ap;
+    log(a, pre ? 'kdc_preauth' : 'kdc_error', { sc: sc.p, code: code });
+    if (pre) {
       const key = preauthKey(err, c.keys);
       if (key) return asRequest(a, sc, key);
     } else if (code === KRB_AP_ERR_SKEW && !sc.ak) {

@@ -88,6 +88,8 @@ export type AsOutcome = {
   /** Enctype of the client key the reply is sealed with (success). */
   replyEtype?: number;
   preauth?: boolean;
+  /** 'preauth': the KRB-ERROR is the normal first round trip of pre-authentication, not a failure. */
+  step?: 'preauth';
   /** endtime, seconds since 1970 (success). */
   endtime?: number;
 };
@@ -237,7 +239,11 @@ export function processAsReq(db: KdcDatabase, req: Uint8Array, nowMs: number, op
         { padataType: PA_ETYPE_INFO2, padataValue: encodeEtypeInfo2(info) },
         { padataType: PA_ENC_TIMESTAMP, padataValue: new Uint8Array(0) },
       ];
-      return err(KDC_ERR_PREAUTH_REQUIRED, 'pre-authentication required', 'Additional pre-authentication required', encodeMethodData(md), names);
+      // Not a failure: the normal first round trip of pre-authentication (the log says so;
+      // the wire keeps MIT's e-text).
+      const r = err(KDC_ERR_PREAUTH_REQUIRED, 'pre-authentication asked for (the first round trip; the client retries with PA-ENC-TIMESTAMP)', 'Additional pre-authentication required', encodeMethodData(md), names);
+      r.outcome.step = 'preauth';
+      return r;
     }
 
     // Times (whole seconds, as on the wire).
