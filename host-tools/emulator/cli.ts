@@ -1,7 +1,7 @@
 // `cta emu`: run the firmware bundle in the host emulator until SIGINT/SIGTERM.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import dgram from 'node:dgram';
-import { decodeConfig, type CtaConfig } from '../../firmware/config.ts';
+import { decodeConfig, fullPrincipal, type CtaConfig } from '../../firmware/config.ts';
 import type { BoardConfig } from '../build/boards.ts';
 import { join, resolve } from 'node:path';
 import { intOption, parseArgs, UsageError } from '../args.ts';
@@ -27,7 +27,7 @@ bundle starts. Printed lines go to stdout. Stops on SIGINT/SIGTERM.
                   port is the config's
   --bind ADDR     address UDP sockets bind to (default 127.0.0.1)
   --serial PATH   pseudo-terminal or serial device for the board's serial port
-  --storage DIR   Storage directory (default .tmp/emu/<board>)
+  --storage DIR   Storage directory (default .tmp/emu/<board>-<principal>: one per CTA)
   --bundle FILE   run this bundle instead of dist/firmware/<board>.js
   --rebuild       build the bundle even if it is up to date
   --console tcp:PORT  instead of running the bundle, be a board with an Espruino-style
@@ -56,7 +56,9 @@ export async function run(argv: string[]): Promise<number> {
   // The agent's config is checked as the board will read it; another --bundle gets the file as it is.
   const { bytes: config, cfg } = readConfig(v.config as string, board, !v.bundle);
   const udpPort = intOption(v.udp as string | undefined, 'udp', cfg ? cfg.listenPort : (board.transports.udpPort ?? 0), 0, 65535);
-  const storageDir = makeStorageDir((v.storage as string) ?? join(REPO_ROOT, '.tmp', 'emu', board.board));
+  // One Storage per CTA by default: two CTAs of one board must not share cta.cfg.
+  const perCta = cfg ? `${board.board}-${fullPrincipal(cfg).replace(/[^A-Za-z0-9.@-]/g, '_')}` : board.board;
+  const storageDir = makeStorageDir((v.storage as string) ?? join(REPO_ROOT, '.tmp', 'emu', perCta));
   const bindAddress = (v.bind as string) ?? '127.0.0.1';
   if (cfg && cfg.transport === 'udp') {
     // A port in use would only show as a "dgram error" line from the board: say it now.
