@@ -1,5 +1,6 @@
 // `cta <command> ...`: dispatches to one module per command. Each module exports
 // `run(argv: string[]): Promise<number>` (the exit code) and `help: string`.
+import { UsageError } from './args.ts';
 
 interface CommandModule {
   run(argv: string[]): Promise<number>;
@@ -107,6 +108,3 @@ export function internalError(cmd: string | null, e: unknown): number {
   else console.error(`${prefix}: ${msg}${err && err.code && !msg.includes(err.code) ? ` (${err.code})` : ''} [unexpected error: CTA_DEBUG=1 shows the stack trace]`);
   return 1;
 }
-
-/** Thrown for bad input from the user: printed as one line, exit code 2. */
-export class UsageError extends Error {}

@@ -11,13 +11,13 @@ import { performance } from 'node:perf_hooks';
 import { parseKeytab, principalName, type KeytabEntry } from '../../firmware/proto/keytab.ts';
 import { UsageError } from '../args.ts';
 import { KdcDatabase } from '../kdc/db.ts';
-import { withRealm } from '../kdc/principal.ts';
+import { withRealm } from '../principal.ts';
 import { startKdc } from '../kdc/server.ts';
 import { startSc, type ScServer } from '../sc/server.ts';
 import { startEmulator, type Emulator } from '../emulator/emulator.ts';
 import { buildFirmware, REPO_ROOT } from '../build/build.ts';
 import { bundleStale } from '../build/stale.ts';
-import { makeConfig } from '../provision/cli.ts';
+import { makeConfig } from '../provision/config.ts';
 
 export type CtaPhase = 'starting' | 'waiting' | 'ticket' | 'ap_req_sent' | 'established' | 'signaling' | 'done' | 'failed';
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { KdcDatabase } from '../kdc/db.ts';
 import { startKdc, type RunningKdc } from '../kdc/server.ts';
 import { startSc, type ScServer } from '../sc/server.ts';
-import { makeConfig } from '../provision/cli.ts';
+import { makeConfig } from '../provision/config.ts';
 import { buildFirmware } from '../build/build.ts';
 import { loadBoard } from '../build/boards.ts';
 import { formatViolations } from '../build/subset-check.ts';

@@ -21,7 +21,7 @@ import net, { type AddressInfo } from 'node:net';
 import { UsageError } from '../args.ts';
 import { startEmulator, type Emulator } from '../emulator/emulator.ts';
 import { loadBoard } from '../build/boards.ts';
-import { flash } from '../flash/cli.ts';
+import { flash } from '../flash/flash.ts';
 import { crc32 } from '../emulator/console.ts';
 import { openSerialLink, parseSerialSpec, DEFAULT_BAUD, type SerialLinkHost } from '../serial/link.ts';
 import { startKdcRelay, type KdcRelay } from '../serial/kdc-relay.ts';

@@ -67,7 +67,7 @@ import {
 } from '../../firmware/proto/krb5.ts';
 import { toAscii, wipe } from '../../firmware/proto/bytes.ts';
 import type { KdcDatabase, PrincipalEntry, PrincipalKey } from './db.ts';
-import { formatPrincipal } from './principal.ts';
+import { formatPrincipal } from '../principal.ts';
 
 export type AsOptions = {
   /** Allowed clock skew for PA-ENC-TIMESTAMP, seconds (default 300). */

@@ -4,7 +4,7 @@ import { request as httpRequest } from 'node:http';
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { parseArgs, parseHostPort, intOption, UsageError } from '../args.ts';
-import { realmOf, withRealm } from '../kdc/principal.ts';
+import { realmOf, withRealm } from '../principal.ts';
 import { startSc, ScStartError, type ScServer } from './server.ts';
 import { startScWorkers, type WorkerPool } from './workers.ts';
 import { attachSerialCta, type SerialCta } from '../serial/attach.ts';

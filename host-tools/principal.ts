@@ -2,7 +2,7 @@
 // Backslash escapes '/', '@' and '\\' inside a component or realm, as
 // krb5_parse_name / krb5_unparse_name do, so names round-trip with MIT tools.
 // The database accepts printable ASCII only (names travel as GeneralString).
-import { UsageError } from '../args.ts';
+import { UsageError } from './args.ts';
 
 export type Principal = { components: string[]; realm: string };
 
