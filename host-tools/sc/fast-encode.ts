@@ -2,7 +2,7 @@
 // with the nonce written in), the EncAPRepPart, and the signed AP Reply around its
 // KRB_AP_REP, each written straight into one array with lengths computed up front
 // (no TLV per field, no concatenations). Byte-identical to the generic firmware
-// encoders (test/sc-fast-encode.test.ts).
+// encoders (test/sc-fast-codec.test.ts).
 import { encInt, formatKerberosTime } from '../../firmware/proto/der.ts';
 import { DOI, HMAC_LEN, KMMID, MAX_DATAGRAM, MAX_PRINCIPAL, VERSION, type Ciphersuite } from '../../firmware/proto/pktc.ts';
 import { hmacSha1Into, type HmacPads } from '../crypto/fast-krb.ts';
