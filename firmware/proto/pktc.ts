@@ -7,7 +7,7 @@
 // finds where each one ends (outer TLV length) - decode them with krb5.ts.
 
 import { DecodeError } from './errors.ts';
-import { civilFromDays, daysFromCivil } from './der.ts';
+import { civilFromDays, dateFault, daysFromCivil } from './der.ts';
 import { concat, ctEqual, readU32, u32 } from './bytes.ts';
 import type { CryptoBackend } from './crypto/backend.ts';
 import { hmac as hmacH } from './crypto/index.ts';
@@ -329,14 +329,9 @@ export function timestampToMs(s: string): number {
     f.push(a * 10 + c);
   }
   const y = f[0] >= 50 ? 1900 + f[0] : 2000 + f[0];
-  const mo = f[1];
-  const d = f[2];
-  if (mo < 1 || mo > 12) fail('timestamp month');
-  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
-  const dim = mo === 2 ? (leap ? 29 : 28) : mo === 4 || mo === 6 || mo === 9 || mo === 11 ? 30 : 31;
-  if (d < 1 || d > dim) fail('timestamp day');
-  if (f[3] > 23 || f[4] > 59 || f[5] > 59) fail('timestamp time of day');
-  return ((daysFromCivil(y, mo, d) * 24 + f[3]) * 60 + f[4]) * 60000 + f[5] * 1000;
+  const bad = dateFault(y, f[1], f[2], f[3], f[4], f[5]);
+  if (bad) fail('timestamp ' + bad);
+  return ((daysFromCivil(y, f[1], f[2]) * 24 + f[3]) * 60 + f[4]) * 60000 + f[5] * 1000;
 }
 
 /** Milliseconds since 1970 (1950..2049, floored to the second) to `YYMMDDhhmmssZ`. */
