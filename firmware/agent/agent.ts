@@ -447,11 +447,14 @@ function log(a: CtaAgent, ev: string, fields: { [k: string]: string | number | b
   a.platform.log('cta.' + ev, fields);
 }
 
-/** Platform clock in whole ms (Espruino's Date.now() has a fractional part); + a.offsetMs: the adjusted wall clock used for Kerberos timestamps and ticket lifetimes. */
+/**
+ * Platform clock in whole ms (Espruino's Date.now() has a fractional part): for
+ * deadlines and timers. Kerberos timestamps and ticket lifetimes use the adjusted
+ * wall clock, pn(a) + a.offsetMs.
+ */
 function pn(a: CtaAgent): number {
   return fl(a.platform.now());
 }
-
 
 /** 0.75 .. 1.25 */
 function jitter(a: CtaAgent): number {
@@ -906,9 +909,6 @@ function abort(a: CtaAgent, i: number, why: string): void {
     sc.ci = pn(a) + fl(bo * jitter(a));
   }
 }
-
-// ------------------------------------------------------------ AP Reply / Error Reply
-
 
 // ------------------------------------------------------------ KDC
 
