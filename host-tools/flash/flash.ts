@@ -87,6 +87,55 @@ export type FlashOptions = {
   out?: (line: string) => void;
 };
 
+/** The console connection: whether it is open, and what the board printed (scanned after the restart). */
+type Console = { connected: boolean; text: string };
+
+/** Step 3's connection: EspruinoTools set up for a serial or TCP port, the port opened. */
+async function openConsole(T: Tools, o: FlashOptions, timeout: number, con: Console): Promise<void> {
+  const E = T.Espruino;
+  const isTcp = o.port.startsWith('tcp://');
+  E.Config.BAUD_RATE = o.baud ?? 9600;
+  // No Bluetooth scanning (as the espruino CLI's --no-ble): ports are serial or TCP.
+  E.Config.BLUETOOTH_LOW_ENERGY = false;
+  E.Config.BLUETOOTH_LOW_ENERGY_DBUS = false;
+  E.Config.WEB_BLUETOOTH = false;
+  if (isTcp) E.Config.SERIAL_TCPIP = [o.port]; // as the espruino CLI does for -p tcp://...
+  E.Config.BOARD_JSON_URL = '/nonexistent/espruino-board-json'; // no network look-ups
+  E.Config.ENV_ON_CONNECT = true;
+  E.Config.SET_TIME_ON_WRITE = true;
+  E.Config.STORAGE_UPLOAD_METHOD = isTcp ? 1 : 0; // TCP is reliable: no pause per Storage.write
+  E.Config.SERIAL_THROTTLE_SEND = isTcp ? 2 : 0;
+  await withTimeout(
+    new Promise<void>((resolve, reject) => {
+      // EspruinoTools' TCP transport reports a failed connection only as a logged
+      // "RECEIVE ERROR: {...}" (serial_node_socket.js): fail on it at once.
+      T.onLine = (line) => {
+        const m = /^RECEIVE ERROR: (\{.*\})$/.exec(line);
+        if (m && !con.connected) reject(new StepError(socketError(o.port, JSON.parse(m[1]))));
+      };
+      E.Core.Serial.startListening((data: ArrayBuffer) => {
+        con.text += latin1(new Uint8Array(data));
+        if (con.text.length > 65536) con.text = con.text.slice(-32768);
+      });
+      E.Core.Serial.open(
+        o.port,
+        (status: unknown) => {
+          if (status === undefined) reject(new StepError(`cannot open ${o.port}`));
+          else {
+            con.connected = true;
+            resolve();
+          }
+        },
+        () => {
+          con.connected = false;
+        },
+      );
+    }),
+    timeout,
+    `connect to ${o.port}`,
+  );
+}
+
 /** Runs the six steps; throws StepError/UsageError naming the step that failed. */
 export async function flash(o: FlashOptions): Promise<void> {
   const out = o.out ?? ((l: string) => process.stdout.write(l + '\n'));
@@ -95,9 +144,7 @@ export async function flash(o: FlashOptions): Promise<void> {
   const begin = (n: number) => (step = { name: STEPS[n - 1], n });
   const done = (msg: string) => out(`[${step.n}/${STEPS.length}] ${step.name}: ${msg}`);
   let T: Tools | null = null;
-  let connected = false;
-  // What the board's console printed (scanned after the restart for a failed start).
-  let consoleText = '';
+  const con: Console = { connected: false, text: '' };
   try {
     // 1. config
     const board: BoardConfig = loadBoard(o.board);
@@ -129,47 +176,7 @@ export async function flash(o: FlashOptions): Promise<void> {
     begin(3);
     T = await loadTools(!!o.verbose);
     const E = T.Espruino;
-    const isTcp = o.port.startsWith('tcp://');
-    E.Config.BAUD_RATE = o.baud ?? 9600;
-    // No Bluetooth scanning (as the espruino CLI's --no-ble): ports are serial or TCP.
-    E.Config.BLUETOOTH_LOW_ENERGY = false;
-    E.Config.BLUETOOTH_LOW_ENERGY_DBUS = false;
-    E.Config.WEB_BLUETOOTH = false;
-    if (isTcp) E.Config.SERIAL_TCPIP = [o.port]; // as the espruino CLI does for -p tcp://...
-    E.Config.BOARD_JSON_URL = '/nonexistent/espruino-board-json'; // no network look-ups
-    E.Config.ENV_ON_CONNECT = true;
-    E.Config.SET_TIME_ON_WRITE = true;
-    E.Config.STORAGE_UPLOAD_METHOD = isTcp ? 1 : 0; // TCP is reliable: no pause per Storage.write
-    E.Config.SERIAL_THROTTLE_SEND = isTcp ? 2 : 0;
-    await withTimeout(
-      new Promise<void>((resolve, reject) => {
-        // EspruinoTools' TCP transport reports a failed connection only as a logged
-        // "RECEIVE ERROR: {...}" (serial_node_socket.js): fail on it at once.
-        (T as Tools).onLine = (line) => {
-          const m = /^RECEIVE ERROR: (\{.*\})$/.exec(line);
-          if (m && !connected) reject(new StepError(socketError(o.port, JSON.parse(m[1]))));
-        };
-        E.Core.Serial.startListening((data: ArrayBuffer) => {
-          consoleText += latin1(new Uint8Array(data));
-          if (consoleText.length > 65536) consoleText = consoleText.slice(-32768);
-        });
-        E.Core.Serial.open(
-          o.port,
-          (status: unknown) => {
-            if (status === undefined) reject(new StepError(`cannot open ${o.port}`));
-            else {
-              connected = true;
-              resolve();
-            }
-          },
-          () => {
-            connected = false;
-          },
-        );
-      }),
-      timeout,
-      `connect to ${o.port}`,
-    );
+    await openConsole(T, o, timeout, con);
     T.onLine = undefined;
     const env = E.Core.Env.getData();
     if (!env.BOARD || !env.VERSION) throw new StepError(`${o.port} did not answer the process.env query: is an Espruino console there?`);
@@ -217,11 +224,11 @@ export async function flash(o: FlashOptions): Promise<void> {
     // 6. reset into the new code
     begin(6);
     // (EspruinoTools calls a write's callback only for writes long enough to show progress.)
-    consoleText = '';
+    con.text = '';
     E.Core.Serial.write('\x10load()\n', false);
     await new Promise((r) => setTimeout(r, 1500));
     // The agent object exists even when a socket failed to bind: the console says so.
-    const failed = startFailure(consoleText);
+    const failed = startFailure(con.text);
     if (failed) throw new StepError(`the board restarted but the CTA agent did not start cleanly: the console printed '${failed}'`);
     const st = (await expr('global.cta?["running",cta.status().principal,cta.status().transport]:["idle",String(global.ctaError)]').catch(() => undefined)) as string[] | undefined;
     if (st === undefined) done(`load() sent; the console did not answer afterwards (the serial transport may have taken it), so the agent could not be checked`);
@@ -235,7 +242,7 @@ export async function flash(o: FlashOptions): Promise<void> {
     throw f;
   } finally {
     if (T) {
-      if (connected) {
+      if (con.connected) {
         const E = T.Espruino;
         await new Promise<void>((res) => {
           E.Core.Serial.close();
