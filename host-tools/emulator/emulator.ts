@@ -127,7 +127,13 @@ function latin1(b: Uint8Array | number[]): string {
   return Buffer.from(b as Uint8Array).toString('latin1');
 }
 
-/** Runs the bundle; resolves once the UDP sockets it bound while loading are listening. */
+/**
+ * Runs the bundle; resolves once the UDP sockets it bound while loading are listening.
+ * About 490 lines: one closure that builds the Espruino-shaped global of one vm
+ * context, section by section (timers, serial, UDP, Storage, Wifi, E/process/console),
+ * every section sharing the context, its guard and its log. Splitting it means an
+ * explicit emulator context passed to each section: left for later, with the SC's.
+ */
 export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
   const board = loadBoard(opts.board ?? 'emulator');
   if ((opts.serialPath || opts.serialStream) && !board.transports.serial) {

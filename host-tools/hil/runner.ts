@@ -92,6 +92,11 @@ function entries(db: KdcDatabase, name: string): KeytabEntry[] {
   return p.keys.map((k) => ({ principal: { realm: p.realm, components: p.components, nameType: NT_PRINCIPAL }, timestamp: 0, kvno: k.kvno, etype: k.etype, key: k.key }));
 }
 
+/**
+ * One HIL run: temp dir, KDC, SC, device, the scenarios in order, the report.
+ * About 170 lines: a straight sequence whose set-up and tear-down share one
+ * try/finally; the scenarios themselves are in scenarios.ts.
+ */
 export async function runHil(opts: HilOptions): Promise<HilReport> {
   const out = opts.out ?? (() => {});
   const spec = parseTarget(opts.target);

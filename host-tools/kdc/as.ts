@@ -137,6 +137,9 @@ function saltString(k: PrincipalKey): string {
  * Handles one request; returns the reply (AS-REP or KRB-ERROR DER) and what
  * happened, or reply null when the bytes are not a Kerberos message at all
  * (dropped: no reflection of garbage).
+ * One function of about 180 lines on purpose: it is RFC 4120 3.1.3-3.1.5 in the
+ * RFC's order, each check a return; split, the order of the checks (which error a
+ * request that breaks several rules gets) would no longer read top to bottom.
  */
 export function processAsReq(db: KdcDatabase, req: Uint8Array, nowMs: number, opts: AsOptions = {}): { reply: Uint8Array | null; outcome: AsOutcome } {
   const backend = opts.backend ?? db.backend;
