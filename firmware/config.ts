@@ -1,46 +1,62 @@
-// The CTA's configuration: one CBOR map in the Storage file "cta.cfg", written by
-// `cta provision` (host-tools/provision/cli.ts). Written inside the Espruino subset.
+// The CTA's configuration: the Storage file "cta.cfg", written by `cta provision`.
+// Written inside the Espruino subset.
 //
-// The map (text keys; byte strings for keys):
-//   v                      1
-//   principal              "cta/cta1.example.net" (without realm)
-//   realm                  "EXAMPLE.NET"
-//   keys                   [{etype, kvno, key: bytes}]   the CTA's long-term keys
-//   scs                    [{principal: "sc/sc1.example.net@EXAMPLE.NET", address?, port?}]
-//   kdc                    {address, port}
-//   listenPort             default 1293 (key management)
-//   signalingPort          default 2427 (ESP-over-UDP protected signaling)
-//   transport              "udp" (default) | "serial"
-//   slots                  session-table size (default: the board's, else 4)
-//   timers                 {retransmitMs: [1000, 2000], abortMs: 3000, unsolicitedBaseMs: 500,
-//                           unsolicitedRetries: 5, skewSec: 300, ticketRefreshMarginSec: 300,
-//                           kdcTimeoutMs: 1500, kdcRetries: 2, prefetchDelayMs: 2000,
-//                           prefetchRetryMs: 5000, prefetchRetries: 4, prefetchPeriodSec: 600}
-//   prefetchTicket         default true: fetch each SC's ticket at boot (after a random
-//                          0..prefetchDelayMs), refresh it before it stops being usable;
-//                          an unreachable KDC is retried after prefetchRetryMs doubling
-//                          (x0.75-1.25 jitter) prefetchRetries times, then every prefetchPeriodSec
-//   clientInitiatedOnBoot  default false
-//   ciphersuites           [[authAlg, encTransform], ...] default [[0x02, 0x0c]]
-//   spi                    optional fixed CTA inbound SPI (>= 256); default: random per SA
-//   wifi                   optional {ssid, password?}: the network a WiFi board (BOARD_WIFI)
-//                          joins before the agent binds; ssid 1-32 chars, password 8-63
-//                          printable ASCII or 64 hex digits, absent for an open network.
-//                          The password is secret: nothing prints it. Other boards ignore it.
-// Everything is validated; a bad field throws DecodeError naming it.
+// The host (host-tools/provision/config.ts) validates a configuration with named-field
+// messages and writes it in this compact, positional form. The board checks only what it
+// relies on: integrity (CRC), version, types, ranges and bounded lengths, so that a corrupt
+// or hostile file cannot crash it or give it out-of-range values. A failed check throws
+// DecodeError "cfg#N"; the host table CONFIG_ERRORS (host-tools/provision/config.ts) turns
+// N into a sentence. Checks of meaning (a principal without a realm, SCs listed twice,
+// retransmissions in increasing order, abortMs after the last retransmission, a 64-character
+// WiFi password being hex) are the host's alone.
+//
+// Layout, version 2 (docs/protocol.md section 10): the CBOR encoding of one array of 17
+// items, followed by 2 bytes, the CRC-16/CCITT-FALSE of those CBOR bytes, big-endian.
+// null means "absent": the default (or, for slots and the board's timers, the board's).
+//   [0]  2                          version                          cfg#3
+//   [1]  principal (no realm)       text, 1-255 chars 0x20-0x7e      cfg#5
+//   [2]  realm                      text                             cfg#6
+//   [3]  keys: [[etype, kvno, key], ...]   1-8 entries               cfg#7-11
+//          etype 1-65535, kvno 0-2^32-1, key a byte string of 16 or 32 bytes
+//   [4]  scs: [[principal@REALM, address|null, port|null(, true)], ...]  1-16 entries   cfg#12-16
+//          a 4th item true: key management from any port of the address (anyPort)
+//   [5]  kdc address                text                             cfg#17
+//   [6]  kdc port                   1-65535                          cfg#18
+//   [7]  listenPort | null          0-65535, default 1293            cfg#19
+//   [8]  signalingPort | null       0-65535, default 2427            cfg#20
+//   [9]  slots | null               1-64, default the board's, else 4   cfg#21
+//   [10] transport                  0 udp, 1 serial                  cfg#22
+//   [11] clientInitiatedOnBoot      true | false                     cfg#23
+//   [12] prefetchTicket             true | false                     cfg#24
+//   [13] ciphersuites: [[authAlg, encTransform], ...]  1-16 pairs of 0-255   cfg#25-27
+//   [14] spi | null                 256-2^32-1 (fixed CTA inbound SPI; null: random per SA)   cfg#28
+//   [15] wifi: [ssid, password|null] | null   ssid 1-32 chars, password 1-64 (0x20-0x7e)
+//                                   (WiFi boards only: the others ignore it)   cfg#29-31
+//   [16] timers: an array of 12 items, each null for the default     cfg#32
+//          [0] retransmitMs: [ms, ...] 0-8 entries of 1-600000       cfg#33-34
+//          [1..11] the rows of TIMER_ROWS below, in order            cfg#35-45
+// cfg#1: the file is shorter than 3 bytes or its CRC does not match; cfg#2: not CBOR;
+// cfg#4: the array does not have 17 items.
+//
+// prefetchTicket (fetch each SC's ticket at boot after a random 0..prefetchDelayMs and
+// refresh it before it stops being usable; an unreachable KDC is retried after
+// prefetchRetryMs doubling (x0.75-1.25 jitter) prefetchRetries times, then every
+// prefetchPeriodSec). The WiFi password is secret: nothing prints it.
 
 import { DecodeError } from './proto/errors.ts';
 import { cborDecode } from './proto/cbor.ts';
+import { crc16 } from './proto/crc16.ts';
 
 // Build-time board fact (host-tools/build/build.ts boardDefines): folded in a bundle, so
-// boards without WiFi carry no WiFi validation; undefined in host tools (full checks).
+// boards without WiFi carry no WiFi decoding; undefined in host tools.
 declare const BOARD_WIFI: boolean;
 
 export const CONFIG_FILE = 'cta.cfg';
-export const CONFIG_VERSION = 1;
+/** Item [0] of the compact form (the decoder below compares with the literal 2). */
+export const CONFIG_VERSION = 2;
 
 export type CtaKey = { etype: number; kvno: number; key: Uint8Array };
-export type CtaScConfig = { principal: string; address?: string; port?: number };
+export type CtaScConfig = { principal: string; address?: string; port?: number; anyPort?: boolean };
 export type CtaTimers = {
   retransmitMs: number[];
   abortMs: number;
@@ -88,188 +104,137 @@ export type ConfigDefaults = {
   };
 };
 
-export const MAX_SLOTS = 64;
-export const MAX_SCS = 16;
-export const MAX_KEYS = 8;
-
 type Obj = { [k: string]: unknown };
 
-function bad(field: string, why: string): never {
-  throw new DecodeError('config: ' + field + ' ' + why);
+function fail(check: number): never {
+  throw new DecodeError('cfg#' + check);
 }
 
-function isObj(v: unknown): boolean {
-  return v !== null && typeof v === 'object' && !(v instanceof Uint8Array) && !Array.isArray(v);
-}
-
-/** A whole number in lo..hi; when `def` is given, an absent value (undefined or null) is `def`. */
-function int(v: unknown, field: string, lo: number, hi: number, def?: number): number {
+/** v if it is a whole number in lo..hi, else failure `check`; null (or undefined) is `def` when given. */
+function num(v: unknown, lo: number, hi: number, check: number, def?: number): number {
   if (v == null && def !== undefined) return def;
-  if (typeof v !== 'number' || v !== Math.floor(v) || v < lo || v > hi) bad(field, 'must be a whole number from ' + lo + ' to ' + hi);
+  if (typeof v !== 'number' || v !== Math.floor(v) || v < lo || v > hi) fail(check);
   return v as number;
 }
 
+/** v if it is a string of 1..max printable ASCII characters (0x20-0x7e), else failure `check`. */
+function text(v: unknown, max: number, check: number): string {
+  if (typeof v !== 'string' || v.length === 0 || v.length > max) fail(check);
+  const s = v as string;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e) fail(check);
+  }
+  return s;
+}
+
+/** v if it is an array of min..max items, else failure `check`. */
+function list(v: unknown, min: number, max: number, check: number): unknown[] {
+  if (!Array.isArray(v) || v.length < min || v.length > max) fail(check);
+  return v as unknown[];
+}
+
 /**
- * Optional whole numbers from one table "name min max default boardKey,...": src[name]
- * (validated as `pre + name`) or the default into dst[name]. A board value (board[boardKey])
- * replaces the default unless it is absent, or 0 where 0 is out of range ("not set").
+ * Whole numbers from one table "name min max default boardKey,...": row i is src[first + i]
+ * (failure check + i), stored as dst[name]; null is the default, which a board value
+ * (board[boardKey]) replaces unless it is absent, or 0 where 0 is out of range ("not set").
  * A string split at decode time: the table costs no interpreter variables while the agent runs.
  */
-function ints(rows: string, src: Obj, dst: Obj, board: Obj, pre: string): void {
+function ints(rows: string, src: unknown[], first: number, dst: Obj, board: Obj, check: number): void {
   const rs = rows.split(',');
   for (let i = 0; i < rs.length; i++) {
     const r = rs[i].split(' ');
     const lo = +r[1];
     const bv = board[r[4]] as number | undefined;
-    dst[r[0]] = int(src[r[0]], pre + r[0], lo, +r[2], bv || (bv === 0 && lo === 0) ? (bv as number) : +r[3]);
+    dst[r[0]] = num(src[first + i], lo, +r[2], check + i, bv || (bv === 0 && lo === 0) ? (bv as number) : +r[3]);
   }
 }
 
-function str(v: unknown, field: string): string {
-  if (typeof v !== 'string' || v.length === 0 || v.length > 255) bad(field, 'must be a non-empty string of at most 255 chars');
-  const s = v as string;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x21 || c > 0x7e) bad(field, 'must be printable ASCII without spaces');
+/** Decodes "cta.cfg" (the layout above). Throws DecodeError "cfg#N" naming the failed check. */
+export function decodeConfig(bytes: Uint8Array, defaults?: ConfigDefaults): CtaConfig {
+  const n = bytes.length;
+  if (n < 3 || crc16(bytes, 0, n - 2) !== bytes[n - 2] * 256 + bytes[n - 1]) fail(1);
+  let a: unknown[] = [];
+  try {
+    a = cborDecode(bytes.subarray(0, n - 2)) as unknown[];
+  } catch (e) {
+    fail(2);
   }
-  return s;
-}
-
-function arr(v: unknown, field: string, min: number, max: number): unknown[] {
-  if (!Array.isArray(v)) bad(field, 'must be an array');
-  const a = v as unknown[];
-  if (a.length < min || a.length > max) bad(field, 'must have ' + min + ' to ' + max + ' entries');
-  return a;
-}
-
-function text(v: unknown, field: string, lo: number, hi: number): string {
-  if (typeof v !== 'string' || v.length < lo || v.length > hi) bad(field, 'must be ' + lo + ' to ' + hi + ' characters');
-  const s = v as string;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x20 || c > 0x7e) bad(field, 'must be printable ASCII');
-  }
-  return s;
-}
-
-/** wifi: {ssid, password?}. Error messages never include the password. */
-function wifiOf(v: unknown): CtaWifi {
-  if (!isObj(v)) bad('wifi', 'must be a map {ssid, password}');
-  const o = v as Obj;
-  const w: CtaWifi = { ssid: text(o.ssid, 'wifi.ssid', 1, 32) };
-  if (o.password != null) {
-    const p = text(o.password, 'wifi.password', 8, 64);
-    if (p.length === 64 && !/^[0-9a-fA-F]+$/.test(p)) bad('wifi.password', 'of 64 characters must be hex digits (a raw WPA key)');
-    w.password = p;
-  }
-  return w;
-}
-
-/** Validates a decoded config map and fills defaults. Throws DecodeError naming the bad field. */
-export function configFromObject(o: unknown, defaults?: ConfigDefaults): CtaConfig {
-  if (!isObj(o)) bad('(top level)', 'must be a map');
-  const m = o as Obj;
-  // Literals instead of CONFIG_VERSION / MAX_KEYS / MAX_SCS: a bundle then keeps no module
-  // variables for them (esbuild keeps a module's own constants as variables).
-  if (m.v !== undefined && m.v !== 1) bad('v', 'must be 1');
+  // The literal 2 (CONFIG_VERSION): a bundle then keeps no module variable for it.
+  if (!Array.isArray(a) || a[0] !== 2) fail(3);
+  if (a.length !== 17) fail(4);
   const d = (defaults || {}) as Obj;
   const dt = (d.timers || {}) as Obj;
 
-  const principal = str(m.principal, 'principal');
-  if (principal.indexOf('@') >= 0) bad('principal', 'must not contain a realm (use realm)');
-  const realm = str(m.realm, 'realm');
-
-  const keysIn = arr(m.keys, 'keys', 1, 8);
+  const cfg: Obj = { principal: text(a[1], 255, 5), realm: text(a[2], 255, 6) };
+  const keysIn = list(a[3], 1, 8, 7);
   const keys: CtaKey[] = [];
   for (let i = 0; i < keysIn.length; i++) {
-    const f = 'keys[' + i + ']';
-    const k = keysIn[i] as Obj;
-    if (!isObj(k)) bad(f, 'must be a map');
-    if (!(k.key instanceof Uint8Array)) bad(f + '.key', 'must be a byte string');
-    const key = new Uint8Array(k.key as Uint8Array);
-    if (key.length !== 16 && key.length !== 32) bad(f + '.key', 'must be 16 or 32 bytes');
-    keys.push({ etype: int(k.etype, f + '.etype', 1, 65535), kvno: int(k.kvno, f + '.kvno', 0, 4294967295), key: key });
+    const k = list(keysIn[i], 3, 3, 8);
+    const key = k[2] as Uint8Array;
+    if (!(key instanceof Uint8Array) || (key.length !== 16 && key.length !== 32)) fail(11);
+    keys.push({ etype: num(k[0], 1, 65535, 9), kvno: num(k[1], 0, 4294967295, 10), key: key });
   }
-
-  const scsIn = arr(m.scs, 'scs', 1, 16);
+  cfg.keys = keys;
+  const scsIn = list(a[4], 1, 16, 12);
   const scs: CtaScConfig[] = [];
   for (let i = 0; i < scsIn.length; i++) {
-    const f = 'scs[' + i + ']';
-    const s = scsIn[i] as Obj;
-    if (!isObj(s)) bad(f, 'must be a map');
-    let p = str(s.principal, f + '.principal');
-    if (p.indexOf('@') < 0) p = p + '@' + realm;
-    const sc: CtaScConfig = { principal: p };
-    if (s.address != null) sc.address = str(s.address, f + '.address');
-    if (s.port != null) sc.port = int(s.port, f + '.port', 1, 65535);
-    for (let j = 0; j < scs.length; j++) if (scs[j].principal === p) bad(f + '.principal', 'is listed twice');
+    const s = list(scsIn[i], 3, 4, 13);
+    const sc: CtaScConfig = { principal: text(s[0], 255, 14) };
+    if (s[1] != null) sc.address = text(s[1], 255, 15);
+    if (s[2] != null) sc.port = num(s[2], 1, 65535, 16);
+    // [3] true: key management from any port of the address (cta sc --workers).
+    if (s.length > 3) {
+      if (s[3] !== true) fail(13);
+      sc.anyPort = true;
+    }
     scs.push(sc);
   }
+  cfg.scs = scs;
+  cfg.kdc = { address: text(a[5], 255, 17), port: num(a[6], 1, 65535, 18) };
+  // slots: the board's number replaces the default 4.
+  ints('listenPort 0 65535 1293 -,signalingPort 0 65535 2427 -,slots 1 64 4 slots', a, 7, cfg, d, 19);
+  cfg.transport = num(a[10], 0, 1, 22) ? 'serial' : 'udp';
+  if (typeof a[11] !== 'boolean') fail(23);
+  if (typeof a[12] !== 'boolean') fail(24);
+  cfg.clientInitiatedOnBoot = a[11];
+  cfg.prefetchTicket = a[12];
+  const suites = list(a[13], 1, 16, 25);
+  const ciphersuites: number[][] = [];
+  for (let i = 0; i < suites.length; i++) {
+    const p = list(suites[i], 2, 2, 26);
+    ciphersuites.push([num(p[0], 0, 255, 27), num(p[1], 0, 255, 27)]);
+  }
+  cfg.ciphersuites = ciphersuites;
+  if (a[14] != null) cfg.spi = num(a[14], 256, 4294967295, 28);
+  if ((typeof BOARD_WIFI === 'undefined' || BOARD_WIFI) && a[15] != null) {
+    const w = list(a[15], 2, 2, 29);
+    const wifi: CtaWifi = { ssid: text(w[0], 32, 30) };
+    if (w[1] != null) wifi.password = text(w[1], 64, 31);
+    cfg.wifi = wifi;
+  }
 
-  const kd = m.kdc as Obj;
-  if (!isObj(kd)) bad('kdc', 'must be a map {address, port}');
-  const kdc = { address: str(kd.address, 'kdc.address'), port: int(kd.port, 'kdc.port', 1, 65535, 88) };
-
-  const transport = m.transport == null ? 'udp' : m.transport;
-  if (transport !== 'udp' && transport !== 'serial') bad('transport', 'must be "udp" or "serial"');
-
-  const t = (m.timers == null ? {} : m.timers) as Obj;
-  if (!isObj(t)) bad('timers', 'must be a map');
+  const t = list(a[16], 12, 12, 32);
   // The board's list is not copied: nothing changes a config after decoding.
   let rt = (dt.retransmitMs || [1000, 2000]) as number[];
-  if (t.retransmitMs != null) {
-    const r = arr(t.retransmitMs, 'timers.retransmitMs', 0, 8);
+  if (t[0] != null) {
+    const r = list(t[0], 0, 8, 33);
     rt = [];
-    for (let i = 0; i < r.length; i++) {
-      const v = int(r[i], 'timers.retransmitMs[' + i + ']', 1, 600000);
-      if (i > 0 && v <= rt[i - 1]) bad('timers.retransmitMs', 'must be increasing');
-      rt.push(v);
-    }
+    for (let i = 0; i < r.length; i++) rt.push(num(r[i], 1, 600000, 34));
   }
   const timers: Obj = { retransmitMs: rt };
+  // TIMER_ROWS: timers [1..11], failures cfg#35-45.
   ints(
     'abortMs 1 600000 3000 solicitedTimeoutMs,unsolicitedBaseMs 1 600000 500 unsolicitedInitialMs,' +
       'unsolicitedRetries 0 16 5 unsolicitedRetries,skewSec 1 86400 300 clockSkewSec,ticketRefreshMarginSec 0 86400 300 -,' +
       'kdcTimeoutMs 1 600000 1500 -,kdcRetries 0 8 2 -,prefetchDelayMs 1 600000 2000 -,prefetchRetryMs 1 600000 5000 -,' +
       'prefetchRetries 0 16 4 -,prefetchPeriodSec 1 86400 600 -',
     t,
+    1,
     timers,
     dt,
-    'timers.',
+    35,
   );
-  if ((timers.abortMs as number) <= (rt.length ? rt[rt.length - 1] : 0)) bad('timers.abortMs', 'must be later than the last retransmission');
-
-  let ciphersuites: number[][] = [[0x02, 0x0c]];
-  if (m.ciphersuites != null) {
-    const c = arr(m.ciphersuites, 'ciphersuites', 1, 16);
-    ciphersuites = [];
-    for (let i = 0; i < c.length; i++) {
-      const f = 'ciphersuites[' + i + ']';
-      const pair = arr(c[i], f, 2, 2);
-      ciphersuites.push([int(pair[0], f + '[0]', 0, 255), int(pair[1], f + '[1]', 0, 255)]);
-    }
-  }
-
-  const cfg: Obj = { principal: principal, realm: realm, keys: keys, scs: scs, kdc: kdc, transport: transport, timers: timers, ciphersuites: ciphersuites };
-  // slots: MAX_SLOTS (64); the board's number of slots replaces the default 4.
-  ints('listenPort 0 65535 1293 -,signalingPort 0 65535 2427 -,slots 1 64 4 slots', m, cfg, d, '');
-  const bools = ['clientInitiatedOnBoot', 'prefetchTicket'];
-  for (let i = 0; i < 2; i++) {
-    const v = m[bools[i]];
-    if (v != null && typeof v !== 'boolean') bad(bools[i], 'must be true or false');
-    cfg[bools[i]] = v == null ? i > 0 : v;
-  }
-  if (m.spi != null) cfg.spi = int(m.spi, 'spi', 256, 4294967295);
-  if ((typeof BOARD_WIFI === 'undefined' || BOARD_WIFI) && m.wifi != null) cfg.wifi = wifiOf(m.wifi);
+  cfg.timers = timers;
   return cfg as CtaConfig;
-}
-
-/** Decodes the CBOR bytes of "cta.cfg". Throws DecodeError (bad CBOR or a bad field, named). */
-export function decodeConfig(bytes: Uint8Array, defaults?: ConfigDefaults): CtaConfig {
-  return configFromObject(cborDecode(bytes), defaults);
-}
-
-/** The full principal name "cta/x@REALM". */
-export function fullPrincipal(cfg: CtaConfig): string {
-  return cfg.principal + '@' + cfg.realm;
 }

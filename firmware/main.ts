@@ -111,8 +111,11 @@ function boot(): void {
 }
 
 function startAgent(platform: Platform, config: CtaConfig): void {
-  const agent = new CtaAgent(platform, config);
+  let agent: CtaAgent;
   try {
+    // Inside the try: the constructor parses the SC principals, which the board's config
+    // decoder checks only for length and characters.
+    agent = new CtaAgent(platform, config);
     agent.start();
   } catch (e) {
     global.ctaError = 'start failed: ' + (e as Error).message;

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeWorld, SC_PRINCIPAL, REALM } from './helpers/mini-sc.ts';
 import { makeConfig, run } from '../host-tools/provision/cli.ts';
-import { configFromObject, decodeConfig } from '../firmware/config.ts';
+import { configFromObject, decodeConfig } from '../host-tools/provision/config.ts';
 import { encodeKeytab } from '../firmware/proto/keytab.ts';
 
 const CTA = '10.0.0.2';

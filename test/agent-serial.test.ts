@@ -6,7 +6,7 @@ import { FakeClock, FakeNet, FakeSerialPair, makeFakePlatform } from './helpers/
 import { MiniKdc, MiniSc, REALM, CTA_PRINCIPAL, SC_PRINCIPAL } from './helpers/mini-sc.ts';
 import { nobleBackend } from '../host-tools/crypto/noble.ts';
 import { randomKey } from '../firmware/proto/crypto/index.ts';
-import { configFromObject } from '../firmware/config.ts';
+import { configFromObject } from '../host-tools/provision/config.ts';
 import { CtaAgent } from '../firmware/agent/agent.ts';
 import { encodeFrame, FrameDecoder } from '../firmware/proto/serial-frame.ts';
 

@@ -60,21 +60,37 @@ test('table full: triggers from more SCs than slots are dropped and counted', ()
   );
 });
 
-test('a newer nonce from the same SC replaces the pending one', () => {
+// Issue 13 item 3 (rule): an unauthenticated Wake Up does not throw away an exchange still within its
+// timers (claim 16: the CTA awaits the AP Reply and aborts only at its timeout); an authenticated
+// Rekey is the "newer nonce from the same SC" that replaces it (PROTOCOL.md, nonce rules).
+test('a newer Wake Up does not displace an exchange awaiting its AP Reply; an authenticated Rekey replaces it', () => {
   const w = makeWorld();
-  w.sc.wakeUp(); // ticket cached
-  w.sc.silent = 1;
+  w.sc.wakeUp(); // ticket cached, an SA (the Rekey key) established
+  w.sc.silent = 1; // the next AP Request goes unanswered (its retransmission is answered)
   const a = w.sc.wakeUp();
   assert.equal(w.agent.status().scs[0].pendingNonce, a);
-  const b = w.sc.wakeUp();
+  w.sc.wakeUp();
+  assert.equal(w.agent.counters.drops.busy, 1);
+  assert.equal(w.agent.counters.replaced, 0);
+  assert.equal(w.agent.counters.wakeUps, 2, 'the busy Wake Up is not counted as accepted');
+  assert.equal(w.agent.status().scs[0].pendingNonce, a);
+  w.clock.advance(1000); // the retransmission of the first exchange's AP Request gets its reply
+  assert.equal(w.agent.counters.sessionsEstablished, 2);
+  assert.equal(w.sc.apRequests[w.sc.apRequests.length - 1].msg.serverNonce, a);
+  assert.equal(w.agent.table.inUse(), 0);
+  // A Rekey (HMAC under the SC's session key, fresh timestamp) replaces a pending Wake Up's exchange.
+  w.clock.advance(1000);
+  w.sc.silent = 1;
+  const c = w.sc.wakeUp();
+  assert.equal(w.agent.status().scs[0].pendingNonce, c);
+  w.sc.rekey();
   assert.equal(w.agent.counters.replaced, 1);
   assert.equal(w.agent.table.inUse(), 0, 'the replacing session completed');
-  const last = w.sc.apRequests[w.sc.apRequests.length - 1].msg;
-  assert.equal(last.serverNonce, b);
-  assert.equal(w.agent.counters.sessionsEstablished, 2);
+  assert.equal(w.agent.counters.sessionsEstablished, 3);
   // The replaced session's retransmission timer is gone with it.
+  const rt = w.agent.counters.retransmits;
   w.clock.advance(5000);
-  assert.equal(w.agent.counters.retransmits, 0);
+  assert.equal(w.agent.counters.retransmits, rt);
   assert.equal(w.agent.counters.sessionsAborted, 0);
 });
 

@@ -109,7 +109,7 @@ test('forged Wake Up with a nonce the SC never sent: the real CTA answers, the S
   }
 });
 
-test('a captured AP Request: replayed inside the window gets the same AP Reply (idempotent, no new SA); replayed after its nonce was consumed and the window closed gets nothing and counts as a false nonce', async () => {
+test('a captured AP Request: replayed inside the window from another address/port gets nothing (the cached AP Reply goes only to its requester, issue 13), no new SA; replayed after its nonce was consumed and the window closed gets nothing and counts as a false nonce', async () => {
   const mark = A.seen.length;
   const est = await establish(A);
   const req = kinds(A, 'toR', KMMID.AP_REQUEST, mark)[0];
@@ -117,11 +117,14 @@ test('a captured AP Request: replayed inside the window gets the same AP Reply (
   assert.ok(req && reply);
   const accepted0 = stat('cta_sc_ap_requests_total', 'accepted');
   const established0 = stat('cta_sc_exchanges_total', 'established');
-  // 1. Inside the window: byte-identical -> the cached AP Reply, to whoever sent it.
+  // 1. Inside the window: byte-identical, but not from the requester -> nothing (counted).
   atAttacker.length = 0;
+  const other0 = stat('cta_sc_drops_total', 'replay_other_address');
   sendFromAttacker(req, sc.address);
-  await until(() => atAttacker.length > 0, 2000, 'the cached AP Reply');
-  assert.deepEqual(atAttacker[0], reply, 'the very same AP Reply bytes');
+  await until(() => stat('cta_sc_drops_total', 'replay_other_address') > other0, 2000, 'the replay to be dropped');
+  await sleep(QUIET_MS);
+  assert.deepEqual(atAttacker, [], 'the cached AP Reply is not reflected to the replaying address');
+  assert.equal(stat('cta_sc_ap_requests_total', 'accepted'), accepted0);
   // 2. After the window (nonce consumed, cached reply expired).
   await sleep(SC_TIMERS.nonceLifetimeMs + 300);
   atAttacker.length = 0;
@@ -140,7 +143,7 @@ test('a captured AP Request: replayed inside the window gets the same AP Reply (
   assert.equal(sc.saKeys(A.name)?.scSpi, est.scSpi, 'the SC still holds the same SA');
 });
 
-test('a replayed client-initiated AP Request (nonce 0): same AP Reply inside the window, then KRB_AP_ERR_REPEAT from the replay cache (PROTOCOL.md), never a second SA', async () => {
+test('a replayed client-initiated AP Request (nonce 0): nothing to another address inside the window, then KRB_AP_ERR_REPEAT from the replay cache (PROTOCOL.md), never a second SA', async () => {
   // A Node-platform CTA that starts a client-initiated exchange on boot, through a tap.
   const seen: Seen[] = [];
   const pair = await UdpPair.open({ seed: 9, r: { host: sc.address.host, port: sc.address.port }, tap: (dir, data) => seen.push({ dir, data, at: Date.now() }) });
@@ -154,10 +157,13 @@ test('a replayed client-initiated AP Request (nonce 0): same AP Reply inside the
   const req = seen.find((s) => s.dir === 'toR' && s.data[0] === KMMID.AP_REQUEST)!.data;
   const reply = seen.find((s) => s.dir === 'toL' && s.data[0] === KMMID.AP_REPLY)!.data;
   const ci0 = stat('cta_sc_exchanges_total', 'established_client_initiated');
+  assert.ok(reply);
   atAttacker.length = 0;
+  const other0 = stat('cta_sc_drops_total', 'replay_other_address');
   sendFromAttacker(req, sc.address);
-  await until(() => atAttacker.length > 0, 2000, 'the cached AP Reply');
-  assert.deepEqual(atAttacker[0], reply);
+  await until(() => stat('cta_sc_drops_total', 'replay_other_address') > other0, 2000, 'the replay to be dropped');
+  await sleep(QUIET_MS);
+  assert.deepEqual(atAttacker, [], 'the cached AP Reply is not reflected');
   await sleep(SC_TIMERS.saRecoveredTimeoutMs + 300);
   atAttacker.length = 0;
   const rep0 = stat('cta_sc_error_replies_total', String(KRB_AP_ERR_REPEAT));

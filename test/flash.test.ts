@@ -148,7 +148,7 @@ test('cta flash: a missing port / unknown board / missing or bad config is a Usa
     [['--port', '/dev/ttyACM0', '--config', cfg], /^--board is required/],
     [['--board', 'pico', '--port', 'COM3:x', '--config', cfg], /^bad --port 'COM3:x'/],
     [['--board', 'emulator', '--port', '/dev/ttyACM0', '--config', join(dir, 'missing.cbor')], /^cannot read --config .*missing\.cbor: no such file$/],
-    [['--board', 'emulator', '--port', '/dev/ttyACM0', '--config', cfg], /^--config .*: config: principal /],
+    [['--board', 'emulator', '--port', '/dev/ttyACM0', '--config', cfg], /^--config .*: config: the file is in the map form of an older cta provision/],
   ];
   for (const [args, re] of cases) await assert.rejects(runFlash(args), (e: unknown) => e instanceof UsageError && re.test((e as Error).message), args.join(' '));
 });
@@ -199,4 +199,33 @@ test('cta flash: a CTA agent that cannot bind its port after the restart fails s
   assert.doesNotMatch(r.out, /the CTA agent runs/);
   assert.equal(r.err.trim().split('\n').length, 1, r.err);
   assert.match(r.err.trim(), /^cta flash: step 6\/6 \(reset\) failed: the board restarted but the CTA agent did not start cleanly: .*EADDRINUSE/);
+});
+
+test('cta flash: a board whose Storage cannot hold image + config is refused before anything is erased or written', async (t) => {
+  const dir = tmp(t);
+  const w = await kdcWorld(dir);
+  t.after(() => w.close());
+  const cfgPath = join(dir, 'cta.cbor');
+  writeFileSync(cfgPath, makeConfig({ keytab: w.ctaKeytab, principal: w.ctaPrincipal, scs: [{ principal: w.scPrincipal, address: '127.0.0.1', port: 1293 }], kdc: { address: '127.0.0.1', port: 88 } }));
+  const storage = join(dir, 'storage');
+  const con = await startConsoleEmulator({ board: 'emulator', storageDir: storage, port: 0 });
+  t.after(() => con.close());
+  // The user's own file fills the emulated board (262,144 B of Storage) but for 10 KB.
+  const Storage = con.current().global.require('Storage');
+  const junk = 'j'.repeat(262144 - 10240 - 32);
+  assert.equal(Storage.write('user.dat', junk), true);
+  const free = Storage.getFree();
+  assert.ok(free >= 10000 && free <= 10240, `free ${free}`);
+  const r = await cta(['flash', '--board', 'emulator', '--port', `tcp://127.0.0.1:${con.address.port}`, '--config', cfgPath]);
+  assert.equal(r.code, 1, r.out + r.err);
+  assert.equal(r.err.trim().split('\n').length, 1, r.err);
+  assert.match(r.err, /^cta flash: step 3\/6 \(connect\) failed: not enough Storage: the image \(\d+ B\) and the configuration \(\d+ B\) need (\d+) bytes with their headers; the board has (\d+) \((\d+) free, 0 in erased files, 0 in the files this replaces\)\. Nothing was written\./);
+  const m = /need (\d+) bytes .* the board has (\d+)/.exec(r.err)!;
+  assert.ok(Number(m[1]) > Number(m[2]));
+  assert.doesNotMatch(r.out, /upload config|upload firmware/);
+  // Nothing erased, nothing written.
+  assert.deepEqual(readdirSync(storage).map(decodeURIComponent), ['user.dat']);
+  assert.equal(con.current().global.require('Storage').read('user.dat').length, junk.length);
+  // The emulated Storage itself refuses a file it cannot hold, as a board does.
+  assert.throws(() => Storage.write('big.dat', 'x'.repeat(20000)), /Unable to find or create file/);
 });

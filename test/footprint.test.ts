@@ -1,7 +1,8 @@
-// Firmware footprint: every board's bundle builds inside the Espruino subset, stays
-// under a regression guard, and carries none of the code the CTA never runs (the
-// KDC's/SC's encoders and decoders, string-to-key/PBKDF2). Prints sizes and the
-// largest modules. The interpreter-side figures (variables, ms per exchange) are in
+// Firmware footprint: every board's bundle builds inside the Espruino subset; its
+// stored image plus a typical configuration fits the board's Storage with the user's
+// share (board-configs "storage": bytes - keepFree) left; it carries none of the code
+// the CTA never runs (the KDC's/SC's encoders and decoders, string-to-key/PBKDF2).
+// Prints sizes and the largest modules. The interpreter-side figures (variables, ms per exchange) are in
 // test/espruino-bin-exchange.test.ts (needs ESPRUINO_BIN).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,14 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildFirmware, labelFunctions } from '../host-tools/build/build.ts';
 import { listBoards, loadBoard } from '../host-tools/build/boards.ts';
+import { formatFit, storageFit, typicalConfig } from '../host-tools/build/capacity.ts';
+import { dictionaryPathFor, expandText, loadDictionary } from '../host-tools/build/text.ts';
 
-/**
- * Regression guard, not the target: about 10% above the largest measured bundle
- * (67.3 KB for boards with both transports, emulator and espruino-wifi; 66.6 KB
- * serial-only, 60.0 KB UDP-only, when this was written). The issue's target is
- * 24 KB per board; see the commit history for what limits it.
- */
-const MAX_BUNDLE_BYTES = 74_000;
+/** Measured puckjs image + typical config + headers (target 32,768 B, missed). */
+const PUCKJS_STORED_MAX = 37_100;
 
 /** Functions only the KDC or SC run; tree-shaking must keep them out of the firmware. */
 const NOT_IN_FIRMWARE = [
@@ -45,16 +43,22 @@ const NOT_IN_FIRMWARE = [
   'decodeSaRecovered',
 ];
 
-test('every board: minified bundle inside the Espruino subset and under the size guard; sizes and top modules printed', async (t) => {
+test('every board: bundle inside the Espruino subset; stored image + typical config within Storage less the user share; sizes and top modules printed', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'cta-footprint-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const results = await Promise.all(listBoards().map((board) => buildFirmware({ board, outDir: dir })));
   for (const r of results) {
     assert.deepEqual(r.violations, [], `${r.board}: subset violations`);
-    assert.ok(r.bytes <= MAX_BUNDLE_BYTES, `${r.board}: ${r.bytes} bytes > regression guard ${MAX_BUNDLE_BYTES}`);
-    // The per-module report adds up to (nearly) the whole bundle.
+    const fit = storageFit(loadBoard(r.board), r.imageBytes, typicalConfig(loadBoard(r.board)).length);
+    console.log(`# ${r.board}: ${formatFit(fit)}`);
+    assert.ok(fit.fits, `${r.board}: ${formatFit(fit)}`);
+    // The Puck.js target (32,768 B, 8 KB left to the user) is not met yet (README Performance):
+    // its guard is the measured figure, so it can only get better.
+    if (r.board === 'puckjs') assert.ok(fit.stored <= PUCKJS_STORED_MAX, `puckjs: ${fit.stored} B stored > ${PUCKJS_STORED_MAX}`);
+    else assert.ok(fit.meetsTarget, `${r.board}: ${formatFit(fit)}`);
+    // The per-module report (esbuild's, before terser's pass) adds up to about the whole bundle.
     const sum = r.modules.reduce((a, m) => a + m.bytes, 0);
-    assert.ok(sum > r.bytes * 0.9 && sum <= r.bytes, `${r.board}: modules sum ${sum} vs bundle ${r.bytes}`);
+    assert.ok(sum > r.bytes * 0.9 && sum <= r.bytes * 1.1, `${r.board}: modules sum ${sum} vs bundle ${r.bytes}`);
     const top = r.modules
       .slice(0, 5)
       .map((m) => `${m.path.replace(/^firmware\//, '')} ${m.bytes}`)
@@ -63,9 +67,9 @@ test('every board: minified bundle inside the Espruino subset and under the size
     console.log('# ' + line);
     t.diagnostic(line);
     // Short error codes, with their map next to the bundle.
-    const mapPath = r.path.replace(/\.js$/, '.errors.json');
+    const mapPath = dictionaryPathFor(r.path);
     assert.ok(existsSync(mapPath));
-    const codes = JSON.parse(readFileSync(mapPath, 'utf8')) as { [k: string]: string };
+    const codes = loadDictionary(mapPath).text;
     assert.ok(Object.keys(codes).length > 50, 'protocol error messages are shortened');
     const code = readFileSync(r.path, 'latin1');
     for (const mod of ['der', 'krb5', 'pktc', 'cbor']) {
@@ -115,9 +119,12 @@ test('per-board dead code: UDP-only boards carry no serial framing or control ch
     const udp = /\.udpBind\(/.test(code);
     assert.equal(serial, !!b.transports.serial, `${r.board}: serial code ${serial ? 'present' : 'absent'}`);
     assert.equal(udp, !!b.transports.udp, `${r.board}: UDP transport ${udp ? 'present' : 'absent'}`);
+    // Protected signaling (ESP + NCS) only where the board's features ask for it.
+    assert.equal(code.includes('"MGCP"'), b.features.signaling, `${r.board}: NCS parser ${b.features.signaling ? 'missing' : 'present'}`);
     // The error for a configured transport the board lacks stays.
-    if (!b.transports.udp) assert.match(code, /this board has no UDP/);
-    if (!b.transports.serial) assert.match(code, /this board has no serial link/);
+    const text = expandText(code, loadDictionary(dictionaryPathFor(r.path)));
+    if (!b.transports.udp) assert.match(text, /this board has no UDP/);
+    if (!b.transports.serial) assert.match(text, /this board has no serial link/);
   }
   // A board with both transports carries the most.
   if (size.emulator && size.esp32) assert.ok(size.esp32 < size.emulator - 4000, `esp32 ${size.esp32} vs emulator ${size.emulator}`);

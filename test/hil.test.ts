@@ -1,15 +1,16 @@
 // `cta hil`: the scenario suite against the emulator (as a child process through
 // bin/cta.js), its JUnit output, a failing scenario making the exit non-zero, and
-// an unavailable target being skipped with a reason.
+// a missing interpreter being a usage error.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { scenarioNames } from '../host-tools/hil/runner.ts';
 import { toJunit, xmlEscape } from '../host-tools/hil/junit.ts';
+import { parseFlashOptions } from '../host-tools/hil/targets.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CTA = join(ROOT, 'bin', 'cta.js');
@@ -130,18 +131,31 @@ test('a failing scenario makes the exit non-zero and is a JUnit failure', (t) =>
   assert.match(failed.children[0].attrs.message, /no AP Reply/);
 });
 
-test('an unavailable target is skipped with the reason', (t) => {
+test('a missing or non-executable espruino: interpreter is an error (exit 2, one line), never a skip', (t) => {
   const dir = tmp(t);
   const junit = join(dir, 'hil.xml');
   const r = cta(['--target', 'espruino:' + join(dir, 'no-such-espruino'), '--junit', junit, '--scenario', 'happy-path']);
-  assert.equal(r.code, 0, r.err);
-  assert.match(r.out, /SKIP .*target not available: .*does not exist/);
-  const suite = parseXml(readFileSync(junit, 'utf8')).children[0];
-  assert.equal(suite.attrs.skipped, '1');
-  assert.equal(suite.attrs.failures, '0');
+  assert.equal(r.code, 2, r.out + r.err);
+  assert.match(r.err, /^cta hil: --target espruino:.*no-such-espruino.* does not exist\n$/);
+  assert.doesNotMatch(r.out, /SKIP/);
+  const notExec = join(dir, 'espruino');
+  writeFileSync(notExec, '#!/bin/sh\n');
+  chmodSync(notExec, 0o644);
+  const ne = cta(['--target', 'espruino:' + notExec]);
+  assert.equal(ne.code, 2);
+  assert.match(ne.err, /^cta hil: .*is not executable\n$/);
   const bad = cta(['--target', 'ftp://x']);
   assert.equal(bad.code, 2);
   assert.match(bad.err, /unknown --target/);
+});
+
+test('--flash-option reaches the flash step: force, timeout=S, baud=N; anything else is a usage error', () => {
+  assert.deepEqual(parseFlashOptions(['force', 'timeout=60', 'baud=115200']), { force: true, timeoutSec: 60, baud: 115200 });
+  assert.deepEqual(parseFlashOptions([]), {});
+  for (const bad of ['force=1', 'timeout', 'verbose', 'baud=x']) assert.throws(() => parseFlashOptions([bad]), /bad --flash-option/);
+  const r = cta(['--target', 'emu', '--flash-option', 'nope']);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /bad --flash-option 'nope'/);
 });
 
 test('JUnit output escapes what XML cannot carry raw', () => {

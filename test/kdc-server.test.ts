@@ -127,27 +127,54 @@ test('TCP: oversized or high-bit lengths get KRB_ERR_FIELD_TOOLONG and a close; 
   assert.equal(messageType(await sendTcp('127.0.0.1', kdc.tcpPort, request(true))), KRB_AS_REP);
 });
 
-test('TCP: idle connections are closed; connections beyond the cap are refused', async (t) => {
+test('TCP: idle connections are closed; a connection beyond the cap closes the oldest (as MIT krb5kdc)', async (t) => {
   const kdc = await startKdc({ db, port: 0, idleMs: 150, maxConnections: 2 });
   t.after(() => kdc.close());
   const a = net.connect(kdc.tcpPort, '127.0.0.1');
+  t.after(() => a.destroy());
+  await once(a, 'connect');
+  while (kdc.stats().tcpOpen < 1) await new Promise((r) => setTimeout(r, 10));
   const b = net.connect(kdc.tcpPort, '127.0.0.1');
-  t.after(() => {
-    a.destroy();
-    b.destroy();
-  });
-  await Promise.all([once(a, 'connect'), once(b, 'connect')]);
-  // Wait until the server has counted both, then a third is dropped.
+  t.after(() => b.destroy());
+  await once(b, 'connect');
+  // Wait until the server has counted both, then a third closes the oldest (a).
   while (kdc.stats().tcpOpen < 2) await new Promise((r) => setTimeout(r, 10));
+  const aClosed = once(a, 'close');
   const c = net.connect(kdc.tcpPort, '127.0.0.1');
   c.on('error', () => {});
-  await once(c, 'close');
-  assert.ok(kdc.stats().tcpRejected >= 1);
-  // The idle two are closed by the server on its own.
-  await Promise.all([once(a, 'close'), once(b, 'close')]);
+  t.after(() => c.destroy());
+  await aClosed;
+  assert.ok(kdc.stats().tcpEvicted >= 1);
+  // The idle ones are closed by the server on its own.
+  await Promise.all([once(b, 'close'), once(c, 'close')]);
   assert.ok(kdc.stats().tcpTimeouts >= 2);
   // And it serves again afterwards.
   assert.equal(messageType(await sendTcp('127.0.0.1', kdc.tcpPort, request(true))), KRB_AS_REP);
+});
+
+// Issue 13 item 8: 64 idle connections (the old cap) no longer deny the TCP path.
+test('TCP: 64 idle connections from one address do not lock out a client; per-address cap, short idle timeout (defaults)', async (t) => {
+  const kdc = await startKdc({ db, port: 0 });
+  t.after(() => kdc.close());
+  const idle: net.Socket[] = [];
+  t.after(() => idle.forEach((s) => s.destroy()));
+  for (let i = 0; i < 64; i++) {
+    const s = net.connect(kdc.tcpPort, '127.0.0.1');
+    s.on('error', () => {});
+    idle.push(s);
+    await once(s, 'connect');
+  }
+  await new Promise((r) => setTimeout(r, 100));
+  assert.ok(kdc.stats().tcpOpen <= 8, `open from one address: ${kdc.stats().tcpOpen}`);
+  // A real client (here from the same address: a shared host) is answered at once.
+  const t0 = Date.now();
+  assert.equal(messageType(await sendTcp('127.0.0.1', kdc.tcpPort, request(true))), KRB_AS_REP);
+  assert.ok(Date.now() - t0 < 2000);
+  // The idle ones are gone within the idle timeout (3 s), not 10 s.
+  const t1 = Date.now();
+  while (kdc.stats().tcpOpen > 0 && Date.now() - t1 < 6000) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(kdc.stats().tcpOpen, 0);
+  assert.ok(Date.now() - t1 < 4500, `idle connections closed after ${Date.now() - t1} ms`);
 });
 
 test('a port in use is a clear KdcListenError; close() is idempotent', async () => {

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeKeytab } from '../firmware/proto/keytab.ts';
-import { decodeConfig } from '../firmware/config.ts';
+import { decodeConfig } from '../host-tools/provision/config.ts';
 import { run } from '../host-tools/provision/cli.ts';
 import { UsageError } from '../host-tools/args.ts';
 import { CTA_BIN } from './helpers/cli.ts';

@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Decoder } from 'cbor-x';
 import { encodeKeytab } from '../firmware/proto/keytab.ts';
 import type { KeytabEntry } from '../firmware/proto/keytab.ts';
-import { decodeConfig, configFromObject } from '../firmware/config.ts';
-import { cborEncode } from '../firmware/proto/cbor.ts';
+import { decodeConfig, configFromObject, encodeConfig } from '../host-tools/provision/config.ts';
+import { decodeConfig as decodeOnBoard } from '../firmware/config.ts';
 import { toHex } from '../firmware/proto/bytes.ts';
 import { makeConfig, run } from '../host-tools/provision/cli.ts';
 import { UsageError } from '../host-tools/args.ts';
@@ -82,9 +82,13 @@ test('makeConfig picks the highest kvno, supported enctypes, and decodes in the 
   assert.deepEqual(cfg.ciphersuites, [[2, 12]]);
   assert.deepEqual(cfg.timers.retransmitMs, [1000, 2000]);
   assert.equal(cfg.timers.abortMs, 3000);
-  // cbor-x reads it back too (byte strings as buffers, not tagged).
-  const obj = new Decoder({ mapsAsObjects: true } as ConstructorParameters<typeof Decoder>[0]).decode(bytes) as { keys: { key: Uint8Array }[] };
-  assert.ok(obj.keys[0].key instanceof Uint8Array);
+  // The board's decoder gives the same object; cbor-x reads the CBOR part too (an array,
+  // version 2 first, byte strings as buffers, not tagged), the last 2 bytes being the CRC.
+  assert.deepEqual(decodeOnBoard(bytes), cfg);
+  const obj = new Decoder({ mapsAsObjects: true } as ConstructorParameters<typeof Decoder>[0]).decode(bytes.subarray(0, bytes.length - 2)) as unknown[];
+  assert.equal(obj.length, 17);
+  assert.equal(obj[0], 2);
+  assert.ok((obj[3] as Uint8Array[][])[0][2] instanceof Uint8Array);
 });
 
 test('cta provision writes the file, prints a summary without key bytes', async () => {
@@ -140,7 +144,10 @@ test('decodeConfig names the bad field and fills defaults', () => {
   assert.equal(cfg.slots, 9);
   assert.equal(cfg.kdc.port, 88);
   assert.equal(cfg.scs[0].principal, 'sc/b@R');
-  assert.equal(decodeConfig(cborEncode(good as never)).slots, 4);
+  // Absent slots are written as null: the board's number applies where the file is read.
+  assert.equal(decodeConfig(encodeConfig(good)).slots, 4);
+  assert.equal(decodeConfig(encodeConfig(good), { slots: 9 }).slots, 9);
+  assert.equal(decodeConfig(encodeConfig({ ...good, slots: 5 }), { slots: 9 }).slots, 5);
   const cases: [string, unknown][] = [
     ['keys[0].key', { ...good, keys: [{ etype: 18, kvno: 1, key: new Uint8Array(5) }] }],
     ['keys[0].etype', { ...good, keys: [{ etype: 'x', kvno: 1, key: new Uint8Array(16) }] }],
@@ -159,6 +166,32 @@ test('decodeConfig names the bad field and fills defaults', () => {
       (e: Error) => e.name === 'DecodeError' && e.message.includes(field),
       field,
     );
+    // cta provision validates the same way before it encodes.
+    assert.throws(() => encodeConfig(obj), (e: Error) => e.name === 'DecodeError' && e.message.includes(field), field);
   }
   assert.throws(() => decodeConfig(new Uint8Array([0xff, 0x00])), (e: Error) => e.name === 'DecodeError');
+});
+
+// Issue 13 item 1 (whoever writes key material): an existing world-readable output becomes 0600;
+// item 3: --sc-any-port (cta sc --workers) is the only way to accept an SC's Wake Ups from any port.
+test('cta provision: over an existing 0644 file the config is 0600; --sc-any-port marks the SCs', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cta-prov-'));
+  try {
+    const kt = join(dir, 'cta.keytab');
+    writeFileSync(kt, encodeKeytab(entries));
+    const out = join(dir, 'cta.cbor');
+    writeFileSync(out, 'old', { mode: 0o644 });
+    chmodSync(out, 0o644);
+    const args = ['--keytab', kt, '--principal', 'cta/cta1.example.net@EXAMPLE.NET', '--sc', 'sc/sc1.example.net@EXAMPLE.NET=127.0.0.1:1400', '--kdc', '127.0.0.1:8888', '-o', out];
+    let r = await capture(() => run(args));
+    assert.equal(r.code, 0);
+    assert.equal(statSync(out).mode & 0o777, 0o600);
+    assert.equal(decodeConfig(new Uint8Array(readFileSync(out))).scs[0].anyPort, undefined, 'a provisioned port is pinned');
+    r = await capture(() => run([...args, '--sc-any-port']));
+    assert.equal(r.code, 0);
+    assert.equal(decodeConfig(new Uint8Array(readFileSync(out))).scs[0].anyPort, true);
+    assert.match(r.out, /127\.0\.0\.1:1400 \(Wake Ups from any port\)/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { encodeKeytab } from '../firmware/proto/keytab.ts';
@@ -12,7 +12,7 @@ import { ownerOf, mergeMetricsText } from '../host-tools/sc/workers.ts';
 import { Realm, startNodeCta, ctaName, SC_NAME, until, type NodeCta } from './helpers/net-world.ts';
 import { CTA_BIN, runCta } from './helpers/cli.ts';
 
-type Sc = { proc: ChildProcess; listen: { host: string; port: number }; control: string; lines: any[]; stop(): Promise<number | null> };
+type Sc = { proc: ChildProcess; listen: { host: string; port: number }; control: string; token: string; lines: any[]; stop(): Promise<number | null> };
 
 /** `cta sc --workers N` in a child process; resolves once the primary logged 'started'. */
 async function startCli(realm: Realm, workers: number, extra: string[] = []): Promise<Sc> {
@@ -49,11 +49,15 @@ async function startCli(realm: Realm, workers: number, extra: string[] = []): Pr
   realm.onClose(async () => void (await stop()));
   const s = await started;
   const [host, port] = (s.listen as string).split(':');
-  return { proc, listen: { host, port: Number(port) }, control: `http://${s.control}`, lines, stop };
+  // The primary writes the control API's bearer token beside its --state database.
+  const token = readFileSync(join(realm.dir, 'sc.db.token'), 'utf8').trim();
+  return { proc, listen: { host, port: Number(port) }, control: `http://${s.control}`, token, lines, stop };
 }
 
 async function api(sc: Sc, method: string, path: string, body?: object): Promise<any> {
-  const r = await fetch(sc.control + path, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
+  const headers: { [k: string]: string } = { authorization: `Bearer ${sc.token}` };
+  if (body) headers['content-type'] = 'application/json';
+  const r = await fetch(sc.control + path, { method, headers, body: body ? JSON.stringify(body) : undefined });
   const text = await r.text();
   if (r.status >= 400) throw new Error(`${method} ${path}: HTTP ${r.status} ${text}`);
   return path === '/metrics' ? text : JSON.parse(text);
@@ -101,7 +105,8 @@ test('cta sc --workers 2: server- and client-initiated exchanges on both workers
     const ctas: NodeCta[] = [];
     for (const names of byWorker) {
       for (const name of names) {
-        const c = await startNodeCta(realm, name, { sc: sc.listen, kdc: realm.kdcAddr });
+        // Each worker sends its Wake Ups from its own port: provisioned with --sc-any-port.
+        const c = await startNodeCta(realm, name, { sc: sc.listen, kdc: realm.kdcAddr, anyPort: true });
         ctas.push(c);
         await api(sc, 'POST', '/ctas', { principal: name, address: '127.0.0.1', port: c.km, signalingPort: c.sig });
       }
@@ -139,7 +144,7 @@ test('cta sc --workers 2: server- and client-initiated exchanges on both workers
     // primary reads the client from the ticket and hands the datagram to its owner.
     const ciNames = namesPerWorker(2, 1, 1000).map((l) => l[0]);
     const ci: NodeCta[] = [];
-    for (const name of ciNames) ci.push(await startNodeCta(realm, name, { sc: sc.listen, kdc: realm.kdcAddr, clientInitiatedOnBoot: true }));
+    for (const name of ciNames) ci.push(await startNodeCta(realm, name, { sc: sc.listen, kdc: realm.kdcAddr, clientInitiatedOnBoot: true, anyPort: true }));
     await until(() => ci.every((c) => c.agent.counters.sessionsEstablished >= 1), 20000, 'client-initiated CTAs established');
     for (const c of ci) await until2(async () => (await stateOf(sc, c.name)) === 'established', `${c.name} established at the SC`);
     const st2 = await api(sc, 'GET', '/status');

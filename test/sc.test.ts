@@ -2,6 +2,7 @@
 // sockets on 127.0.0.1, with a test-side CTA and a manual clock.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
 import { startSc, type ScOptions, type ScServer, type EstablishedEvent, type FalseNonceEvent } from '../host-tools/sc/server.ts';
 import { ManualClock } from '../host-tools/sc/clock.ts';
 import { decodeWakeUp, decodeErrorReply, decodeApReply, decodeRekey, KMMID } from '../firmware/proto/pktc.ts';
@@ -417,4 +418,70 @@ test('protected signaling: RQNT crosses the SA (ESP) and the 200 comes back', as
     assert.equal(sc.stats().cta_sc_signaling_total.response, 2);
     await assert.rejects(sc.sendSignaling(`nobody@${REALM}`, cmd), /no CTA/);
   });
+});
+
+// Issue 13 item 6: the cached AP Reply goes only to the requester it answered.
+test('a replayed AP Request from another address or port gets no cached AP Reply', async () => {
+  await withSc({}, async ({ sc, cta }) => {
+    const a = await cta('cta1', false);
+    const nonce = await wakeNonce(sc, a);
+    const req = a.apRequest(nonce).bytes;
+    const rep = a.nextKind(KMMID.AP_REPLY);
+    a.send(req);
+    await rep;
+    // The attacker: a real socket on another port replays the captured bytes inside the 5 s window.
+    const evil = dgram.createSocket('udp4');
+    await new Promise<void>((r) => evil.bind(0, '127.0.0.1', () => r()));
+    const got: Buffer[] = [];
+    evil.on('message', (m) => got.push(m));
+    try {
+      for (let i = 0; i < 3; i++) evil.send(req, sc.address.port, '127.0.0.1');
+      await sleep(QUIET_MS);
+      assert.equal(got.length, 0, 'nothing is reflected to the replaying address');
+      assert.equal(sc.stats().cta_sc_drops_total.replay_other_address, 3);
+      assert.equal(sc.stats().cta_sc_ap_requests_total.retransmit, undefined);
+      // The genuine requester still gets its retransmission answered.
+      const again = a.nextKind(KMMID.AP_REPLY);
+      a.send(req);
+      await again;
+      assert.equal(sc.stats().cta_sc_ap_requests_total.retransmit, 1);
+    } finally {
+      evil.close();
+    }
+  });
+});
+
+// Issue 13 item 9: auto-registration gives the protocol's signaling port, and can be turned off.
+test('auto-registered CTA gets signaling port 2427 (not its key-management port); registerClientInitiated false drops it', async () => {
+  const { sc, svc, clock, close } = await setup({ policy: { allowClientInitiated: true } });
+  const c = await TestCta.create(`new1@${REALM}`, svc, () => clock.now());
+  try {
+    c.scAddress = sc.address;
+    const est = once<EstablishedEvent>(sc, 'established');
+    c.send(c.apRequest(0).bytes);
+    await est;
+    assert.equal(sc.get(c.principal)?.port, c.port);
+    assert.equal(sc.get(c.principal)?.signalingPort, 2427);
+  } finally {
+    await close();
+    await c.close();
+  }
+  const w = await setup({ policy: { allowClientInitiated: true, registerClientInitiated: false } });
+  const d = await TestCta.create(`new2@${REALM}`, w.svc, () => w.clock.now());
+  try {
+    d.scAddress = w.sc.address;
+    d.send(d.apRequest(0).bytes);
+    await sleep(QUIET_MS);
+    assert.equal(w.sc.isRegistered(d.principal), false);
+    assert.equal(d.received.length, 0);
+    assert.equal(w.sc.stats().cta_sc_drops_total.client_initiated_unknown_cta, 1);
+  } finally {
+    await w.close();
+    await d.close();
+  }
+});
+
+test('cta sc --no-register-client-initiated is accepted and documented', async () => {
+  const { help } = await import('../host-tools/sc/cli.ts');
+  assert.match(help, /--no-register-client-initiated/);
 });

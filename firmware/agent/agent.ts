@@ -130,6 +130,8 @@ import {
   D_ESP_REPLAY,
   D_ESP_MALFORMED,
   D_INTERNAL,
+  D_RATE_LIMITED,
+  D_BUSY,
   counterNames,
 } from './counters.ts';
 import {
@@ -152,6 +154,9 @@ import {
 // drops the code a board cannot use (a module-level const would not fold in a module
 // with imports); outside a bundle (host tools, unit tests) everything is kept.
 declare const BOARD_UDP: boolean;
+// Protected signaling (ESP + NCS, proto/esp.ts) is a board feature (board-configs
+// "features"): a board built without it drops signaling datagrams as esp_no_sa.
+declare const BOARD_SIGNALING: boolean;
 
 export type AgentCounters = {
   rx: number;
@@ -223,7 +228,7 @@ type Sa = {
   lt: number;
   gr: number;
   /** Inbound replay window; last outbound sequence number. */
-  rp: ReplayWindow;
+  rp: ReplayWindow | null;
   so: number;
 };
 
@@ -234,8 +239,9 @@ type ScState = {
   /** Principal; parsed name. */
   p: string;
   nm: PrincipalName;
-  /** Configured address (null = any). */
+  /** Configured address (null = any); configured (pinned) port (undefined = any). */
   ca: string | null;
+  pp: number | undefined;
   /** Where to send client-initiated AP Requests (configured, else last heard). */
   la: string | null;
   lp: number;
@@ -265,6 +271,9 @@ type ScState = {
   /** Next ticket prefetch / refresh (platform ms, 0/unset = none); failed prefetches in a row. */
   tk: number;
   tf: number;
+  /** Trigger rate limit: start of the current second (platform ms), triggers let through in it. */
+  ws: number;
+  wc: number;
 };
 
 /** A receive path's result: the D_ reason of a drop, or nothing. */
@@ -303,13 +312,15 @@ export class CtaAgent {
   au!: number;
   /** In tick() (arm() waits for its end)? */
   it!: boolean;
+  /** offsetMs before the last KRB_AP_ERR_SKEW adopted from an Error Reply: restored if that exchange aborts. */
+  po!: number;
 
   constructor(platform: Platform, config: CtaConfig) {
     const a = this;
     a.platform = platform;
     a.b = platform.crypto;
     a.c = config;
-    a.cn = new Uint32Array(N_COUNTERS + 21);
+    a.cn = new Uint32Array(N_COUNTERS + 23);
     a.table = new SessionTable(config.slots);
     a.running = false;
     a.offsetMs = 0;
@@ -327,6 +338,7 @@ export class CtaAgent {
         p: c.principal,
         nm: parsePrincipal(c.principal, config.realm).name,
         ca: ad,
+        pp: c.anyPort ? undefined : c.port,
         la: ad,
         lp: c.port === undefined ? 1293 : c.port,
         state: 'idle',
@@ -419,7 +431,7 @@ export class CtaAgent {
               lifetimeSec: sa.lt,
               graceSec: sa.gr,
               seqOut: sa.so,
-              seqInTop: sa.rp.top,
+              seqInTop: sa.rp ? sa.rp.top : 0,
             }
           : null,
         pendingNonce: slot >= 0 ? t.get(slot, F_NONCE) : null,
@@ -480,20 +492,29 @@ function send(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: 
   a.transport.send(ch, data, address, port);
 }
 
-/** Is `address` acceptable for SC `sc`? (no configured address, or serial: yes) */
-function fromSc(sc: ScState, address: string): boolean {
+/** Is `address` (and `port`, when given: key management) acceptable for SC `sc`? (nothing configured, or serial: yes) */
+function fromSc(sc: ScState, address: string, port?: number): boolean {
   // A serial-only board (BOARD_UDP false) never sees an address.
-  if ((typeof BOARD_UDP === 'undefined' || BOARD_UDP) && sc.ca !== null && address !== SERIAL_ADDRESS) return normHost(sc.ca) === normHost(address);
+  if ((typeof BOARD_UDP === 'undefined' || BOARD_UDP) && address !== SERIAL_ADDRESS) {
+    // A pinned port (provisioned HOST:PORT) is the only one key management is taken from.
+    if (port !== undefined && sc.pp && port !== sc.pp) return false;
+    if (sc.ca !== null) return normHost(sc.ca) === normHost(address);
+  }
   return true;
 }
 
-function adoptSkew(a: CtaAgent, err: KrbError): void {
-  a.offsetMs = fl(err.stime + fl(err.susec / 1000) - pn(a));
+/** Adopts the KRB-ERROR's server time as our clock offset, if it moves the clock by at most `max` ms. */
+function adoptSkew(a: CtaAgent, err: KrbError, max: number): boolean {
+  const o = fl(err.stime + fl(err.susec / 1000) - pn(a));
+  if (o - a.offsetMs > max || a.offsetMs - o > max) return false;
+  a.po = a.offsetMs;
+  a.offsetMs = o;
   // Authenticator times only grow (au); after a clock that was ahead is pulled
   // back, keeping the old high-water mark would send the skewed ctime again.
   a.au = 0;
   a.cn[C_SKEW_ADOPTED]++;
   log(a, 'skew', { offsetMs: a.offsetMs });
+  return true;
 }
 
 // ------------------------------------------------------------ key management
@@ -533,20 +554,24 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
     if (!sc) return D_KDC_UNMATCHED;
     const code = err.errorCode;
     // PREAUTH_REQUIRED to a first AS-REQ is the normal first round trip of pre-authentication.
+    // (Event names as literals: the build codes them, build/text.ts.)
     const pre = code === KDC_ERR_PREAUTH_REQUIRED && !sc.ap;
-    log(a, pre ? 'kdc_preauth' : 'kdc_error', { sc: sc.p, code: code });
+    if (pre) log(a, 'kdc_preauth', { sc: sc.p, code: code });
+    else log(a, 'kdc_error', { sc: sc.p, code: code });
     if (pre) {
       const key = preauthKey(err, c.keys);
       if (key) return asRequest(a, sc, key);
     } else if (code === KRB_AP_ERR_SKEW && !sc.ak) {
       sc.ak = true;
-      adoptSkew(a, err);
+      // From the KDC's address and port: a board without a clock starts in 1970, so no bound.
+      adoptSkew(a, err, 1 / 0);
       return asRequest(a, sc, c.keys[0]);
     }
     return asEnd(a, sc, null, 'kdc_error_' + code);
   }
   if (ch === CH_SIG) {
     // ---------------------------------------------------------- protected signaling
+    if (!(typeof BOARD_SIGNALING === 'undefined' || BOARD_SIGNALING)) return D_ESP_NO_SA;
     const spi = espPeekSpi(data);
     let sc: ScState | null = null;
     for (const s of a.scs) if (s.sa && s.sa.ctaSpi === spi) sc = s;
@@ -554,7 +579,8 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
     if (!fromSc(sc, address)) return D_WRONG_ADDRESS;
     const sa = sc.sa;
     if (pn(a) >= sa.ex) return D_ESP_NO_SA;
-    if (data.length < 8 || !sa.rp.check(readU32(data, 4))) return D_ESP_REPLAY;
+    const rp = sa.rp!;
+    if (data.length < 8 || !rp.check(readU32(data, 4))) return D_ESP_REPLAY;
     const b = a.b;
     const k = sa.keys;
     const nul = sa.cs.enc === 0x0b;
@@ -564,7 +590,7 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
     } catch (e) {
       return e instanceof CryptoError ? D_ESP_ICV : D_ESP_MALFORMED;
     }
-    if (!sa.rp.update(opened.seq)) return D_ESP_REPLAY;
+    if (!rp.update(opened.seq)) return D_ESP_REPLAY;
     a.cn[C_SIGNALING_RECEIVED]++;
     let rsp: string;
     try {
@@ -608,7 +634,7 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
       for (let j = 0; j < t.n && ri < 0; j++) {
         if (t.state(j) !== S_AP_REQ_SENT) continue;
         const rs = a.scs[t.get(j, F_SC)];
-        if (!fromSc(rs, address)) continue;
+        if (!fromSc(rs, address, port)) continue;
         if (rep) {
           const tk = t.tkt[j] as TicketEntry;
           if (!tk || rep.encPart.etype !== tk.etype) continue;
@@ -624,9 +650,11 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
           }
           p = null;
         } else if (
+          // An error counts only for the exchange whose authenticator it echoes (ctime and cusec, as
+          // Kerberos clients match a KRB-ERROR): one without them, or for another time, is ignored.
           principalNameEquals(rs.nm, (err as KrbError).sname) &&
-          ((err as KrbError).ctime === undefined ||
-            (fl((err as KrbError).ctime as number / 1000) === t.get(j, F_CTIME) && ((err as KrbError).cusec === undefined || (err as KrbError).cusec === t.get(j, F_CUSEC))))
+          fl(((err as KrbError).ctime as number) / 1000) === t.get(j, F_CTIME) &&
+          (err as KrbError).cusec === t.get(j, F_CUSEC)
         )
           ri = j;
       }
@@ -639,7 +667,7 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
         const off = data.length - HMAC_LEN;
         for (const rs of a.scs) {
           const h = rs.rh;
-          if (!rs.sr || !h || !fromSc(rs, address)) continue;
+          if (!rs.sr || !h || !fromSc(rs, address, port)) continue;
           // Constant-time compare in place (no allocation for a dropped datagram).
           let dd = 0;
           for (let x = 0; x < HMAC_LEN; x++) dd |= h[x] ^ data[off + x];
@@ -661,8 +689,9 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
       const code = err.errorCode;
       const flags = t.get(ri, F_FLAGS);
       log(a, 'krb_error', { sc: rs.p, code: code });
-      if (code === KRB_AP_ERR_SKEW && !(flags & FL_SKEW_ADOPTED)) {
-        adoptSkew(a, err);
+      // Skew: adopted once per exchange, by at most a day, only to retry it; kept if the retry's
+      // AP Reply (authenticated) arrives, undone if the exchange aborts (abort()).
+      if (code === KRB_AP_ERR_SKEW && !(flags & FL_SKEW_ADOPTED) && adoptSkew(a, err, 86400000)) {
         // A fresh authenticator for the same slot (nonce, kind and flags kept).
         apRequest(a, ri, rs, t.tkt[ri] as TicketEntry);
         t.set(ri, F_FLAGS, flags | FL_SKEW_ADOPTED);
@@ -700,12 +729,12 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
       ex: p + lt * 1000,
       lt: lt,
       gr: gr,
-      rp: new ReplayWindow(),
+      rp: typeof BOARD_SIGNALING === 'undefined' || BOARD_SIGNALING ? new ReplayWindow() : null,
       so: 0,
     };
     const rn = t.get(ri, F_NONCE);
     const ad = t.addr[ri] || rs.la;
-    const port = t.addr[ri] ? t.get(ri, F_PORT) : rs.lp;
+    const rp = t.addr[ri] ? t.get(ri, F_PORT) : rs.lp;
     // The SA Recovered (if asked for) is built first, then the decoded message is dropped:
     // it is not live while the SA keys are derived.
     const sr = mm.ackRequired && ad !== null ? encodeSaRecovered(bk, usageHmacKey(bk, sub.keytype, sub.keyvalue, U_SA_RECOVERED), { kmmid: KM_SA_RECOVERED, doi: DOI_IPSEC }, mm.hmac) : null;
@@ -725,7 +754,7 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
     log(a, 'established', { sc: rs.p, nonce: rn, ctaSpi: sa.ctaSpi, scSpi: sa.scSpi, lifetime: lt });
     if (sr) {
       a.cn[C_SA_RECOVERED_SENT]++;
-      send(a, CH_KM, sr, ad as string, port);
+      send(a, CH_KM, sr, ad as string, rp);
     }
     return;
   }
@@ -750,14 +779,26 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
     }
   }
   if (!sc) return D_UNKNOWN_SC;
-  if (!fromSc(sc, address)) return D_WRONG_ADDRESS;
+  if (!fromSc(sc, address, port)) return D_WRONG_ADDRESS;
   if (data[1] !== DOI_IPSEC) return D_UNSUPPORTED_DOI;
+  // At most 4 triggers per second per SC get past here (an AP Request, or a Rekey's HMAC, each):
+  // the work and the reply bytes a flood can cause are bounded, the rest counted.
+  const p0 = pn(a);
+  if (!(p0 - sc.ws < 1000)) {
+    sc.ws = p0;
+    sc.wc = 0;
+  }
   if (k === KM_WAKE_UP) {
     if (end !== n - 1) return D_MALFORMED;
     // The SC never repeats a nonce: the same one again is the network duplicating
     // (or an attacker replaying) a Wake Up already answered. Answering it would
     // replace the pending session or start one the SC will disregard.
     if (nonce === sc.wn) return D_DUPLICATE;
+    // An (unauthenticated) Wake Up never displaces an exchange of this SC's that awaits its
+    // AP Reply: claim 16, the CTA awaits the reply and aborts only when its timer runs out.
+    const pi = a.table.findBySc(sc.x);
+    if (pi >= 0 && a.table.state(pi) === S_AP_REQ_SENT && a.table.get(pi, F_KIND) !== K_CLIENT) return D_BUSY;
+    if (++sc.wc > 4) return D_RATE_LIMITED;
     sc.wn = nonce;
     a.cn[C_WAKE_UPS]++;
     return open(a, sc, nonce, K_WAKE, address, port);
@@ -766,6 +807,7 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
   const acc = sc.ac;
   if (!acc) return D_NO_SESSION;
   if (n < HMAC_LEN + 30) return D_MALFORMED;
+  if (++sc.wc > 4) return D_RATE_LIMITED;
   const m = decodeRekey(data);
   const b = a.b;
   if (!acc.hmacRekey) acc.hmacRekey = usageHmacKey(b, acc.etype, acc.key, U_REKEY);
@@ -896,6 +938,11 @@ function abort(a: CtaAgent, i: number, why: string): void {
   const kind = t.get(i, F_KIND);
   const nonce = t.get(i, F_NONCE);
   const tries = t.get(i, F_RETRIES);
+  if (t.get(i, F_FLAGS) & FL_SKEW_ADOPTED) {
+    // The skew adopted for this exchange was never confirmed by an AP Reply: undo it.
+    a.offsetMs = a.po;
+    a.au = 0;
+  }
   t.free(i);
   a.cn[C_SESSIONS_ABORTED]++;
   // A failed re-key leaves the SA it would have replaced in force (a Wake Up that

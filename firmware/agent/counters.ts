@@ -51,6 +51,8 @@ export const D_ESP_ICV = 17;
 export const D_ESP_REPLAY = 18;
 export const D_ESP_MALFORMED = 19;
 export const D_INTERNAL = 20;
+export const D_RATE_LIMITED = 21;
+export const D_BUSY = 22;
 
 /**
  * Counter names (AgentCounters keys but drops) in C_ index order, then the drop reasons
@@ -63,6 +65,6 @@ export function counterNames(): string[] {
     'asExchanges asRequestsSent kdcRetransmits kdcFailures ticketsCached ticketRefreshes ticketPrefetches skewAdopted krbErrors ' +
     'clientInitiated saExpired signalingReceived signalingAnswered ' +
     'unknown_sc wrong_address nonce_zero table_full duplicate bad_hmac malformed stale_rekey no_pending no_session ' +
-    'bad_ap_rep no_subkey bad_ciphersuite unexpected unsupported_doi kdc_unmatched esp_no_sa esp_icv esp_replay esp_malformed internal'
+    'bad_ap_rep no_subkey bad_ciphersuite unexpected unsupported_doi kdc_unmatched esp_no_sa esp_icv esp_replay esp_malformed internal rate_limited busy'
   ).split(' ');
 }

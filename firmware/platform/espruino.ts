@@ -18,7 +18,7 @@ export interface BoardInfo {
   board: string;
   variables: number;
   nativeCrypto: { sha1: boolean; sha256: boolean; sha384: boolean; aes: boolean };
-  transports: { udp: boolean; serial: string | null; udpPort: number | null; wifi?: boolean; wifiModule?: string };
+  transports: { udp: boolean; serial: string | null; udpPort: number | null; recvBuffer?: number; wifi?: boolean; wifiModule?: string };
   serial: { port: string | null; rx: string | null; tx: string | null; baud: number | null; consoleTo: string | null };
   timers: {
     solicitedTimeoutMs: number;
@@ -169,9 +169,11 @@ export function makeEspruinoPlatform(): Platform {
     },
     udpBind: function (port: number, onMessage: (data: Uint8Array, address: string, port: number) => void): UdpSocket | null {
       if (!(typeof BOARD_UDP === 'undefined' || BOARD_UDP) || !BOARD.transports.udp) return null;
-      // Espruino's dgram truncates received datagrams to recvBufferSize (default 536):
-      // an AS-REP is larger, so ask for room for any message the agent accepts.
-      const sock = espruinoRequire('dgram').createSocket({ type: 'udp4', recvBufferSize: 2048 });
+      // recvBufferSize (default 536) caps a received datagram (an AS-REP is larger) and, on
+      // the Linux and ESP32 builds, is the socket's SO_RCVBUF: the kernel's queue. 2048 held
+      // about four small datagrams there (a burst of 500 lost 488), so it is a per-board
+      // fact, board-configs transports.recvBuffer.
+      const sock = espruinoRequire('dgram').createSocket({ type: 'udp4', recvBufferSize: BOARD.transports.recvBuffer || 2048 });
       sock.on('message', function (msg: string, rinfo: { address: string; port: number }) {
         onMessage(fromBinaryString(msg), rinfo.address, rinfo.port);
       });

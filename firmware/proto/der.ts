@@ -221,7 +221,6 @@ export function civilFromDays(z: number): number[] {
   return [yoe + era * 400 + (m <= 2 ? 1 : 0), m, d];
 }
 
-/** Days in month m (1-12) of year y. */
 /**
  * The one calendar check of the firmware (KerberosTime here, pktc's Rekey timestamp):
  * '' for a real UTC date and time of day, else the field that is wrong ('month',

@@ -3,7 +3,6 @@
 // peak of an exchange, and ms per exchange, with the real bundle on the interpreter
 // against our KDC and SC on loopback.
 import { spawn } from 'node:child_process';
-import dgram from 'node:dgram';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,12 +10,9 @@ import { gzipSync } from 'node:zlib';
 import { performance } from 'node:perf_hooks';
 import { buildFirmware } from '../build/build.ts';
 import { listBoards } from '../build/boards.ts';
-import { KdcDatabase } from '../kdc/db.ts';
-import { startKdc } from '../kdc/server.ts';
-import { startSc, type EstablishedEvent } from '../sc/server.ts';
-import { makeConfig } from '../provision/config.ts';
+import type { EstablishedEvent } from '../sc/server.ts';
 import { figure, type Figure } from './stats.ts';
-import { REALM, SC_PRINCIPAL } from './fixtures.ts';
+import { benchWorld, measureFromFlash } from './espruino-flash.ts';
 
 export const BUNDLE_TARGET = 24 * 1024;
 
@@ -24,10 +20,12 @@ export type BoardSize = { board: string; bytes: number; gzip: number; violations
 export type ModuleSize = { module: string; bytes: number; pct: number };
 export type EspruinoFigures = {
   binary: string;
-  /** Where the bundle's code lives: 'ram' (the file given to the interpreter) or 'flash' (eval of a Storage file). */
+  /** Where the code lives: 'ram' (the bundle file given to the interpreter) or 'flash' (the stored image in Storage .bootcde, booted). */
   mode: 'ram' | 'flash';
   variablesTotal: number;
   blockBytes: number | null;
+  /** Flash mode: the board whose layout the interpreter has (13-byte blocks, its variable count): the figures are in its units; null: lower than a board's. */
+  boardLayout?: string | null;
   idleBoot: number;
   idleEstablished: number;
   peakFirstExchange: number;
@@ -43,7 +41,7 @@ export type FirmwareBenchResult = {
   groups: ModuleSize[];
   /** Code in RAM (the bundle file run directly). */
   espruino: EspruinoFigures | null;
-  /** Code in flash: the bundle written to Storage first, then eval'd from there (how a board runs it). */
+  /** Code in flash: the stored image in Storage .bootcde, booted from flash (how a board runs it; espruino-flash.ts). */
   espruinoFlash: EspruinoFigures | null;
   espruinoSkipped: string | null;
 };
@@ -61,16 +59,6 @@ async function breakdown(board: string, dir: string): Promise<{ modules: ModuleS
   }
   const groups = [...g.entries()].map(([module, bytes]) => ({ module, bytes, pct: (100 * bytes) / total })).sort((a, b) => b.bytes - a.bytes);
   return { modules, groups };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = dgram.createSocket('udp4');
-    s.bind(0, '127.0.0.1', () => {
-      const p = s.address().port;
-      s.close(() => resolve(p));
-    });
-  });
 }
 
 /** Appended to the bundle: memory sampling around the agent's receive path and crypto calls. */
@@ -108,78 +96,16 @@ const PROBE = `
 })();
 `;
 
-/** Runs the interpreter on one file in a working directory until it prints `re` (or exits). */
-async function runUntil(bin: string, file: string, cwd: string, re: RegExp, ms: number): Promise<void> {
-  const child = spawn(bin, [file], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`Espruino: no ${re} within ${ms} ms; output: ${out.slice(-400)}`)), ms);
-      const on = (d: Buffer) => {
-        out += d.toString('latin1');
-        if (re.test(out)) {
-          clearTimeout(t);
-          resolve();
-        }
-      };
-      child.stdout.on('data', on);
-      child.stderr.on('data', on);
-      child.once('exit', () => {
-        clearTimeout(t);
-        if (re.test(out)) resolve();
-        else reject(new Error(`Espruino exited before ${re}; output: ${out.slice(-400)}`));
-      });
-    });
-  } finally {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  }
-}
-
 async function runOnEspruino(bin: string, quick: boolean, log: (s: string) => void, mode: 'ram' | 'flash'): Promise<EspruinoFigures> {
   const dir = mkdtempSync(join(tmpdir(), 'cta-bench-esp-'));
   const cleanups: (() => Promise<void> | void)[] = [() => rmSync(dir, { recursive: true, force: true })];
   try {
-    const db = KdcDatabase.init(join(dir, 'kdc.db'), REALM, { enctypes: [17] });
-    db.addPrincipal(SC_PRINCIPAL, { randkey: true, enctypes: [17] });
-    const cta = `cta/e1.bench.test@${REALM}`;
-    db.addPrincipal(cta, { randkey: true, enctypes: [17] });
-    db.exportKeytab(SC_PRINCIPAL, join(dir, 'sc.keytab'));
-    db.exportKeytab(cta, join(dir, 'cta.keytab'));
-    const kdc = await startKdc({ db, host: '127.0.0.1', port: 0 });
-    cleanups.push(async () => {
-      await kdc.close();
-      db.close();
-    });
-    const sc = await startSc({ principal: SC_PRINCIPAL, keytab: join(dir, 'sc.keytab'), listen: { host: '127.0.0.1', port: 0 }, control: null, wakeOnStart: false });
-    cleanups.push(() => sc.close());
-    const listenPort = await freePort();
-    const cfg = makeConfig({
-      keytab: new Uint8Array(readFileSync(join(dir, 'cta.keytab'))),
-      principal: cta,
-      scs: [{ principal: SC_PRINCIPAL, address: '127.0.0.1', port: sc.address.port }],
-      kdc: { address: '127.0.0.1', port: kdc.udpPort },
-      listenPort,
-      signalingPort: await freePort(),
-    });
+    const { cta, sc, cfg, listenPort } = await benchWorld(dir, cleanups);
     const b = await buildFirmware({ board: 'linux', outDir: dir });
     if (b.violations.length) throw new Error(`the linux bundle breaks the Espruino subset (${b.violations.length} violations)`);
     const prog = join(dir, 'bench-agent.js');
     const writeCfg = `require("Storage").write("cta.cfg", atob("${Buffer.from(cfg).toString('base64')}"));\n`;
-    if (mode === 'ram') writeFileSync(prog, writeCfg + readFileSync(b.path, 'utf8') + PROBE);
-    else {
-      // A board runs its code from flash: put the bundle in Storage in a first run,
-      // then start from a file that only evaluates it from there.
-      const put = join(dir, 'put.js');
-      writeFileSync(put, `require("Storage").write("cta.js",atob("${readFileSync(b.path).toString('base64')}"));print("STORED");\n`);
-      await runUntil(bin, put, dir, /STORED/, 20000);
-      // The Linux build sizes its variable store to what the program needed while it was
-      // parsed and grows it only from the main context: a short program would leave it
-      // at 4,096, and the agent's receive path (run from the event loop) would then fail
-      // with "Not enough memory". Grow it once up front (the garbage is freed at once;
-      // the figures count used variables, not the store's size).
-      const grow = '(function(){var a=[];for(var i=0;i<6000;i++)a.push(i);})();\n';
-      writeFileSync(prog, grow + writeCfg + 'eval(require("Storage").read("cta.js"));\n' + PROBE);
-    }
+    writeFileSync(prog, writeCfg + readFileSync(b.path, 'utf8') + PROBE);
 
     const child = spawn(bin, [prog], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     cleanups.push(
@@ -289,7 +215,20 @@ export async function runFirmwareBench(o: { espruino: string | null; quick: bool
     else if (!existsSync(o.espruino)) espruinoSkipped = `--espruino ${o.espruino} does not exist`;
     else {
       espruino = await runOnEspruino(o.espruino, o.quick, o.log, 'ram');
-      espruinoFlash = await runOnEspruino(o.espruino, o.quick, o.log, 'flash');
+      const f = await measureFromFlash({ bin: o.espruino, exchanges: o.quick ? 4 : 8, log: o.log });
+      espruinoFlash = {
+        binary: f.binary,
+        mode: 'flash',
+        variablesTotal: f.variablesTotal,
+        blockBytes: f.blockSize,
+        boardLayout: f.boardLayout,
+        idleBoot: f.boot,
+        idleEstablished: f.idleWithSa,
+        peakFirstExchange: f.peakFirst,
+        peakExchange: f.peak,
+        firstExchangeMs: f.exchangeMs[0],
+        msPerExchange: figure(f.exchangeMs.slice(1)),
+      };
     }
     return { target: BUNDLE_TARGET, boards, breakdownBoard, modules, groups, espruino, espruinoFlash, espruinoSkipped };
   } finally {

@@ -25,12 +25,34 @@ export interface BoardConfig {
   variables: number;
   /** Bytes per variable (process.memory().blocksize). */
   blockSize: number;
+  /**
+   * Variables the firmware may use with its code in flash, in this board's own units:
+   * after boot, and at the peak of an exchange (checked by test/espruino-bin-flash.test.ts
+   * with ESPRUINO_BIN); source: how the figure was chosen.
+   */
+  ramBudget: { boot: number; peak: number; source: string };
+  /**
+   * Storage for files (the Espruino board definition's saved_code); keepFree: what the
+   * image plus a typical configuration must leave to the user (the issue-11 target);
+   * source: where the figure comes from.
+   */
+  storage: { bytes: number; keepFree: number; source: string };
   nativeCrypto: { sha1: boolean; sha256: boolean; sha384: boolean; aes: boolean };
   /** wifi: the UDP network is WiFi, joined with require(wifiModule).connect() before the agent binds. */
-  transports: { udp: boolean; serial: 'Serial1' | 'USB' | null; udpPort: number | null; wifi?: boolean; wifiModule?: string };
+  /**
+   * recvBuffer: the UDP sockets' recvBufferSize (bytes): the largest datagram the CTA takes
+   * (an AS-REP included) and, on the Linux and ESP32 builds, the kernel receive queue (SO_RCVBUF).
+   */
+  transports: { udp: boolean; serial: 'Serial1' | 'USB' | null; udpPort: number | null; recvBuffer?: number; wifi?: boolean; wifiModule?: string };
   /** consoleTo: where the JS console moves when the serial transport shares its port (null: no move). */
   serial: { port: string | null; rx: string | null; tx: string | null; baud: number | null; consoleTo: string | null };
   timers: BoardTimers;
+  /**
+   * What the board's image carries beyond the key-management exchange itself.
+   * signaling: protected call signaling (ESP-protected NCS over the SA, proto/esp.ts);
+   * without it the board establishes SAs but drops signaling datagrams (esp_no_sa).
+   */
+  features: { signaling: boolean };
   /** Session-table size. */
   slots: number;
   notes: string[];

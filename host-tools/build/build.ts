@@ -5,10 +5,14 @@ import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
+import { minify as terserMinify } from 'terser';
 import { parse, type Node } from 'acorn';
 import { fullAncestor } from 'acorn-walk';
 import { loadBoard, type BoardConfig } from './boards.ts';
 import { checkSubset, type Violation } from './subset-check.ts';
+import { pretokenise } from './image.ts';
+import { mangleablePropsRegex } from './mangle.ts';
+import { DROPPED, SLOT, dictionaryPathFor } from './text.ts';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DEFAULT_ENTRY = 'firmware/main.ts';
@@ -26,9 +30,10 @@ export interface BuildOptions {
   /** Default true; false keeps the bundle readable (still es2015 IIFE). */
   minify?: boolean;
   /**
-   * Default true: the messages of errors thrown in firmware/proto/** (and the native crypto glue) become short
-   * codes ("der#12"); the full texts are written next to the bundle as
-   * <name>.errors.json. User-facing messages (config, control, agent) stay whole.
+   * Default true: text only a person reads leaves the board (text.ts): error messages,
+   * console lines, log event names and control error replies become short codes
+   * ("der#12", "main#3{value}"), their texts written next to the bundle as
+   * <name>.dict.json for the host tools to print them again.
    */
   shortErrors?: boolean;
 }
@@ -42,9 +47,12 @@ export interface ModuleSize {
 export interface BuildResult {
   board: string;
   entry: string;
-  /** Absolute path of the written bundle. */
+  /** Absolute path of the written bundle (readable JavaScript, minified). */
   path: string;
   bytes: number;
+  /** Absolute path of the stored image: the bundle pretokenised (image.ts), what goes to Storage ".bootcde". */
+  imagePath: string;
+  imageBytes: number;
   /** Subset-check violations (empty = the bundle is inside the Espruino subset). */
   violations: Violation[];
   /** Bytes each module contributes to the bundle, largest first. */
@@ -78,6 +86,7 @@ export function boardDefines(cfg: BoardConfig): { [name: string]: string } {
     BOARD_UDP: JSON.stringify(!!cfg.transports.udp),
     BOARD_SERIAL: JSON.stringify(!!cfg.transports.serial),
     BOARD_WIFI: JSON.stringify(!!cfg.transports.wifi),
+    BOARD_SIGNALING: JSON.stringify(cfg.features.signaling),
   };
   // Every fact also by its path (BOARD.serial.baud, BOARD.timers, ...): esbuild puts the
   // literal at each use, so a bundle that reads fields only keeps no BOARD object (on the
@@ -273,10 +282,13 @@ function isLabelExpr(n: AnyNode): boolean {
 }
 
 /**
- * Rewrites `new DecodeError(<message>)` (and CryptoError, Error) in firmware/proto/**
- * to `new DecodeError("<module>#<n>")`: the texts are most of the bundle's string
- * bytes and only ever reach a log line on the board. The error classes (what the
- * agent acts on) do not change. Codes go to `codes` for the .errors.json map.
+ * The text dictionary's build half (text.ts says what and why). In every firmware
+ * module, `new DecodeError(<message>)` (and CryptoError, Error), `print(<line>)`,
+ * `log(a, '<event>', ..)` and `reply(id, false, <error>)` get a short code in place of
+ * their text: `new DecodeError("<module>#<n>")`, in firmware/proto/** with the values
+ * dropped, elsewhere with the values kept after the code ("main#4{" + v + "}"). The
+ * error classes (what the agent acts on) do not change. Templates go to `codes` for
+ * the <board>.dict.json dictionary.
  *
  * With the messages gone, the field labels the decoders pass down only to build
  * them ("EncKDCRepPart.key-expiration", `what + '.pvno'`, pktc's 'AppData SPI',
@@ -286,27 +298,60 @@ function isLabelExpr(n: AnyNode): boolean {
  */
 function shortErrorsPlugin(codes: { [code: string]: string }): esbuild.Plugin {
   let labels: Promise<Map<string, number>> | null = null;
+  const owner: { [stem: string]: string } = {};
   return {
     name: 'espruino-short-errors',
     setup(b) {
       b.onLoad({ filter: /\.ts$/ }, async (args) => {
         const rel = relative(REPO_ROOT, args.path);
         // errors.ts throws the message it is given (its throw helpers): nothing to shorten there.
-        if (!SHORTEN_DIRS.some((d) => rel.startsWith(d)) || resolve(args.path) === ERRORS_MODULE) return undefined;
+        // (The selftest entry prints its verdict for test runners to read: it keeps its text.)
+        if (!rel.startsWith('firmware' + sep) || resolve(args.path) === ERRORS_MODULE || rel === join('firmware', 'selftest.ts')) return undefined;
+        // Protocol code drops a message's values too (they only name a malformed field).
+        const drop = SHORTEN_DIRS.some((d) => rel.startsWith(d));
         if (!labels) labels = labelFunctions();
-        const labelFns = await labels;
+        const labelFns = drop ? await labels : new Map<string, number>();
         const js = await toJs(args.path);
         const ast = parse(js, { ecmaVersion: 'latest', sourceType: 'module' }) as AnyNode;
         const stem = basename(rel, '.ts');
+        if (owner[stem] && owner[stem] !== rel) throw new Error(`text codes: ${rel} and ${owner[stem]} share the stem '${stem}'`);
+        owner[stem] = rel;
         const edits: { start: number; end: number; text: string }[] = [];
         let n = 0;
         const helpers = throwHelpers(ast, args.path);
         const usedHelpers = new Set<string>();
+        /** The coded replacement of a text expression, or null to leave it as it is. */
+        const coded = (arg: AnyNode, always: boolean): string | null => {
+          const parts = textParts(arg);
+          if (!parts) {
+            if (!drop) return null;
+            const code = `${stem}#${++n}`;
+            codes[code] = DROPPED;
+            return JSON.stringify(code);
+          }
+          const literal = parts.filter((x) => typeof x === 'string').join('');
+          // Already a code ('cfg#' + n: firmware/config.ts numbers its own checks).
+          if (/^[a-z][a-z0-9-]*#\d*$/.test(literal)) return null;
+          if (!always && parts.length === 1 && literal.length <= 8) return null;
+          const code = `${stem}#${++n}`;
+          codes[code] = parts.map((x) => (typeof x === 'string' ? x : drop ? DROPPED : SLOT)).join('');
+          const values = drop ? [] : parts.filter((x): x is AnyNode => typeof x !== 'string');
+          if (!values.length) return JSON.stringify(code);
+          return JSON.stringify(code + '{') + values.map((v, i) => (i ? '+"`"+(' : '+(') + js.slice(v.start, v.end) + ')').join('') + '+"}"';
+        };
         fullAncestor(ast, (node: AnyNode, _st: unknown, anc: AnyNode[]) => {
           if (node.type === 'CallExpression') {
+            const args = node.arguments as AnyNode[];
+            const callee = node.callee.type === 'Identifier' ? (node.callee.name as string) : '';
+            // Console lines, log event names, the control channel's error replies.
+            const text = callee === 'print' && args.length === 1 ? args[0] : callee === 'log' && args.length === 3 && isString(args[1]) ? args[1] : callee === 'reply' && args.length === 3 && args[1].type === 'Literal' && args[1].value === false ? args[2] : null;
+            if (text) {
+              const r = coded(text, callee === 'log');
+              if (r !== null) edits.push({ start: text.start, end: text.end, text: r });
+              return;
+            }
             const key = callKey(node);
             const idx = key === null ? undefined : labelFns.get(key);
-            const args = node.arguments as AnyNode[];
             const arg = idx === undefined ? undefined : args[idx];
             if (!arg || !isLabelExpr(arg) || (arg.type === 'Literal' && arg.value === 0)) return;
             // The last argument is dropped (the parameter is undefined), any other becomes 0.
@@ -316,16 +361,16 @@ function shortErrorsPlugin(codes: { [code: string]: string }): esbuild.Plugin {
           }
           if (node.type !== 'NewExpression' || node.callee.type !== 'Identifier' || !ERROR_CTORS.has(node.callee.name)) return;
           const arg = node.arguments[0] as AnyNode | undefined;
-          if (!arg || (arg.type === 'Literal' && typeof arg.value === 'string' && arg.value.length <= 8)) return;
-          const code = `${stem}#${++n}`;
-          codes[code] = js.slice(arg.start, arg.end);
+          if (!arg) return;
+          const r = coded(arg, false);
+          if (r === null) return;
           // `throw new DecodeError("der#12")` -> `__tD("der#12");` (errors.ts throwDecode: the same error, thrown there).
           const parent = anc[anc.length - 2];
           const helper = helpers[node.callee.name];
           if (helper && parent && parent.type === 'ThrowStatement' && parent.argument === node && node.arguments.length === 1) {
             usedHelpers.add(node.callee.name);
-            edits.push({ start: parent.start, end: parent.end, text: `${helper}(${JSON.stringify(code)});` });
-          } else edits.push({ start: arg.start, end: arg.end, text: JSON.stringify(code) });
+            edits.push({ start: parent.start, end: parent.end, text: `${helper}(${r});` });
+          } else edits.push({ start: arg.start, end: arg.end, text: r });
         });
         // Outermost edits only (a label call inside a replaced message goes with it).
         edits.sort((x, y) => x.start - y.start || y.end - x.end);
@@ -341,6 +386,47 @@ function shortErrorsPlugin(codes: { [code: string]: string }): esbuild.Plugin {
       });
     },
   };
+}
+
+function isString(n: AnyNode): boolean {
+  return (n.type === 'Literal' && typeof n.value === 'string') || (n.type === 'TemplateLiteral' && n.expressions.length === 0);
+}
+
+/**
+ * A text expression as its literal texts and value expressions, in order:
+ * 'a' + x + `b${y}` -> ['a', x, 'b', y]. Only where every `+` is a string
+ * concatenation (the chain's first literal comes first or second); null otherwise.
+ */
+export function textParts(n: AnyNode): (string | AnyNode)[] | null {
+  const leaves: AnyNode[] = [];
+  let cur = n;
+  while (cur.type === 'BinaryExpression' && cur.operator === '+') {
+    leaves.unshift(cur.right);
+    cur = cur.left;
+  }
+  leaves.unshift(cur);
+  const k = leaves.findIndex((l) => isString(l) || l.type === 'TemplateLiteral');
+  if (k < 0) return null;
+  const out: (string | AnyNode)[] = [];
+  // Values before the first literal are one value (`a + b + 'x'` adds a and b first).
+  if (k > 1) out.push({ type: 'Merged', start: leaves[0].start, end: leaves[k - 1].end } as AnyNode);
+  else if (k === 1) out.push(leaves[0]);
+  for (const l of leaves.slice(k)) {
+    if (l.type === 'Literal' && typeof l.value === 'string') out.push(l.value);
+    else if (l.type === 'TemplateLiteral') {
+      l.quasis.forEach((q: AnyNode, i: number) => {
+        out.push(q.value.cooked as string);
+        if (i < l.expressions.length) out.push(l.expressions[i]);
+      });
+    } else out.push(l);
+  }
+  // Adjacent literals merge; empty literals go.
+  const merged: (string | AnyNode)[] = [];
+  for (const x of out) {
+    if (typeof x === 'string' && typeof merged[merged.length - 1] === 'string') merged[merged.length - 1] += x;
+    else if (x !== '') merged.push(x);
+  }
+  return merged;
 }
 
 const ERRORS_MODULE = join(REPO_ROOT, 'firmware', 'proto', 'errors.ts');
@@ -408,6 +494,8 @@ export async function buildFirmware(opts: BuildOptions): Promise<BuildResult> {
       tsconfig: join(REPO_ROOT, 'tsconfig.json'),
       define: boardDefines(cfg),
       plugins: shortErrors ? [noBareImports, shortErrorsPlugin(errorCodes)] : [noBareImports],
+      // Firmware-only property names become short ones (mangle.ts says which and why).
+      mangleProps: (opts.minify ?? true) ? mangleablePropsRegex(REPO_ROOT) : undefined,
     });
   } catch (e) {
     const failure = e as esbuild.BuildFailure;
@@ -417,17 +505,28 @@ export async function buildFirmware(opts: BuildOptions): Promise<BuildResult> {
     }
     throw e;
   }
-  const code = espruinoFixups(result.outputFiles[0].text);
+  let bundled = result.outputFiles[0].text;
+  // A second minifier pass: terser's compressor (several passes, safe transforms only)
+  // finds what esbuild's single pass leaves (measured: about 1 KB of a 42 KB image).
+  if (opts.minify ?? true) {
+    const t = await terserMinify(bundled, { ecma: 2015, compress: { passes: 2 }, mangle: true, format: { ascii_only: true } });
+    if (typeof t.code !== 'string') throw new Error(`terser gave no output for board ${cfg.board}`);
+    bundled = t.code;
+  }
+  const code = espruinoFixups(bundled);
   mkdirSync(outDir, { recursive: true });
   const path = join(outDir, outName);
   writeFileSync(path, code);
-  if (shortErrors) writeFileSync(path.replace(/\.js$/, '') + '.errors.json', JSON.stringify(errorCodes, null, 1) + '\n');
+  const image = pretokenise(code);
+  const imagePath = path.replace(/\.js$/, '') + '.img';
+  writeFileSync(imagePath, image);
+  if (shortErrors) writeFileSync(dictionaryPathFor(path), JSON.stringify({ board: cfg.board, text: errorCodes }, null, 1) + '\n');
   const out = Object.values(result.metafile.outputs)[0];
   const modules = Object.entries(out ? out.inputs : {})
     .map(([p, v]) => ({ path: p, bytes: v.bytesInOutput }))
     .filter((m) => m.bytes > 0)
     .sort((x, y) => y.bytes - x.bytes);
-  return { board: cfg.board, entry, path, bytes: Buffer.byteLength(code), violations: checkSubset(code), modules, errorCodes };
+  return { board: cfg.board, entry, path, bytes: Buffer.byteLength(code), imagePath, imageBytes: image.length, violations: checkSubset(code), modules, errorCodes };
 }
 
 type AnyNode = Node & { [k: string]: any };

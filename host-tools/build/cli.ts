@@ -6,13 +6,19 @@ import { parseArgs, UsageError } from '../args.ts';
 import { listBoards, loadBoard } from './boards.ts';
 import { buildFirmware, DEFAULT_ENTRY, DEFAULT_OUT_DIR } from './build.ts';
 import { formatViolations } from './subset-check.ts';
+import { formatFit, storageFit, typicalConfig } from './capacity.ts';
 
 export const help = `usage: cta build [--board B | --all] [--entry firmware/main.ts] [--out dist/firmware] [--no-minify]
 
 Bundles the firmware (esbuild: IIFE, es2015, minified, BOARD constant from
-board-configs/<board>.json) into <out>/<board>.js, prints its size, and checks
-the bundle against the Espruino subset (docs/design/ESPRUINO.md). Fails (exit 1) listing
-every violation.
+board-configs/<board>.json) into <out>/<board>.js, checks the bundle against the
+Espruino subset (docs/design/ESPRUINO.md), and writes the stored image
+<out>/<board>.img (the bundle pretokenised as EspruinoTools does for code saved to
+flash: what cta flash writes to Storage ".bootcde"). Prints, per board, the image,
+a typical configuration and what is left of the board's Storage (board-configs
+"storage"). Fails (exit 1) on a subset violation or when image plus a typical
+configuration do not fit the board's Storage; a board that fits but leaves less
+than its keepFree (8 KB for the user) is reported as missing its target.
 
   --board B      board config name (default: emulator); boards: ${listBoards().join(', ')}
   --all          build every board
@@ -53,6 +59,15 @@ export async function run(argv: string[]): Promise<number> {
       console.error(formatViolations(r.violations, rel));
     } else {
       console.log(`${board}: ${rel} ${r.bytes} bytes (${kb} KB), subset check passed`);
+    }
+    if (entry === undefined) {
+      const fit = storageFit(loadBoard(board), r.imageBytes, typicalConfig(loadBoard(board)).length);
+      const line = `${board}: ${relative(process.cwd(), r.imagePath) || r.imagePath} ${formatFit(fit)}`;
+      if (fit.fits) console.log(line);
+      else {
+        failed++;
+        console.error(line);
+      }
     }
     if (values.report) {
       for (const m of r.modules) console.log(`  ${String(m.bytes).padStart(7)}  ${(m.bytes / r.bytes * 100).toFixed(1).padStart(5)}%  ${m.path}`);

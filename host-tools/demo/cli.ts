@@ -139,7 +139,7 @@ export async function run(argv: string[]): Promise<number> {
       ` (KDC ${res.kdc}, SC ${res.sc}, realm ${res.realm})`,
   );
   if (values['keep-running']) {
-    log(`running; the SC's control API is on ${res.control}: e.g. cta sc ctas --control ${res.control}`);
+    log(`running; the SC's control API is on ${res.control}: e.g. cta sc ctas --control ${res.control} --token-file ${res.controlTokenFile}`);
     log('Ctrl-C stops');
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);

@@ -62,6 +62,8 @@ export interface DemoResult {
   sc: string;
   /** The SC's control API (HOST:PORT) with keepRunning, else null. */
   control: string | null;
+  /** The file holding the control API's bearer token (cta sc ... --token-file), with keepRunning. */
+  controlTokenFile: string | null;
   rows: CtaRow[];
   stop: () => Promise<void>;
 }
@@ -131,15 +133,15 @@ async function externalRealm(x: NonNullable<DemoOptions['external']>, ctas: numb
   return { realm: x.realm, kdcAddr: x.kdc, scPrincipal, scKeytab, ctaKeytab, ctaNames };
 }
 
-/** The firmware bundle for the board, built if missing or older than the sources. */
+/** The firmware's stored image for the board (<board>.img), built if missing or older than the sources. */
 async function demoBundle(board: string, log: (l: string) => void): Promise<string> {
-  const bundle = join(REPO_ROOT, 'dist', 'firmware', `${board}.js`);
+  const bundle = join(REPO_ROOT, 'dist', 'firmware', `${board}.img`);
   if (!bundleStale(bundle, board)) return bundle;
   log(`building the firmware bundle for board '${board}'`);
   const r = await buildFirmware({ board });
   if (r.violations.length) throw new Error(`the firmware bundle breaks the Espruino subset (${r.violations.length} violations): run cta build --board ${board}`);
-  log(`built ${r.path} (${r.bytes} bytes)`);
-  return r.path;
+  log(`built ${r.imagePath} (stored image, ${r.imageBytes} bytes)`);
+  return r.imagePath;
 }
 
 /** A throwaway realm with an SC and `ctas` CTA principals, and its embedded KDC on a free port. */
@@ -303,7 +305,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
         keytab: r.scKeytab,
         listen: { host: '127.0.0.1', port: 0 },
         statePath: join(dir, 'sc.db'),
-        control: opts.keepRunning ? { host: '127.0.0.1', port: 0 } : null,
+        control: opts.keepRunning ? { host: '127.0.0.1', port: 0, tokenFile: join(dir, 'sc.db.token') } : null,
         wakeOnStart: false,
         log: () => {},
       });
@@ -333,6 +335,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       kdc: `${r.kdcAddr.host}:${r.kdcAddr.port}`,
       sc: `127.0.0.1:${sc.address.port}`,
       control: sc.controlAddress ? `${sc.controlAddress.host}:${sc.controlAddress.port}` : null,
+      controlTokenFile: sc.controlAddress ? join(dir, 'sc.db.token') : null,
       rows,
       stop,
     };

@@ -1,7 +1,8 @@
 // `cta emu`: run the firmware bundle in the host emulator until SIGINT/SIGTERM.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import dgram from 'node:dgram';
-import { decodeConfig, fullPrincipal, type CtaConfig } from '../../firmware/config.ts';
+import { decodeConfig, explainConfigError, type CtaConfig } from '../provision/config.ts';
 import type { BoardConfig } from '../build/boards.ts';
 import { join, resolve } from 'node:path';
 import { intOption, parseArgs, UsageError } from '../args.ts';
@@ -9,13 +10,13 @@ import { listBoards, loadBoard } from '../build/boards.ts';
 import { buildFirmware, REPO_ROOT } from '../build/build.ts';
 import { formatViolations } from '../build/subset-check.ts';
 import { bundleStale } from '../build/stale.ts';
-import { startEmulator } from './emulator.ts';
+import { startEmulator, privateStorageDir } from './emulator.ts';
 import { startConsoleEmulator } from './console.ts';
 
 export const help = `usage: cta emu [--board emulator] --config cta.cbor [--udp PORT] [--serial PATH] [--storage DIR] [--bundle FILE] [--rebuild]
        cta emu --console tcp:PORT [--board B] [--config cta.cbor] [--storage DIR]
 
-Runs the firmware bundle (dist/firmware/<board>.js, built if missing or older than
+Runs the stored image (dist/firmware/<board>.img, built if missing or older than
 the firmware sources) in a Node vm shaped like Espruino. The configuration is
 checked as the board reads it and written into Storage as "cta.cfg" before the
 bundle starts. Printed lines go to stdout. Stops on SIGINT/SIGTERM.
@@ -27,8 +28,10 @@ bundle starts. Printed lines go to stdout. Stops on SIGINT/SIGTERM.
                   port is the config's
   --bind ADDR     address UDP sockets bind to (default 127.0.0.1)
   --serial PATH   pseudo-terminal or serial device for the board's serial port
-  --storage DIR   Storage directory (default .tmp/emu/<board>-<principal>: one per CTA)
-  --bundle FILE   run this bundle instead of dist/firmware/<board>.js
+  --storage DIR   Storage directory (default .tmp/emu/<board>/<CTA principal>, or
+                  .tmp/emu/<board>/console-<port> for --console); made mode 0700,
+                  its files 0600: it holds the CTA's keys
+  --bundle FILE   run this image or .js bundle instead of dist/firmware/<board>.img
   --rebuild       build the bundle even if it is up to date
   --console tcp:PORT  instead of running the bundle, be a board with an Espruino-style
                   console on 127.0.0.1:PORT (what EspruinoTools / cta flash talk to):
@@ -56,9 +59,9 @@ export async function run(argv: string[]): Promise<number> {
   // The agent's config is checked as the board will read it; another --bundle gets the file as it is.
   const { bytes: config, cfg } = readConfig(v.config as string, board, !v.bundle);
   const udpPort = intOption(v.udp as string | undefined, 'udp', cfg ? cfg.listenPort : (board.transports.udpPort ?? 0), 0, 65535);
-  // One Storage per CTA by default: two CTAs of one board must not share cta.cfg.
-  const perCta = cfg ? `${board.board}-${fullPrincipal(cfg).replace(/[^A-Za-z0-9.@-]/g, '_')}` : board.board;
-  const storageDir = makeStorageDir((v.storage as string) ?? join(REPO_ROOT, '.tmp', 'emu', perCta));
+  // One default folder per CTA: two CTAs never share a Storage (each holds its keys in cta.cfg).
+  const own = cfg ? `${cfg.principal}@${cfg.realm}` : 'cfg-' + createHash('sha256').update(config).digest('hex').slice(0, 16);
+  const storageDir = makeStorageDir((v.storage as string) ?? join(REPO_ROOT, '.tmp', 'emu', board.board, encodeURIComponent(own)));
   const bindAddress = (v.bind as string) ?? '127.0.0.1';
   if (cfg && cfg.transport === 'udp') {
     // A port in use would only show as a "dgram error" line from the board: say it now.
@@ -66,7 +69,7 @@ export async function run(argv: string[]): Promise<number> {
     if (cfg.signalingPort !== cfg.listenPort) await checkUdpFree(bindAddress, cfg.signalingPort, "the CTA signaling port (the config's)");
   }
 
-  let bundlePath = v.bundle ? resolve(v.bundle as string) : join(REPO_ROOT, 'dist', 'firmware', `${board.board}.js`);
+  let bundlePath = v.bundle ? resolve(v.bundle as string) : join(REPO_ROOT, 'dist', 'firmware', `${board.board}.img`);
   if (v.bundle && !existsSync(bundlePath)) throw new UsageError(`bundle not found: ${v.bundle}`);
   if (!v.bundle && (v.rebuild || bundleStale(bundlePath, board.board))) {
     const r = await buildFirmware({ board: board.board });
@@ -75,8 +78,8 @@ export async function run(argv: string[]): Promise<number> {
       console.error(`cta emu: the bundle for ${board.board} breaks the Espruino subset`);
       return 1;
     }
-    bundlePath = r.path;
-    console.log(`emu: built ${r.path} (${r.bytes} bytes)`);
+    bundlePath = r.imagePath;
+    console.log(`emu: built ${r.imagePath} (stored image, ${r.imageBytes} bytes)`);
   }
   const portMap: { [p: number]: number } = {};
   const boardPort = cfg ? cfg.listenPort : board.transports.udpPort;
@@ -89,7 +92,7 @@ export async function run(argv: string[]): Promise<number> {
     udpBindAddress: bindAddress,
     udpPortMap: portMap,
     serialPath: v.serial as string | undefined,
-    onLog: (line) => console.log(line),
+    onLog: (line) => console.log(explainConfigError(line)),
   });
   setTimeout(() => {
     const udp = emu.udpAddresses().map((a) => `${a.address}:${a.port}`);
@@ -135,11 +138,11 @@ function errText(e: unknown): string {
   return code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : code === 'ENOTDIR' ? 'a part of the path is not a directory' : (code ?? (e as Error).message);
 }
 
-/** The board's Storage directory, created if needed (default .tmp/emu/<board> in the repository). */
+/** The board's Storage directory, created if needed, mode 0700 (it holds the CTA's keys). */
 function makeStorageDir(dir: string): string {
   const full = resolve(dir);
   try {
-    mkdirSync(full, { recursive: true });
+    privateStorageDir(full);
   } catch (e) {
     throw new UsageError(`cannot create the Storage directory ${full} (${errText(e)}); choose one with --storage DIR`);
   }
@@ -169,7 +172,7 @@ async function runConsole(v: { [k: string]: string | boolean | undefined }, boar
   if (!m) throw new UsageError(`bad --console '${v.console}': expected tcp:PORT (or tcp:HOST:PORT)`);
   const files: { [name: string]: Uint8Array } = {};
   if (v.config) files['cta.cfg'] = readConfig(v.config as string, loadBoard(board), true).bytes;
-  const storageDir = makeStorageDir((v.storage as string) ?? join(REPO_ROOT, '.tmp', 'emu', board));
+  const storageDir = makeStorageDir((v.storage as string) ?? join(REPO_ROOT, '.tmp', 'emu', board, `console-${m[2]}`));
   let con;
   try {
     con = await startConsoleEmulator({
@@ -178,7 +181,7 @@ async function runConsole(v: { [k: string]: string | boolean | undefined }, boar
       files,
       udpBindAddress: (v.bind as string) ?? '127.0.0.1',
       serialPath: v.serial as string | undefined,
-      onLog: (line) => console.log(line),
+      onLog: (line) => console.log(explainConfigError(line)),
       host: m[1] ?? '127.0.0.1',
       port: intOption(m[2], 'console port', 0, 0, 65535),
     });

@@ -12,6 +12,7 @@
 //    since the last boot becomes .bootcde), and restarts: reset() = a fresh context
 //    without the boot code (reset(true) also erases it), load() / E.reboot() = a
 //    fresh context that runs .bootrst and .bootcde from Storage, as at power-on.
+import { runnableSource } from '../build/image.ts';
 import net from 'node:net';
 import { startEmulator, type Emulator, type EmulatorOptions } from './emulator.ts';
 
@@ -174,7 +175,8 @@ export async function startConsoleEmulator(opts: ConsoleOptions): Promise<Emulat
         const code = Storage.read(name);
         if (typeof code !== 'string' || !code.length) continue;
         try {
-          emu.global.eval(code);
+          // A pretokenised .bootcde (cta flash writes the stored image) runs as the board runs it.
+          emu.global.eval(runnableSource(code));
         } catch (e) {
           uncaught(e);
         }

@@ -27,6 +27,8 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { loadBoard, type BoardConfig } from '../build/boards.ts';
+import { runnableSource, STORAGE_FILE_HEADER } from '../build/image.ts';
+import { dictionaryPathFor, expandLine, expandText, loadDictionary } from '../build/text.ts';
 import { buildFirmware, REPO_ROOT } from '../build/build.ts';
 import { FORBIDDEN_GLOBALS, FORBIDDEN_STATIC, FORBIDDEN_METHODS } from '../build/subset-check.ts';
 import { makeEspruinoCryptoModule } from './crypto-shim.ts';
@@ -36,8 +38,13 @@ import { UsageError } from '../args.ts';
 export interface EmulatorOptions {
   /** Board config name; default 'emulator'. */
   board?: string;
-  /** Bundle to run; default dist/firmware/<board>.js (built from firmware/main.ts if missing). */
+  /** Image or bundle to run; default dist/firmware/<board>.img (built from firmware/main.ts if missing). */
   bundlePath?: string;
+  /**
+   * The text dictionary its printed lines are expanded with (build/text.ts): default the
+   * one next to bundlePath, else dist/firmware/<board>.dict.json; null: print codes as they are.
+   */
+  dictionary?: string | null;
   /** Bundle source, instead of bundlePath. */
   code?: string;
   /** Directory holding the Storage files (created if missing). */
@@ -91,10 +98,32 @@ export interface Emulator {
   udpAddresses(): { address: string; port: number }[];
   /** Resolves when a log line matches (or rejects after timeoutMs). */
   waitForLog(re: RegExp, timeoutMs?: number): Promise<string>;
+  /** A string the firmware made (an error message, global.ctaError) with its text codes expanded. */
+  text(s: string): string;
   stop(): Promise<void>;
 }
 
 const STORAGE_NAME_MAX = 28;
+
+/**
+ * Writes a Storage file: mode 0600 (Storage holds "cta.cfg", the CTA's long-term keys),
+ * set on the open descriptor before any byte is written, also when the file existed.
+ */
+function writeStorageFile(f: string, data: Uint8Array): void {
+  const fd = fs.openSync(f, 'w', 0o600);
+  try {
+    fs.fchmodSync(fd, 0o600);
+    fs.writeFileSync(fd, data);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** The Storage directory: created 0700, and made 0700 if it exists (it is the board's flash: key material). */
+export function privateStorageDir(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  fs.chmodSync(dir, 0o700);
+}
 
 /** Storage file name -> a safe, reversible file name in storageDir. */
 function storageFile(dir: string, name: string): string {
@@ -140,22 +169,27 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
     throw new UsageError(`board ${board.board} has no serial transport (board-configs/${board.board}.json)`);
   }
   let code = opts.code;
-  let filename = opts.bundlePath ?? `dist/firmware/${board.board}.js`;
+  let filename = opts.bundlePath ?? `dist/firmware/${board.board}.img`;
   if (code === undefined) {
-    const path = opts.bundlePath ?? join(REPO_ROOT, 'dist', 'firmware', `${board.board}.js`);
+    // The stored image (pretokenised, as the board keeps it) by default; a plain .js bundle also runs.
+    const path = opts.bundlePath ?? join(REPO_ROOT, 'dist', 'firmware', `${board.board}.img`);
     if (!opts.bundlePath && !fs.existsSync(path)) {
       const r = await buildFirmware({ board: board.board });
       if (r.violations.length) throw new Error(`the firmware bundle for ${board.board} breaks the Espruino subset (run cta build --board ${board.board})`);
     }
-    code = fs.readFileSync(path, 'utf8');
+    code = runnableSource(fs.readFileSync(path, 'latin1'));
     filename = path;
   }
 
-  fs.mkdirSync(opts.storageDir, { recursive: true });
+  // Text that left the board (codes such as "main#4{..}") is printed as the sentence again.
+  const dictPath = opts.dictionary === undefined ? (opts.bundlePath ? dictionaryPathFor(opts.bundlePath) : join(REPO_ROOT, 'dist', 'firmware', `${board.board}.dict.json`)) : opts.dictionary;
+  const dict = dictPath ? loadDictionary(dictPath) : { text: {} };
+  privateStorageDir(opts.storageDir);
   const logs: string[] = [];
   const errors: Error[] = [];
   const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
-  const log = (line: string) => {
+  const log = (raw: string) => {
+    const line = expandLine(raw, dict);
     logs.push(line);
     opts.onLog?.(line);
     for (let i = waiters.length - 1; i >= 0; i--) {
@@ -359,16 +393,19 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
       if (isObj || !offset) {
         const total = size && size > bytes.length ? size : bytes.length;
         if (total === 0) throw new G.Error("Can't create zero length file");
+        // As on the board, a file that does not fit the board's Storage is not created.
+        const old = fs.existsSync(f) ? fs.statSync(f).size + STORAGE_FILE_HEADER : 0;
+        if (total + STORAGE_FILE_HEADER > Storage.getFree() + old) throw new G.Error('Unable to find or create file');
         const out = Buffer.alloc(total, 0xff);
         bytes.copy(out, 0);
-        fs.writeFileSync(f, out);
+        writeStorageFile(f, out);
         return true;
       }
       if (!fs.existsSync(f)) return false;
       const cur = fs.readFileSync(f);
       if (offset + bytes.length > cur.length) return false;
       bytes.copy(cur, offset);
-      fs.writeFileSync(f, cur);
+      writeStorageFile(f, cur);
       return true;
     },
     writeJSON(name: string, data: unknown) {
@@ -386,15 +423,26 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
       for (const n of fs.readdirSync(dir).map((f) => decodeURIComponent(f)).sort()) if (!re || re.test(n)) out.push(n);
       return out;
     },
+    // The board's Storage capacity (board-configs "storage"), less each file and its 32-byte header.
     getFree() {
-      return 256 * 1024;
+      let used = 0;
+      for (const f of fs.readdirSync(dir)) used += fs.statSync(join(dir, f)).size + STORAGE_FILE_HEADER;
+      return Math.max(0, board.storage.bytes - used);
+    },
+    getStats() {
+      const files = fs.readdirSync(dir);
+      let fileBytes = 0;
+      for (const f of files) fileBytes += fs.statSync(join(dir, f)).size + STORAGE_FILE_HEADER;
+      const o = new G.Object();
+      Object.assign(o, { totalBytes: board.storage.bytes, freeBytes: Math.max(0, board.storage.bytes - fileBytes), fileBytes, fileCount: files.length, trashBytes: 0, trashCount: 0 });
+      return o;
     },
     compact() {},
     open() {
       throw new G.Error('StorageFile (Storage.open) is not emulated');
     },
   });
-  for (const [name, data] of Object.entries(opts.files ?? {})) fs.writeFileSync(storageFile(dir, name), data);
+  for (const [name, data] of Object.entries(opts.files ?? {})) writeStorageFile(storageFile(dir, name), data);
 
   // ---- crypto, limited to the board ----
   const nc = board.nativeCrypto;
@@ -571,6 +619,9 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
         }
       }
       return out;
+    },
+    text(s: string) {
+      return expandText(String(s), dict);
     },
     waitForLog(re: RegExp, timeoutMs = 5000) {
       const hit = logs.find((l) => re.test(l));

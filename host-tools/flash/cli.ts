@@ -8,9 +8,12 @@ import { flash, StepError } from './flash.ts';
 export const help = `usage: cta flash --board BOARD --port PORT --config cta.cbor [options]
 
 Checks the configuration, builds the firmware for BOARD (board-configs/BOARD.json), then over the board's
-Espruino console (EspruinoTools): resets it, writes the configuration to Storage
-"${CONFIG_FILE}", writes the code to Storage ".bootcde" (runs at every boot), checks
-both back (length and CRC-32), and restarts the board with load().
+Espruino console (EspruinoTools): checks that the board's free Storage holds the
+configuration and the stored image (refusing, before anything is erased or written,
+with the bytes needed and free), resets it, writes the configuration to Storage
+"${CONFIG_FILE}", writes the stored image (the bundle pretokenised, as cta build
+makes it) to Storage ".bootcde" (runs at every boot, from flash), checks both back
+(length and CRC-32), and restarts the board with load().
 
   --board BOARD      emulator, linux, pico, puckjs, esp32, espruino-wifi
   -p, --port PORT    serial port (/dev/ttyACM0) or network console (tcp://HOST:PORT,

@@ -1,16 +1,21 @@
-// The flasher: builds the firmware bundle for a board and uploads it with its
-// configuration through EspruinoTools (the `espruino` npm package, used as a
-// library): the config to Storage "cta.cfg", the code to Storage ".bootcde"
-// (EspruinoTools' "Save on Send: direct to flash", so it runs at every boot), each
-// checked back by length and E.CRC32, then load() restarts the board into the new
-// code and the console is checked for an agent that did not start. `cta flash`
-// (./cli.ts) and the HIL runner's TCP and serial targets call flash().
+// The flasher: builds the firmware for a board and uploads it with its configuration
+// through EspruinoTools (the `espruino` npm package, used as a library): first it
+// checks that the board's free Storage holds both, then the config goes to Storage
+// "cta.cfg" and the stored image (the bundle pretokenised, build/image.ts) to Storage
+// ".bootcde" (run at every boot, from flash), each checked back by length and
+// E.CRC32, then load() restarts the board into the new code and the console is
+// checked for an agent that did not start (the board's text codes expanded with the
+// build's dictionary). `cta flash` (./cli.ts) and the HIL runner's espruino:, TCP and
+// serial targets call flash().
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { UsageError } from '../args.ts';
 import { loadBoard, type BoardConfig } from '../build/boards.ts';
 import { buildFirmware } from '../build/build.ts';
-import { decodeConfig, CONFIG_FILE, fullPrincipal } from '../../firmware/config.ts';
+import { STORAGE_FILE_HEADER } from '../build/image.ts';
+import { dictionaryPathFor, expandText, loadDictionary } from '../build/text.ts';
+import { CONFIG_FILE } from '../../firmware/config.ts';
+import { decodeConfig, fullPrincipal } from '../provision/config.ts';
 import { crc32 } from '../emulator/console.ts';
 
 type Step = { name: string; n: number };
@@ -169,8 +174,9 @@ export async function flash(o: FlashOptions): Promise<void> {
     // 2. build
     const r = await buildFirmware({ board: board.board });
     if (r.violations.length) throw new StepError(`the bundle breaks the Espruino subset (${r.violations.length} violation(s)); run cta build --board ${board.board}`);
-    const code = readFileSync(r.path, 'latin1');
-    done(`${r.path} (${r.bytes} bytes, inside the Espruino subset)`);
+    const code = readFileSync(r.imagePath, 'latin1');
+    const dict = loadDictionary(dictionaryPathFor(r.path));
+    done(`${r.imagePath} (stored image ${r.imageBytes} bytes; bundle ${r.bytes} bytes, inside the Espruino subset)`);
 
     // 3. connect
     begin(3);
@@ -183,15 +189,21 @@ export async function flash(o: FlashOptions): Promise<void> {
     if (env.BOARD !== board.espruinoBuild && !o.force) {
       throw new StepError(`${o.port} is an Espruino ${env.BOARD} board, but --board ${board.board} is built for ${board.espruinoBuild} (use --force to flash anyway)`);
     }
-    done(`${o.port}: Espruino ${env.BOARD} ${env.VERSION}`);
-
     const expr = (js: string) =>
       withTimeout(
         new Promise<unknown>((resolve) => E.Core.Utils.executeExpression(js, (res: string | undefined) => resolve(res === undefined ? undefined : JSON.parse(res)), { maxTimeout: timeout / 1000 })),
         timeout,
         `evaluating on the board`,
       );
-    const write = (js: string) => withTimeout(new Promise<void>((resolve) => E.Core.CodeWriter.writeToEspruino(js, () => resolve())), timeout * 3, 'upload');
+    // EspruinoTools (core/serial.js writeSerialWorker) calls a write back only when the data is
+    // longer than its 512-byte block: a shorter upload (a compact cta.cfg is) is preceded by a
+    // line of empty statements (a comment would be dropped) so that its end is noticed.
+    const write = (js: string) =>
+      withTimeout(
+        new Promise<void>((resolve) => E.Core.CodeWriter.writeToEspruino(js.length > 600 ? js : ';'.repeat(600 - js.length) + '\n' + js, () => resolve())),
+        timeout * 3,
+        'upload',
+      );
     const check = async (name: string, data: string) => {
       const got = (await expr(`(function(){var s=require("Storage").read(${JSON.stringify(name)});return s===undefined?null:[s.length,E.CRC32(s)>>>0];})()`)) as [number, number] | null | undefined;
       if (got === undefined) throw new StepError(`no answer when reading ${name} back`);
@@ -200,6 +212,22 @@ export async function flash(o: FlashOptions): Promise<void> {
       if (got[0] !== want[0] || got[1] !== want[1]) throw new StepError(`${name} read back as ${got[0]} bytes crc ${got[1].toString(16)}, expected ${want[0]} bytes crc ${want[1].toString(16)}`);
       return want;
     };
+
+    // Room for both files, before anything is erased or written: free space, the
+    // erased files' space that compaction reclaims, and the two files this replaces.
+    const room = (await expr(
+      `(function(){var S=require("Storage"),t=S.getStats?S.getStats():{trashBytes:0},o=0;[".bootcde",${JSON.stringify(CONFIG_FILE)}].forEach(function(n){var s=S.read(n);if(s!==undefined)o+=s.length+${STORAGE_FILE_HEADER};});return [S.getFree(),t.trashBytes|0,o];})()`,
+    )) as [number, number, number] | undefined;
+    if (!Array.isArray(room) || room.some((x) => typeof x !== 'number')) throw new StepError(`${o.port} did not say how much Storage is free`);
+    const need = code.length + STORAGE_FILE_HEADER + cfgBytes.length + STORAGE_FILE_HEADER;
+    const avail = room[0] + room[1] + room[2];
+    if (need > avail) {
+      throw new StepError(
+        `not enough Storage: the image (${code.length} B) and the configuration (${cfgBytes.length} B) need ${need} bytes with their headers; ` +
+          `the board has ${avail} (${room[0]} free, ${room[1]} in erased files, ${room[2]} in the files this replaces). Nothing was written.`,
+      );
+    }
+    done(`${o.port}: Espruino ${env.BOARD} ${env.VERSION}; Storage: ${need} bytes needed, ${avail} available`);
 
     // 4. config -> Storage "cta.cfg" (after reset(): nothing of the old firmware runs)
     begin(4);
@@ -210,14 +238,11 @@ export async function flash(o: FlashOptions): Promise<void> {
     const c1 = await check(CONFIG_FILE, cfgStr);
     done(`Storage "${CONFIG_FILE}" ${c1[0]} bytes, crc32 ${c1[1].toString(16)} verified`);
 
-    // 5. code -> Storage ".bootcde" (EspruinoTools' Save on Send = direct to flash)
+    // 5. stored image -> Storage ".bootcde", byte for byte (it is already pretokenised:
+    // no EspruinoTools transform runs on it)
     begin(5);
     E.Config.RESET_BEFORE_SEND = false;
-    E.Config.SAVE_ON_SEND = 1;
-    E.Config.LOAD_STORAGE_FILE = 0;
-    const upload = await withTimeout(new Promise<string>((resolve) => E.callProcessor('transformForEspruino', code, resolve)), timeout, 'preparing the upload');
-    if (!/require\("Storage"\)\.write\("\.bootcde"/.test(upload)) throw new StepError(`EspruinoTools did not prepare a Storage upload (firmware ${env.VERSION} too old for Storage?)`);
-    await write(upload);
+    await write(E.Core.Utils.getUploadFileCode('.bootcde', code));
     const c2 = await check('.bootcde', code);
     done(`Storage ".bootcde" ${c2[0]} bytes, crc32 ${c2[1].toString(16)} verified`);
 
@@ -227,12 +252,13 @@ export async function flash(o: FlashOptions): Promise<void> {
     con.text = '';
     E.Core.Serial.write('\x10load()\n', false);
     await new Promise((r) => setTimeout(r, 1500));
-    // The agent object exists even when a socket failed to bind: the console says so.
-    const failed = startFailure(con.text);
+    // The agent object exists even when a socket failed to bind: the console says so
+    // (in the board's text codes, expanded here with the build's dictionary).
+    const failed = startFailure(expandText(con.text, dict));
     if (failed) throw new StepError(`the board restarted but the CTA agent did not start cleanly: the console printed '${failed}'`);
     const st = (await expr('global.cta?["running",cta.status().principal,cta.status().transport]:["idle",String(global.ctaError)]').catch(() => undefined)) as string[] | undefined;
     if (st === undefined) done(`load() sent; the console did not answer afterwards (the serial transport may have taken it), so the agent could not be checked`);
-    else if (st[0] !== 'running') throw new StepError(`the board restarted but the CTA is idle: ${st[1]}`);
+    else if (st[0] !== 'running') throw new StepError(`the board restarted but the CTA is idle: ${expandText(String(st[1]), dict)}`);
     else done(`load(): the CTA agent runs as ${st[1]} (transport ${st[2]})`);
   } catch (e) {
     if (e instanceof UsageError) throw e;

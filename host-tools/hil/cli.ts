@@ -5,7 +5,7 @@ import { parseArgs, intOption, UsageError } from '../args.ts';
 import { listBoards } from '../build/boards.ts';
 import { runHil, scenarioNames, HIL_TIMERS, formatResult } from './runner.ts';
 import { toJunit } from './junit.ts';
-import { parseTarget } from './targets.ts';
+import { parseTarget, parseFlashOptions, unavailableReason } from './targets.ts';
 
 export const help = `usage: cta hil --target T [--board B] [--scenario NAME ...] [--junit out.xml] [--json]
 
@@ -13,15 +13,20 @@ Provisions the target, starts a KDC and a Signaling Controller on loopback (free
 ports, temp dir), boots the firmware and runs the scenario suite over UDP:
 ${scenarioNames().map((n) => `  ${n}`).join('\n')}
 One line per scenario (PASS/FAIL/SKIP, time, what was measured), device memory
-(process.memory() usage) before and after. Exit 1 if any scenario failed; an
-unavailable target is skipped with the reason (exit 0).
+(process.memory() usage) before and after. Exit 1 if any scenario failed; a
+serial device that is not there is skipped with the reason (exit 0); an espruino:
+interpreter path that is missing or not executable is an error (exit 2).
 
 The CTA's timers are shortened for HIL speed: retransmit at
 ${HIL_TIMERS.retransmitMs.join('/')} ms, abort at ${HIL_TIMERS.abortMs} ms (profile defaults 1000/2000/3000 ms).
 
   --target T          emu                      the host emulator (default board: emulator)
-                      espruino:/path/espruino  an Espruino Linux build, started on the bundle
-                                               (default board: linux)
+                      espruino:/path/espruino  an Espruino Linux build: started with --telnet in a
+                                               temp dir, flashed like tcp:// (cta.cfg and the stored
+                                               image to Storage, booted from flash with load()); one
+                                               such run at a time per host (port 2323 is fixed in the
+                                               build: runs queue); a missing or non-executable path
+                                               is an error (exit 2) (default board: linux)
                       serial:/dev/ttyX[:baud]  a board on the serial link: provisioned over control
                                                channel 0 (flashed first if its console shares the
                                                line), scenarios through a link proxy (default board:
@@ -31,6 +36,8 @@ ${HIL_TIMERS.retransmitMs.join('/')} ms, abort at ${HIL_TIMERS.abortMs} ms (prof
                                                cta flash, read through the console (default board: linux)
   --board B           board config: ${listBoards().join(', ')}
   --scenario NAME     run only these (repeatable; suite order is kept)
+  --flash-option O    passed to the flash step (repeatable): force (as cta flash --force: flash
+                      although the board reports another Espruino build), timeout=S, baud=N
   --flood N           Wake Ups in the flood (default 10000)
   --junit FILE        write JUnit XML
   --json              print the report as JSON on stdout (progress goes to stderr)
@@ -47,12 +54,17 @@ export async function run(argv: string[]): Promise<number> {
     json: { type: 'boolean' },
     keep: { type: 'boolean' },
     verbose: { type: 'boolean', short: 'v' },
+    'flash-option': { type: 'string', multiple: true },
     // Testing the runner itself: a fault that must make scenarios fail.
     'inject-fault': { type: 'string' },
   });
   const v = values as { [k: string]: string | string[] | boolean | undefined };
   if (!v.target) throw new UsageError('--target is required (emu, espruino:/path/to/espruino, serial:/dev/ttyX[:baud], tcp://HOST:PORT)');
-  parseTarget(v.target as string);
+  const spec = parseTarget(v.target as string);
+  // A missing or non-executable interpreter is a usage error (exit 2), never a skip.
+  const why = spec.kind === 'espruino' ? unavailableReason(spec) : null;
+  if (why) throw new UsageError(why.replace(/^target not available: /, `--target ${spec.text}: `));
+  const flashOpts = parseFlashOptions((v['flash-option'] as string[] | undefined) ?? []);
   const names = (v.scenario as string[] | undefined) ?? [];
   // Test-only scenarios run when named but are not offered (as in --help).
   const known = scenarioNames(true);
@@ -63,7 +75,7 @@ export async function run(argv: string[]): Promise<number> {
   const json = v.json === true;
   const say = (line: string) => (json ? process.stderr.write(line + '\n') : console.log(line));
 
-  const report = await runHil({ target: v.target as string, board: v.board as string | undefined, scenarios: names, floodCount, out: say, fault: (fault as 'sc-key') ?? null, keep: v.keep === true, verbose: v.verbose === true });
+  const report = await runHil({ target: v.target as string, board: v.board as string | undefined, scenarios: names, floodCount, out: say, fault: (fault as 'sc-key') ?? null, keep: v.keep === true, verbose: v.verbose === true, flash: flashOpts });
   if (report.skipped) {
     say(`SKIP ${report.target}: ${report.skipped}`);
     for (const r of report.results) say(formatResult(r));

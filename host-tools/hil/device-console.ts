@@ -1,8 +1,8 @@
 // HIL targets read through an Espruino console: 'espruino:' (an Espruino Linux build
-// run as a child process on the bundle) and 'tcp://' (a board behind a console on TCP,
-// flashed with cta flash).
+// started with --telnet, then driven as tcp://127.0.0.1:2323) and 'tcp://' (a board
+// behind a console on TCP, flashed with cta flash).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync, readFileSync, mkdirSync } from 'node:fs';
+import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import net from 'node:net';
 import { flash } from '../flash/flash.ts';
@@ -12,16 +12,6 @@ import { CONFIG_FILE } from '../../firmware/config.ts';
 import { bounded, sleep, type DeviceMemory, type DeviceOptions, type HilDevice } from './device.ts';
 
 // ---------------------------------------------------------------- Espruino Linux build
-
-/** Code run before the bundle: writes the configuration to Storage and hooks the clock. */
-export function espruinoPrelude(config: Uint8Array): string {
-  const b64 = Buffer.from(config).toString('base64');
-  return [
-    `require("Storage").write(${JSON.stringify(CONFIG_FILE)},atob(${JSON.stringify(b64)}));`,
-    'var __hilOff=0,__hilNow=Date.now;Date.now=function(){return __hilNow()+__hilOff;};',
-    '',
-  ].join('\n');
-}
 
 /** Strips the console's prompt and line-editing noise from one output line. */
 function consoleLine(raw: string): string {
@@ -96,106 +86,164 @@ class ConsoleLines {
 
 const MARK = '\x01HIL';
 
+/** The telnet console port of the Espruino Linux build (libs/network/telnet/jswrap_telnet.c, fixed at compile time). */
+export const ESPRUINO_TELNET_PORT = 2323;
+
+/**
+ * One Espruino --telnet interpreter at a time on this host (network namespace). Measured
+ * on 2v29: a second interpreter also listens on 0.0.0.0:2323 (the port is shared), the
+ * kernel hands each new connection to either, and an interpreter that accepts a client
+ * closes the one it had -- two concurrent runs would take each other's console. So the
+ * runs queue on an abstract Unix socket (per network namespace, as the port is; released
+ * by the kernel when the process dies), and then wait for nothing else to listen on 2323.
+ */
+async function lockTelnetPort(say: (l: string) => void, limitMs: number): Promise<() => void> {
+  const t0 = Date.now();
+  let told = false;
+  for (;;) {
+    const srv = net.createServer();
+    const got = await new Promise<boolean>((res) => {
+      srv.once('error', () => res(false));
+      srv.listen({ path: `\0cta-espruino-telnet-${ESPRUINO_TELNET_PORT}` }, () => res(true));
+    });
+    if (got) {
+      srv.unref();
+      const release = () => srv.close();
+      try {
+        await portFree(ESPRUINO_TELNET_PORT, limitMs - (Date.now() - t0), say);
+      } catch (e) {
+        release();
+        throw e;
+      }
+      return release;
+    }
+    if (Date.now() - t0 > limitMs) throw new Error(`another cta run has held the Espruino telnet port ${ESPRUINO_TELNET_PORT} for ${Math.round(limitMs / 1000)} s`);
+    if (!told) say(`waiting for another cta run using an Espruino --telnet console (port ${ESPRUINO_TELNET_PORT} is fixed in the Linux build)`);
+    told = true;
+    await sleep(250);
+  }
+}
+
+/** Waits until nothing listens on the TCP port (probed by binding it, which disturbs no one). */
+async function portFree(port: number, limitMs: number, say: (l: string) => void): Promise<void> {
+  const t0 = Date.now();
+  let told = false;
+  for (;;) {
+    const srv = net.createServer();
+    const free = await new Promise<boolean>((res) => {
+      srv.once('error', () => res(false));
+      srv.listen({ port, host: '0.0.0.0', exclusive: true }, () => srv.close(() => res(true)));
+    });
+    if (free) return;
+    if (Date.now() - t0 > limitMs) throw new Error(`TCP port ${port} is in use by another process (an Espruino --telnet not started by cta?); the Linux build's console port is fixed at ${port}`);
+    if (!told) say(`waiting for TCP port ${port} to be free`);
+    told = true;
+    await sleep(250);
+  }
+}
+
+/**
+ * An Espruino Linux build as a board: started with --telnet in its work dir (Storage in
+ * ./espruino.flash there), its stdin an open pipe that is never written (with stdin at
+ * EOF the 32-bit builds spin printing '?'), then provisioned and driven exactly as a
+ * board on tcp://127.0.0.1:2323: `cta flash` writes cta.cfg and the stored image to
+ * Storage and load() boots it from flash.
+ */
 export class EspruinoDevice implements HilDevice {
   readonly description: string;
   readonly kmPort: number;
   private opts: DeviceOptions;
   private binary: string;
   private proc: ChildProcess | null = null;
-  private con = new ConsoleLines();
-  private queryId = 0;
+  private out = new ConsoleLines(1 << 16);
   private exited: Promise<void> = Promise.resolve();
   private exitInfo: string | null = null;
-  private offsetMs = 0;
+  private release: (() => void) | null = null;
+  private tcp: TcpConsoleDevice | null = null;
 
   constructor(binary: string, opts: DeviceOptions) {
     this.binary = binary;
     this.opts = opts;
     this.kmPort = opts.kmPort;
-    this.description = `Espruino (${binary}, board ${opts.board}), UDP 127.0.0.1:${opts.kmPort}`;
+    this.description = `Espruino (${binary} --telnet, board ${opts.board}, code in Storage), UDP 127.0.0.1:${opts.kmPort}`;
   }
 
-  /** A line since boot passing test (one already seen, or the next). */
-  private waitLine(test: (l: string) => boolean, timeoutMs: number, what: string): Promise<string> {
-    const hit = this.con.lines.find(test);
-    if (hit) return Promise.resolve(hit);
-    return this.con.wait(test, timeoutMs, () => `Espruino: no ${what} within ${timeoutMs} ms${this.exitInfo ? ` (${this.exitInfo})` : ''}; last lines: ${this.con.tail()}`);
+  private dev(): TcpConsoleDevice {
+    if (!this.tcp) throw new Error(`Espruino is not running${this.exitInfo ? ` (${this.exitInfo})` : ''}`);
+    return this.tcp;
   }
 
   async boot(config: Uint8Array): Promise<void> {
+    const say = this.opts.out ?? (() => {});
     mkdirSync(this.opts.workDir, { recursive: true });
-    const file = join(this.opts.workDir, 'hil.js');
-    writeFileSync(file, espruinoPrelude(config) + readFileSync(this.opts.bundlePath, 'utf8'));
-    this.con.reset();
-    this.exitInfo = null;
-    // cwd = the work dir: the Linux build keeps Storage in ./espruino.flash there.
-    const p = spawn(this.binary, ['hil.js'], { cwd: this.opts.workDir, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.release = await lockTelnetPort(say, 600000);
+    const p = spawn(this.binary, ['--telnet'], { cwd: this.opts.workDir, stdio: ['pipe', 'pipe', 'pipe'] });
     this.proc = p;
     this.exited = new Promise((res) => {
       p.once('exit', (code, sig) => {
         this.exitInfo = `exited with ${sig ?? code}`;
-        if (this.proc === p) this.proc = null;
         res();
       });
       p.once('error', (e) => {
         this.exitInfo = `cannot run: ${e.message}`;
-        if (this.proc === p) this.proc = null;
         res();
       });
     });
-    const onData = (d: Buffer) => this.con.data(d);
-    p.stdout!.on('data', onData);
-    p.stderr!.on('data', onData);
-    p.stdin!.on('error', () => {});
-    const line = await this.waitLine((l) => l.includes('"ev":"cta.start"') || l.startsWith('CTA:') || l.startsWith('Uncaught'), this.opts.bootTimeoutMs ?? 20000, 'CTA start line');
-    if (!line.includes('cta.start')) throw new Error(`the firmware did not start on Espruino: ${line}`);
-    await this.query('1', 10000); // the console answers: the boot code has finished
+    p.stdout!.on('data', (d: Buffer) => this.out.data(d));
+    p.stderr!.on('data', (d: Buffer) => this.out.data(d));
+    // Its telnet server listens from the first idle loop on.
+    const t0 = Date.now();
+    const limit = this.opts.bootTimeoutMs ?? 20000;
+    for (;;) {
+      if (this.exitInfo) throw new Error(`Espruino ${this.exitInfo}; output: ${this.out.tail()}`);
+      const up = await new Promise<boolean>((res) => {
+        const s = net.createConnection({ host: '127.0.0.1', port: ESPRUINO_TELNET_PORT });
+        s.once('error', () => res(false));
+        s.once('connect', () => {
+          s.destroy();
+          res(true);
+        });
+      });
+      if (up) break;
+      if (Date.now() - t0 > limit) throw new Error(`Espruino --telnet did not listen on ${ESPRUINO_TELNET_PORT} within ${limit} ms; output: ${this.out.tail()}`);
+      await sleep(100);
+    }
+    const spec = { host: '127.0.0.1', port: ESPRUINO_TELNET_PORT, text: `tcp://127.0.0.1:${ESPRUINO_TELNET_PORT}` };
+    this.tcp = new TcpConsoleDevice(spec, this.opts);
+    await this.tcp.boot(config);
   }
 
-  /** Evaluates `expr` on the device console; resolves with its JSON value. */
-  async query(expr: string, timeoutMs = 15000): Promise<any> {
-    if (!this.proc) throw new Error(`Espruino is not running${this.exitInfo ? ` (${this.exitInfo})` : ''}`);
-    const id = ++this.queryId;
-    const tag = `${MARK}${id} `;
-    const wait = this.waitLine((l) => l.startsWith(tag), timeoutMs, `answer to ${expr}`);
-    // \x10 at the start of a line: Espruino does not echo it.
-    this.proc.stdin!.write(`\x10print(${JSON.stringify(tag)}+JSON.stringify(${expr}))\n`);
-    const line = await wait;
-    return JSON.parse(line.slice(tag.length));
+  status(): Promise<AgentStatus> {
+    return this.dev().status();
   }
-
-  async status(): Promise<AgentStatus> {
-    const s = await this.query('cta?cta.status():null');
-    if (!s) throw new Error('no agent running on Espruino');
-    return s as AgentStatus;
+  rxCount(): Promise<number> {
+    return this.dev().rxCount();
   }
-  async rxCount(): Promise<number> {
-    return Number(await this.query('cta?cta.counters.rx:-1'));
+  memory(): Promise<DeviceMemory> {
+    return this.dev().memory();
   }
-  async memory(): Promise<DeviceMemory> {
-    const m = await this.query('process.memory()');
-    return { free: m.free, usage: m.usage, total: m.total };
+  setClockOffset(ms: number): Promise<void> {
+    return this.dev().setClockOffset(ms);
   }
-  async setClockOffset(ms: number): Promise<void> {
-    this.offsetMs = ms;
-    await this.query(`(__hilOff=${Math.floor(ms)})`);
-  }
-  async restart(config: Uint8Array): Promise<void> {
-    await this.stop();
-    await this.boot(config);
-    if (this.offsetMs) await this.setClockOffset(this.offsetMs);
+  restart(config: Uint8Array): Promise<void> {
+    return this.dev().restart(config);
   }
   logs(): string[] {
-    return this.con.lines;
+    return this.tcp ? this.out.lines.concat(this.tcp.logs()) : this.out.lines;
   }
   async stop(): Promise<void> {
+    if (this.tcp) await this.tcp.stop().catch(() => {});
+    this.tcp = null;
     const p = this.proc;
-    if (!p) return;
-    p.kill('SIGTERM');
-    const t = setTimeout(() => p.kill('SIGKILL'), 1500);
-    await this.exited;
-    clearTimeout(t);
+    if (p && p.exitCode === null && p.signalCode === null) {
+      p.kill('SIGTERM');
+      const t = setTimeout(() => p.kill('SIGKILL'), 1500);
+      await this.exited;
+      clearTimeout(t);
+    }
     this.proc = null;
+    if (this.release) this.release();
+    this.release = null;
   }
 }
 
@@ -280,7 +328,8 @@ export class TcpConsoleDevice implements HilDevice {
     // (EspruinoTools' chatter is captured while flash() runs, console.log included: its
     // step lines are printed once it has returned.)
     try {
-      await flash({ board: this.opts.board, port: `tcp://${this.host}:${this.port}`, config: cfgPath, timeoutSec: 30, out: (l) => this.flashLines.push(l) });
+      const fo = this.opts.flash ?? {};
+      await flash({ board: this.opts.board, port: `tcp://${this.host}:${this.port}`, config: cfgPath, timeoutSec: fo.timeoutSec ?? 30, force: fo.force, out: (l) => this.flashLines.push(l) });
     } finally {
       for (const l of this.flashLines) say(`flash ${l}`);
     }
@@ -315,6 +364,9 @@ export class TcpConsoleDevice implements HilDevice {
   private async roomToWork(): Promise<void> {
     const m0 = await this.query('[process.env.BOARD,process.memory()]');
     if (m0[0] !== 'LINUX' || m0[1].free >= LINUX_MIN_FREE) return;
+    // Only a resizable store (it starts at 4,096 blocks, src/jsvar.c) grows; a build with a
+    // fixed store (the board-sized 32-bit ones: 5,100 or 2,630) must not be filled.
+    if (m0[1].total !== 4096) return;
     const m1 = await this.query(`(function(){var t=[],i=0;while(i<20000&&process.memory().free<${LINUX_MIN_FREE}){for(var k=0;k<200;k++)t.push([i++]);}t=undefined;return process.memory();})()`, 30000);
     const say = this.opts.out ?? (() => {});
     say(`Espruino Linux: ${m0[1].usage} of ${m0[1].total} variables in use after boot (free ${m0[1].free}); variable store grown to ${m1.total} (free ${m1.free}) so native crypto results can be allocated`);

@@ -52,7 +52,7 @@ export class SerialDevice implements HilDevice {
       say(`board ${board.board}: its console shares the line (consoleTo ${board.serial.consoleTo}): flashing over ${this.spec.path}`);
       const fl: string[] = [];
       try {
-        await flash({ board: board.board, port: this.spec.path, baud, config: cfgPath, timeoutSec: 60, out: (l) => fl.push(l) });
+        await flash({ board: board.board, port: this.spec.path, baud: o.flash?.baud ?? baud, config: cfgPath, timeoutSec: o.flash?.timeoutSec ?? 60, force: o.flash?.force, out: (l) => fl.push(l) });
       } finally {
         for (const l of fl) say(`flash ${l}`);
       }

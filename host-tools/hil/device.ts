@@ -2,6 +2,7 @@
 // device starts with, and the helpers the device kinds share.
 import dgram from 'node:dgram';
 import { type AddressInfo } from 'node:net';
+import { UsageError } from '../args.ts';
 import type { ScServer } from '../sc/server.ts';
 import type { LinkProxy } from './proxy.ts';
 import type { AgentStatus } from '../../firmware/agent/agent.ts';
@@ -46,7 +47,24 @@ export type DeviceOptions = {
   principal?: string;
   /** Progress lines (flashing, provisioning). */
   out?: (line: string) => void;
+  /** Options for the flash step (cta hil --flash-option): as cta flash --force / --timeout / --baud. */
+  flash?: FlashPassthrough;
 };
+
+export type FlashPassthrough = { force?: boolean; timeoutSec?: number; baud?: number };
+
+/** `--flash-option NAME[=VALUE]` (repeatable): force, timeout=S, baud=N. */
+export function parseFlashOptions(opts: string[]): FlashPassthrough {
+  const out: FlashPassthrough = {};
+  for (const o of opts) {
+    const m = /^(force|timeout|baud)(?:=(\d+))?$/.exec(o);
+    if (!m || (m[1] === 'force') !== (m[2] === undefined)) throw new UsageError(`bad --flash-option '${o}': expected force, timeout=SECONDS or baud=N`);
+    if (m[1] === 'force') out.force = true;
+    else if (m[1] === 'timeout') out.timeoutSec = Number(m[2]);
+    else out.baud = Number(m[2]);
+  }
+  return out;
+}
 
 export const LOG_KEEP = 2000;
 

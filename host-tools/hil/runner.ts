@@ -11,15 +11,18 @@ import { makeConfig } from '../provision/config.ts';
 import { buildFirmware } from '../build/build.ts';
 import { loadBoard } from '../build/boards.ts';
 import { formatViolations } from '../build/subset-check.ts';
+import { UsageError } from '../args.ts';
 import type { KeytabEntry } from '../../firmware/proto/keytab.ts';
 import { NT_PRINCIPAL } from '../../firmware/proto/krb5.ts';
 import { HilProxy } from './proxy.ts';
-import { parseTarget, unavailableReason, defaultBoard, startDevice, freeUdpPort, type HilDevice, type DeviceMemory } from './targets.ts';
+import { parseTarget, unavailableReason, defaultBoard, startDevice, freeUdpPort, type HilDevice, type DeviceMemory, type FlashPassthrough } from './targets.ts';
 import { SCENARIOS, Check, type HilTimers, type ScenarioContext, type ScenarioProxy } from './scenarios.ts';
 
 export const REALM = 'HIL.EXAMPLE.NET';
 export const CTA_NAME = 'cta/hil-cta.example.net';
 export const SC_NAME = 'sc/hil-sc.example.net';
+/** The HIL SC's wait for SA Recovered before it wakes the CTA again. */
+const SC_SA_RECOVERED_MS = 2000;
 
 /** Short CTA timers so the suite runs fast (the profile defaults are 1 s/2 s/3 s). */
 export const HIL_TIMERS: HilTimers = { retransmitMs: [200, 400], abortMs: 600, unsolicitedBaseMs: 200, kdcTimeoutMs: 500 };
@@ -58,6 +61,8 @@ export type HilOptions = {
   keep?: boolean;
   /** On a failure, print the device's last log lines. */
   verbose?: boolean;
+  /** Passed to the flash step (espruino:, tcp://, serial: targets). */
+  flash?: FlashPassthrough;
 };
 
 export function scenarioNames(includeTestOnly = false): string[] {
@@ -111,6 +116,8 @@ export async function runHil(opts: HilOptions): Promise<HilReport> {
     return report;
   };
   const why = unavailableReason(spec);
+  // An interpreter path that is not there is a mistake (a typo in a CI job must not pass), not a skip.
+  if (why && spec.kind === 'espruino') throw new UsageError(why.replace(/^target not available: /, `--target ${spec.text}: `));
   if (why) return skipAll(why);
   const serial = spec.kind === 'serial';
   if (serial && !board.transports.serial) return skipAll(`board ${board.board} has no serial transport (board-configs/${board.board}.json)`);
@@ -152,13 +159,13 @@ export async function runHil(opts: HilOptions): Promise<HilReport> {
       control: null,
       wakeOnStart: false,
       policy: { allowClientInitiated: true, clientInitiatedPerMinute: 60 },
-      timers: { nonceLifetimeMs: 3000, wakeRetries: 0, wakeRetryMs: 3000, saRecoveredTimeoutMs: 2000, housekeepingMs: 250 },
+      timers: { nonceLifetimeMs: 3000, wakeRetries: 0, wakeRetryMs: 3000, saRecoveredTimeoutMs: SC_SA_RECOVERED_MS, housekeepingMs: 250 },
     });
     sc.on('error', () => {}); // Error Replies (e.g. skew) are part of the scenarios
     const ctaKeys = entries(db, cta);
     const timers = { retransmitMs: HIL_TIMERS.retransmitMs, abortMs: HIL_TIMERS.abortMs, unsolicitedBaseMs: HIL_TIMERS.unsolicitedBaseMs, kdcTimeoutMs: HIL_TIMERS.kdcTimeoutMs };
     let config: (clientInitiatedOnBoot: boolean) => Uint8Array;
-    const devOpts = { board: board.board, bundlePath: built.path, workDir: join(dir, 'device'), out };
+    const devOpts = { board: board.board, bundlePath: built.imagePath, workDir: join(dir, 'device'), out, flash: opts.flash };
     if (serial) {
       // ---- serial: the device's link is the CTA's only path; KM goes through its LinkProxy ----
       // (Over serial the host decides where KDC and SC traffic go: the configured addresses are
@@ -211,6 +218,7 @@ export async function runHil(opts: HilOptions): Promise<HilReport> {
       timers: HIL_TIMERS,
       floodCount: opts.floodCount ?? 10000,
       exchangeTimeoutMs: slow ? 15000 : 5000,
+      saRecoveredTimeoutMs: SC_SA_RECOVERED_MS,
       pollMs: slow ? 25 : 10,
       reprovision: async (o) => {
         await device!.restart(config(!!o.clientInitiatedOnBoot));

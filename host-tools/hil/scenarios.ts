@@ -29,6 +29,8 @@ export type ScenarioContext = {
   floodCount: number;
   /** Default wait for an exchange (ms); longer on slow targets. */
   exchangeTimeoutMs: number;
+  /** The SC's wait for SA Recovered before it wakes the CTA again (its saRecoveredTimeoutMs). */
+  saRecoveredTimeoutMs: number;
   /** Status poll period (ms). */
   pollMs: number;
   /** Re-provision the device with config overrides (e.g. clientInitiatedOnBoot) and reboot it. */
@@ -254,7 +256,18 @@ const replyWithheld: Scenario = {
       const sinceFirst = done - reqs[0].at;
       check(sinceFirst + 20 >= ctx.timers.abortMs, `aborted ${sinceFirst} ms after the first AP Request, before ${ctx.timers.abortMs} ms`);
       const gaps = reqs.slice(1).map((r) => r.at - reqs[0].at);
-      return { details: [`${withheld} AP Reply(s) withheld; retransmits at +${gaps.join('/+')} ms; abort seen ${sinceFirst} ms after the first AP Request (timeout ${ctx.timers.abortMs} ms)`] };
+      ctx.proxy.filter = null;
+      // The SC sent AP Replies and got no SA Recovered: once its SA Recovered timeout passes
+      // it wakes the CTA again. Wait for that exchange here, so it cannot land in a later
+      // scenario (on a slower target it reached client-initiated as "a Wake Up was sent").
+      const again = await established(ctx, ctx.saRecoveredTimeoutMs + ctx.exchangeTimeoutMs, 'the SC to wake the CTA again after the exchange without SA Recovered');
+      await sessionCounted(ctx, s1);
+      return {
+        details: [
+          `${withheld} AP Reply(s) withheld; retransmits at +${gaps.join('/+')} ms; abort seen ${sinceFirst} ms after the first AP Request (timeout ${ctx.timers.abortMs} ms)`,
+          `the SC woke the CTA again after its SA Recovered timeout: established in ${again.latencyMs} ms`,
+        ],
+      };
     } finally {
       ctx.proxy.filter = null;
     }
@@ -368,9 +381,16 @@ const clockSkew: Scenario = {
 
 const flood: Scenario = {
   name: 'wake-up-flood',
-  title: 'Wake Up flood: device memory flat, every datagram dropped or replaced, then a legitimate Wake Up succeeds',
+  title: 'Wake Up flood: device memory flat, every datagram dropped and counted, then a legitimate Wake Up succeeds',
   async run(ctx) {
-    await ensureEstablished(ctx);
+    // A fresh exchange: its AP Reply, replayed through the proxy (from the SC's provisioned
+    // address and port), is the in-band marker below.
+    await idle(ctx);
+    const mark0 = ctx.proxy.total;
+    await wakeEstablished(ctx, ctx.exchangeTimeoutMs, 'a preparatory exchange');
+    await until(ctx, (x) => x.scs[0]?.state === 'established', ctx.exchangeTimeoutMs, 'the CTA to report its SA');
+    const apRep = ctx.proxy.since(mark0).filter((r) => r.dir === 'sc->cta' && !r.dropped && r.data[0] === KMMID.AP_REPLY).pop();
+    check(apRep !== undefined, 'no AP Reply seen for the preparatory exchange');
     const s0 = await idle(ctx);
     const m0 = await ctx.device.memory();
     ctx.memory.push({ label: 'before flood', m: m0 });
@@ -391,55 +411,33 @@ const flood: Scenario = {
     const sent = [0, 0, 0, 0];
     const port = ctx.device.kmPort;
     // Flow control in band, without touching the device's console (on the Espruino Linux
-    // build, console input during a UDP burst corrupts its IO queue): every 50th datagram
-    // is a spoofed Wake Up from the SC's host with the right principal and a fresh nonce.
-    // The CTA cannot tell it from a real one: it replaces the pending session and answers
-    // with an AP Request, which comes back to the flooder -- the sign that the device has
-    // worked through the batch before it.
+    // build, console input during a UDP burst corrupts its IO queue): after every batch the
+    // preparatory exchange's AP Reply is replayed through the proxy; the CTA answers a
+    // repeated AP Reply with its SA Recovered again -- the sign that it has worked through
+    // the batch before it. Every 50th datagram is a spoofed Wake Up from the SC's host with
+    // the right principal and a fresh nonce, but not from the SC's provisioned port: the CTA
+    // drops it (wrong_address) instead of answering the flooder with an AP Request.
     const batch = 50;
-    const waiting = new Map<number, () => void>();
-    a.on('message', (m) => {
-      if (m.length > 3 && m[0] === KMMID.AP_REQUEST) {
-        try {
-          const n = nonceOf(new Uint8Array(m));
-          waiting.get(n)?.();
-        } catch {
-          /* not ours */
-        }
-      }
-    });
     const t0 = Date.now();
     let lostBatches = 0;
     let stalledAt = -1;
+    let markers = 0;
     try {
       for (let i = 0; i < ctx.floodCount; ) {
         const end = Math.min(ctx.floodCount, i + batch);
         const jobs: Promise<void>[] = [];
-        let marker = -1;
         for (; i < end; i++) {
           let k = i % batch === batch - 1 ? 3 : i % 3;
           if (k === 2 && !wrongHost) k = 0;
           sent[k]++;
-          if (k === 3) marker = 0x10000 + i;
           const msg = k === 0 ? evil : k === 1 ? zero : encodeWakeUp({ kmmid: KMMID.WAKE_UP, doi: DOI.IPSEC, serverNonce: 0x10000 + i, serverPrincipal: ctx.scPrincipal });
           const sock = k === 2 ? b : a;
           jobs.push(new Promise((r) => sock.send(msg, port, '127.0.0.1', () => r())));
         }
-        const answered =
-          marker < 0
-            ? Promise.resolve(true)
-            : new Promise<boolean>((r) => {
-                const t = setTimeout(() => {
-                  waiting.delete(marker);
-                  r(false);
-                }, ctx.exchangeTimeoutMs);
-                waiting.set(marker, () => {
-                  clearTimeout(t);
-                  waiting.delete(marker);
-                  r(true);
-                });
-              });
         await Promise.all(jobs);
+        const answered = ctx.proxy.waitFor((r) => r.dir === 'cta->sc' && r.data[0] === KMMID.SA_RECOVERED, ctx.exchangeTimeoutMs);
+        markers++;
+        ctx.proxy.inject(apRep!.data);
         if (!(await answered)) {
           lostBatches++;
           // Two batches in a row without an answer: the device has stopped taking datagrams.
@@ -454,20 +452,21 @@ const flood: Scenario = {
       if (wrongHost) b.close();
     }
     const floodMs = Date.now() - t0;
-    // Let the last spoofed session run out, then read memory back.
+    // Let the last session (if any) run out, then read memory back.
     const s1 = await idle(ctx);
     const m1 = await ctx.device.memory();
     ctx.memory.push({ label: 'after flood', m: m1 });
     const rx = c(s1).rx - c(s0).rx;
     const d = (r: string) => drops(s1, r) - drops(s0, r);
     const accepted = c(s1).wakeUps - c(s0).wakeUps;
-    const accounted = d('unknown_sc') + d('nonce_zero') + d('wrong_address') + d('table_full') + accepted;
-    check(stalledAt < 0, `the device stopped answering during the flood: no AP Request for the in-band markers after ${stalledAt} datagrams (it received ${rx})`);
+    const accounted = d('unknown_sc') + d('nonce_zero') + d('wrong_address') + d('table_full') + d('busy') + d('rate_limited') + accepted + markers;
+    check(stalledAt < 0, `the device stopped answering during the flood: no SA Recovered for the in-band markers after ${stalledAt} datagrams (it received ${rx})`);
     check(d('internal') === 0, `${d('internal')} internal errors on the device`);
-    check(rx >= ctx.floodCount * 0.99, `the device received only ${rx} of ${ctx.floodCount} datagrams`);
-    check(accounted === rx, `received ${rx} datagrams, but only ${accounted} were counted as dropped or accepted`);
+    check(rx >= (ctx.floodCount + markers) * 0.99, `the device received only ${rx} of ${ctx.floodCount + markers} datagrams`);
+    check(accounted === rx, `received ${rx} datagrams, but only ${accounted} were counted as dropped, accepted or markers`);
     check(d('unknown_sc') >= sent[0] * 0.99 && d('nonce_zero') >= sent[1] * 0.99, `drops: unknown_sc ${d('unknown_sc')}/${sent[0]}, nonce_zero ${d('nonce_zero')}/${sent[1]}`);
-    if (wrongHost) check(d('wrong_address') >= sent[2] * 0.99, `wrong_address ${d('wrong_address')}/${sent[2]}`);
+    check(d('wrong_address') >= ((wrongHost ? sent[2] : 0) + sent[3]) * 0.99, `wrong_address ${d('wrong_address')}/${(wrongHost ? sent[2] : 0) + sent[3]}`);
+    check(accepted === 0, `${accepted} spoofed Wake Up(s) from a port other than the SC's were answered`);
     check(s1.slotsInUse <= s1.slots, 'session table over its size');
     const grew = m1.usage - m0.usage;
     const bound = Math.max(48, Math.ceil(m0.total * 0.02));
@@ -477,7 +476,7 @@ const flood: Scenario = {
     await until(ctx, (s) => c(s).sessionsEstablished > c(s1).sessionsEstablished, ctx.exchangeTimeoutMs, 'the CTA to count the session');
     return {
       details: [
-        `sent ${ctx.floodCount} in ${floodMs} ms (unknown SC ${sent[0]}, nonce 0 ${sent[1]}, wrong host ${wrongHost ? sent[2] : 'n/a'}, spoofed ${sent[3]}); device received ${rx}, accepted ${accepted}${lostBatches ? `, ${lostBatches} batch marker(s) unanswered` : ''}`,
+        `sent ${ctx.floodCount} in ${floodMs} ms (unknown SC ${sent[0]}, nonce 0 ${sent[1]}, wrong host ${wrongHost ? sent[2] : 'n/a'}, spoofed from the wrong port ${sent[3]}) and ${markers} markers; device received ${rx}, accepted ${accepted}${lostBatches ? `, ${lostBatches} batch marker(s) unanswered` : ''}`,
         `device memory usage ${m0.usage} -> ${m1.usage} of ${m1.total} variables (${grew >= 0 ? '+' : ''}${grew}, bound ${bound})`,
         `legitimate Wake Up after the flood: established in ${e.latencyMs} ms`,
       ],

@@ -1,9 +1,12 @@
 // HIL targets: where the CTA firmware bundle runs during `cta hil`.
 //   emu                     the host emulator (host-tools/emulator), in this process
-//   espruino:/path/to/bin   an Espruino Linux build, run as a child process on the
-//                           bundle with the configuration written to Storage first;
-//                           its stdin is the Espruino console, used to read status
-//                           and process.memory() back and to set the clock offset
+//   espruino:/path/to/bin   an Espruino Linux build, started with --telnet in a work dir
+//                           (its Storage is ./espruino.flash there) and then driven like
+//                           tcp://127.0.0.1:2323: `cta flash` writes the config and the
+//                           stored image to Storage, load() boots it from flash. Not its
+//                           stdin: the Linux build feeds stdin into the input queue from a
+//                           second thread without the locking boards have, and console
+//                           traffic then races the event loop (measured: 8/9, 4/9 runs).
 //   tcp://host:port         a board behind an Espruino console on TCP (an Espruino
 //                           Linux build with --telnet, `cta emu --console tcp:PORT`):
 //                           provisioned with `cta flash` (config + firmware + load()),
@@ -24,7 +27,8 @@ import { EspruinoDevice, TcpConsoleDevice } from './device-console.ts';
 import { SerialDevice } from './device-serial.ts';
 
 // The device side has modules of its own; these names keep their old import path.
-export { freeUdpPort, sleep, type DeviceMemory, type DeviceOptions, type HilDevice } from './device.ts';
+export { freeUdpPort, sleep, parseFlashOptions, type DeviceMemory, type DeviceOptions, type FlashPassthrough, type HilDevice } from './device.ts';
+export { ESPRUINO_TELNET_PORT } from './device-console.ts';
 export { LinkProxy } from './proxy.ts';
 
 export type TargetSpec =

@@ -3,7 +3,11 @@
 //
 // Bounded by construction: a TCP record longer than maxMessage gets
 // KRB_ERR_FIELD_TOOLONG and the connection is closed; idle TCP connections are
-// closed after idleMs; at most maxConnections are open at once; a UDP reply
+// closed after idleMs (3 s: a Kerberos client sends its request at once); at most
+// maxConnections are open at once and maxPerAddress from one address, and as MIT
+// krb5kdc does (kill_lru_tcp_or_rpc_connection) a connection beyond a cap closes the
+// oldest one (of that address, for the per-address cap) instead of being refused, so
+// idle connections cannot lock the TCP path for real clients; a UDP reply
 // larger than udpMaxReply is replaced by KRB_ERR_RESPONSE_TOO_BIG so the client
 // retries over TCP (as MIT's KDC does). Garbage gets a KRB-ERROR or nothing,
 // never a crash. Log lines are JSON objects without key material.
@@ -33,10 +37,12 @@ export type StartKdcOptions = {
   maxMessage?: number;
   /** Largest reply sent over UDP before answering RESPONSE_TOO_BIG (default 4096, as MIT). */
   udpMaxReply?: number;
-  /** Idle TCP connections are closed after this long (ms, default 10000). */
+  /** Idle TCP connections are closed after this long (ms, default 3000). */
   idleMs?: number;
-  /** Concurrent TCP connections (default 64); more are refused. */
+  /** Concurrent TCP connections (default 64); one more closes the oldest. */
   maxConnections?: number;
+  /** Concurrent TCP connections from one address (default 8); one more closes that address's oldest. */
+  maxPerAddress?: number;
 };
 
 export type KdcStats = {
@@ -52,6 +58,8 @@ export type KdcStats = {
   tcpOpen: number;
   tcpRejected: number;
   tcpTimeouts: number;
+  /** Connections closed to make room under maxConnections / maxPerAddress. */
+  tcpEvicted: number;
 };
 
 export type RunningKdc = {
@@ -135,11 +143,12 @@ export async function startKdc(opts: StartKdcOptions): Promise<RunningKdc> {
   const log = opts.log ?? (() => {});
   const maxMessage = opts.maxMessage ?? 65536;
   const udpMaxReply = opts.udpMaxReply ?? 4096;
-  const idleMs = opts.idleMs ?? 10000;
+  const idleMs = opts.idleMs ?? 3000;
   const maxConnections = opts.maxConnections ?? 64;
+  const maxPerAddress = opts.maxPerAddress ?? 8;
   const family = isIP(host) === 6 ? 'udp6' : 'udp4';
 
-  const st: KdcStats = { udpRequests: 0, tcpRequests: 0, issued: 0, errors: {}, dropped: 0, tcpConnections: 0, tcpOpen: 0, tcpRejected: 0, tcpTimeouts: 0 };
+  const st: KdcStats = { udpRequests: 0, tcpRequests: 0, issued: 0, errors: {}, dropped: 0, tcpConnections: 0, tcpOpen: 0, tcpRejected: 0, tcpTimeouts: 0, tcpEvicted: 0 };
 
   function handle(req: Uint8Array, transport: 'udp' | 'tcp', peer: string): Uint8Array | null {
     const t0 = process.hrtime.bigint();
@@ -188,7 +197,8 @@ export async function startKdc(opts: StartKdcOptions): Promise<RunningKdc> {
   }
   const udpSock = udp!;
   const tcpSrv = tcp!;
-  tcpSrv.maxConnections = maxConnections;
+  // A hard backstop only (the caps below evict before it is reached).
+  tcpSrv.maxConnections = maxConnections * 2;
 
   udpSock.on('error', (e) => log({ ev: 'udp_error', err: e.message }));
   udpSock.on('message', (msg, rinfo) => {
@@ -210,17 +220,43 @@ export async function startKdc(opts: StartKdcOptions): Promise<RunningKdc> {
     });
   });
 
-  const conns = new Set<net.Socket>();
+  // Open connections, oldest first, with their peer address; open connections per address.
+  const conns = new Map<net.Socket, string>();
+  const perAddr = new Map<string, number>();
+  const forget = (sock: net.Socket) => {
+    const a = conns.get(sock);
+    if (a === undefined) return;
+    conns.delete(sock);
+    st.tcpOpen--;
+    const n = (perAddr.get(a) ?? 1) - 1;
+    if (n > 0) perAddr.set(a, n);
+    else perAddr.delete(a);
+  };
+  /** Closes the oldest connection (from `addr`, or any when null). */
+  const evictOldest = (addr: string | null, reason: string) => {
+    for (const [s, a] of conns) {
+      if (addr !== null && a !== addr) continue;
+      forget(s);
+      s.destroy();
+      st.tcpEvicted++;
+      log({ ev: 'tcp_evicted', peer: `${a}:${s.remotePort}`, reason });
+      return;
+    }
+  };
   tcpSrv.on('drop', () => {
     st.tcpRejected++;
     log({ ev: 'tcp_rejected', reason: 'too many connections', max: maxConnections });
   });
   tcpSrv.on('error', (e) => log({ ev: 'tcp_error', err: e.message }));
   tcpSrv.on('connection', (sock) => {
+    const addr = sock.remoteAddress ?? '?';
+    if ((perAddr.get(addr) ?? 0) >= maxPerAddress) evictOldest(addr, 'per-address cap');
+    else if (conns.size >= maxConnections) evictOldest(null, 'too many connections');
     st.tcpConnections++;
     st.tcpOpen++;
-    conns.add(sock);
-    const peer = `${sock.remoteAddress}:${sock.remotePort}`;
+    conns.set(sock, addr);
+    perAddr.set(addr, (perAddr.get(addr) ?? 0) + 1);
+    const peer = `${addr}:${sock.remotePort}`;
     let buf: Buffer = Buffer.alloc(0);
     let need = -1;
     let closed = false;
@@ -240,10 +276,7 @@ export async function startKdc(opts: StartKdcOptions): Promise<RunningKdc> {
       sock.destroy();
     });
     sock.on('error', () => sock.destroy());
-    sock.on('close', () => {
-      st.tcpOpen--;
-      conns.delete(sock);
-    });
+    sock.on('close', () => forget(sock));
     sock.on('data', (chunk: Buffer) => {
       if (closed) return;
       buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
@@ -296,7 +329,7 @@ export async function startKdc(opts: StartKdcOptions): Promise<RunningKdc> {
     close(): Promise<void> {
       if (!closing) {
         closing = (async () => {
-          for (const c of conns) c.destroy();
+          for (const c of conns.keys()) c.destroy();
           await Promise.all([closeUdp(udpSock), new Promise<void>((r) => tcpSrv.close(() => r()))]);
           log({ ev: 'closed' });
         })();

@@ -1,16 +1,15 @@
 // `cta provision`: parses its flags, makes the CTA configuration (./config.ts), writes
 // it and prints a summary, never key bytes.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, fchmodSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs, parseHostPort, intOption, UsageError } from '../args.ts';
-import { decodeConfig, CONFIG_FILE, MAX_SLOTS } from '../../firmware/config.ts';
-import { makeConfig, summarize, type ProvisionOptions, type ProvisionScOption } from './config.ts';
+import { decodeConfig, makeConfig, summarize, CONFIG_FILE, MAX_SLOTS, type ProvisionOptions, type ProvisionScOption } from './config.ts';
 
 // The library half keeps its old import path for existing callers (the tests).
 export { makeConfig, pickKeys, summarize, SUPPORTED_ETYPES, type ProvisionOptions, type ProvisionScOption } from './config.ts';
 
 export const help = `usage: cta provision --keytab FILE --principal cta/NAME[@REALM] --sc sc/NAME[@REALM][=HOST:PORT] ... --kdc HOST[:PORT] [options] [-o cta.cbor]
 
-Makes the CTA's configuration (CBOR, stored on the board as "${CONFIG_FILE}")
+Makes the CTA's configuration (compact CBOR with a CRC, stored on the board as "${CONFIG_FILE}")
 from the CTA principal's keys in an MIT keytab (all supported enctypes of the
 highest kvno). The output holds the long-term keys: keep it private.
 
@@ -19,9 +18,11 @@ highest kvno). The output holds the long-term keys: keep it private.
                              (without @REALM: the realm found in the keytab)
   --sc NAME[=HOST:PORT]      a Signaling Controller allowed to wake this CTA
                              (without @REALM: the CTA's realm)
-                             (repeatable); with =HOST:PORT, Wake Ups are only
-                             accepted from that address, and client-initiated
-                             sessions go there
+                             (repeatable); with =HOST:PORT, Wake Ups, Rekeys and
+                             replies are only accepted from that address and
+                             port, and client-initiated sessions go there
+  --sc-any-port              accept them from any port of HOST (for cta sc
+                             --workers, whose workers send from their own ports)
   --kdc HOST:PORT            the KDC for the AS exchange (port default 88)
   --listen-port N            key-management UDP port (default 1293)
   --signaling-port N         protected-signaling UDP port (default 2427)
@@ -114,6 +115,7 @@ export async function run(argv: string[], io: { stdin?: NodeJS.ReadableStream } 
     transport: { type: 'string' },
     'client-initiated-on-boot': { type: 'boolean' },
     'no-prefetch-ticket': { type: 'boolean' },
+    'sc-any-port': { type: 'boolean' },
     spi: { type: 'string' },
     'wifi-ssid': { type: 'string' },
     'wifi-password-stdin': { type: 'boolean' },
@@ -143,7 +145,7 @@ export async function run(argv: string[], io: { stdin?: NodeJS.ReadableStream } 
   const opts: ProvisionOptions = {
     keytab: new Uint8Array(keytab),
     principal: v.principal as string,
-    scs: scList.map(parseSc),
+    scs: scList.map((x) => (v['sc-any-port'] ? { ...parseSc(x), anyPort: true } : parseSc(x))),
     kdc,
     listenPort: intOption(v['listen-port'] as string | undefined, 'listen-port', 1293, 1, 65535),
     signalingPort: intOption(v['signaling-port'] as string | undefined, 'signaling-port', 2427, 1, 65535),
@@ -158,7 +160,14 @@ export async function run(argv: string[], io: { stdin?: NodeJS.ReadableStream } 
   const bytes = makeConfig(opts);
   const out = (v.output as string | undefined) ?? 'cta.cbor';
   try {
-    writeFileSync(out, bytes, { mode: 0o600 });
+    // 0600 also over an existing file (writeFileSync's mode applies only to a new one).
+    const fd = openSync(out, 'w', 0o600);
+    try {
+      fchmodSync(fd, 0o600);
+      writeFileSync(fd, bytes);
+    } finally {
+      closeSync(fd);
+    }
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new UsageError(`cannot write '${out}': ${code === 'ENOENT' ? 'no such directory' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (code ?? (e as Error).message)}`);

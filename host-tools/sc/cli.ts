@@ -6,11 +6,13 @@ import { dirname, resolve as resolvePath } from 'node:path';
 import { parseArgs, parseHostPort, intOption, UsageError } from '../args.ts';
 import { realmOf, withRealm } from '../principal.ts';
 import { startSc, ScStartError, type ScServer } from './server.ts';
+import { isLoopbackHost, readTokenFile } from './control.ts';
 import { startScWorkers, type WorkerPool } from './workers.ts';
 import { attachSerialCta, type SerialCta } from '../serial/attach.ts';
 import { parseSerialSpec } from '../serial/link.ts';
 
 export const DEFAULT_CONTROL = '127.0.0.1:1294';
+export const DEFAULT_TOKEN_FILE = 'sc.db.token';
 
 /** The client commands: their arguments and what each does (in the help and in `cta sc CMD --help`). */
 const CLIENT: { [cmd: string]: { args: string; what: string } } = {
@@ -23,11 +25,11 @@ const CLIENT: { [cmd: string]: { args: string; what: string } } = {
 };
 
 export const help = `usage: cta sc [serve] --principal sc/HOST@REALM --keytab FILE [options]
-       cta sc status | ctas [--json]            [--control HOST:PORT]
+       cta sc status | ctas [--json]            [--control HOST:PORT] [--token-file FILE]
        cta sc metrics                           [--control HOST:PORT]
-       cta sc wake (PRINCIPAL | --all)          [--control HOST:PORT]
-       cta sc rekey PRINCIPAL                   [--control HOST:PORT]
-       cta sc register PRINCIPAL=HOST:PORT[/SIGPORT] [--control HOST:PORT]
+       cta sc wake (PRINCIPAL | --all)          [--control HOST:PORT] [--token-file FILE]
+       cta sc rekey PRINCIPAL                   [--control HOST:PORT] [--token-file FILE]
+       cta sc register PRINCIPAL=HOST:PORT[/SIGPORT] [--control HOST:PORT] [--token-file FILE]
 
 Serves server-initiated Kerberized key management on UDP (default port 1293):
 wakes CTAs with a fresh nonce, accepts only AP Requests that echo a nonce it
@@ -40,10 +42,16 @@ serve options:
   --keytab FILE           MIT keytab with the principal's key(s)
   --listen HOST:PORT      key-management UDP address (default 0.0.0.0:1293)
   --state FILE            SQLite registry of CTAs (default sc.db; ':memory:' for none)
-  --control HOST:PORT     local control API (default ${DEFAULT_CONTROL}; 'none' to disable)
+  --control HOST:PORT     local control API (default ${DEFAULT_CONTROL}; 'none' to disable);
+                          loopback only unless --control-allow-remote (warned)
+  --control-token-file FILE  where the control API's bearer token is written at each
+                          start, mode 0600 (default FILE.token beside --state; sc.db.token
+                          with --state :memory:); clients read it
   --cta P=HOST:PORT[/SIG] register a CTA at start (repeatable); SIG = signaling port (default 2427);
                           P without @REALM: the SC's realm
   --allow-client-initiated     accept client-initiated sessions (nonce 0)
+  --no-register-client-initiated  drop a client-initiated exchange from an unregistered
+                          CTA instead of registering it (signaling port 2427)
   --client-initiated-per-minute N   per-CTA cap (default 6)
   --restart-wake-rate N   Wake Ups per second when waking every CTA (default 200)
   --nonce-lifetime MS     (default 5000)   --wake-retries N (default 2)
@@ -63,10 +71,13 @@ serve options:
                           own UDP port on the --listen address (Wake Ups leave from it,
                           answers come back to it) and its own registry FILE.w<k>;
                           datagrams at --listen are routed to the owner. A worker that
-                          exits is restarted. Not with --serial.
+                          exits is restarted. Not with --serial. Provision its CTAs
+                          with 'cta provision --sc-any-port'.
 
 client commands talk to the control API of a running 'cta sc' (--control, default
-${DEFAULT_CONTROL}); PRINCIPAL is the CTA's name, cta/HOST[@REALM] (without @REALM: the SC's realm):
+${DEFAULT_CONTROL}) with the bearer token in --token-file (default ${DEFAULT_TOKEN_FILE},
+the file a 'cta sc' with the default --state writes; not needed for metrics);
+PRINCIPAL is the CTA's name, cta/HOST[@REALM] (without @REALM: the SC's realm):
 ${Object.keys(CLIENT).map((c) => `  ${c.padEnd(9)} ${CLIENT[c].what}`).join('\n')}`;
 
 /** `cta sc SUB --help`: that command alone ('serve': the whole help); null for an unknown one. */
@@ -74,12 +85,13 @@ export function subcommandHelp(sub: string): string | null {
   if (sub === 'serve') return help;
   const c = CLIENT[sub];
   if (!c) return null;
-  return `usage: cta sc ${sub} ${c.args}${c.args ? ' ' : ''}[--control HOST:PORT]
+  const token = sub !== 'metrics'; // GET /metrics is the one route without the bearer token
+  return `usage: cta sc ${sub} ${c.args}${c.args ? ' ' : ''}[--control HOST:PORT]${token ? ' [--token-file FILE]' : ''}
 
 ${c.what}.
 
   --control HOST:PORT   the control API of a running 'cta sc' (default ${DEFAULT_CONTROL})
-${c.args.includes('PRINCIPAL') ? "\nPRINCIPAL is the CTA's name, cta/HOST[@REALM] (without @REALM: the SC's realm).\n" : ''}`.trimEnd();
+${token ? `  --token-file FILE     the control API's bearer token (default ${DEFAULT_TOKEN_FILE}: what a 'cta sc'\n                        with the default --state writes; its --control-token-file)\n` : ''}${c.args.includes('PRINCIPAL') ? "\nPRINCIPAL is the CTA's name, cta/HOST[@REALM] (without @REALM: the SC's realm).\n" : ''}`.trimEnd();
 }
 
 /** PRINCIPAL=HOST:PORT[/SIGPORT]; a principal without @REALM is in `realm` (the SC's) when known. */
@@ -128,8 +140,11 @@ async function serve(argv: string[]): Promise<number> {
       listen: { type: 'string' },
       state: { type: 'string' },
       control: { type: 'string' },
+      'control-allow-remote': { type: 'boolean' },
+      'control-token-file': { type: 'string' },
       cta: { type: 'string', multiple: true },
       'allow-client-initiated': { type: 'boolean' },
+      'no-register-client-initiated': { type: 'boolean' },
       'client-initiated-per-minute': { type: 'string' },
       'restart-wake-rate': { type: 'string' },
       'nonce-lifetime': { type: 'string' },
@@ -159,6 +174,15 @@ async function serve(argv: string[]): Promise<number> {
   const kdcRelay = parseHostPort(S(v, 'kdc') ?? '127.0.0.1:88', '127.0.0.1', '--kdc');
   if (S(v, 'serial-cta') && serials.length !== 1) throw new UsageError('--serial-cta needs exactly one --serial');
   const statePath = S(v, 'state') ?? 'sc.db';
+  if (control) {
+    Object.assign(control, {
+      allowRemote: !!v['control-allow-remote'],
+      tokenFile: S(v, 'control-token-file') ?? (statePath === ':memory:' ? DEFAULT_TOKEN_FILE : `${statePath}.token`),
+    });
+    if (v['control-allow-remote'] && !isLoopbackHost(control.host)) {
+      process.stderr.write(`cta sc: warning: the control API on ${control.host} is reachable from the network; only its bearer token guards it, over plain HTTP\n`);
+    }
+  }
   const workers = intOption(S(v, 'workers'), 'workers', 1, 1, 64);
   if (workers > 1 && serials.length) throw new UsageError('--serial serves a CTA in this process: it cannot be combined with --workers');
   if (workers > 1) for (let k = 0; k < workers; k++) checkStatePath(statePath === ':memory:' ? statePath : `${statePath}.w${k}`);
@@ -171,6 +195,7 @@ async function serve(argv: string[]): Promise<number> {
     control,
     policy: {
       allowClientInitiated: !!v['allow-client-initiated'],
+      registerClientInitiated: !v['no-register-client-initiated'],
       clientInitiatedPerMinute: intOption(S(v, 'client-initiated-per-minute'), 'client-initiated-per-minute', 6, 0, 1e6),
     },
     timers: {
@@ -258,13 +283,21 @@ function checkStatePath(path: string): void {
   if (head.toString('latin1') !== 'SQLite format 3\0') throw new UsageError(`--state ${path} is not an SC registry (not an SQLite database)`);
 }
 
-function call(control: string, method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
+function callApi(control: string, method: string, path: string, body?: unknown, tokenFile = DEFAULT_TOKEN_FILE): Promise<{ status: number; text: string }> {
   const { host, port } = parseHostPort(control, '127.0.0.1', '--control');
   const payload = body === undefined ? undefined : JSON.stringify(body);
+  let token: string | null = null;
+  try {
+    token = readTokenFile(tokenFile);
+  } catch (e) {
+    throw new UsageError(`cannot read the control token file ${tokenFile} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  const headers: { [k: string]: string | number } = payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {};
+  if (token) headers.authorization = `Bearer ${token}`;
   return new Promise((resolve, reject) => {
     // A fresh connection per call (agent: false): no pooled socket can outlive the server.
     const req = httpRequest(
-      { host, port, method, path, agent: false, timeout: 10000, headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {} },
+      { host, port, method, path, agent: false, timeout: 10000, headers },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -279,6 +312,7 @@ function call(control: string, method: string, path: string, body?: unknown): Pr
             } catch {
               /* plain text */
             }
+            if (status === 401) msg = token ? `the token in ${tokenFile} is not this SC's (is --token-file the one its --control-token-file names?)` : `no control token: ${tokenFile} does not exist (give --token-file FILE: the SC writes it beside its --state database)`;
             return reject(new UsageError(`${method} ${path}: ${msg} (HTTP ${status})`));
           }
           resolve({ status, text });
@@ -297,17 +331,19 @@ function call(control: string, method: string, path: string, body?: unknown): Pr
 }
 
 /** A CTA named without @REALM is in the SC's realm (asked of the running SC). */
-async function ctaName(control: string, name: string): Promise<string> {
+async function ctaName(control: string, name: string, tokenFile: string): Promise<string> {
   if (realmOf(name) !== null) return name;
-  const realm = realmOf(JSON.parse((await call(control, 'GET', '/status')).text).principal as string);
+  const realm = realmOf(JSON.parse((await callApi(control, 'GET', '/status', undefined, tokenFile)).text).principal as string);
   if (!realm) throw new UsageError(`'${name}' has no @REALM and the SC's principal names none`);
   return withRealm(name, realm);
 }
 
 async function client(cmd: string, argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs(argv, { control: { type: 'string' }, all: { type: 'boolean' }, json: { type: 'boolean' } }, true);
+  const { values, positionals } = parseArgs(argv, { control: { type: 'string' }, 'token-file': { type: 'string' }, all: { type: 'boolean' }, json: { type: 'boolean' } }, true);
   const v = values as Values;
   const control = S(v, 'control') ?? DEFAULT_CONTROL;
+  const tokenFile = S(v, 'token-file') ?? DEFAULT_TOKEN_FILE;
+  const call = (c: string, method: string, path: string, body?: unknown) => callApi(c, method, path, body, tokenFile);
   parseHostPort(control, '127.0.0.1', '--control'); // a bad address before anything else
   if (v.all && cmd !== 'wake') throw new UsageError(`--all is only for 'cta sc wake'`);
   if (v.json && cmd !== 'status' && cmd !== 'ctas') throw new UsageError(`--json is only for 'cta sc status' and 'cta sc ctas'`);
@@ -347,14 +383,14 @@ async function client(cmd: string, argv: string[]): Promise<number> {
         return 0;
       }
       if (positionals.length !== 1) throw new UsageError('usage: cta sc wake (PRINCIPAL | --all)');
-      const name = await ctaName(control, positionals[0] as string);
+      const name = await ctaName(control, positionals[0] as string, tokenFile);
       await call(control, 'POST', '/wake', { principal: name });
       out(`Wake Up sent to ${name}`);
       return 0;
     }
     case 'rekey': {
       if (positionals.length !== 1) throw new UsageError('usage: cta sc rekey PRINCIPAL');
-      const name = await ctaName(control, positionals[0] as string);
+      const name = await ctaName(control, positionals[0] as string, tokenFile);
       const r = JSON.parse((await call(control, 'POST', '/rekey', { principal: name })).text);
       out(r.method === 'rekey' ? `Rekey sent to ${name}` : `no session key held for ${name}: Wake Up sent`);
       return 0;
@@ -363,7 +399,7 @@ async function client(cmd: string, argv: string[]): Promise<number> {
       if (positionals.length !== 1) throw new UsageError('usage: cta sc register PRINCIPAL=HOST:PORT[/SIGPORT]');
       const given = positionals[0] as string;
       const eq = given.lastIndexOf('=');
-      const c = parseCta(eq > 0 ? `${await ctaName(control, given.slice(0, eq))}${given.slice(eq)}` : given, 'CTA');
+      const c = parseCta(eq > 0 ? `${await ctaName(control, given.slice(0, eq), tokenFile)}${given.slice(eq)}` : given, 'CTA');
       await call(control, 'POST', '/ctas', { principal: c.principal, address: c.host, port: c.port, signalingPort: c.sig });
       out(`registered ${c.principal} at ${c.host}:${c.port}`);
       return 0;

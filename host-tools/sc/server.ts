@@ -84,7 +84,7 @@ import { PendingTable } from './pending.ts';
 import { Registry, CTA_STATE, STATE_NAMES, type CtaRecord } from './registry.ts';
 import { KeyStore } from './keys.ts';
 import { randomBytes } from './rand.ts';
-import { startControl, type ControlServer } from './control.ts';
+import { startControl, ControlRefused, MAX_PRINCIPAL, type ControlServer, type ControlOptions } from './control.ts';
 
 // node:crypto with cached AES contexts, one-shot hashes and pooled randomness.
 const B = scCryptoBackend;
@@ -151,8 +151,8 @@ export type ScOptions = {
   listen?: { host?: string; port?: number };
   /** SQLite file of the CTA registry; default ':memory:'. */
   statePath?: string;
-  /** Control API (HTTP on 127.0.0.1); omitted = none. */
-  control?: { host?: string; port?: number } | null;
+  /** Control API (HTTP on 127.0.0.1, bearer token: control.ts); omitted = none. */
+  control?: ControlOptions | null;
   policy?: Partial<ScPolicy>;
   timers?: Partial<ScTimers>;
   /** Ask the CTA for an SA Recovered (AckRequired). Default true; false = established when the AP Reply is sent. */
@@ -167,7 +167,7 @@ export type ScOptions = {
   clock?: Clock;
   log?: ScLog;
   /** Table bounds. */
-  limits?: { nonces?: number; replayCache?: number; responseCache?: number; pending?: number; hmacKeyCache?: number; sessionCache?: number };
+  limits?: { nonces?: number; replayCache?: number; responseCache?: number; pending?: number; hmacKeyCache?: number; sessionCache?: number; ctas?: number };
 };
 
 export type EstablishedEvent = {
@@ -195,6 +195,8 @@ export interface ScServer extends EventEmitter {
   /** The UDP socket protected signaling is sent from. */
   readonly signalingAddress: { host: string; port: number };
   readonly controlAddress: { host: string; port: number } | null;
+  /** The control API's bearer token (null without a control API). */
+  readonly controlToken: string | null;
   readonly principal: string;
   readonly metrics: Metrics;
   readonly timers: Readonly<ScTimers>;
@@ -354,6 +356,8 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
   /** A log sink was given: only then are the hot path's log records built. */
   const logging = !!opts.log;
   const limits = opts.limits || {};
+  /** Most CTAs registered at once (control API and auto-registration). */
+  const maxCtas = limits.ctas ?? 1000000;
 
   // ---- identity and keys ----
   let scName: { name: PrincipalName; realm: string };
@@ -708,6 +712,9 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
     const digest = responseKey(buf);
     const cached = responses.get(digest, now, buf);
     if (cached) {
+      // Only to the address and port that sent the request answered: a copy replayed
+      // from elsewhere gets nothing (no reflection of the 5 s cached reply).
+      if (cached.port !== r.port || cached.address !== r.address) return drop('replay_other_address', r);
       metrics.inc('cta_sc_ap_requests_total', 'retransmit');
       send(cached.reply, r.port, r.address, TX.ap_reply);
       return;
@@ -867,7 +874,10 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
       if (clientInitiated) return;
     }
     if (slot < 0) {
-      slot = registry.register(clientName, r.address, r.port, undefined, now);
+      if (registry.count >= maxCtas) return drop('registry_full', r, clientName);
+      // The CTA's signaling port is not in its AP Request: the protocol default (2427),
+      // as for a CTA registered without one; its key-management port is another socket.
+      slot = registry.register(clientName, r.address, r.port, 2427, now);
       ciRate.set(slot, { windowStart: now, count: 1 });
       log('registered', { principal: clientName, address: r.address, port: r.port, by: 'client_initiated' });
     } else if (registry.port(slot) !== r.port || registry.address(slot) !== r.address) {
@@ -1212,12 +1222,15 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
     address: { host: bound.address, port: bound.port },
     signalingAddress: { host: sigBound.address, port: sigBound.port },
     controlAddress: null as { host: string; port: number } | null,
+    controlToken: null as string | null,
     principal,
     metrics,
     timers,
     register(p: string, address: string, port: number, signalingPort?: number): void {
       if (!p.includes('@')) throw new Error(`CTA principal '${p}' has no @REALM`);
       if (!(port >= 1 && port <= 65535) && !(port === 0 && links.has(address))) throw new Error(`bad port ${port} for ${p}`);
+      if (p.length > MAX_PRINCIPAL) throw new Error(`CTA principal longer than ${MAX_PRINCIPAL} characters`);
+      if (registry.slotOf(p) < 0 && registry.count >= maxCtas) throw new Error(`registry full: ${maxCtas} CTAs registered (the SC's limit)`);
       const slot = registry.register(p, address, port, signalingPort ?? 2427, clock.now());
       saCache.delete(slot);
       log('registered', { principal: p, address, port, signalingPort: signalingPort ?? 2427 });
@@ -1360,10 +1373,12 @@ export async function startSc(opts: ScOptions): Promise<ScServer> {
       const err = e as NodeJS.ErrnoException;
       await server.close();
       const where = `${opts.control.host || '127.0.0.1'}:${opts.control.port ?? 0}`;
+      if (e instanceof ControlRefused) throw new ScStartError('control', `control API ${where}: ${err.message}`);
       if (err.code === 'EADDRINUSE') throw new ScStartError('port_in_use', `control API port ${where} is already in use`);
       throw new ScStartError('control', `cannot start the control API on ${where}: ${err.message}`);
     }
     server.controlAddress = control.address;
+    server.controlToken = control.token;
   }
 
   log('started', { principal, listen: `${bound.address}:${bound.port}`, control: control ? `${control.address.host}:${control.address.port}` : null, ctas: registry.count });

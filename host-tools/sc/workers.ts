@@ -11,7 +11,8 @@
 // Data path:
 //  - Server-initiated (the hot path): the worker's Wake Up / Rekey goes out from the
 //    worker's socket. A CTA answers to the trigger's source address and port (the
-//    firmware agent keeps both per session and checks only the address), so its
+//    firmware agent keeps both per session and, provisioned with --sc-any-port,
+//    checks only the address), so its
 //    AP Request and SA Recovered come straight back to that worker: no hop through
 //    the primary. The CTA also remembers that port for later client-initiated
 //    sessions, which therefore go straight to the owner as well.
@@ -44,7 +45,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import type { ScOptions, ScServer, ScLog } from './server.ts';
 import type { CtaRecord } from './registry.ts';
-import type { ControlTarget } from './control.ts';
+import type { ControlTarget, ControlOptions } from './control.ts';
 import type { KeytabEntry } from '../../firmware/proto/keytab.ts';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -67,7 +68,7 @@ export type WorkerPoolOptions = Omit<ScOptions, 'clock' | 'log' | 'control' | 'k
   /** Keytab entries or the path of an MIT keytab file (read once by the primary). */
   keytab: KeytabEntry[] | string;
   /** Control API (HTTP, 127.0.0.1 by default) served by the primary; omitted = none. */
-  control?: { host?: string; port?: number } | null;
+  control?: ControlOptions | null;
   /** Events of the primary and (over IPC, tagged with `worker`) of the workers. */
   log?: ScLog;
   /** Workers write their JSON log lines straight to stdout (the CLI): no IPC per event. */
@@ -91,6 +92,8 @@ export interface WorkerPool extends EventEmitter, ControlTarget {
   /** The public key-management UDP address (the configured --listen). */
   readonly address: { host: string; port: number };
   readonly controlAddress: { host: string; port: number } | null;
+  /** The control API's bearer token (null without a control API). */
+  readonly controlToken: string | null;
   readonly principal: string;
   readonly workerCount: number;
   workers(): WorkerInfo[];
@@ -130,7 +133,7 @@ type W = {
 export async function startScWorkers(opts: WorkerPoolOptions): Promise<WorkerPool> {
   const n = opts.workers;
   if (!Number.isInteger(n) || n < 1 || n > 256) throw new Error(`workers must be a whole number from 1 to 256, not ${n}`);
-  const { startControl } = await import('./control.ts');
+  const { startControl, ControlRefused } = await import('./control.ts');
   const { ScStartError } = await import('./server.ts');
   const log: ScLog = opts.log || (() => {});
   const principalRaw = opts.principal;
@@ -343,6 +346,7 @@ export async function startScWorkers(opts: WorkerPoolOptions): Promise<WorkerPoo
   const pool = Object.assign(em, {
     address: { host: bound.address, port: bound.port },
     controlAddress: null as { host: string; port: number } | null,
+    controlToken: null as string | null,
     principal: router.principal,
     workerCount: n,
     workers: (): WorkerInfo[] => ws.map((w) => ({ index: w.index, pid: w.proc?.pid ?? null, port: w.port, signalingPort: w.sigPort, restarts: w.restarts, up: w.up })),
@@ -446,7 +450,7 @@ export async function startScWorkers(opts: WorkerPoolOptions): Promise<WorkerPoo
     },
   });
 
-  let control: { address: { host: string; port: number }; close(): Promise<void> } | null = null;
+  let control: { address: { host: string; port: number }; token: string; close(): Promise<void> } | null = null;
   if (opts.control) {
     try {
       control = await startControl(pool as unknown as ControlTarget, opts.control, log);
@@ -454,10 +458,12 @@ export async function startScWorkers(opts: WorkerPoolOptions): Promise<WorkerPoo
       const err = e as NodeJS.ErrnoException;
       await pool.close();
       const where = `${opts.control.host || '127.0.0.1'}:${opts.control.port ?? 0}`;
+      if (e instanceof ControlRefused) throw new ScStartError('control', `control API ${where}: ${err.message}`);
       if (err.code === 'EADDRINUSE') throw new ScStartError('port_in_use', `control API port ${where} is already in use`);
       throw new ScStartError('control', `cannot start the control API on ${where}: ${err.message}`);
     }
     pool.controlAddress = control.address;
+    pool.controlToken = control.token;
   }
   log('started', {
     principal: router.principal,

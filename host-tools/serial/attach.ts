@@ -7,6 +7,7 @@ import { CHANNEL } from './frames.ts';
 import { openSerialLink, type SerialLinkHost, type SerialSpec } from './link.ts';
 import { startKdcRelay, type KdcRelay } from './kdc-relay.ts';
 import { ControlClient } from './control.ts';
+import { explainConfigError } from '../provision/config.ts';
 
 export type SerialCtaOptions = {
   /** Where channel-2 KDC traffic goes. */
@@ -60,7 +61,7 @@ export async function attachSerialCta(sc: ScServer, linkOrSpec: SerialLinkHost |
     const attempts = Math.max(1, Math.ceil((opts.bootWaitMs ?? 10000) / 1000));
     const st = await control.requestRetry('status', {}, attempts, 1000);
     if (!principal) {
-      if (!st.agent) throw new Error(`the CTA on ${address} runs no agent (${st.error ?? 'unknown reason'}): provision it first`);
+      if (!st.agent) throw new Error(`the CTA on ${address} runs no agent (${st.error ? explainConfigError(String(st.error)) : 'unknown reason'}): provision it first`);
       principal = String(st.agent.principal);
     }
     if (opts.setTime !== false) {

@@ -1,8 +1,12 @@
 // Channel 0 of a serial link: the host's client of the board's control endpoint
 // (firmware/agent/control.ts). One CBOR map per request {op, id, ...}; replies
 // {id, ok, result | error} are matched by id.
+import { join } from 'node:path';
+import { loadAllDictionaries, expandText, type Dictionary } from '../build/text.ts';
+import { REPO_ROOT } from '../build/build.ts';
 import type { SerialLinkHost } from './link.ts';
 import { CHANNEL } from './frames.ts';
+import { explainConfigError } from '../provision/config.ts';
 
 export class ControlError extends Error {}
 
@@ -84,6 +88,14 @@ export class ControlClient {
     this.waiters.delete(r.id);
     clearTimeout(w.timer);
     if (r.ok === true) w.resolve(r.result);
-    else w.reject(new ControlError(`board refused '${w.op}': ${String(r.error ?? 'no reason given')}`));
+    // A board's error reply is a text code (build/text.ts); a refused configuration is named by number (cfg#N).
+    else w.reject(new ControlError(`board refused '${w.op}': ${r.error === undefined || r.error === null ? 'no reason given' : explainConfigError(expandText(String(r.error), boardText()))}`));
   }
+}
+
+let text: Dictionary | null = null;
+/** The boards' text dictionaries (dist/firmware/*.dict.json): a board's error reply is a code. */
+function boardText(): Dictionary {
+  if (!text) text = loadAllDictionaries(join(REPO_ROOT, 'dist', 'firmware'));
+  return text;
 }

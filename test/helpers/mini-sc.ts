@@ -335,7 +335,7 @@ export class MiniSc {
 import { FakeClock as Clock, FakeNet as Net, makeFakePlatform } from './fake-platform.ts';
 import type { FakePlatform } from './fake-platform.ts';
 import { nobleBackend } from '../../host-tools/crypto/noble.ts';
-import { configFromObject } from '../../firmware/config.ts';
+import { configFromObject } from '../../host-tools/provision/config.ts';
 import type { CtaConfig } from '../../firmware/config.ts';
 import { CtaAgent } from '../../firmware/agent/agent.ts';
 

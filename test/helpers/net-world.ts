@@ -13,7 +13,7 @@ import { startEmulator, type Emulator } from '../../host-tools/emulator/emulator
 import { buildFirmware } from '../../host-tools/build/build.ts';
 import { makeConfig } from '../../host-tools/provision/cli.ts';
 import { nobleBackend } from '../../host-tools/crypto/noble.ts';
-import { decodeConfig } from '../../firmware/config.ts';
+import { decodeConfig } from '../../host-tools/provision/config.ts';
 import { CtaAgent } from '../../firmware/agent/agent.ts';
 import type { KeytabEntry } from '../../firmware/proto/keytab.ts';
 import { makeNodePlatform, type NodePlatform } from '../interop/node-platform.ts';
@@ -25,7 +25,8 @@ export const SC_NAME = `sc/sc1.net.test@${REALM}`;
 export const ctaName = (i: number) => `cta/cta${i}.net.test@${REALM}`;
 
 export type Endpoint = { host: string; port: number };
-export type CtaOptions = { sc: Endpoint; kdc: Endpoint; timers?: { [k: string]: number | number[] }; slots?: number; clientInitiatedOnBoot?: boolean };
+/** anyPort: take the SC's Wake Ups from any port of its address (cta sc --workers); scPort false: no port provisioned. */
+export type CtaOptions = { sc: Endpoint; kdc: Endpoint; timers?: { [k: string]: number | number[] }; slots?: number; clientInitiatedOnBoot?: boolean; anyPort?: boolean; scPort?: false };
 
 export class Realm {
   readonly dir: string;
@@ -87,7 +88,7 @@ export class Realm {
     return makeConfig({
       keytab: this.keytab(name),
       principal: name,
-      scs: [{ principal: SC_NAME, address: o.sc.host, port: o.sc.port }],
+      scs: [{ principal: SC_NAME, address: o.sc.host, port: o.scPort === false ? undefined : o.sc.port, anyPort: o.anyPort }],
       kdc: { address: o.kdc.host, port: o.kdc.port },
       listenPort: o.listenPort ?? 0,
       signalingPort: o.signalingPort ?? 0,

@@ -2,7 +2,7 @@
 // file (ours or MIT's ktadd), it talks to one SC and one KDC on 127.0.0.1 and
 // binds free ports.
 import { readFileSync } from 'node:fs';
-import { configFromObject, type CtaConfig } from '../../firmware/config.ts';
+import { configFromObject, type CtaConfig } from '../../host-tools/provision/config.ts';
 import { parseKeytab, findKeys, type KeytabEntry } from '../../firmware/proto/keytab.ts';
 
 /** The entries of a keytab file; with `principal`, only that principal's (findKeys). */

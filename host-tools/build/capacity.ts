@@ -1,0 +1,61 @@
+// Does a board's firmware fit? Storage capacity is a board fact (board-configs/<board>.json
+// "storage", from its Espruino board definition's saved_code); what goes there is the
+// stored image (build.ts, image.ts), the configuration `cta provision` writes, and a
+// 32-byte header per file. `cta build` prints this and refuses an image that cannot
+// fit; the footprint test and the bench hold every board to storage.bytes - keepFree.
+import type { BoardConfig } from './boards.ts';
+import { STORAGE_FILE_HEADER } from './image.ts';
+import { makeConfig } from '../provision/config.ts';
+
+/** A configuration such as `cta provision` writes for this board: one SC, two keys (AES-256 and AES-128, as `cta kdc add` makes), the board's transport. */
+export function typicalConfig(board: BoardConfig): Uint8Array {
+  const key = (etype: number, n: number) => ({
+    principal: { realm: 'EXAMPLE.NET', components: ['cta', 'cta1.example.net'], nameType: 1 },
+    timestamp: 0,
+    kvno: 1,
+    etype,
+    key: new Uint8Array(n).fill(0x5a),
+  });
+  const udp = !!board.transports.udp;
+  return makeConfig({
+    keytab: [key(18, 32), key(17, 16)],
+    principal: 'cta/cta1.example.net',
+    scs: [udp ? { principal: 'sc/sc1.example.net@EXAMPLE.NET', address: '192.0.2.10', port: 1293 } : { principal: 'sc/sc1.example.net@EXAMPLE.NET' }],
+    kdc: { address: '192.0.2.1', port: 88 },
+    transport: udp ? 'udp' : 'serial',
+    wifi: board.transports.wifi ? { ssid: 'Lab network', password: 'correct horse' } : undefined,
+  });
+}
+
+export interface Fit {
+  board: string;
+  /** Storage for files on the board. */
+  capacity: number;
+  /** capacity - keepFree: what image + config may use. */
+  target: number;
+  imageBytes: number;
+  configBytes: number;
+  /** image + config + one header each. */
+  stored: number;
+  /** capacity - stored (negative: does not fit). */
+  left: number;
+  fits: boolean;
+  meetsTarget: boolean;
+}
+
+export function storageFit(board: BoardConfig, imageBytes: number, configBytes: number): Fit {
+  const capacity = board.storage.bytes;
+  const target = capacity - board.storage.keepFree;
+  const stored = imageBytes + STORAGE_FILE_HEADER + configBytes + STORAGE_FILE_HEADER;
+  return { board: board.board, capacity, target, imageBytes, configBytes, stored, left: capacity - stored, fits: stored <= capacity, meetsTarget: stored <= target };
+}
+
+/** One line for `cta build` and the bench. */
+export function formatFit(f: Fit): string {
+  const verdict = !f.fits
+    ? `DOES NOT FIT: ${-f.left} bytes over the board's Storage`
+    : f.meetsTarget
+      ? `fits, ${f.left} bytes left (target: ${f.capacity - f.target} left)`
+      : `fits, but only ${f.left} bytes left: MISSES the target of ${f.capacity - f.target} left by ${f.stored - f.target} bytes`;
+  return `image ${f.imageBytes} B + config ${f.configBytes} B + 2 headers = ${f.stored} B of ${f.capacity} B Storage: ${verdict}`;
+}
