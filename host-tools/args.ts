@@ -1,9 +1,9 @@
 // Flag parsing shared by every `cta` command: node:util parseArgs, with
 // user mistakes turned into UsageError (one clear line, exit 2).
 import { parseArgs as nodeParseArgs } from 'node:util';
-import { UsageError } from './cli.ts';
 
-export { UsageError };
+/** Thrown for bad input from the user: printed as one line, exit code 2. */
+export class UsageError extends Error {}
 
 export type OptionSpec = { [name: string]: { type: 'string' | 'boolean'; short?: string; multiple?: boolean; default?: string | boolean } };
 

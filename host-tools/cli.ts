@@ -1,9 +1,12 @@
 // `cta <command> ...`: dispatches to one module per command. Each module exports
 // `run(argv: string[]): Promise<number>` (the exit code) and `help: string`.
+import { UsageError } from './args.ts';
 
 interface CommandModule {
   run(argv: string[]): Promise<number>;
   help: string;
+  /** Commands with subcommands (kdc, sc): the help of one, null if there is no such subcommand. */
+  subcommandHelp?: (sub: string) => string | null;
 }
 
 const COMMANDS: { [name: string]: { summary: string; load: () => Promise<CommandModule> } } = {
@@ -28,8 +31,11 @@ export function usage(): string {
 export async function main(argv: string[]): Promise<number> {
   const cmd = argv[0];
   if (cmd === '--help' || cmd === '-h' || cmd === 'help') {
-    // `cta help demo` is `cta demo --help`.
-    if (cmd === 'help' && argv[1] && COMMANDS[argv[1]]) return main([argv[1], '--help']);
+    // `cta help demo [SUB]` is `cta demo [SUB] --help`.
+    if (cmd === 'help' && argv[1]) {
+      if (!COMMANDS[argv[1]]) return unknownCommand(argv[1]);
+      return main([...argv.slice(1, 3), '--help']);
+    }
     console.log(usage());
     return 0;
   }
@@ -38,10 +44,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const entry = COMMANDS[cmd];
-  if (!entry) {
-    console.error(`cta: unknown ${cmd.startsWith('-') ? 'option' : 'command'} '${cmd}' (commands: ${Object.keys(COMMANDS).join(', ')}; cta --help)`);
-    return 2;
-  }
+  if (!entry) return unknownCommand(cmd);
   let mod: CommandModule;
   try {
     mod = await entry.load();
@@ -54,7 +57,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   const rest = argv.slice(1);
   if (rest.includes('--help') || rest.includes('-h')) {
-    console.log(mod.help);
+    const sub = rest[0] && !rest[0].startsWith('-') && mod.subcommandHelp ? mod.subcommandHelp(rest[0]) : null;
+    console.log(sub ?? mod.help);
     return 0;
   }
   try {
@@ -66,8 +70,33 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`cta ${cmd}: ${e.message}`);
       return 2;
     }
+    const path = pathError(e);
+    if (path) {
+      console.error(`cta ${cmd}: ${path}`);
+      return 2;
+    }
     return internalError(cmd, e);
   }
+}
+
+const PATH_ERRORS: { [code: string]: string } = {
+  ENOTDIR: 'a part of the path is not a directory',
+  EISDIR: 'it is a directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+};
+
+/** A file-system error on a path the user gave (node's errors carry .path and .syscall), in one line. */
+function pathError(e: unknown): string | null {
+  const err = e as NodeJS.ErrnoException;
+  if (!err || typeof err.path !== 'string' || !err.code || !PATH_ERRORS[err.code]) return null;
+  return `cannot ${err.syscall ?? 'use'} '${err.path}': ${PATH_ERRORS[err.code]}`;
+}
+
+function unknownCommand(cmd: string): number {
+  console.error(`cta: unknown ${cmd.startsWith('-') ? 'option' : 'command'} '${cmd}' (commands: ${Object.keys(COMMANDS).join(', ')}; cta --help)`);
+  return 2;
 }
 
 /** An unexpected error: one line naming it; CTA_DEBUG=1 prints the stack. */
@@ -79,6 +108,3 @@ export function internalError(cmd: string | null, e: unknown): number {
   else console.error(`${prefix}: ${msg}${err && err.code && !msg.includes(err.code) ? ` (${err.code})` : ''} [unexpected error: CTA_DEBUG=1 shows the stack trace]`);
   return 1;
 }
-
-/** Thrown for bad input from the user: printed as one line, exit code 2. */
-export class UsageError extends Error {}

@@ -12,6 +12,10 @@ import { startEmulator } from '../host-tools/emulator/emulator.ts';
 import { makeConfig } from '../host-tools/provision/cli.ts';
 import { CTA_PRINCIPAL, SC_PRINCIPAL } from './helpers/mini-sc.ts';
 import { loopbackMiniWorld } from './helpers/loopback-net.ts';
+import { KdcDatabase } from '../host-tools/kdc/db.ts';
+import { startKdc, type KdcLogRecord } from '../host-tools/kdc/server.ts';
+import { parseKeytab } from '../firmware/proto/keytab.ts';
+import { readFileSync } from 'node:fs';
 
 
 async function until(fn: () => boolean, ms = 10000): Promise<void> {
@@ -92,4 +96,34 @@ test('the firmware bundle without cta.cfg prints a clear message and idles', asy
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('the boot AS exchange: PREAUTH_REQUIRED is logged as the first round trip of pre-authentication, not as an error', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cta-emu-preauth-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const built = await buildFirmware({ board: 'emulator', outDir: dir });
+  const realm = 'PREAUTH.TEST';
+  const db = KdcDatabase.init(join(dir, 'kdc.db'), realm);
+  t.after(() => db.close());
+  for (const p of [`sc/sc1@${realm}`, `cta/cta1@${realm}`]) db.addPrincipal(p, { randkey: true });
+  db.exportKeytab(`cta/cta1@${realm}`, join(dir, 'cta.keytab'));
+  const kdcLog: KdcLogRecord[] = [];
+  const kdc = await startKdc({ db, host: '127.0.0.1', port: 0, log: (r) => kdcLog.push(r) });
+  t.after(() => kdc.close());
+  const cfg = makeConfig({
+    keytab: parseKeytab(new Uint8Array(readFileSync(join(dir, 'cta.keytab')))),
+    principal: `cta/cta1@${realm}`,
+    scs: [{ principal: `sc/sc1@${realm}` }],
+    kdc: { address: '127.0.0.1', port: kdc.udpPort },
+  });
+  const emu = await startEmulator({ board: 'emulator', bundlePath: built.path, storageDir: join(dir, 'storage'), files: { 'cta.cfg': cfg }, udpPortMap: { 1293: 0, 2427: 0 } });
+  t.after(() => emu.stop());
+  await emu.waitForLog(/"ev":"cta.ticket"/, 10000);
+  const events = emu.logs.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l).ev as string);
+  assert.ok(events.includes('cta.kdc_preauth'), events.join(' '));
+  assert.ok(!events.includes('cta.kdc_error'), events.join(' '));
+  const pre = kdcLog.find((r) => r.error === 25);
+  assert.ok(pre, 'the KDC asked for pre-authentication');
+  assert.equal(pre.step, 'preauth');
+  assert.doesNotMatch(String(pre.reason), /required/);
 });

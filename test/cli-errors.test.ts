@@ -266,3 +266,80 @@ test('cta: an unexpected error is one line with exit 1; CTA_DEBUG=1 adds the sta
     else process.env.CTA_DEBUG = debug;
   }
 });
+
+// Rough edges a newcomer met (issue 14): [argv, exit code, what the one stderr line says].
+type CodedCase = [string[] | (() => string[]), number, RegExp];
+const FIRST_HOUR: CodedCase[] = [
+  // flash: a TCP port out of range is bad usage; a name lookup or a refused connection is named at once
+  [() => ['flash', '--board', 'linux', '--port', 'tcp://127.0.0.1:99999', '--config', P('cta.cbor')], 2, /^cta flash: bad --port 'tcp:\/\/127\.0\.0\.1:99999': the TCP port must be 1-65535$/],
+  [() => ['flash', '--board', 'linux', '--port', 'tcp://127.0.0.1:70000', '--config', P('cta.cbor')], 2, /^cta flash: bad --port .*: the TCP port must be 1-65535$/],
+  [() => ['flash', '--board', 'linux', '--port', 'tcp://127.0.0.1:0', '--config', P('cta.cbor')], 2, /^cta flash: bad --port .*: the TCP port must be 1-65535$/],
+  [() => ['flash', '--board', 'linux', '--port', 'tcp://no-such-host.invalid:2323', '--config', P('cta.cbor'), '--timeout', '15'], 1, /^cta flash: step 3\/6 \(connect\) failed: cannot resolve the host of tcp:\/\/no-such-host\.invalid:2323 \(ENOTFOUND/],
+  [() => ['flash', '--board', 'linux', '--port', `tcp://127.0.0.1:${closedPort}`, '--config', P('cta.cbor'), '--timeout', '15'], 1, /^cta flash: step 3\/6 \(connect\) failed: tcp:\/\/127\.0\.0\.1:\d+ refused the connection/],
+  // a path that runs through a file is named, not an unexpected SQLite or mkdir error
+  [() => [...sc(), '--state', P('cta.keytab/sc.db')], 2, /^cta sc: --state .*cta\.keytab\/sc\.db: .*cta\.keytab is not a directory$/],
+  [() => ['build', '--out', P('junk/sub')], 2, /^cta build: cannot mkdir '.*junk\/sub': a part of the path is not a directory$/],
+  // help for an unknown command is bad usage, as the command itself is
+  [['help', 'nope'], 2, /^cta: unknown command 'nope'/],
+  // a test-only HIL scenario is not offered
+  [['hil', '--target', 'emu', '--scenario', 'nope'], 2, /^cta hil: unknown scenario 'nope' \(known: (?!.*impossible)/],
+];
+
+test('cta: the rough edges of a first hour are one line on stderr with the right exit code', { timeout: 180000 }, async () => {
+  const failures: string[] = [];
+  for (const [args, want, re] of FIRST_HOUR) {
+    const argv = typeof args === 'function' ? args() : args;
+    const t0 = Date.now();
+    const r = await cta(argv);
+    const lines = r.stderr.split('\n').filter((l) => l !== '');
+    const problems: string[] = [];
+    if (r.code !== want) problems.push(`exit ${r.code}, not ${want}`);
+    if (lines.length !== 1) problems.push(`${lines.length} stderr lines`);
+    if (!re.test(lines[0] ?? '')) problems.push(`does not match ${re}`);
+    if (/^\s+at /m.test(r.stderr)) problems.push('stack trace');
+    if (Date.now() - t0 > 10000) problems.push(`took ${Date.now() - t0} ms`);
+    if (problems.length) failures.push(`cta ${argv.map((a) => a.replace(dir, '$TMP')).join(' ')}: ${problems.join(', ')}\n    stderr: ${JSON.stringify(r.stderr)}`);
+  }
+  assert.deepEqual(failures, [], failures.join('\n'));
+});
+
+test('cta CMD SUB --help prints that subcommand\'s help, not the parent\'s', async () => {
+  const cases: [string[], RegExp][] = [
+    [['kdc', 'add', '--help'], /^usage: cta kdc add PRINCIPAL /],
+    [['kdc', 'serve', '-h'], /^usage: cta kdc serve /],
+    [['help', 'kdc', 'list'], /^usage: cta kdc list /],
+    [['sc', 'rekey', '--help'], /^usage: cta sc rekey PRINCIPAL \[--control HOST:PORT\]/],
+    [['sc', 'ctas', '--help'], /^usage: cta sc ctas \[--json\] \[--control HOST:PORT\]/],
+  ];
+  for (const [argv, re] of cases) {
+    const r = await cta(argv);
+    assert.equal(r.code, 0, argv.join(' '));
+    assert.match(r.stdout, re, argv.join(' '));
+    assert.ok(r.stdout.split('\n').length < 20, `${argv.join(' ')}: ${r.stdout.split('\n').length} lines`);
+  }
+  // The parent's help is unchanged, and a subcommand it does not have falls back to it.
+  assert.match((await cta(['kdc', '--help'])).stdout, /^usage: cta kdc <subcommand>[\s\S]*\n  serve /);
+  assert.match((await cta(['sc', 'bogus', '--help'])).stdout, /^usage: cta sc \[serve\]/);
+  assert.match((await cta(['sc', 'serve', '--help'])).stdout, /^usage: cta sc \[serve\]/);
+});
+
+test('cta sc CLIENT --control at a port that is not HTTP says so in one line', async (t) => {
+  const srv = net.createServer((c) => c.end('SSH-2.0-OpenSSH_9.6\r\n'));
+  await new Promise<void>((res) => srv.listen(0, '127.0.0.1', () => res()));
+  t.after(() => srv.close());
+  const r = await cta(['sc', 'ctas', '--control', `127.0.0.1:${(srv.address() as net.AddressInfo).port}`]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /^cta sc: 127\.0\.0\.1:\d+ answered, but not as the SC's control API \(not HTTP\)/);
+  assert.doesNotMatch(r.stderr, /HPE_/);
+  assert.equal(r.stderr.trim().split('\n').length, 1);
+});
+
+test('one realm rule: provision --sc without @REALM is the CTA\'s realm, and the usage says so', async () => {
+  const out = P('realm.cbor');
+  const r = await cta(['provision', '--keytab', P('cta.keytab'), '--principal', 'cta/cta1.err.test', '--sc', 'sc/sc1.err.test', '--kdc', '127.0.0.1:88', '-o', out]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^sc +sc\/sc1\.err\.test@ERR\.TEST /m);
+  const help = await cta(['provision', '--help']);
+  assert.match(help.stdout, /--sc sc\/NAME\[@REALM\]/);
+  assert.match(help.stdout, /without @REALM: the CTA's realm/);
+});

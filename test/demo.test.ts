@@ -34,6 +34,9 @@ test('cta demo --json: every emulated CTA establishes an SA and answers an RQNT 
   assert.equal(res.established, 4);
   assert.equal(res.failed, 0);
   assert.equal(typeof res.elapsed_ms, 'number');
+  // One Wake Up per CTA: no exchange needed a retry (the last CTA's first Wake Up
+  // was once lost because its emulator's socket was not bound yet).
+  assert.equal(res.wake_ups, 4, 'Wake Ups sent');
   assert.equal(res.rows.length, 4);
   for (const row of res.rows) {
     assert.equal(row.phase, 'done');

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { run } from '../host-tools/emulator/cli.ts';
 import { buildFirmware, SELFTEST_ENTRY } from '../host-tools/build/build.ts';
 import { UsageError } from '../host-tools/args.ts';
+import { makeConfig } from '../host-tools/provision/cli.ts';
 
 function tmp(t: { after: (fn: () => void) => void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'cta-emucli-'));
@@ -48,6 +49,41 @@ test('cta emu runs a bundle with the config in Storage and stops cleanly on SIGT
   assert.match(out, /emu: stopped/);
   assert.deepEqual(readdirSync(storage), ['cta%2Ecfg']);
   assert.deepEqual([...readFileSync(join(storage, 'cta%2Ecfg'))], [0xa1, 0x01, 0x02]);
+});
+
+test('cta emu without --storage: each CTA gets a Storage of its own (two CTAs of one board do not share cta.cfg)', async (t) => {
+  const dir = tmp(t);
+  const storages: string[] = [];
+  for (const name of ['cta/a1.emu.test', 'cta/a2.emu.test']) {
+    const cfg = join(dir, `${name.slice(4)}.cbor`);
+    writeFileSync(
+      cfg,
+      makeConfig({
+        keytab: [{ principal: { realm: 'EMU.TEST', components: name.split('/'), nameType: 1 }, timestamp: 1700000000, kvno: 1, etype: 18, key: new Uint8Array(32).fill(7) }],
+        principal: name,
+        scs: [{ principal: 'sc/sc1.emu.test' }],
+        kdc: { address: '127.0.0.1', port: 9 },
+        listenPort: 1,
+        signalingPort: 2,
+      }),
+    );
+    const child = spawn(process.execPath, ['bin/cta.js', 'emu', '--config', cfg, '--udp', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    t.after(() => child.kill('SIGKILL'));
+    let out = '';
+    child.stdout.on('data', (b) => (out += b));
+    child.stderr.on('data', (b) => (out += b));
+    const deadline = Date.now() + 20000;
+    while (!/emu: board emulator running/.test(out) && Date.now() < deadline && child.exitCode === null) await new Promise((res) => setTimeout(res, 50));
+    child.kill('SIGTERM');
+    await new Promise((res) => child.on('exit', res));
+    const m = /; storage ([^;]+);/.exec(out);
+    assert.ok(m, out);
+    storages.push(m[1]);
+    t.after(() => rmSync(m[1], { recursive: true, force: true }));
+  }
+  // The merged layout (main's): .tmp/emu/<board>/<CTA principal, URI-encoded>.
+  assert.match(storages[0], /\.tmp\/emu\/emulator\/cta%2Fa1\.emu\.test%40EMU\.TEST$/);
+  assert.notEqual(storages[0], storages[1]);
 });
 
 // Issue 13 item 1: Storage holds cta.cfg, the CTA's long-term keys.

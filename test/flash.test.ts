@@ -172,6 +172,35 @@ test('cta flash: a step that fails is named in one line, exit code 1', async (t)
   assert.match(r.err.trim(), /^cta flash: step 3\/6 \(connect\) failed: /);
 });
 
+test('cta flash: a CTA agent that cannot bind its port after the restart fails step 6 instead of "the CTA agent runs"', async (t) => {
+  const dir = tmp(t);
+  const w = await kdcWorld(dir);
+  t.after(() => w.close());
+  // The CTA's key-management port is taken: its socket fails to bind after load().
+  const held = dgram.createSocket('udp4');
+  await new Promise<void>((r) => held.bind(0, '127.0.0.1', () => r()));
+  t.after(() => held.close());
+  const cfgPath = join(dir, 'cta.cbor');
+  writeFileSync(
+    cfgPath,
+    makeConfig({
+      keytab: w.ctaKeytab,
+      principal: w.ctaPrincipal,
+      scs: [{ principal: w.scPrincipal, address: '127.0.0.1', port: 1293 }],
+      kdc: { address: '127.0.0.1', port: w.kdc.udpPort },
+      listenPort: held.address().port,
+      signalingPort: await freeUdpPort(),
+    }),
+  );
+  const con = await startConsoleEmulator({ board: 'emulator', storageDir: join(dir, 'storage'), port: 0 });
+  t.after(() => con.close());
+  const r = await cta(['flash', '--board', 'emulator', '--port', `tcp://127.0.0.1:${con.address.port}`, '--config', cfgPath]);
+  assert.equal(r.code, 1, r.out + r.err);
+  assert.doesNotMatch(r.out, /the CTA agent runs/);
+  assert.equal(r.err.trim().split('\n').length, 1, r.err);
+  assert.match(r.err.trim(), /^cta flash: step 6\/6 \(reset\) failed: the board restarted but the CTA agent did not start cleanly: .*EADDRINUSE/);
+});
+
 test('cta flash: a board whose Storage cannot hold image + config is refused before anything is erased or written', async (t) => {
   const dir = tmp(t);
   const w = await kdcWorld(dir);

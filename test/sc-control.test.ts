@@ -301,6 +301,33 @@ test('cta sc serve runs as a process, logs JSON lines, answers the control API, 
   }
 });
 
+test('one realm rule: cta sc register / wake / rekey take a CTA without @REALM as one in the SC\'s realm', async () => {
+  // The clients carry the control API's bearer token (--token-file), as every client command does.
+  const tdir = mkdtempSync(join(tmpdir(), 'sc-realm-'));
+  const tokenFile = join(tdir, 'sc.db.token');
+  const { sc, svc, clock } = await setup(tokenFile);
+  const a = await TestCta.create(`cta1@${REALM}`, svc, () => clock.now());
+  a.scAddress = sc.address;
+  const control = `127.0.0.1:${sc.controlAddress!.port}`;
+  try {
+    let r = await capture(() => run(['register', `cta1=127.0.0.1:${a.port}/${a.sigPort}`, '--control', control, '--token-file', tokenFile]));
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, new RegExp(`registered cta1@${REALM} `));
+    const est = established(sc);
+    r = await capture(() => run(['wake', 'cta1', '--control', control, '--token-file', tokenFile]));
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, new RegExp(`Wake Up sent to cta1@${REALM}`));
+    await est;
+    r = await capture(() => run(['rekey', 'cta1', '--control', control, '--token-file', tokenFile]));
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, new RegExp(`Rekey sent to cta1@${REALM}`));
+  } finally {
+    await sc.close();
+    await a.close();
+    rmSync(tdir, { recursive: true, force: true });
+  }
+});
+
 /** One raw HTTP request (any Host header, any body), as a browser or a local attacker sends it. */
 function raw(port: number, method: string, path: string, headers: { [k: string]: string }, body?: string): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {

@@ -459,11 +459,14 @@ function log(a: CtaAgent, ev: string, fields: { [k: string]: string | number | b
   a.platform.log('cta.' + ev, fields);
 }
 
-/** Platform clock in whole ms (Espruino's Date.now() has a fractional part); + a.offsetMs: the adjusted wall clock used for Kerberos timestamps and ticket lifetimes. */
+/**
+ * Platform clock in whole ms (Espruino's Date.now() has a fractional part): for
+ * deadlines and timers. Kerberos timestamps and ticket lifetimes use the adjusted
+ * wall clock, pn(a) + a.offsetMs.
+ */
 function pn(a: CtaAgent): number {
   return fl(a.platform.now());
 }
-
 
 /** 0.75 .. 1.25 */
 function jitter(a: CtaAgent): number {
@@ -520,6 +523,9 @@ function adoptSkew(a: CtaAgent, err: KrbError, max: number): boolean {
  * Every datagram, by channel: KDC (AS-REP / KRB-ERROR for an AS exchange in flight),
  * protected signaling (ESP), key management (Wake Up / Rekey, dropped cheaply on the
  * header, nonce and principal first; AP Reply, Error Reply). Returns a drop's reason.
+ * Long on purpose (about 280 lines): on the interpreter each function costs
+ * variables and each call a frame, so the per-channel paths are written inline
+ * (see "Footprint" at the top); each channel is one marked block.
  */
 function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: number): Drop {
   if (ch === CH_KDC) {
@@ -547,8 +553,12 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
     for (const s of a.scs) if (s.aa && principalNameEquals(err.sname, s.nm)) sc = s;
     if (!sc) return D_KDC_UNMATCHED;
     const code = err.errorCode;
-    log(a, 'kdc_error', { sc: sc.p, code: code });
-    if (code === KDC_ERR_PREAUTH_REQUIRED && !sc.ap) {
+    // PREAUTH_REQUIRED to a first AS-REQ is the normal first round trip of pre-authentication.
+    // (Event names as literals: the build codes them, build/text.ts.)
+    const pre = code === KDC_ERR_PREAUTH_REQUIRED && !sc.ap;
+    if (pre) log(a, 'kdc_preauth', { sc: sc.p, code: code });
+    else log(a, 'kdc_error', { sc: sc.p, code: code });
+    if (pre) {
       const key = preauthKey(err, c.keys);
       if (key) return asRequest(a, sc, key);
     } else if (code === KRB_AP_ERR_SKEW && !sc.ak) {
@@ -949,9 +959,6 @@ function abort(a: CtaAgent, i: number, why: string): void {
     sc.ci = pn(a) + fl(bo * jitter(a));
   }
 }
-
-// ------------------------------------------------------------ AP Reply / Error Reply
-
 
 // ------------------------------------------------------------ KDC
 

@@ -221,9 +221,16 @@ export function civilFromDays(z: number): number[] {
   return [yoe + era * 400 + (m <= 2 ? 1 : 0), m, d];
 }
 
-/** Days in month m (1-12) of year y. */
-export function daysInMonth(y: number, m: number): number {
-  return daysFromCivil(m > 11 ? y + 1 : y, m > 11 ? 1 : m + 1, 1) - daysFromCivil(y, m, 1);
+/**
+ * The one calendar check of the firmware (KerberosTime here, pktc's Rekey timestamp):
+ * '' for a real UTC date and time of day, else the field that is wrong ('month',
+ * 'day', 'time of day'). Each test is written to fail on NaN.
+ */
+export function dateFault(y: number, mo: number, d: number, h: number, mi: number, s: number): string {
+  if (!(mo >= 1 && mo <= 12)) return 'month';
+  if (!(d >= 1 && d <= daysFromCivil(mo > 11 ? y + 1 : y, mo > 11 ? 1 : mo + 1, 1) - daysFromCivil(y, mo, 1))) return 'day';
+  if (!(h <= 23 && mi <= 59 && s <= 59)) return 'time of day';
+  return '';
 }
 
 /** Parses 15 bytes "YYYYMMDDHHMMSSZ" at b[o]; NaN if malformed or not a real date/time. */
@@ -240,16 +247,8 @@ export function parseKerberosTimeBytes(b: Uint8Array, o: number): number {
     }
     f.push(v);
   }
-  const mo = f[1];
-  const d = f[2];
-  const h = f[3];
-  const mi = f[4];
-  const s = f[5];
-  const days = daysFromCivil(f[0], mo, d);
-  // NaN compares false everywhere, so each test is written to fail on NaN; a day
-  // past the month's end (Feb 30) comes back from civilFromDays as another day.
-  if (!(mo >= 1 && mo <= 12 && d >= 1 && civilFromDays(days)[2] === d && h <= 23 && mi <= 59 && s <= 59)) return NaN;
-  return ((days * 24 + h) * 60 + mi) * 60000 + s * 1000;
+  if (dateFault(f[0], f[1], f[2], f[3], f[4], f[5])) return NaN;
+  return ((daysFromCivil(f[0], f[1], f[2]) * 24 + f[3]) * 60 + f[4]) * 60000 + f[5] * 1000;
 }
 
 /** "YYYYMMDDHHMMSSZ" -> ms since the epoch; NaN if malformed. */

@@ -13,10 +13,10 @@ import { hmac } from './crypto/index.ts';
 
 // The numbers are plain constants in consts.ts (inlined by the minifier; a module's
 // own const stays a variable on the board), re-exported here.
-import { ESP_ICV_LEN, ESP_IV_LEN, ESP_HEADER_LEN, ESP_MAX_PACKET, NCS_MAX } from './consts.ts';
+import { ESP_ICV_LEN, ESP_IV_LEN, ESP_HEADER_LEN, ESP_MAX_PACKET, NCS_MAX, NH_NONE } from './consts.ts';
 export { ESP_ICV_LEN, ESP_IV_LEN, ESP_HEADER_LEN, ESP_MAX_PACKET, NCS_MAX, REPLAY_WINDOW_SIZE } from './consts.ts';
 /** Next-header values used by this project. */
-export const ESP_NEXT_HEADER = { UDP: 17, NONE: 59 };
+export const ESP_NEXT_HEADER = { UDP: 17, NONE: NH_NONE };
 
 export interface EspSealParams {
   spi: number;

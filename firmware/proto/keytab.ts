@@ -304,8 +304,8 @@ export function principalName(entry: KeytabEntry | { principal: KeytabPrincipal 
   return parts.join('/') + '@' + quote(pr.realm, true);
 }
 
-// Index of the first '@' not escaped by a backslash, or -1.
-function realmAt(name: string): number {
+/** Index of the first '@' not escaped by a backslash, or -1. */
+export function realmAt(name: string): number {
   for (let i = 0; i < name.length; i++) {
     if (name[i] === '\\') i++;
     else if (name[i] === '@') return i;

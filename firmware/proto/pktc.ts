@@ -7,11 +7,21 @@
 // finds where each one ends (outer TLV length) - decode them with krb5.ts.
 
 import { DecodeError } from './errors.ts';
-import { civilFromDays, daysFromCivil } from './der.ts';
+import { civilFromDays, dateFault, daysFromCivil } from './der.ts';
 import { concat, ctEqual, readU32, u32 } from './bytes.ts';
 import type { CryptoBackend } from './crypto/backend.ts';
 import { hmac as hmacH } from './crypto/index.ts';
 import {
+  KM_WAKE_UP,
+  KM_AP_REQUEST,
+  KM_AP_REPLY,
+  KM_SA_RECOVERED,
+  KM_REKEY,
+  KM_ERROR_REPLY,
+  USAGE_AP_REQUEST,
+  USAGE_AP_REPLY,
+  USAGE_SA_RECOVERED,
+  USAGE_REKEY,
   DOI_IPSEC as IPSEC,
   DOI_SNMPV3 as SNMPV3,
   TAG_AP_REQ,
@@ -27,27 +37,28 @@ import {
   SNMP_USER_MAX,
 } from './consts.ts';
 
+// The protocol numbers have one home, consts.ts (plain constants, which the minifier
+// inlines); these objects group them for host code and tests.
 export const KMMID = {
-  WAKE_UP: 1,
-  AP_REQUEST: 2,
-  AP_REPLY: 3,
-  SA_RECOVERED: 4,
-  REKEY: 5,
-  ERROR_REPLY: 6,
+  WAKE_UP: KM_WAKE_UP,
+  AP_REQUEST: KM_AP_REQUEST,
+  AP_REPLY: KM_AP_REPLY,
+  SA_RECOVERED: KM_SA_RECOVERED,
+  REKEY: KM_REKEY,
+  ERROR_REPLY: KM_ERROR_REPLY,
 } as const;
-export const DOI = { IPSEC: 1, SNMPV3: 2 };
+export const DOI = { IPSEC: IPSEC, SNMPV3: SNMPV3 };
 /** Application key usages of the HMAC keys (PROTOCOL.md "HMACs and keys"). */
-export const USAGE = { AP_REQUEST: 1101, AP_REPLY: 1102, SA_RECOVERED: 1103, REKEY: 1104 };
+export const USAGE = { AP_REQUEST: USAGE_AP_REQUEST, AP_REPLY: USAGE_AP_REPLY, SA_RECOVERED: USAGE_SA_RECOVERED, REKEY: USAGE_REKEY };
 /** Ciphersuite algorithm numbers as the dissector names them. */
 export const IPSEC_AUTH = { HMAC_MD5_96: 0x01, HMAC_SHA1_96: 0x02 };
 export const IPSEC_ENC = { NULL: 0x0b, AES128_CBC: 0x0c };
 export const SNMP_AUTH = { HMAC_MD5: 0x21, HMAC_SHA1: 0x22 };
 export const SNMP_ENC = { NULL: 0x20, DES: 0x21 };
 /** Outer DER tags of the carried Kerberos messages. */
-export const DER_TAG = { AP_REQ: 0x6e, AP_REP: 0x6f, KRB_ERROR: 0x7e };
-// The same numbers as plain constants live in consts.ts (the minifier inlines an
-// imported constant, not an object's property): this module uses those, and
-// firmware modules may import them (USAGE_AP_REQUEST, DOI_IPSEC, ...) from there.
+export const DER_TAG = { AP_REQ: TAG_AP_REQ, AP_REP: TAG_AP_REP, KRB_ERROR: TAG_KRB_ERROR };
+// Firmware code uses the plain constants (the minifier inlines an imported constant,
+// not an object's property): import them (USAGE_AP_REQUEST, DOI_IPSEC, ...) from consts.ts.
 export {
   VERSION,
   MAX_DATAGRAM,
@@ -318,14 +329,9 @@ export function timestampToMs(s: string): number {
     f.push(a * 10 + c);
   }
   const y = f[0] >= 50 ? 1900 + f[0] : 2000 + f[0];
-  const mo = f[1];
-  const d = f[2];
-  if (mo < 1 || mo > 12) fail('timestamp month');
-  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
-  const dim = mo === 2 ? (leap ? 29 : 28) : mo === 4 || mo === 6 || mo === 9 || mo === 11 ? 30 : 31;
-  if (d < 1 || d > dim) fail('timestamp day');
-  if (f[3] > 23 || f[4] > 59 || f[5] > 59) fail('timestamp time of day');
-  return ((daysFromCivil(y, mo, d) * 24 + f[3]) * 60 + f[4]) * 60000 + f[5] * 1000;
+  const bad = dateFault(y, f[1], f[2], f[3], f[4], f[5]);
+  if (bad) fail('timestamp ' + bad);
+  return ((daysFromCivil(y, f[1], f[2]) * 24 + f[3]) * 60 + f[4]) * 60000 + f[5] * 1000;
 }
 
 /** Milliseconds since 1970 (1950..2049, floored to the second) to `YYMMDDhhmmssZ`. */

@@ -23,7 +23,7 @@ import { loadBoard, type BoardConfig } from '../build/boards.ts';
 import { KdcDatabase } from '../kdc/db.ts';
 import { startKdc } from '../kdc/server.ts';
 import { startSc, type EstablishedEvent } from '../sc/server.ts';
-import { makeConfig } from '../provision/cli.ts';
+import { makeConfig } from '../provision/config.ts';
 import { REALM, SC_PRINCIPAL } from './fixtures.ts';
 
 export type FlashFigures = {

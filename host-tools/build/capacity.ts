@@ -5,7 +5,7 @@
 // fit; the footprint test and the bench hold every board to storage.bytes - keepFree.
 import type { BoardConfig } from './boards.ts';
 import { STORAGE_FILE_HEADER } from './image.ts';
-import { makeConfig } from '../provision/cli.ts';
+import { makeConfig } from '../provision/config.ts';
 
 /** A configuration such as `cta provision` writes for this board: one SC, two keys (AES-256 and AES-128, as `cta kdc add` makes), the board's transport. */
 export function typicalConfig(board: BoardConfig): Uint8Array {

@@ -135,6 +135,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   log(
     `\n${res.signaled}/${res.ctas} CTAs established an SA and answered protected signaling; ${res.failed} failed; ${res.elapsed_ms} ms in all` +
+      (res.wake_ups > res.ctas ? `; ${res.wake_ups - res.ctas} Wake Up(s) retried` : '') +
       ` (KDC ${res.kdc}, SC ${res.sc}, realm ${res.realm})`,
   );
   if (values['keep-running']) {

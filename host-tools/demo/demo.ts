@@ -11,12 +11,13 @@ import { performance } from 'node:perf_hooks';
 import { parseKeytab, principalName, type KeytabEntry } from '../../firmware/proto/keytab.ts';
 import { UsageError } from '../args.ts';
 import { KdcDatabase } from '../kdc/db.ts';
+import { withRealm } from '../principal.ts';
 import { startKdc } from '../kdc/server.ts';
 import { startSc, type ScServer } from '../sc/server.ts';
 import { startEmulator, type Emulator } from '../emulator/emulator.ts';
 import { buildFirmware, REPO_ROOT } from '../build/build.ts';
 import { bundleStale } from '../build/stale.ts';
-import { makeConfig } from '../provision/cli.ts';
+import { makeConfig } from '../provision/config.ts';
 
 export type CtaPhase = 'starting' | 'waiting' | 'ticket' | 'ap_req_sent' | 'established' | 'signaling' | 'done' | 'failed';
 
@@ -54,6 +55,8 @@ export interface DemoResult {
   signaled: number;
   failed: number;
   elapsed_ms: number;
+  /** Wake Ups the SC sent: one per CTA unless an exchange needed a retry. */
+  wake_ups: number;
   realm: string;
   kdc: string;
   sc: string;
@@ -102,11 +105,177 @@ function ctaPrincipals(entries: KeytabEntry[]): string[] {
   return out;
 }
 
+/** The realm the demo runs in: its KDC, the SC's principal and keys, the CTAs'. */
+interface DemoRealm {
+  realm: string;
+  kdcAddr: { host: string; port: number };
+  scPrincipal: string;
+  scKeytab: KeytabEntry[];
+  ctaKeytab: KeytabEntry[];
+  ctaNames: string[];
+}
+
+type Cleanups = (() => Promise<void> | void)[];
+
+/** An external KDC's realm from the given keytabs (checked before anything starts). */
+async function externalRealm(x: NonNullable<DemoOptions['external']>, ctas: number, log: (l: string) => void): Promise<DemoRealm> {
+  const scPrincipal = withRealm(x.scPrincipal, x.realm);
+  const scKeytab = readKeytabFile(x.scKeytab, 'SC keytab');
+  if (!scKeytab.some((e) => principalName(e) === scPrincipal)) {
+    throw new UsageError(`principal '${scPrincipal}' is not in the SC keytab '${x.scKeytab}'`);
+  }
+  const ctaKeytab = readKeytabFile(x.ctaKeytab, 'CTA keytab');
+  let ctaNames = ctaPrincipals(ctaKeytab).filter((n) => n.endsWith('@' + x.realm));
+  if (ctaNames.length === 0) throw new UsageError(`the CTA keytab '${x.ctaKeytab}' holds no cta/...@${x.realm} principal`);
+  if (ctas < ctaNames.length) ctaNames = ctaNames.slice(0, ctas);
+  await checkKdcReachable(x.kdc);
+  log(`external KDC ${x.kdc.host}:${x.kdc.port}, realm ${x.realm}, ${ctaNames.length} CTA principal(s) from the keytab`);
+  return { realm: x.realm, kdcAddr: x.kdc, scPrincipal, scKeytab, ctaKeytab, ctaNames };
+}
+
+/** The firmware's stored image for the board (<board>.img), built if missing or older than the sources. */
+async function demoBundle(board: string, log: (l: string) => void): Promise<string> {
+  const bundle = join(REPO_ROOT, 'dist', 'firmware', `${board}.img`);
+  if (!bundleStale(bundle, board)) return bundle;
+  log(`building the firmware bundle for board '${board}'`);
+  const r = await buildFirmware({ board });
+  if (r.violations.length) throw new Error(`the firmware bundle breaks the Espruino subset (${r.violations.length} violations): run cta build --board ${board}`);
+  log(`built ${r.imagePath} (stored image, ${r.imageBytes} bytes)`);
+  return r.imagePath;
+}
+
+/** A throwaway realm with an SC and `ctas` CTA principals, and its embedded KDC on a free port. */
+async function embeddedRealm(dir: string, ctas: number, cleanups: Cleanups, log: (l: string) => void): Promise<DemoRealm> {
+  const realm = 'DEMO.CTA.TEST';
+  const db = KdcDatabase.init(join(dir, 'kdc.db'), realm);
+  const scPrincipal = `sc/sc1.demo.test@${realm}`;
+  db.addPrincipal(scPrincipal, { randkey: true });
+  db.exportKeytab(scPrincipal, join(dir, 'sc.keytab'));
+  const ctaNames: string[] = [];
+  const ctaKeytab: KeytabEntry[] = [];
+  for (let i = 1; i <= ctas; i++) {
+    const name = `cta/cta${i}.demo.test@${realm}`;
+    db.addPrincipal(name, { randkey: true });
+    db.exportKeytab(name, join(dir, `cta${i}.keytab`));
+    ctaNames.push(name);
+    ctaKeytab.push(...parseKeytab(new Uint8Array(fs.readFileSync(join(dir, `cta${i}.keytab`)))));
+  }
+  const scKeytab = parseKeytab(new Uint8Array(fs.readFileSync(join(dir, 'sc.keytab'))));
+  const kdc = await startKdc({ db, host: '127.0.0.1', port: 0 });
+  cleanups.push(async () => {
+    await kdc.close();
+    db.close();
+  });
+  log(`embedded KDC for realm ${realm} on 127.0.0.1:${kdc.udpPort} (UDP+TCP), ${ctaNames.length + 2} principals`);
+  return { realm, kdcAddr: { host: '127.0.0.1', port: kdc.udpPort }, scPrincipal, scKeytab, ctaKeytab, ctaNames };
+}
+
+/** One emulated CTA per principal, each with its own Storage, registered with the SC. */
+async function startCtas(r: DemoRealm, sc: ScServer, board: string, bundlePath: string, dir: string, emus: Emulator[], log: (l: string) => void): Promise<CtaRow[]> {
+  const rows: CtaRow[] = r.ctaNames.map((p) => ({ principal: p, phase: 'starting' as CtaPhase, exchangeMs: null, signalingMs: null, response: null, error: null, ctaSpi: null, scSpi: null }));
+  for (let i = 0; i < r.ctaNames.length; i++) {
+    const listenPort = await freeUdpPort();
+    const signalingPort = await freeUdpPort();
+    const cfg = makeConfig({
+      keytab: r.ctaKeytab,
+      principal: r.ctaNames[i],
+      scs: [{ principal: r.scPrincipal, address: '127.0.0.1', port: sc.address.port }],
+      kdc: { address: r.kdcAddr.host, port: r.kdcAddr.port },
+      listenPort,
+      signalingPort,
+    });
+    // startEmulator resolves once the CTA's sockets are bound: the SC's first Wake Up is not lost.
+    const emu = await startEmulator({
+      board,
+      bundlePath,
+      storageDir: join(dir, `cta${i + 1}-storage`),
+      files: { 'cta.cfg': cfg },
+      onLog: (line) => {
+        if (/uncaught|exception/i.test(line)) log(`[${r.ctaNames[i]}] ${line}`);
+      },
+    });
+    emus.push(emu);
+    if (!emu.global.cta) throw new Error(`emulated CTA ${r.ctaNames[i]} did not start: ${emu.global.ctaError ?? emu.logs.join(' | ')}`);
+    sc.register(r.ctaNames[i], '127.0.0.1', listenPort, signalingPort);
+    rows[i].phase = 'waiting';
+  }
+  return rows;
+}
+
+/** Wakes every CTA, sends each an RQNT over its new SA, and follows the rows until all are done, failed or out of time. */
+async function wakeAndFollow(sc: ScServer, rows: CtaRow[], emus: Emulator[], opts: DemoOptions, log: (l: string) => void): Promise<void> {
+  const byName: { [p: string]: number } = {};
+  rows.forEach((r, i) => (byName[r.principal] = i));
+  const signaling: Promise<void>[] = [];
+  let txid = 1000;
+  sc.on('established', (ev: { principal: string; latencyMs: number | null; ctaSpi: number; scSpi: number }) => {
+    const i = byName[ev.principal];
+    if (i === undefined || rows[i].phase === 'signaling' || rows[i].phase === 'done') return;
+    const row = rows[i];
+    row.phase = 'signaling';
+    row.exchangeMs = ev.latencyMs;
+    row.ctaSpi = ev.ctaSpi;
+    row.scSpi = ev.scSpi;
+    const id = ++txid;
+    const endpoint = `aaln/1@${ev.principal.split('/')[1].split('@')[0]}`;
+    const rqnt = `RQNT ${id} ${endpoint} MGCP 1.0 NCS 1.0\r\nX: ${id.toString(16)}\r\nR: hd(N)\r\n`;
+    const t = performance.now();
+    signaling.push(
+      sc.sendSignaling(ev.principal, rqnt).then(
+        (resp) => {
+          row.signalingMs = Math.round(performance.now() - t);
+          row.response = resp.split(/\r?\n/)[0];
+          if (new RegExp(`^200 ${id}\\b`).test(row.response)) row.phase = 'done';
+          else {
+            row.phase = 'failed';
+            row.error = `unexpected NCS response '${row.response}'`;
+          }
+        },
+        (e: Error) => {
+          row.phase = 'failed';
+          row.error = `signaling: ${e.message}`;
+        },
+      ),
+    );
+  });
+  sc.on('unreachable', (ev: { principal: string; attempts: number }) => {
+    const i = byName[ev.principal];
+    if (i === undefined || rows[i].phase === 'done') return;
+    rows[i].phase = 'failed';
+    rows[i].error = `unreachable after ${ev.attempts} Wake Ups`;
+  });
+  for (const r of rows) sc.wake(r.principal);
+  log(`woke ${rows.length} CTA(s)`);
+
+  const deadline = performance.now() + opts.timeoutMs;
+  const finished = () => rows.every((r) => r.phase === 'done' || r.phase === 'failed');
+  while (!finished() && performance.now() < deadline && !opts.signal?.aborted) {
+    rows.forEach((r, i) => {
+      if (r.phase === 'waiting' || r.phase === 'ticket' || r.phase === 'ap_req_sent') {
+        const st = emus[i].global.cta.status();
+        const s = st.scs[0]?.state;
+        if (s === 'ticket' || s === 'ap_req_sent') r.phase = s;
+        if (s === 'aborted') r.error = 'CTA aborted its AP Request (no AP Reply in time); SC retries';
+      }
+    });
+    opts.onProgress?.(rows, '');
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  await Promise.allSettled(signaling);
+  for (const r of rows) {
+    if (r.phase !== 'done' && r.phase !== 'failed') {
+      r.error = r.error ?? (opts.signal?.aborted ? `interrupted in phase ${r.phase}` : `timed out in phase ${r.phase} after ${opts.timeoutMs} ms`);
+      r.phase = 'failed';
+    }
+  }
+  opts.onProgress?.(rows, 'final');
+}
+
 export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const t0 = performance.now();
   const log = opts.log ?? (() => {});
   const dir = fs.mkdtempSync(join(os.tmpdir(), 'cta-demo-'));
-  const cleanups: (() => Promise<void> | void)[] = [() => fs.rmSync(dir, { recursive: true, force: true })];
+  const cleanups: Cleanups = [() => fs.rmSync(dir, { recursive: true, force: true })];
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
@@ -121,73 +290,19 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   };
 
   try {
-    // 1. KDC: the given external one (checked first), or an embedded throwaway realm.
-    let realm = '';
-    let kdcAddr = { host: '', port: 0 };
-    let scPrincipal = '';
-    let scKeytab: KeytabEntry[] = [];
-    let ctaKeytab: KeytabEntry[] = [];
-    let ctaNames: string[] = [];
-    if (opts.external) {
-      const x = opts.external;
-      realm = x.realm;
-      kdcAddr = x.kdc;
-      scPrincipal = x.scPrincipal.includes('@') ? x.scPrincipal : `${x.scPrincipal}@${realm}`;
-      scKeytab = readKeytabFile(x.scKeytab, 'SC keytab');
-      if (!scKeytab.some((e) => principalName(e) === scPrincipal)) {
-        throw new UsageError(`principal '${scPrincipal}' is not in the SC keytab '${x.scKeytab}'`);
-      }
-      ctaKeytab = readKeytabFile(x.ctaKeytab, 'CTA keytab');
-      ctaNames = ctaPrincipals(ctaKeytab).filter((n) => n.endsWith('@' + realm));
-      if (ctaNames.length === 0) throw new UsageError(`the CTA keytab '${x.ctaKeytab}' holds no cta/...@${realm} principal`);
-      if (opts.ctas < ctaNames.length) ctaNames = ctaNames.slice(0, opts.ctas);
-      await checkKdcReachable(kdcAddr);
-      log(`external KDC ${kdcAddr.host}:${kdcAddr.port}, realm ${realm}, ${ctaNames.length} CTA principal(s) from the keytab`);
-    }
+    // 1. An external KDC's inputs are checked first; 2. the firmware bundle (built if
+    // missing, so the demo runs on a fresh clone) before any server starts; 3. the
+    // embedded KDC otherwise.
+    const external = opts.external ? await externalRealm(opts.external, opts.ctas, log) : null;
+    const bundlePath = await demoBundle(opts.board, log);
+    const r = external ?? (await embeddedRealm(dir, opts.ctas, cleanups, log));
 
-    // 2. Firmware bundle (built if missing, so the demo runs on a fresh clone), after the
-    // external KDC's inputs are checked, before the embedded KDC or any server starts.
-    const bundle = join(REPO_ROOT, 'dist', 'firmware', `${opts.board}.img`);
-    let bundlePath = bundle;
-    if (bundleStale(bundle, opts.board)) {
-      log(`building the firmware bundle for board '${opts.board}'`);
-      const r = await buildFirmware({ board: opts.board });
-      if (r.violations.length) throw new Error(`the firmware bundle breaks the Espruino subset (${r.violations.length} violations): run cta build --board ${opts.board}`);
-      bundlePath = r.imagePath;
-      log(`built ${r.imagePath} (stored image, ${r.imageBytes} bytes)`);
-    }
-
-    if (!opts.external) {
-      realm = 'DEMO.CTA.TEST';
-      const db = KdcDatabase.init(join(dir, 'kdc.db'), realm);
-      scPrincipal = `sc/sc1.demo.test@${realm}`;
-      db.addPrincipal(scPrincipal, { randkey: true });
-      db.exportKeytab(scPrincipal, join(dir, 'sc.keytab'));
-      ctaNames = [];
-      for (let i = 1; i <= opts.ctas; i++) {
-        const name = `cta/cta${i}.demo.test@${realm}`;
-        db.addPrincipal(name, { randkey: true });
-        db.exportKeytab(name, join(dir, `cta${i}.keytab`));
-        ctaNames.push(name);
-      }
-      scKeytab = parseKeytab(new Uint8Array(fs.readFileSync(join(dir, 'sc.keytab'))));
-      ctaKeytab = [];
-      for (let i = 1; i <= opts.ctas; i++) ctaKeytab.push(...parseKeytab(new Uint8Array(fs.readFileSync(join(dir, `cta${i}.keytab`)))));
-      const kdc = await startKdc({ db, host: '127.0.0.1', port: 0 });
-      cleanups.push(async () => {
-        await kdc.close();
-        db.close();
-      });
-      kdcAddr = { host: '127.0.0.1', port: kdc.udpPort };
-      log(`embedded KDC for realm ${realm} on 127.0.0.1:${kdc.udpPort} (UDP+TCP), ${ctaNames.length + 2} principals`);
-    }
-
-    // 3. Signaling Controller.
+    // 4. Signaling Controller.
     let sc: ScServer;
     try {
       sc = await startSc({
-        principal: scPrincipal,
-        keytab: scKeytab,
+        principal: r.scPrincipal,
+        keytab: r.scKeytab,
         listen: { host: '127.0.0.1', port: 0 },
         statePath: join(dir, 'sc.db'),
         control: opts.keepRunning ? { host: '127.0.0.1', port: 0, tokenFile: join(dir, 'sc.db.token') } : null,
@@ -198,125 +313,26 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       throw new UsageError(`cannot start the Signaling Controller: ${(e as Error).message}`);
     }
     cleanups.push(() => sc.close());
-    log(`Signaling Controller ${scPrincipal} on 127.0.0.1:${sc.address.port}`);
+    log(`Signaling Controller ${r.scPrincipal} on 127.0.0.1:${sc.address.port}`);
 
-    // 4. Emulated CTAs, each running the firmware bundle with its own Storage.
-    const rows: CtaRow[] = ctaNames.map((p) => ({
-      principal: p,
-      phase: 'starting' as CtaPhase,
-      exchangeMs: null,
-      signalingMs: null,
-      response: null,
-      error: null,
-      ctaSpi: null,
-      scSpi: null,
-    }));
+    // 5. Emulated CTAs running the bundle; 6. wake them and follow their progress.
     const emus: Emulator[] = [];
     cleanups.push(async () => {
       for (const e of emus) await e.stop();
     });
-    for (let i = 0; i < ctaNames.length; i++) {
-      const listenPort = await freeUdpPort();
-      const signalingPort = await freeUdpPort();
-      const cfg = makeConfig({
-        keytab: ctaKeytab,
-        principal: ctaNames[i],
-        scs: [{ principal: scPrincipal, address: '127.0.0.1', port: sc.address.port }],
-        kdc: { address: kdcAddr.host, port: kdcAddr.port },
-        listenPort,
-        signalingPort,
-      });
-      const emu = await startEmulator({
-        board: opts.board,
-        bundlePath,
-        storageDir: join(dir, `cta${i + 1}-storage`),
-        files: { 'cta.cfg': cfg },
-        onLog: (line) => {
-          if (/uncaught|exception/i.test(line)) log(`[${ctaNames[i]}] ${line}`);
-        },
-      });
-      emus.push(emu);
-      if (!emu.global.cta) throw new Error(`emulated CTA ${ctaNames[i]} did not start: ${emu.global.ctaError ?? emu.logs.join(' | ')}`);
-      sc.register(ctaNames[i], '127.0.0.1', listenPort, signalingPort);
-      rows[i].phase = 'waiting';
-    }
+    const rows = await startCtas(r, sc, opts.board, bundlePath, dir, emus, log);
+    await wakeAndFollow(sc, rows, emus, opts, log);
 
-    // 5. Wake every CTA and follow their progress.
-    const byName: { [p: string]: number } = {};
-    rows.forEach((r, i) => (byName[r.principal] = i));
-    const signaling: Promise<void>[] = [];
-    let txid = 1000;
-    sc.on('established', (ev: { principal: string; latencyMs: number | null; ctaSpi: number; scSpi: number }) => {
-      const i = byName[ev.principal];
-      if (i === undefined || rows[i].phase === 'signaling' || rows[i].phase === 'done') return;
-      const row = rows[i];
-      row.phase = 'signaling';
-      row.exchangeMs = ev.latencyMs;
-      row.ctaSpi = ev.ctaSpi;
-      row.scSpi = ev.scSpi;
-      const id = ++txid;
-      const endpoint = `aaln/1@${ev.principal.split('/')[1].split('@')[0]}`;
-      const rqnt = `RQNT ${id} ${endpoint} MGCP 1.0 NCS 1.0\r\nX: ${id.toString(16)}\r\nR: hd(N)\r\n`;
-      const t = performance.now();
-      signaling.push(
-        sc.sendSignaling(ev.principal, rqnt).then(
-          (resp) => {
-            row.signalingMs = Math.round(performance.now() - t);
-            row.response = resp.split(/\r?\n/)[0];
-            if (new RegExp(`^200 ${id}\\b`).test(row.response)) row.phase = 'done';
-            else {
-              row.phase = 'failed';
-              row.error = `unexpected NCS response '${row.response}'`;
-            }
-          },
-          (e: Error) => {
-            row.phase = 'failed';
-            row.error = `signaling: ${e.message}`;
-          },
-        ),
-      );
-    });
-    sc.on('unreachable', (ev: { principal: string; attempts: number }) => {
-      const i = byName[ev.principal];
-      if (i === undefined || rows[i].phase === 'done') return;
-      rows[i].phase = 'failed';
-      rows[i].error = `unreachable after ${ev.attempts} Wake Ups`;
-    });
-    for (const r of rows) sc.wake(r.principal);
-    log(`woke ${rows.length} CTA(s)`);
-
-    const deadline = performance.now() + opts.timeoutMs;
-    const finished = () => rows.every((r) => r.phase === 'done' || r.phase === 'failed');
-    while (!finished() && performance.now() < deadline && !opts.signal?.aborted) {
-      rows.forEach((r, i) => {
-        if (r.phase === 'waiting' || r.phase === 'ticket' || r.phase === 'ap_req_sent') {
-          const st = emus[i].global.cta.status();
-          const s = st.scs[0]?.state;
-          if (s === 'ticket' || s === 'ap_req_sent') r.phase = s;
-          if (s === 'aborted') r.error = 'CTA aborted its AP Request (no AP Reply in time); SC retries';
-        }
-      });
-      opts.onProgress?.(rows, '');
-      await new Promise((res) => setTimeout(res, 50));
-    }
-    await Promise.allSettled(signaling);
-    for (const r of rows) {
-      if (r.phase !== 'done' && r.phase !== 'failed') {
-        r.error = r.error ?? (opts.signal?.aborted ? `interrupted in phase ${r.phase}` : `timed out in phase ${r.phase} after ${opts.timeoutMs} ms`);
-        r.phase = 'failed';
-      }
-    }
-    opts.onProgress?.(rows, 'final');
-    const established = rows.filter((r) => r.exchangeMs !== null || r.phase === 'done').length;
-    const signaled = rows.filter((r) => r.phase === 'done').length;
+    const signaled = rows.filter((x) => x.phase === 'done').length;
     const result: DemoResult = {
       ctas: rows.length,
-      established,
+      established: rows.filter((x) => x.exchangeMs !== null || x.phase === 'done').length,
       signaled,
       failed: rows.length - signaled,
       elapsed_ms: Math.round(performance.now() - t0),
-      realm,
-      kdc: `${kdcAddr.host}:${kdcAddr.port}`,
+      wake_ups: sc.metrics.get('cta_sc_tx_total', 'wake_up'),
+      realm: r.realm,
+      kdc: `${r.kdcAddr.host}:${r.kdcAddr.port}`,
       sc: `127.0.0.1:${sc.address.port}`,
       control: sc.controlAddress ? `${sc.controlAddress.host}:${sc.controlAddress.port}` : null,
       controlTokenFile: sc.controlAddress ? join(dir, 'sc.db.token') : null,

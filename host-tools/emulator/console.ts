@@ -83,6 +83,11 @@ export function bracketDepth(src: string): number {
 
 const MAX_LINE = 1 << 20;
 
+/**
+ * A board with an Espruino-style console on TCP around startEmulator. About 260
+ * lines: one closure for the REPL state (line buffer, bracket depth, the running
+ * emulator, reset/load/save) its handlers share; left for the same context split.
+ */
 export async function startConsoleEmulator(opts: ConsoleOptions): Promise<EmulatorConsole> {
   const clients = new Set<net.Socket>();
   const out = (s: string) => {

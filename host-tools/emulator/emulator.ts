@@ -156,6 +156,13 @@ function latin1(b: Uint8Array | number[]): string {
   return Buffer.from(b as Uint8Array).toString('latin1');
 }
 
+/**
+ * Runs the bundle; resolves once the UDP sockets it bound while loading are listening.
+ * About 490 lines: one closure that builds the Espruino-shaped global of one vm
+ * context, section by section (timers, serial, UDP, Storage, Wifi, E/process/console),
+ * every section sharing the context, its guard and its log. Splitting it means an
+ * explicit emulator context passed to each section: left for later, with the SC's.
+ */
 export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
   const board = loadBoard(opts.board ?? 'emulator');
   if ((opts.serialPath || opts.serialStream) && !board.transports.serial) {
@@ -259,6 +266,10 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
 
   // ---- UDP ----
   const sockets = new Set<dgram.Socket>();
+  // Binds in progress: startEmulator resolves only once those the bundle started at
+  // boot have finished (node's bind is asynchronous; a datagram sent to the port
+  // before then is lost, e.g. the SC's first Wake Up to a CTA just started).
+  const binding = new Set<Promise<void>>();
   const bindAddress = opts.udpBindAddress ?? '127.0.0.1';
   const makeDgram = () => ({
     createSocket(type: unknown, cb?: unknown) {
@@ -293,6 +304,13 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
         bound = true;
         const want = Number(port) || 0;
         const mapped = opts.udpPortMap && want in opts.udpPortMap ? opts.udpPortMap[want] : want;
+        const done = new Promise<void>((res) => {
+          sock.once('listening', res);
+          sock.once('error', () => res());
+          sock.once('close', res);
+        });
+        binding.add(done);
+        void done.then(() => binding.delete(done));
         sock.bind({ port: mapped, address: bindAddress, exclusive: true }, () => {
           if (typeof bindCb === 'function') guard(bindCb, [api]);
         });
@@ -654,6 +672,7 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
     const err = e as Error;
     throw new Error(`the bundle failed at load in the emulator (board ${board.board}): ${err?.name ?? 'Error'}: ${err?.message ?? String(e)}`);
   }
+  await Promise.all([...binding]);
   return emu;
 }
 

@@ -144,3 +144,24 @@ export class HilProxy extends Relay {
 
 /** KMMID (first byte) names for the output. */
 export const KM_NAMES: { [k: number]: string } = { 1: 'Wake Up', 2: 'AP Request', 3: 'AP Reply', 4: 'SA Recovered', 5: 'Rekey', 6: 'Error Reply' };
+
+/**
+ * The key-management relay of a serial target: SC <-> [LinkProxy] <-> channel 1 of
+ * the link. The same log / filter / inject / waitFor as the UDP HilProxy, so the
+ * scenarios drive both alike.
+ */
+export class LinkProxy extends Relay {
+  /** Where relayed datagrams go: to the CTA (the link) and to the SC (its attachLink receiver). */
+  toCta: (data: Uint8Array) => void = () => {};
+  toSc: (data: Uint8Array) => void = () => {};
+
+  protected deliver(data: Uint8Array, dir: Direction): void {
+    if (dir === 'sc->cta') this.toCta(data);
+    else this.toSc(data);
+  }
+  async close(): Promise<void> {
+    this.toCta = () => {};
+    this.toSc = () => {};
+  }
+}
+

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { KdcDatabase } from '../kdc/db.ts';
 import { startKdc, type RunningKdc } from '../kdc/server.ts';
 import { startSc, type ScServer } from '../sc/server.ts';
-import { makeConfig } from '../provision/cli.ts';
+import { makeConfig } from '../provision/config.ts';
 import { buildFirmware } from '../build/build.ts';
 import { loadBoard } from '../build/boards.ts';
 import { formatViolations } from '../build/subset-check.ts';
@@ -97,6 +97,11 @@ function entries(db: KdcDatabase, name: string): KeytabEntry[] {
   return p.keys.map((k) => ({ principal: { realm: p.realm, components: p.components, nameType: NT_PRINCIPAL }, timestamp: 0, kvno: k.kvno, etype: k.etype, key: k.key }));
 }
 
+/**
+ * One HIL run: temp dir, KDC, SC, device, the scenarios in order, the report.
+ * About 170 lines: a straight sequence whose set-up and tear-down share one
+ * try/finally; the scenarios themselves are in scenarios.ts.
+ */
 export async function runHil(opts: HilOptions): Promise<HilReport> {
   const out = opts.out ?? (() => {});
   const spec = parseTarget(opts.target);

@@ -67,7 +67,7 @@ import {
 } from '../../firmware/proto/krb5.ts';
 import { toAscii, wipe } from '../../firmware/proto/bytes.ts';
 import type { KdcDatabase, PrincipalEntry, PrincipalKey } from './db.ts';
-import { formatPrincipal } from './principal.ts';
+import { formatPrincipal } from '../principal.ts';
 
 export type AsOptions = {
   /** Allowed clock skew for PA-ENC-TIMESTAMP, seconds (default 300). */
@@ -88,6 +88,8 @@ export type AsOutcome = {
   /** Enctype of the client key the reply is sealed with (success). */
   replyEtype?: number;
   preauth?: boolean;
+  /** 'preauth': the KRB-ERROR is the normal first round trip of pre-authentication, not a failure. */
+  step?: 'preauth';
   /** endtime, seconds since 1970 (success). */
   endtime?: number;
 };
@@ -135,6 +137,9 @@ function saltString(k: PrincipalKey): string {
  * Handles one request; returns the reply (AS-REP or KRB-ERROR DER) and what
  * happened, or reply null when the bytes are not a Kerberos message at all
  * (dropped: no reflection of garbage).
+ * One function of about 180 lines on purpose: it is RFC 4120 3.1.3-3.1.5 in the
+ * RFC's order, each check a return; split, the order of the checks (which error a
+ * request that breaks several rules gets) would no longer read top to bottom.
  */
 export function processAsReq(db: KdcDatabase, req: Uint8Array, nowMs: number, opts: AsOptions = {}): { reply: Uint8Array | null; outcome: AsOutcome } {
   const backend = opts.backend ?? db.backend;
@@ -237,7 +242,11 @@ export function processAsReq(db: KdcDatabase, req: Uint8Array, nowMs: number, op
         { padataType: PA_ETYPE_INFO2, padataValue: encodeEtypeInfo2(info) },
         { padataType: PA_ENC_TIMESTAMP, padataValue: new Uint8Array(0) },
       ];
-      return err(KDC_ERR_PREAUTH_REQUIRED, 'pre-authentication required', 'Additional pre-authentication required', encodeMethodData(md), names);
+      // Not a failure: the normal first round trip of pre-authentication (the log says so;
+      // the wire keeps MIT's e-text).
+      const r = err(KDC_ERR_PREAUTH_REQUIRED, 'pre-authentication asked for (the first round trip; the client retries with PA-ENC-TIMESTAMP)', 'Additional pre-authentication required', encodeMethodData(md), names);
+      r.outcome.step = 'preauth';
+      return r;
     }
 
     // Times (whole seconds, as on the wire).

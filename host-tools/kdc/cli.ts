@@ -3,6 +3,37 @@ import { parseArgs, parseHostPort, intOption, UsageError } from '../args.ts';
 import { KdcDatabase, enctypeName, parseEnctypes, DEFAULT_MAX_LIFE_SEC } from './db.ts';
 import { startKdc, KdcListenError } from './server.ts';
 
+/** Each subcommand's synopsis and description (the help below is built from them). */
+const SUB_HELP: { [sub: string]: string } = {
+  init: `init --realm REALM [--db kdc.db] [--stash PATH] [--enctypes LIST]
+        create the database, its master key stash (<db>.stash by default)
+        and krbtgt/REALM@REALM`,
+  add: `add PRINCIPAL [--enctypes LIST] [--password-stdin | --randkey]
+        [--keytab FILE] [--no-preauth] [--max-life SECONDS] [--db kdc.db]
+        add a principal (random keys by default; --password-stdin reads the
+        password from the first line of standard input); --keytab also writes
+        its keys to FILE (MIT keytab, mode 0600); --max-life: longest ticket
+        lifetime, 60 s to a year (default ${DEFAULT_MAX_LIFE_SEC} s)`,
+  ktadd: `ktadd PRINCIPAL --keytab FILE [--db kdc.db]
+        write an existing principal's keys to a keytab`,
+  list: `list [--db kdc.db]
+        list principals, their kvno and enctypes (never keys)`,
+  serve: `serve [--listen 127.0.0.1:88] [--db kdc.db] [--skew SECONDS] [--quiet]
+        answer AS-REQs over UDP and TCP on the same port (port 0: a free one);
+        prints the bound ports on stderr, logs one JSON line per request on
+        stdout (--quiet: none), accepts client clocks up to --skew seconds off
+        (default 300), stops cleanly on SIGINT/SIGTERM`,
+};
+
+const COMMON_HELP = `common options (every subcommand):
+  --db FILE       the database (default kdc.db)
+  --stash FILE    the master key stash (default <db>.stash)
+
+PRINCIPAL is name/instance@REALM (the realm may be left out). LIST is a comma
+list of enctype names or numbers: aes256-cts-hmac-sha1-96 (18),
+aes128-cts-hmac-sha1-96 (17), aes128-cts-hmac-sha256-128 (19),
+aes256-cts-hmac-sha384-192 (20). Default: 18,17,19,20 (those supported).`;
+
 export const help = `usage: cta kdc <subcommand> [options]
 
 An embedded Kerberos KDC (AS exchange only) for the CTA key-management demo
@@ -10,39 +41,20 @@ and tests. Principal keys are stored encrypted under a master key kept in a
 stash file (mode 0600) beside the database.
 
 subcommands:
-  init --realm REALM [--db kdc.db] [--stash PATH] [--enctypes LIST]
-        create the database, its master key stash (<db>.stash by default)
-        and krbtgt/REALM@REALM
-  add PRINCIPAL [--enctypes LIST] [--password-stdin | --randkey]
-        [--keytab FILE] [--no-preauth] [--max-life SECONDS] [--db kdc.db]
-        add a principal (random keys by default; --password-stdin reads the
-        password from the first line of standard input); --keytab also writes
-        its keys to FILE (MIT keytab, mode 0600); --max-life: longest ticket
-        lifetime, 60 s to a year (default ${DEFAULT_MAX_LIFE_SEC} s)
-  ktadd PRINCIPAL --keytab FILE [--db kdc.db]
-        write an existing principal's keys to a keytab
-  list [--db kdc.db]
-        list principals, their kvno and enctypes (never keys)
-  serve [--listen 127.0.0.1:88] [--db kdc.db] [--skew SECONDS] [--quiet]
-        answer AS-REQs over UDP and TCP on the same port (port 0: a free one);
-        prints the bound ports on stderr, logs one JSON line per request on
-        stdout (--quiet: none), accepts client clocks up to --skew seconds off
-        (default 300), stops cleanly on SIGINT/SIGTERM
+${Object.values(SUB_HELP).map((h) => `  ${h}`).join('\n')}
 
-common options (every subcommand):
-  --db FILE       the database (default kdc.db)
-  --stash FILE    the master key stash (default <db>.stash)
-
-PRINCIPAL is name/instance@REALM (the realm may be left out). LIST is a comma
-list of enctype names or numbers: aes256-cts-hmac-sha1-96 (18),
-aes128-cts-hmac-sha1-96 (17), aes128-cts-hmac-sha256-128 (19),
-aes256-cts-hmac-sha384-192 (20). Default: 18,17,19,20 (those supported).
+${COMMON_HELP}
 
 examples:
   cta kdc init --realm EXAMPLE.NET --db kdc.db
   cta kdc add cta/cta1.example.net --keytab cta1.keytab
   cta kdc add sc/sc1.example.net --keytab sc1.keytab --enctypes 18,17
   cta kdc serve --listen 127.0.0.1:8088`;
+
+/** `cta kdc SUB --help`: that subcommand alone; null for an unknown one. */
+export function subcommandHelp(sub: string): string | null {
+  return SUB_HELP[sub] ? `usage: cta kdc ${SUB_HELP[sub]}\n\n${COMMON_HELP}` : null;
+}
 
 const COMMON = {
   db: { type: 'string' as const, default: 'kdc.db' },

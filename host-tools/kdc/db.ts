@@ -20,7 +20,7 @@ import { encodeKeytab, parseKeytab, type KeytabEntry } from '../../firmware/prot
 import { decrypt, encrypt, randomKey, stringToKey, supportedEtypes } from '../../firmware/proto/crypto/index.ts';
 import type { CryptoBackend } from '../../firmware/proto/crypto/backend.ts';
 import { nodeBackend } from '../crypto/node.ts';
-import { defaultSalt, formatPrincipal, parsePrincipal, type Principal } from './principal.ts';
+import { defaultSalt, formatPrincipal, parsePrincipal, type Principal } from '../principal.ts';
 
 /** Key usage for database records under the master key (RFC 4120 leaves 1024-2047 to applications). */
 export const DB_KEY_USAGE = 1024;

@@ -129,6 +129,11 @@ function listenError(e: unknown, host: string, port: number): KdcListenError {
   return new KdcListenError(code, `cannot listen on ${host}:${port}: ${(e as Error).message}`);
 }
 
+/**
+ * Binds UDP and TCP on one port and serves AS exchanges on both. About 180 lines:
+ * one closure holding the two sockets, the TCP connection bounds and the stats
+ * they share; left for the same context split as the SC's server.
+ */
 export async function startKdc(opts: StartKdcOptions): Promise<RunningKdc> {
   const db = opts.db;
   const host = opts.host ?? '127.0.0.1';

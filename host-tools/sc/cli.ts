@@ -4,6 +4,7 @@ import { request as httpRequest } from 'node:http';
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { parseArgs, parseHostPort, intOption, UsageError } from '../args.ts';
+import { realmOf, withRealm } from '../principal.ts';
 import { startSc, ScStartError, type ScServer } from './server.ts';
 import { isLoopbackHost, readTokenFile } from './control.ts';
 import { startScWorkers, type WorkerPool } from './workers.ts';
@@ -12,6 +13,16 @@ import { parseSerialSpec } from '../serial/link.ts';
 
 export const DEFAULT_CONTROL = '127.0.0.1:1294';
 export const DEFAULT_TOKEN_FILE = 'sc.db.token';
+
+/** The client commands: their arguments and what each does (in the help and in `cta sc CMD --help`). */
+const CLIENT: { [cmd: string]: { args: string; what: string } } = {
+  status: { args: '[--json]', what: 'principal, address, uptime, CTAs by state, drops (--json: the raw object)' },
+  ctas: { args: '[--json]', what: 'registered CTAs: address, state, SA expiry (--json: the raw list)' },
+  metrics: { args: '', what: 'counters in the Prometheus text format' },
+  wake: { args: '(PRINCIPAL | --all)', what: 'send a Wake Up now (--all: queue one for every registered CTA)' },
+  rekey: { args: 'PRINCIPAL', what: 'Rekey a CTA that holds an SA (a Wake Up if it has none)' },
+  register: { args: 'PRINCIPAL=HOST:PORT[/SIGPORT]', what: 'add a CTA (SIGPORT = its signaling port, default 2427)' },
+};
 
 export const help = `usage: cta sc [serve] --principal sc/HOST@REALM --keytab FILE [options]
        cta sc status | ctas [--json]            [--control HOST:PORT] [--token-file FILE]
@@ -36,7 +47,8 @@ serve options:
   --control-token-file FILE  where the control API's bearer token is written at each
                           start, mode 0600 (default FILE.token beside --state; sc.db.token
                           with --state :memory:); clients read it
-  --cta P=HOST:PORT[/SIG] register a CTA at start (repeatable); SIG = signaling port (default 2427)
+  --cta P=HOST:PORT[/SIG] register a CTA at start (repeatable); SIG = signaling port (default 2427);
+                          P without @REALM: the SC's realm
   --allow-client-initiated     accept client-initiated sessions (nonce 0)
   --no-register-client-initiated  drop a client-initiated exchange from an unregistered
                           CTA instead of registering it (signaling port 2427)
@@ -64,19 +76,33 @@ serve options:
 
 client commands talk to the control API of a running 'cta sc' (--control, default
 ${DEFAULT_CONTROL}) with the bearer token in --token-file (default ${DEFAULT_TOKEN_FILE},
-the file a 'cta sc' with the default --state writes); PRINCIPAL is the CTA's full name:
-  status    principal, address, uptime, CTAs by state, drops (--json: the raw object)
-  ctas      registered CTAs: address, state, SA expiry (--json: the raw list)
-  metrics   counters in the Prometheus text format
-  wake      send a Wake Up now (--all: queue one for every registered CTA)
-  rekey     Rekey a CTA that holds an SA (a Wake Up if it has none)
-  register  add a CTA (SIGPORT = its signaling port, default 2427)`;
+the file a 'cta sc' with the default --state writes; not needed for metrics);
+PRINCIPAL is the CTA's name, cta/HOST[@REALM] (without @REALM: the SC's realm):
+${Object.keys(CLIENT).map((c) => `  ${c.padEnd(9)} ${CLIENT[c].what}`).join('\n')}`;
 
-function parseCta(s: string, what = '--cta'): { principal: string; host: string; port: number; sig?: number } {
+/** `cta sc SUB --help`: that command alone ('serve': the whole help); null for an unknown one. */
+export function subcommandHelp(sub: string): string | null {
+  if (sub === 'serve') return help;
+  const c = CLIENT[sub];
+  if (!c) return null;
+  const token = sub !== 'metrics'; // GET /metrics is the one route without the bearer token
+  return `usage: cta sc ${sub} ${c.args}${c.args ? ' ' : ''}[--control HOST:PORT]${token ? ' [--token-file FILE]' : ''}
+
+${c.what}.
+
+  --control HOST:PORT   the control API of a running 'cta sc' (default ${DEFAULT_CONTROL})
+${token ? `  --token-file FILE     the control API's bearer token (default ${DEFAULT_TOKEN_FILE}: what a 'cta sc'\n                        with the default --state writes; its --control-token-file)\n` : ''}${c.args.includes('PRINCIPAL') ? "\nPRINCIPAL is the CTA's name, cta/HOST[@REALM] (without @REALM: the SC's realm).\n" : ''}`.trimEnd();
+}
+
+/** PRINCIPAL=HOST:PORT[/SIGPORT]; a principal without @REALM is in `realm` (the SC's) when known. */
+function parseCta(s: string, what = '--cta', realm: string | null = null): { principal: string; host: string; port: number; sig?: number } {
   const eq = s.lastIndexOf('=');
   if (eq <= 0) throw new UsageError(`bad ${what} '${s}': expected PRINCIPAL=HOST:PORT[/SIGPORT]`);
-  const principal = s.slice(0, eq);
-  if (!principal.includes('@')) throw new UsageError(`bad ${what} '${s}': the principal needs @REALM`);
+  let principal = s.slice(0, eq);
+  if (realmOf(principal) === null) {
+    if (!realm) throw new UsageError(`bad ${what} '${s}': the principal needs @REALM`);
+    principal = withRealm(principal, realm);
+  }
   let addr = s.slice(eq + 1);
   let sig: number | undefined;
   const slash = addr.lastIndexOf('/');
@@ -143,7 +169,7 @@ async function serve(argv: string[]): Promise<number> {
   const listen = parseHostPort(S(v, 'listen') ?? '0.0.0.0:1293', '0.0.0.0', '--listen');
   const controlArg = S(v, 'control') ?? DEFAULT_CONTROL;
   const control = controlArg === 'none' ? null : parseHostPort(controlArg, '127.0.0.1', '--control');
-  const ctas = L(v, 'cta').map((c) => parseCta(c));
+  const ctas = L(v, 'cta').map((c) => parseCta(c, '--cta', realmOf(S(v, 'principal') as string)));
   const serials = L(v, 'serial').map(parseSerialSpec);
   const kdcRelay = parseHostPort(S(v, 'kdc') ?? '127.0.0.1:88', '127.0.0.1', '--kdc');
   if (S(v, 'serial-cta') && serials.length !== 1) throw new UsageError('--serial-cta needs exactly one --serial');
@@ -232,11 +258,14 @@ function checkStatePath(path: string): void {
   if (path === ':memory:') return;
   const dir = dirname(resolvePath(path));
   if (!existsSync(dir)) throw new UsageError(`--state ${path}: directory ${dir} does not exist`);
+  if (!statSync(dir).isDirectory()) throw new UsageError(`--state ${path}: ${dir} is not a directory`);
   let st;
   try {
     st = statSync(path);
-  } catch {
-    return; // created at start-up
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return; // created at start-up
+    throw new UsageError(`--state ${path}: cannot reach it (${code ?? (e as Error).message})`);
   }
   if (st.isDirectory()) throw new UsageError(`--state ${path} is a directory, not a file`);
   if (st.size === 0) return;
@@ -292,11 +321,21 @@ function callApi(control: string, method: string, path: string, body?: unknown, 
     );
     req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
     req.on('error', (e: NodeJS.ErrnoException) => {
+      // A port that answers, but not in HTTP (node's parser codes HPE_*), is some other service.
+      if (e.code?.startsWith('HPE_')) return reject(new UsageError(`${host}:${port} answered, but not as the SC's control API (not HTTP): is --control the address 'cta sc' serves it on?`));
       const why = e.code === 'ECONNREFUSED' ? 'connection refused' : e.code === 'ETIMEDOUT' ? 'timed out' : (e.code ?? e.message);
       reject(new UsageError(`control API at ${host}:${port} is unreachable (${why}): is 'cta sc' running with --control ${host}:${port}?`));
     });
     req.end(payload);
   });
+}
+
+/** A CTA named without @REALM is in the SC's realm (asked of the running SC). */
+async function ctaName(control: string, name: string, tokenFile: string): Promise<string> {
+  if (realmOf(name) !== null) return name;
+  const realm = realmOf(JSON.parse((await callApi(control, 'GET', '/status', undefined, tokenFile)).text).principal as string);
+  if (!realm) throw new UsageError(`'${name}' has no @REALM and the SC's principal names none`);
+  return withRealm(name, realm);
 }
 
 async function client(cmd: string, argv: string[]): Promise<number> {
@@ -344,19 +383,23 @@ async function client(cmd: string, argv: string[]): Promise<number> {
         return 0;
       }
       if (positionals.length !== 1) throw new UsageError('usage: cta sc wake (PRINCIPAL | --all)');
-      await call(control, 'POST', '/wake', { principal: (positionals[0] as string) });
-      out(`Wake Up sent to ${(positionals[0] as string)}`);
+      const name = await ctaName(control, positionals[0] as string, tokenFile);
+      await call(control, 'POST', '/wake', { principal: name });
+      out(`Wake Up sent to ${name}`);
       return 0;
     }
     case 'rekey': {
       if (positionals.length !== 1) throw new UsageError('usage: cta sc rekey PRINCIPAL');
-      const r = JSON.parse((await call(control, 'POST', '/rekey', { principal: (positionals[0] as string) })).text);
-      out(r.method === 'rekey' ? `Rekey sent to ${(positionals[0] as string)}` : `no session key held for ${(positionals[0] as string)}: Wake Up sent`);
+      const name = await ctaName(control, positionals[0] as string, tokenFile);
+      const r = JSON.parse((await call(control, 'POST', '/rekey', { principal: name })).text);
+      out(r.method === 'rekey' ? `Rekey sent to ${name}` : `no session key held for ${name}: Wake Up sent`);
       return 0;
     }
     case 'register': {
       if (positionals.length !== 1) throw new UsageError('usage: cta sc register PRINCIPAL=HOST:PORT[/SIGPORT]');
-      const c = parseCta(positionals[0] as string, 'CTA');
+      const given = positionals[0] as string;
+      const eq = given.lastIndexOf('=');
+      const c = parseCta(eq > 0 ? `${await ctaName(control, given.slice(0, eq), tokenFile)}${given.slice(eq)}` : given, 'CTA');
       await call(control, 'POST', '/ctas', { principal: c.principal, address: c.host, port: c.port, signalingPort: c.sig });
       out(`registered ${c.principal} at ${c.host}:${c.port}`);
       return 0;
@@ -369,7 +412,7 @@ export async function run(argv: string[]): Promise<number> {
   const first = argv[0];
   if (first === 'serve') return serve(argv.slice(1));
   if (first && !first.startsWith('-')) {
-    if (['status', 'ctas', 'metrics', 'wake', 'rekey', 'register'].includes(first)) return client(first, argv.slice(1));
+    if (CLIENT[first]) return client(first, argv.slice(1));
     throw new UsageError(`unknown sc command '${first}' (serve, status, ctas, metrics, wake, rekey, register)`);
   }
   return serve(argv);

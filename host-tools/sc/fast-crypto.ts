@@ -1,5 +1,5 @@
 // A CryptoBackend tuned for the Signaling Controller's hot path, on node:crypto.
-// Same results as host-tools/crypto/node.ts (the shared code above the interface
+// Same results as host-tools/crypto/node.ts (test/sc-crypto.test.ts; the shared code above the interface
 // is unchanged); it only removes per-call overhead that dominates small messages:
 //  - AES: one cached ECB cipher/decipher per key (bounded). CBC decryption is one
 //    bulk ECB pass plus an XOR; CBC encryption of up to 3 blocks (key derivation,

@@ -4,16 +4,24 @@
 // DER level, no copies: ciphertexts are views) and read exactly the fields the SC
 // checks.
 //
-// Contract (test/sc-fast-decode.test.ts checks it differentially against the
+// Contract (test/sc-fast-codec.test.ts checks it differentially against the
 // generic firmware decoders on valid, mutated and truncated inputs): each fast
 // decoder returns null for anything outside the common, strictly well-formed
 // shape it handles (other DOI, optional fields it does not read, any encoding
 // irregularity); otherwise the generic decoder accepts the same bytes and yields
 // the same values. The *Any() wrappers fall back to the generic decoders on null,
 // so which inputs are rejected, and with which DecodeError, is the generic code's.
-import { parseKerberosTimeBytes } from '../../firmware/proto/der.ts';
-import { decodeApReq, decodeAuthenticator, decodeEncTicketPart, principalToString, type PrincipalName } from '../../firmware/proto/krb5.ts';
-import { decodeApRequest, DOI, HMAC_LEN, KMMID, MAX_CIPHERSUITES, MAX_DATAGRAM, type Ciphersuite, type IpsecAppData } from '../../firmware/proto/pktc.ts';
+import { appTag, ctxTag, parseKerberosTimeBytes, T_BIT_STRING, T_GENERAL_STRING, T_GENERALIZED_TIME, T_INTEGER, T_OCTET_STRING, T_SEQUENCE } from '../../firmware/proto/der.ts';
+import { APP_AUTHENTICATOR, APP_ENC_TICKET_PART, APP_TICKET, decodeApReq, decodeAuthenticator, decodeEncTicketPart, principalToString, type PrincipalName } from '../../firmware/proto/krb5.ts';
+import { decodeApRequest, DER_TAG, DOI, HMAC_LEN, KMMID, MAX_CIPHERSUITES, MAX_DATAGRAM, type Ciphersuite, type IpsecAppData } from '../../firmware/proto/pktc.ts';
+
+// Identifier octets, from the firmware's own definitions (no raw tag bytes here).
+const TAG_AP_REQ = DER_TAG.AP_REQ;
+const TICKET = appTag(APP_TICKET);
+const AUTHENTICATOR = appTag(APP_AUTHENTICATOR);
+const ENC_TICKET_PART = appTag(APP_ENC_TICKET_PART);
+/** [0] EXPLICIT: context tag n is CTX | n. */
+const CTX = ctxTag(0);
 
 /** The parts of a pktc AP Request (DOI IPsec) and its AP-REQ the SC uses. */
 export type ApRequestParts = {
@@ -78,7 +86,7 @@ function hdr(tag: number, end: number): number {
   return len;
 }
 function int(end: number, min: number, max: number): number {
-  const len = hdr(0x02, end);
+  const len = hdr(T_INTEGER, end);
   if (len === 0 || len > 5) no();
   if (len > 1 && ((b[p] === 0 && b[p + 1] < 0x80) || (b[p] === 0xff && b[p + 1] >= 0x80))) no();
   let v = b[p] >= 0x80 ? b[p] - 256 : b[p];
@@ -88,13 +96,13 @@ function int(end: number, min: number, max: number): number {
   return v;
 }
 function ctxInt(n: number, end: number, min: number, max: number): number {
-  const e = hdr(0xa0 | n, end) + p;
+  const e = hdr(CTX | n, end) + p;
   const v = int(e, min, max);
   if (p !== e) no();
   return v;
 }
 function str(end: number): string {
-  const len = hdr(0x1b, end);
+  const len = hdr(T_GENERAL_STRING, end);
   let s = '';
   for (let i = 0; i < len; i++) {
     const c = b[p + i];
@@ -105,8 +113,8 @@ function str(end: number): string {
   return s;
 }
 function ctxTime(n: number, end: number): number {
-  const e = hdr(0xa0 | n, end) + p;
-  if (hdr(0x18, e) !== 15) no();
+  const e = hdr(CTX | n, end) + p;
+  if (hdr(T_GENERALIZED_TIME, e) !== 15) no();
   const ms = parseKerberosTimeBytes(b, p);
   if (ms !== ms) no();
   p += 15;
@@ -116,18 +124,18 @@ function ctxTime(n: number, end: number): number {
 /** [n] { OCTET STRING }: the content's offset (p moves past it); length in lastLen. */
 let lastLen = 0;
 function ctxOctetsAt(n: number, end: number): number {
-  const e = hdr(0xa0 | n, end) + p;
-  lastLen = hdr(0x04, e);
+  const e = hdr(CTX | n, end) + p;
+  lastLen = hdr(T_OCTET_STRING, e);
   const at = p;
   p += lastLen;
   if (p !== e) no();
   return at;
 }
 function principalName(end: number): PrincipalName {
-  const e = hdr(0x30, end) + p;
+  const e = hdr(T_SEQUENCE, end) + p;
   const nameType = ctxInt(0, e, -2147483648, 2147483647);
-  const ce = hdr(0xa1, e) + p;
-  const se = hdr(0x30, ce) + p;
+  const ce = hdr(CTX | 1, e) + p;
+  const se = hdr(T_SEQUENCE, ce) + p;
   const nameString: string[] = [];
   while (p < se) {
     if (nameString.length >= 64) no();
@@ -137,8 +145,8 @@ function principalName(end: number): PrincipalName {
   return { nameType: nameType, nameString: nameString };
 }
 function ctxFlags(n: number, end: number): number {
-  const e = hdr(0xa0 | n, end) + p;
-  const len = hdr(0x03, e);
+  const e = hdr(CTX | n, end) + p;
+  const len = hdr(T_BIT_STRING, e);
   if (len === 0) no();
   const unused = b[p];
   if (unused > 7 || (len === 1 && unused !== 0) || len > 5) no();
@@ -166,13 +174,13 @@ function hashBytes(h: number, s: number, e: number): number {
 }
 /** [nr] realm then [nr+1] PrincipalName, both within end. */
 function ctxRealmName(nr: number, end: number): NameEntry {
-  const e1 = hdr(0xa0 | nr, end) + p;
+  const e1 = hdr(CTX | nr, end) + p;
   return realmName(p, e1, nr + 1, end);
 }
 function realmName(rs: number, e1: number, nn: number, end: number): NameEntry {
   // realm TLV is [rs, e1); the [nn] header follows at e1
   p = e1;
-  const e2 = hdr(0xa0 | nn, end) + p;
+  const e2 = hdr(CTX | nn, end) + p;
   const ns = p;
   const rl = e1 - rs;
   const kl = rl + (e2 - ns);
@@ -250,32 +258,32 @@ export function fastApRequest(buf: Uint8Array): ApRequestParts | null {
   if (n < 3 || n > MAX_DATAGRAM || buf[0] !== KMMID.AP_REQUEST || buf[1] !== DOI.IPSEC || buf[2] >> 4 !== 1) return null;
   return run(buf, 3, () => {
     // KRB_AP_REQ [APPLICATION 14] SEQUENCE { [0] pvno 5, [1] msg-type 14, [2] ap-options, [3] Ticket, [4] EncryptedData }
-    const apEnd = hdr(0x6e, n) + p;
-    const se = hdr(0x30, apEnd) + p;
+    const apEnd = hdr(TAG_AP_REQ, n) + p;
+    const se = hdr(T_SEQUENCE, apEnd) + p;
     if (ctxInt(0, se, -2147483648, 4294967295) !== 5) no();
     if (ctxInt(1, se, -2147483648, 4294967295) !== 14) no();
     ctxFlags(2, se);
     // [3] Ticket [APPLICATION 1] SEQUENCE { [0] 5, [1] realm, [2] sname, [3] enc-part }
-    const t3 = hdr(0xa3, se) + p;
-    const ta = hdr(0x61, t3) + p;
-    const ts = hdr(0x30, ta) + p;
+    const t3 = hdr(CTX | 3, se) + p;
+    const ta = hdr(TICKET, t3) + p;
+    const ts = hdr(T_SEQUENCE, ta) + p;
     if (ctxInt(0, ts, -2147483648, 4294967295) !== 5) no();
     const rn = ctxRealmName(1, ts);
     const realm = rn.realm;
     const sname = rn.name;
-    const te = hdr(0xa3, ts) + p;
-    const ed = hdr(0x30, te) + p;
+    const te = hdr(CTX | 3, ts) + p;
+    const ed = hdr(T_SEQUENCE, te) + p;
     const tktEtype = ctxInt(0, ed, -2147483648, 2147483647);
     let tktKvno: number | undefined;
-    if (p < ed && b[p] === 0xa1) tktKvno = ctxInt(1, ed, -2147483648, 4294967295) >>> 0;
+    if (p < ed && b[p] === (CTX | 1)) tktKvno = ctxInt(1, ed, -2147483648, 4294967295) >>> 0;
     const tc = ctxOctetsAt(2, ed);
     const tcLen = lastLen;
     if (p !== ed || p !== te || p !== ts || p !== ta || p !== t3) no();
     // [4] EncryptedData (the authenticator): no kvno expected, but accepted as the generic code does.
-    const a4 = hdr(0xa4, se) + p;
-    const ae = hdr(0x30, a4) + p;
+    const a4 = hdr(CTX | 4, se) + p;
+    const ae = hdr(T_SEQUENCE, a4) + p;
     const authEtype = ctxInt(0, ae, -2147483648, 2147483647);
-    if (p < ae && b[p] === 0xa1) ctxInt(1, ae, -2147483648, 4294967295);
+    if (p < ae && b[p] === (CTX | 1)) ctxInt(1, ae, -2147483648, 4294967295);
     const ac = ctxOctetsAt(2, ae);
     const acLen = lastLen;
     if (p !== ae || p !== a4 || p !== se || p !== apEnd) no();
@@ -340,12 +348,12 @@ export function fastEncTicketPart(pt: Uint8Array): TicketParts | null {
   const n = pt.length;
   if (n === 0 || n > 65535) return null;
   return run(pt, 0, () => {
-    const ae = hdr(0x63, n) + p;
-    const se = hdr(0x30, ae) + p;
+    const ae = hdr(ENC_TICKET_PART, n) + p;
+    const se = hdr(T_SEQUENCE, ae) + p;
     const flags = ctxFlags(0, se);
     // [1] EncryptionKey SEQUENCE { [0] keytype, [1] keyvalue }
-    const k1 = hdr(0xa1, se) + p;
-    const ks = hdr(0x30, k1) + p;
+    const k1 = hdr(CTX | 1, se) + p;
+    const ks = hdr(T_SEQUENCE, k1) + p;
     const keytype = ctxInt(0, ks, -2147483648, 2147483647);
     const kv = ctxOctetsAt(1, ks);
     const kvLen = lastLen;
@@ -354,16 +362,16 @@ export function fastEncTicketPart(pt: Uint8Array): TicketParts | null {
     const crealm = cn.realm;
     const cname = cn.name;
     // [4] TransitedEncoding SEQUENCE { [0] tr-type, [1] contents }
-    const t4 = hdr(0xa4, se) + p;
-    const tr = hdr(0x30, t4) + p;
+    const t4 = hdr(CTX | 4, se) + p;
+    const tr = hdr(T_SEQUENCE, t4) + p;
     ctxInt(0, tr, -2147483648, 2147483647);
     ctxOctetsAt(1, tr);
     if (p !== tr || p !== t4) no();
     const authtime = ctxTime(5, se);
     let starttime: number | undefined;
-    if (p < se && b[p] === 0xa6) starttime = ctxTime(6, se);
+    if (p < se && b[p] === (CTX | 6)) starttime = ctxTime(6, se);
     const endtime = ctxTime(7, se);
-    if (p < se && b[p] === 0xa8) ctxTime(8, se);
+    if (p < se && b[p] === (CTX | 8)) ctxTime(8, se);
     if (p !== se || p !== ae) no(); // caddr, authorization-data or trailing bytes: generic path
     const out: TicketParts = { flags: flags, key: { keytype: keytype, keyvalue: pt.slice(kv, kv + kvLen) }, crealm: crealm, cname: cname, authtime: authtime, endtime: endtime };
     if (starttime !== undefined) out.starttime = starttime;
@@ -380,8 +388,8 @@ export function fastAuthenticator(pt: Uint8Array): AuthParts | null {
   const n = pt.length;
   if (n === 0 || n > 65535) return null;
   return run(pt, 0, () => {
-    const ae = hdr(0x62, n) + p;
-    const se = hdr(0x30, ae) + p;
+    const ae = hdr(AUTHENTICATOR, n) + p;
+    const se = hdr(T_SEQUENCE, ae) + p;
     if (ctxInt(0, se, -2147483648, 4294967295) !== 5) no();
     const cn = ctxRealmName(1, se);
     const crealm = cn.realm;

@@ -2,10 +2,17 @@
 // with the nonce written in), the EncAPRepPart, and the signed AP Reply around its
 // KRB_AP_REP, each written straight into one array with lengths computed up front
 // (no TLV per field, no concatenations). Byte-identical to the generic firmware
-// encoders (test/sc-fast-encode.test.ts).
-import { encInt, formatKerberosTime } from '../../firmware/proto/der.ts';
-import { DOI, HMAC_LEN, KMMID, MAX_DATAGRAM, MAX_PRINCIPAL, VERSION, type Ciphersuite } from '../../firmware/proto/pktc.ts';
+// encoders (test/sc-fast-codec.test.ts).
+import { appTag, ctxTag, encInt, formatKerberosTime, T_GENERALIZED_TIME, T_INTEGER, T_OCTET_STRING, T_SEQUENCE } from '../../firmware/proto/der.ts';
+import { APP_ENC_AP_REP_PART, KRB_AP_REP, PVNO } from '../../firmware/proto/krb5.ts';
+import { DER_TAG, DOI, HMAC_LEN, KMMID, MAX_DATAGRAM, MAX_PRINCIPAL, VERSION, type Ciphersuite } from '../../firmware/proto/pktc.ts';
 import { hmacSha1Into, type HmacPads } from '../crypto/fast-krb.ts';
+
+// Identifier octets, from the firmware's own definitions (no raw tag bytes here).
+const TAG_AP_REP = DER_TAG.AP_REP;
+const ENC_AP_REP_PART = appTag(APP_ENC_AP_REP_PART);
+/** [0] EXPLICIT: context tag n is CTX | n. */
+const CTX = ctxTag(0);
 
 /** Tag + length bytes of a TLV with n content bytes. */
 function hl(n: number): number {
@@ -94,28 +101,28 @@ export function encodeEncApRepPartFast(ctime: number, cusec: number, keytype: nu
   const seq = c0 + c1 + c2;
   const app = hl(seq) + seq;
   const o = new Uint8Array(hl(app) + app);
-  let at = putHdr(o, 0, 0x7b, app);
-  at = putHdr(o, at, 0x30, seq);
-  o[at++] = 0xa0;
+  let at = putHdr(o, 0, ENC_AP_REP_PART, app);
+  at = putHdr(o, at, T_SEQUENCE, seq);
+  o[at++] = CTX | 0;
   o[at++] = 17;
-  o[at++] = 0x18;
+  o[at++] = T_GENERALIZED_TIME;
   o[at++] = 15;
   putTime(o, at, ctime);
   at += 15;
-  o[at++] = 0xa1;
+  o[at++] = CTX | 1;
   o[at++] = 2 + cu;
-  o[at++] = 0x02;
+  o[at++] = T_INTEGER;
   o[at++] = cu;
   for (let i = cu - 1; i >= 0; i--) o[at++] = (cusec / 2 ** (8 * i)) & 255;
-  at = putHdr(o, at, 0xa2, seqK);
-  at = putHdr(o, at, 0x30, keySeq);
-  o[at++] = 0xa0;
+  at = putHdr(o, at, CTX | 2, seqK);
+  at = putHdr(o, at, T_SEQUENCE, keySeq);
+  o[at++] = CTX | 0;
   o[at++] = kt.length;
   o.set(kt, at);
   at += kt.length;
-  o[at++] = 0xa1;
+  o[at++] = CTX | 1;
   o[at++] = 2 + key.length;
-  o[at++] = 0x04;
+  o[at++] = T_OCTET_STRING;
   o[at++] = key.length;
   o.set(key, at);
   return o;
@@ -152,18 +159,18 @@ export function encodeApReplyFast(
   o[0] = KMMID.AP_REPLY;
   o[1] = DOI.IPSEC;
   o[2] = VERSION;
-  let at = putHdr(o, 3, 0x6f, app);
-  at = putHdr(o, at, 0x30, seq);
-  o[at++] = 0xa0; o[at++] = 3; o[at++] = 2; o[at++] = 1; o[at++] = 5;
-  o[at++] = 0xa1; o[at++] = 3; o[at++] = 2; o[at++] = 1; o[at++] = 15;
-  at = putHdr(o, at, 0xa2, c2);
-  at = putHdr(o, at, 0x30, ed);
-  o[at++] = 0xa0;
+  let at = putHdr(o, 3, TAG_AP_REP, app);
+  at = putHdr(o, at, T_SEQUENCE, seq);
+  o[at++] = CTX | 0; o[at++] = 3; o[at++] = T_INTEGER; o[at++] = 1; o[at++] = PVNO;
+  o[at++] = CTX | 1; o[at++] = 3; o[at++] = T_INTEGER; o[at++] = 1; o[at++] = KRB_AP_REP;
+  at = putHdr(o, at, CTX | 2, c2);
+  at = putHdr(o, at, T_SEQUENCE, ed);
+  o[at++] = CTX | 0;
   o[at++] = et.length;
   o.set(et, at);
   at += et.length;
-  at = putHdr(o, at, 0xa2, oct);
-  at = putHdr(o, at, 0x04, cipher.length);
+  at = putHdr(o, at, CTX | 2, oct);
+  at = putHdr(o, at, T_OCTET_STRING, cipher.length);
   o.set(cipher, at);
   at += cipher.length;
   put32(o, at, scSpi);

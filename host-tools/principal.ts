@@ -2,7 +2,8 @@
 // Backslash escapes '/', '@' and '\\' inside a component or realm, as
 // krb5_parse_name / krb5_unparse_name do, so names round-trip with MIT tools.
 // The database accepts printable ASCII only (names travel as GeneralString).
-import { UsageError } from '../args.ts';
+import { UsageError } from './args.ts';
+import { principalName, realmAt } from '../firmware/proto/keytab.ts';
 
 export type Principal = { components: string[]; realm: string };
 
@@ -61,22 +62,24 @@ export function parsePrincipal(s: string, defaultRealm?: string): Principal {
   return { components, realm };
 }
 
-function esc(s: string, inRealm: boolean): string {
-  let out = '';
-  for (const c of s) {
-    if (c === '\\' || c === '@' || (c === '/' && !inRealm)) out += '\\' + c;
-    else if (c === '\n') out += '\\n';
-    else if (c === '\t') out += '\\t';
-    else if (c === '\b') out += '\\b';
-    else if (c === '\0') out += '\\0';
-    else out += c;
-  }
-  return out;
+/** The realm of "a/b@REALM" (after the first unescaped '@'), or null if it has none. */
+export function realmOf(name: string): string | null {
+  const at = realmAt(name);
+  return at < 0 ? null : name.slice(at + 1);
+}
+
+/**
+ * The one realm rule of every `cta` command: a principal written without @REALM is
+ * in the realm the command already works in (the KDC database's, the keytab's, the
+ * CTA's, the SC's); this appends it.
+ */
+export function withRealm(name: string, realm: string): string {
+  return realmOf(name) === null ? `${name}@${realm}` : name;
 }
 
 /** The canonical string form (always with the realm): the database's key. */
 export function formatPrincipal(p: Principal): string {
-  return p.components.map((c) => esc(c, false)).join('/') + '@' + esc(p.realm, true);
+  return principalName({ principal: { components: p.components, realm: p.realm, nameType: 1 } });
 }
 
 /** MIT's default salt: the realm followed by every component, no separators. */
