@@ -22,8 +22,10 @@
 // Footprint: the class keeps only what callers use (start, stop, receive, counters,
 // status; the fields table, scs, transport, offsetMs, platform); everything else is a
 // module function taking the agent as `a` (on the interpreter a function costs fewer
-// variables than a method, and `a.x` is shorter than `this.x`). Internal field names
-// are short (a name longer than 8 characters costs a second variable per object).
+// variables than a method). Internal field names explain themselves: the build
+// shortens every firmware-only property name (host-tools/build/mangle.ts), so a long
+// name costs nothing on the board. A name that the host or a test reads is kept as
+// written (`lp` below, read by a test, stays short for that reason).
 
 import type { Platform } from '../platform/platform.ts';
 import type { CryptoBackend } from '../proto/crypto/backend.ts';
@@ -221,66 +223,67 @@ type Sa = {
   scSpi: number;
   keys: SaKeys;
   /** Ciphersuite (our offered entry the SC chose). */
-  cs: Ciphersuite;
+  chosenSuite: Ciphersuite;
   /** Established at / expires at (platform ms), lifetime and grace (s). */
-  at: number;
-  ex: number;
-  lt: number;
-  gr: number;
+  establishedMs: number;
+  expiresMs: number;
+  lifetimeSeconds: number;
+  graceSeconds: number;
   /** Inbound replay window; last outbound sequence number. */
-  rp: ReplayWindow | null;
-  so: number;
+  replayWindow: ReplayWindow | null;
+  lastSeqOut: number;
 };
 
-/** Per-SC state (state, ticket and sa are read by tools and tests). The fields after `rt` are unset (undefined) until first used. */
+/** Per-SC state (state, ticket and sa are read by tools and tests). The fields after `lastRekeyTime` are unset (undefined) until first used. */
 type ScState = {
   /** Index in config.scs / agent.scs. */
-  x: number;
+  scIndex: number;
   /** Principal; parsed name. */
-  p: string;
-  nm: PrincipalName;
+  principalText: string;
+  scPrincipalName: PrincipalName;
   /** Configured address (null = any); configured (pinned) port (undefined = any). */
-  ca: string | null;
-  pp: number | undefined;
-  /** Where to send client-initiated AP Requests (configured, else last heard). */
-  la: string | null;
+  configuredAddress: string | null;
+  pinnedPort: number | undefined;
+  /** Where to send client-initiated AP Requests (configured, else last heard): address and port
+   * (`lp`, the last port: test/agent-forged.test.ts reads it, so a longer name would be kept long). */
+  replyAddress: string | null;
   lp: number;
   state: string;
   ticket: TicketEntry | null;
   sa: Sa | null;
   /** Ticket of the last AP exchange the SC accepted (Rekey HMAC key). */
-  ac: TicketEntry | undefined;
+  acceptedTicket: TicketEntry | undefined;
   /** Timestamp of the last Rekey accepted. */
-  rt: number;
+  lastRekeyTime: number;
   /** Nonce of the last Wake Up accepted. */
-  wn: number;
+  lastWakeUpNonce: number;
   /** HMAC of the AP Reply that established `sa`, and the SA Recovered sent for it. */
-  rh: Uint8Array | undefined;
-  sr: Uint8Array | null | undefined;
+  establishedHmac: Uint8Array | undefined;
+  saRecoveredMsg: Uint8Array | null | undefined;
   /** AS exchange: in flight?, nonce, request bytes, retransmissions, deadline, pre-authenticated?, KRB_AP_ERR_SKEW adopted once? */
-  aa: boolean;
-  an: number;
-  aq: Uint8Array | null | undefined;
-  ar: number;
-  al: number;
-  ap: boolean;
-  ak: boolean;
+  asInFlight: boolean;
+  asRequestNonce: number;
+  asRequestBytes: Uint8Array | null | undefined;
+  asRetries: number;
+  asDeadline: number;
+  asPreauthenticated: boolean;
+  asSkewAdopted: boolean;
   /** Next client-initiated attempt (platform ms, 0/unset = none); backoff (ms) of the next retry. */
-  ci: number;
-  cb: number;
+  clientInitiateAt: number;
+  clientBackoffMs: number;
   /** Next ticket prefetch / refresh (platform ms, 0/unset = none); failed prefetches in a row. */
-  tk: number;
-  tf: number;
+  prefetchAt: number;
+  prefetchFailures: number;
   /** Trigger rate limit: start of the current second (platform ms), triggers let through in it. */
-  ws: number;
-  wc: number;
+  triggerWindowStart: number;
+  triggerCount: number;
 };
 
 /** A receive path's result: the D_ reason of a drop, or nothing. */
 type Drop = number | void;
 
-/** Math.floor (one module variable; shorter at each of its uses). */
-const fl = Math.floor;
+/** Math.floor (one module variable; shorter on the board at each of its uses). */
+const floor = Math.floor;
 
 function normHost(a: string): string {
   if (a.indexOf('::ffff:') === 0) a = a.substr(7);
@@ -290,11 +293,11 @@ function normHost(a: string): string {
 export class CtaAgent {
   platform!: Platform;
   /** platform.crypto. */
-  b!: CryptoBackend;
+  cryptoBackend!: CryptoBackend;
   /** The configuration. */
-  c!: CtaConfig;
+  agentConfig!: CtaConfig;
   /** Counter values (see C_ and D_ in counters.ts; read them as `counters`). */
-  cn!: Uint32Array;
+  counterValues!: Uint32Array;
   table!: SessionTable;
   scs!: ScState[];
   /** Running? */
@@ -303,48 +306,48 @@ export class CtaAgent {
   offsetMs!: number;
   transport!: Transport | null;
   /** Our client name; the ciphersuites we offer. */
-  cm!: PrincipalName;
-  su!: Ciphersuite[];
+  clientPrincipal!: PrincipalName;
+  offeredSuites!: Ciphersuite[];
   /** The platform timer and the deadline it is armed for. */
-  tt!: unknown;
-  ta!: number;
+  timerHandle!: unknown;
+  timerDeadline!: number;
   /** Last authenticator time (us): they only grow. */
-  au!: number;
+  lastAuthUsec!: number;
   /** In tick() (arm() waits for its end)? */
-  it!: boolean;
+  inTick!: boolean;
   /** offsetMs before the last KRB_AP_ERR_SKEW adopted from an Error Reply: restored if that exchange aborts. */
-  po!: number;
+  offsetBeforeSkew!: number;
 
   constructor(platform: Platform, config: CtaConfig) {
     const a = this;
     a.platform = platform;
-    a.b = platform.crypto;
-    a.c = config;
-    a.cn = new Uint32Array(N_COUNTERS + 23);
+    a.cryptoBackend = platform.crypto;
+    a.agentConfig = config;
+    a.counterValues = new Uint32Array(N_COUNTERS + 23);
     a.table = new SessionTable(config.slots);
     a.running = false;
     a.offsetMs = 0;
     a.transport = null;
-    a.tt = null;
-    a.cm = clientName(config.principal);
-    a.su = [];
+    a.timerHandle = null;
+    a.clientPrincipal = clientName(config.principal);
+    a.offeredSuites = [];
     a.scs = [];
-    for (let i = 0; i < config.ciphersuites.length; i++) a.su.push({ auth: config.ciphersuites[i][0], enc: config.ciphersuites[i][1] });
+    for (let i = 0; i < config.ciphersuites.length; i++) a.offeredSuites.push({ auth: config.ciphersuites[i][0], enc: config.ciphersuites[i][1] });
     for (let i = 0; i < config.scs.length; i++) {
       const c = config.scs[i];
       const ad = c.address === undefined ? null : c.address;
       a.scs.push({
-        x: i,
-        p: c.principal,
-        nm: parsePrincipal(c.principal, config.realm).name,
-        ca: ad,
-        pp: c.anyPort ? undefined : c.port,
-        la: ad,
+        scIndex: i,
+        principalText: c.principal,
+        scPrincipalName: parsePrincipal(c.principal, config.realm).name,
+        configuredAddress: ad,
+        pinnedPort: c.anyPort ? undefined : c.port,
+        replyAddress: ad,
         lp: c.port === undefined ? 1293 : c.port,
         state: 'idle',
         ticket: null,
         sa: null,
-        rt: 0,
+        lastRekeyTime: 0,
       } as ScState);
     }
   }
@@ -354,15 +357,15 @@ export class CtaAgent {
   start(): void {
     const a = this;
     if (a.running) return;
-    const c = a.c;
+    const c = a.agentConfig;
     a.transport = makeTransport(a.platform, c, (ch, data, address, port) => a.receive(ch, data, address, port));
     a.running = true;
     log(a, 'start', { principal: c.principal + '@' + c.realm, transport: a.transport.kind, slots: a.table.n, scs: a.scs.length });
-    const now = pn(a);
+    const now = platformNow(a);
     for (const sc of a.scs) {
-      if (c.clientInitiatedOnBoot) sc.ci = now;
+      if (c.clientInitiatedOnBoot) sc.clientInitiateAt = now;
       // Spread a fleet that powers up together: 1 .. prefetchDelayMs.
-      if (c.prefetchTicket) sc.tk = now + 1 + fl((a.b.randomBytes(1)[0] / 256) * c.timers.prefetchDelayMs);
+      if (c.prefetchTicket) sc.prefetchAt = now + 1 + floor((a.cryptoBackend.randomBytes(1)[0] / 256) * c.timers.prefetchDelayMs);
     }
     arm(a);
   }
@@ -371,9 +374,9 @@ export class CtaAgent {
     const a = this;
     if (!a.running) return;
     a.running = false;
-    if (a.tt !== null) a.platform.clearTimeout(a.tt);
-    a.tt = null;
-    a.ta = -1;
+    if (a.timerHandle !== null) a.platform.clearTimeout(a.timerHandle);
+    a.timerHandle = null;
+    a.timerDeadline = -1;
     if (a.transport) a.transport.close();
     a.transport = null;
     log(a, 'stop', {});
@@ -383,14 +386,14 @@ export class CtaAgent {
   receive(ch: number, data: Uint8Array, address: string, port: number): void {
     const a = this;
     if (!a.running) return;
-    a.cn[C_RX]++;
+    a.counterValues[C_RX]++;
     let r!: Drop;
     try {
       r = rx(a, ch, data, address, port);
     } catch (e) {
       caught(a, e, 'rx');
     }
-    if ((r as number) >= 0) a.cn[N_COUNTERS + (r as number)]++;
+    if ((r as number) >= 0) a.counterValues[N_COUNTERS + (r as number)]++;
     arm(a);
   }
 
@@ -401,8 +404,8 @@ export class CtaAgent {
     const c: { [k: string]: unknown } = {};
     const drops: { [k: string]: number } = {};
     for (let i = 0; i < names.length; i++) {
-      if (i < N_COUNTERS) c[names[i]] = this.cn[i];
-      else drops[names[i]] = this.cn[i];
+      if (i < N_COUNTERS) c[names[i]] = this.counterValues[i];
+      else drops[names[i]] = this.counterValues[i];
       if (i === 1) c.drops = drops;
     }
     return c as AgentCounters;
@@ -418,20 +421,20 @@ export class CtaAgent {
       const slot = t.findBySc(i);
       const sa = sc.sa;
       scs.push({
-        principal: sc.p,
+        principal: sc.principalText,
         state: sc.state,
         ticketEndtime: sc.ticket ? sc.ticket.endtime : null,
         sa: sa
           ? {
               ctaSpi: sa.ctaSpi,
               scSpi: sa.scSpi,
-              ciphersuite: [sa.cs.auth, sa.cs.enc],
-              establishedAt: sa.at,
-              expiresAt: sa.ex,
-              lifetimeSec: sa.lt,
-              graceSec: sa.gr,
-              seqOut: sa.so,
-              seqInTop: sa.rp ? sa.rp.top : 0,
+              ciphersuite: [sa.chosenSuite.auth, sa.chosenSuite.enc],
+              establishedAt: sa.establishedMs,
+              expiresAt: sa.expiresMs,
+              lifetimeSec: sa.lifetimeSeconds,
+              graceSec: sa.graceSeconds,
+              seqOut: sa.lastSeqOut,
+              seqInTop: sa.replayWindow ? sa.replayWindow.top : 0,
             }
           : null,
         pendingNonce: slot >= 0 ? t.get(slot, F_NONCE) : null,
@@ -439,9 +442,9 @@ export class CtaAgent {
     }
     const mem = a.platform.memory();
     return {
-      principal: a.c.principal + '@' + a.c.realm,
+      principal: a.agentConfig.principal + '@' + a.agentConfig.realm,
       running: a.running,
-      transport: a.transport ? a.transport.kind : a.c.transport,
+      transport: a.transport ? a.transport.kind : a.agentConfig.transport,
       clockOffsetMs: a.offsetMs,
       slots: t.n,
       slotsInUse: t.inUse(),
@@ -462,33 +465,33 @@ function log(a: CtaAgent, ev: string, fields: { [k: string]: string | number | b
 /**
  * Platform clock in whole ms (Espruino's Date.now() has a fractional part): for
  * deadlines and timers. Kerberos timestamps and ticket lifetimes use the adjusted
- * wall clock, pn(a) + a.offsetMs.
+ * wall clock, platformNow(a) + a.offsetMs.
  */
-function pn(a: CtaAgent): number {
-  return fl(a.platform.now());
+function platformNow(a: CtaAgent): number {
+  return floor(a.platform.now());
 }
 
 /** 0.75 .. 1.25 */
 function jitter(a: CtaAgent): number {
-  return 0.75 + a.b.randomBytes(1)[0] / 510;
+  return 0.75 + a.cryptoBackend.randomBytes(1)[0] / 510;
 }
 
 function usable(a: CtaAgent, tk: TicketEntry): boolean {
-  return tk.endtime - a.c.timers.ticketRefreshMarginSec * 1000 > pn(a) + a.offsetMs;
+  return tk.endtime - a.agentConfig.timers.ticketRefreshMarginSec * 1000 > platformNow(a) + a.offsetMs;
 }
 
 /** Counts an exception caught at `where` (malformed input, else an internal error, logged). */
 function caught(a: CtaAgent, e: unknown, where: string): void {
-  if (e instanceof DecodeError || e instanceof CryptoError) a.cn[N_COUNTERS + D_MALFORMED]++;
+  if (e instanceof DecodeError || e instanceof CryptoError) a.counterValues[N_COUNTERS + D_MALFORMED]++;
   else {
-    a.cn[N_COUNTERS + D_INTERNAL]++;
+    a.counterValues[N_COUNTERS + D_INTERNAL]++;
     log(a, 'error', { where: where, error: String(e && (e as Error).message ? (e as Error).message : e) });
   }
 }
 
 function send(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: number): void {
   if (!a.transport) return;
-  a.cn[C_TX]++;
+  a.counterValues[C_TX]++;
   a.transport.send(ch, data, address, port);
 }
 
@@ -497,27 +500,27 @@ function fromSc(sc: ScState, address: string, port?: number): boolean {
   // A serial-only board (BOARD_UDP false) never sees an address.
   if ((typeof BOARD_UDP === 'undefined' || BOARD_UDP) && address !== SERIAL_ADDRESS) {
     // A pinned port (provisioned HOST:PORT) is the only one key management is taken from.
-    if (port !== undefined && sc.pp && port !== sc.pp) return false;
-    if (sc.ca !== null) return normHost(sc.ca) === normHost(address);
+    if (port !== undefined && sc.pinnedPort && port !== sc.pinnedPort) return false;
+    if (sc.configuredAddress !== null) return normHost(sc.configuredAddress) === normHost(address);
   }
   return true;
 }
 
 /** Adopts the KRB-ERROR's server time as our clock offset, if it moves the clock by at most `max` ms. */
 function adoptSkew(a: CtaAgent, err: KrbError, max: number): boolean {
-  const o = fl(err.stime + fl(err.susec / 1000) - pn(a));
+  const o = floor(err.stime + floor(err.susec / 1000) - platformNow(a));
   if (o - a.offsetMs > max || a.offsetMs - o > max) return false;
-  a.po = a.offsetMs;
+  a.offsetBeforeSkew = a.offsetMs;
   a.offsetMs = o;
-  // Authenticator times only grow (au); after a clock that was ahead is pulled
+  // Authenticator times only grow (lastAuthUsec); after a clock that was ahead is pulled
   // back, keeping the old high-water mark would send the skewed ctime again.
-  a.au = 0;
-  a.cn[C_SKEW_ADOPTED]++;
+  a.lastAuthUsec = 0;
+  a.counterValues[C_SKEW_ADOPTED]++;
   log(a, 'skew', { offsetMs: a.offsetMs });
   return true;
 }
 
-// ------------------------------------------------------------ key management
+// ------------------------------------------------------------ receive
 
 /**
  * Every datagram, by channel: KDC (AS-REP / KRB-ERROR for an AS exchange in flight),
@@ -530,16 +533,16 @@ function adoptSkew(a: CtaAgent, err: KrbError, max: number): boolean {
 function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: number): Drop {
   if (ch === CH_KDC) {
     // ---------------------------------------------------------- KDC
-    const c = a.c;
+    const c = a.agentConfig;
     if ((typeof BOARD_UDP === 'undefined' || BOARD_UDP) && address !== SERIAL_ADDRESS && (normHost(address) !== normHost(c.kdc.address) || port !== c.kdc.port)) return D_WRONG_ADDRESS;
     const mt = messageType(data);
     if (mt === KRB_AS_REP) {
       const rep = krbDecode(data, 'Y', KRB_AS_REP, 'AS-REP') as AsRep;
       for (const sc of a.scs) {
-        if (!sc.aa || !principalNameEquals(rep.ticket.sname, sc.nm)) continue;
+        if (!sc.asInFlight || !principalNameEquals(rep.ticket.sname, sc.scPrincipalName)) continue;
         let tk;
         try {
-          tk = readAsRep(a.b, rep, c.keys, sc.an, sc.nm);
+          tk = readAsRep(a.cryptoBackend, rep, c.keys, sc.asRequestNonce, sc.scPrincipalName);
         } catch (e) {
           continue;
         }
@@ -550,19 +553,19 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
     if (mt !== KRB_ERROR) return D_MALFORMED;
     const err = krbDecode(data, 'W', KRB_ERROR, 'KRB-ERROR') as KrbError;
     let sc: ScState | null = null;
-    for (const s of a.scs) if (s.aa && principalNameEquals(err.sname, s.nm)) sc = s;
+    for (const s of a.scs) if (s.asInFlight && principalNameEquals(err.sname, s.scPrincipalName)) sc = s;
     if (!sc) return D_KDC_UNMATCHED;
     const code = err.errorCode;
     // PREAUTH_REQUIRED to a first AS-REQ is the normal first round trip of pre-authentication.
     // (Event names as literals: the build codes them, build/text.ts.)
-    const pre = code === KDC_ERR_PREAUTH_REQUIRED && !sc.ap;
-    if (pre) log(a, 'kdc_preauth', { sc: sc.p, code: code });
-    else log(a, 'kdc_error', { sc: sc.p, code: code });
+    const pre = code === KDC_ERR_PREAUTH_REQUIRED && !sc.asPreauthenticated;
+    if (pre) log(a, 'kdc_preauth', { sc: sc.principalText, code: code });
+    else log(a, 'kdc_error', { sc: sc.principalText, code: code });
     if (pre) {
       const key = preauthKey(err, c.keys);
       if (key) return asRequest(a, sc, key);
-    } else if (code === KRB_AP_ERR_SKEW && !sc.ak) {
-      sc.ak = true;
+    } else if (code === KRB_AP_ERR_SKEW && !sc.asSkewAdopted) {
+      sc.asSkewAdopted = true;
       // From the KDC's address and port: a board without a clock starts in 1970, so no bound.
       adoptSkew(a, err, 1 / 0);
       return asRequest(a, sc, c.keys[0]);
@@ -578,12 +581,12 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
     if (!sc || !sc.sa) return D_ESP_NO_SA;
     if (!fromSc(sc, address)) return D_WRONG_ADDRESS;
     const sa = sc.sa;
-    if (pn(a) >= sa.ex) return D_ESP_NO_SA;
-    const rp = sa.rp!;
+    if (platformNow(a) >= sa.expiresMs) return D_ESP_NO_SA;
+    const rp = sa.replayWindow!;
     if (data.length < 8 || !rp.check(readU32(data, 4))) return D_ESP_REPLAY;
-    const b = a.b;
+    const b = a.cryptoBackend;
     const k = sa.keys;
-    const nul = sa.cs.enc === 0x0b;
+    const nul = sa.chosenSuite.enc === 0x0b;
     let opened;
     try {
       opened = espOpen(b, { encKey: nul ? null : k.encScToCta, authKey: k.authScToCta }, data);
@@ -591,18 +594,18 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
       return e instanceof CryptoError ? D_ESP_ICV : D_ESP_MALFORMED;
     }
     if (!rp.update(opened.seq)) return D_ESP_REPLAY;
-    a.cn[C_SIGNALING_RECEIVED]++;
+    a.counterValues[C_SIGNALING_RECEIVED]++;
     let rsp: string;
     try {
       const cmd = parseNcsCommand(toAscii(opened.payload));
       rsp = buildNcsResponse(cmd.txid, 200, 'OK');
-      log(a, 'ncs', { sc: sc.p, verb: cmd.verb, txid: cmd.txid });
+      log(a, 'ncs', { sc: sc.principalText, verb: cmd.verb, txid: cmd.txid });
     } catch (e) {
       return D_ESP_MALFORMED;
     }
-    sa.so++;
-    const out = espSeal(b, { spi: sa.scSpi, seq: sa.so, encKey: nul ? null : k.encCtaToSc, authKey: k.authCtaToSc }, fromAscii(rsp), NH_NONE);
-    a.cn[C_SIGNALING_ANSWERED]++;
+    sa.lastSeqOut++;
+    const out = espSeal(b, { spi: sa.scSpi, seq: sa.lastSeqOut, encKey: nul ? null : k.encCtaToSc, authKey: k.authCtaToSc }, fromAscii(rsp), NH_NONE);
+    a.counterValues[C_SIGNALING_ANSWERED]++;
     return send(a, CH_SIG, out, address, port);
   }
   if (ch !== CH_KM) return;
@@ -617,7 +620,7 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
     // it carries one). A byte-identical repeat of the last AP Reply (same HMAC) gets the
     // same SA Recovered again (ours was lost).
     const t = a.table;
-    const bk = a.b;
+    const bk = a.cryptoBackend;
     let ri = -1;
     let rm = null;
     let part: EncApRepPart | null = null;
@@ -644,7 +647,7 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
           } catch (e) {
             continue;
           }
-          if (fl(p.ctime / 1000) === t.get(j, F_CTIME) && p.cusec === t.get(j, F_CUSEC)) {
+          if (floor(p.ctime / 1000) === t.get(j, F_CTIME) && p.cusec === t.get(j, F_CUSEC)) {
             ri = j;
             part = p;
           }
@@ -652,8 +655,8 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
         } else if (
           // An error counts only for the exchange whose authenticator it echoes (ctime and cusec, as
           // Kerberos clients match a KRB-ERROR): one without them, or for another time, is ignored.
-          principalNameEquals(rs.nm, (err as KrbError).sname) &&
-          fl(((err as KrbError).ctime as number) / 1000) === t.get(j, F_CTIME) &&
+          principalNameEquals(rs.scPrincipalName, (err as KrbError).sname) &&
+          floor(((err as KrbError).ctime as number) / 1000) === t.get(j, F_CTIME) &&
           (err as KrbError).cusec === t.get(j, F_CUSEC)
         )
           ri = j;
@@ -666,29 +669,29 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
       if (data.length >= HMAC_LEN + 3) {
         const off = data.length - HMAC_LEN;
         for (const rs of a.scs) {
-          const h = rs.rh;
-          if (!rs.sr || !h || !fromSc(rs, address, port)) continue;
+          const h = rs.establishedHmac;
+          if (!rs.saRecoveredMsg || !h || !fromSc(rs, address, port)) continue;
           // Constant-time compare in place (no allocation for a dropped datagram).
           let dd = 0;
           for (let x = 0; x < HMAC_LEN; x++) dd |= h[x] ^ data[off + x];
           if (dd === 0) {
-            send(a, CH_KM, rs.sr, rs.la || address, rs.lp);
-            a.cn[C_SA_RECOVERED_SENT]++;
+            send(a, CH_KM, rs.saRecoveredMsg, rs.replyAddress || address, rs.lp);
+            a.counterValues[C_SA_RECOVERED_SENT]++;
             return;
           }
         }
       }
       // Decoded (a session was pending) but matched none: counted as both.
       if (!rm) return D_NO_PENDING;
-      a.cn[N_COUNTERS + D_NO_PENDING]++;
+      a.counterValues[N_COUNTERS + D_NO_PENDING]++;
       return D_BAD_AP_REP;
     }
     const rs = a.scs[t.get(ri, F_SC)];
     if (err) {
-      a.cn[C_KRB_ERRORS]++;
+      a.counterValues[C_KRB_ERRORS]++;
       const code = err.errorCode;
       const flags = t.get(ri, F_FLAGS);
-      log(a, 'krb_error', { sc: rs.p, code: code });
+      log(a, 'krb_error', { sc: rs.principalText, code: code });
       // Skew: adopted once per exchange, by at most a day, only to retry it; kept if the retry's
       // AP Reply (authenticated) arrives, undone if the exchange aborts (abort()).
       if (code === KRB_AP_ERR_SKEW && !(flags & FL_SKEW_ADOPTED) && adoptSkew(a, err, 86400000)) {
@@ -700,7 +703,7 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
       if (code === KRB_AP_ERR_TKT_EXPIRED && !(flags & FL_TKT_REFRESHED)) {
         t.set(ri, F_FLAGS, flags | FL_TKT_REFRESHED);
         if (rs.ticket === t.tkt[ri]) rs.ticket = null;
-        a.cn[C_TICKET_REFRESHES]++;
+        a.counterValues[C_TICKET_REFRESHES]++;
         delete t.req[ri];
         delete t.tkt[ri];
         return apRequest(a, ri, rs, null);
@@ -715,45 +718,45 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
     if (!verifyHmac(bk, usageHmacKey(bk, sub.keytype, sub.keyvalue, U_AP_REPLY), data.subarray(0, hn), data.subarray(hn))) return D_BAD_HMAC;
     const cs = mm.ciphersuite;
     let offered = null;
-    for (let j = 0; j < a.su.length; j++) if (a.su[j].auth === cs.auth && a.su[j].enc === cs.enc) offered = a.su[j];
+    for (let j = 0; j < a.offeredSuites.length; j++) if (a.offeredSuites[j].auth === cs.auth && a.offeredSuites[j].enc === cs.enc) offered = a.offeredSuites[j];
     if (!offered) return D_BAD_CIPHERSUITE;
-    const p = pn(a);
+    const p = platformNow(a);
     const lt = mm.saLifetime;
     const gr = mm.gracePeriod;
     const sa: Sa = {
       ctaSpi: t.get(ri, F_SPI),
       scSpi: (mm.appData as IpsecAppData).spi,
       keys: null as unknown as SaKeys,
-      cs: offered,
-      at: p,
-      ex: p + lt * 1000,
-      lt: lt,
-      gr: gr,
-      rp: typeof BOARD_SIGNALING === 'undefined' || BOARD_SIGNALING ? new ReplayWindow() : null,
-      so: 0,
+      chosenSuite: offered,
+      establishedMs: p,
+      expiresMs: p + lt * 1000,
+      lifetimeSeconds: lt,
+      graceSeconds: gr,
+      replayWindow: typeof BOARD_SIGNALING === 'undefined' || BOARD_SIGNALING ? new ReplayWindow() : null,
+      lastSeqOut: 0,
     };
     const rn = t.get(ri, F_NONCE);
-    const ad = t.addr[ri] || rs.la;
+    const ad = t.addr[ri] || rs.replyAddress;
     const rp = t.addr[ri] ? t.get(ri, F_PORT) : rs.lp;
     // The SA Recovered (if asked for) is built first, then the decoded message is dropped:
     // it is not live while the SA keys are derived.
     const sr = mm.ackRequired && ad !== null ? encodeSaRecovered(bk, usageHmacKey(bk, sub.keytype, sub.keyvalue, U_SA_RECOVERED), { kmmid: KM_SA_RECOVERED, doi: DOI_IPSEC }, mm.hmac) : null;
-    rs.rh = mm.hmac;
+    rs.establishedHmac = mm.hmac;
     rm = mm = null as unknown as ReturnType<typeof decodeApReply>;
     sa.keys = deriveSaKeys(bk, sub.keyvalue, sa.ctaSpi, sa.scSpi);
     rs.sa = sa;
-    rs.ac = t.tkt[ri] as TicketEntry;
+    rs.acceptedTicket = t.tkt[ri] as TicketEntry;
     rs.state = 'established';
-    rs.sr = sr;
-    rs.cb = 0;
+    rs.saRecoveredMsg = sr;
+    rs.clientBackoffMs = 0;
     // The client starts its own session half-way through the grace period if the SC has not re-keyed.
     const g = gr < lt ? gr : lt;
-    rs.ci = p + (lt - g) * 1000 + fl((g * 1000) / 2);
+    rs.clientInitiateAt = p + (lt - g) * 1000 + floor((g * 1000) / 2);
     t.free(ri);
-    a.cn[C_SESSIONS_ESTABLISHED]++;
-    log(a, 'established', { sc: rs.p, nonce: rn, ctaSpi: sa.ctaSpi, scSpi: sa.scSpi, lifetime: lt });
+    a.counterValues[C_SESSIONS_ESTABLISHED]++;
+    log(a, 'established', { sc: rs.principalText, nonce: rn, ctaSpi: sa.ctaSpi, scSpi: sa.scSpi, lifetime: lt });
     if (sr) {
-      a.cn[C_SA_RECOVERED_SENT]++;
+      a.counterValues[C_SA_RECOVERED_SENT]++;
       send(a, CH_KM, sr, ad as string, rp);
     }
     return;
@@ -770,7 +773,7 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
   // The SC whose principal equals data[7, end) (its chars as bytes, compared in place: no allocation).
   let sc: ScState | null = null;
   for (const s of a.scs) {
-    const p = s.p;
+    const p = s.principalText;
     let j = 0;
     if (p.length === end - 7) while (j < p.length && (p.charCodeAt(j) & 0xff) === data[7 + j]) j++;
     if (j === end - 7) {
@@ -783,41 +786,41 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
   if (data[1] !== DOI_IPSEC) return D_UNSUPPORTED_DOI;
   // At most 4 triggers per second per SC get past here (an AP Request, or a Rekey's HMAC, each):
   // the work and the reply bytes a flood can cause are bounded, the rest counted.
-  const p0 = pn(a);
-  if (!(p0 - sc.ws < 1000)) {
-    sc.ws = p0;
-    sc.wc = 0;
+  const p0 = platformNow(a);
+  if (!(p0 - sc.triggerWindowStart < 1000)) {
+    sc.triggerWindowStart = p0;
+    sc.triggerCount = 0;
   }
   if (k === KM_WAKE_UP) {
     if (end !== n - 1) return D_MALFORMED;
     // The SC never repeats a nonce: the same one again is the network duplicating
     // (or an attacker replaying) a Wake Up already answered. Answering it would
     // replace the pending session or start one the SC will disregard.
-    if (nonce === sc.wn) return D_DUPLICATE;
+    if (nonce === sc.lastWakeUpNonce) return D_DUPLICATE;
     // An (unauthenticated) Wake Up never displaces an exchange of this SC's that awaits its
     // AP Reply: claim 16, the CTA awaits the reply and aborts only when its timer runs out.
-    const pi = a.table.findBySc(sc.x);
+    const pi = a.table.findBySc(sc.scIndex);
     if (pi >= 0 && a.table.state(pi) === S_AP_REQ_SENT && a.table.get(pi, F_KIND) !== K_CLIENT) return D_BUSY;
-    if (++sc.wc > 4) return D_RATE_LIMITED;
-    sc.wn = nonce;
-    a.cn[C_WAKE_UPS]++;
+    if (++sc.triggerCount > 4) return D_RATE_LIMITED;
+    sc.lastWakeUpNonce = nonce;
+    a.counterValues[C_WAKE_UPS]++;
     return open(a, sc, nonce, K_WAKE, address, port);
   }
   // Rekey: HMAC under the ticket of the last exchange the SC accepted, fresh timestamp.
-  const acc = sc.ac;
+  const acc = sc.acceptedTicket;
   if (!acc) return D_NO_SESSION;
   if (n < HMAC_LEN + 30) return D_MALFORMED;
-  if (++sc.wc > 4) return D_RATE_LIMITED;
+  if (++sc.triggerCount > 4) return D_RATE_LIMITED;
   const m = decodeRekey(data);
-  const b = a.b;
+  const b = a.cryptoBackend;
   if (!acc.hmacRekey) acc.hmacRekey = usageHmacKey(b, acc.etype, acc.key, U_REKEY);
   if (!verifyHmac(b, acc.hmacRekey, m.signed, m.hmac)) return D_BAD_HMAC;
-  const skew = a.c.timers.skewSec * 1000;
-  const d = m.timestamp - (pn(a) + a.offsetMs);
-  if (d > skew || d < -skew || m.timestamp <= sc.rt) return D_STALE_REKEY;
-  sc.rt = m.timestamp;
-  a.cn[C_REKEYS_ACCEPTED]++;
-  log(a, 'rekey', { sc: sc.p, nonce: m.serverNonce });
+  const skew = a.agentConfig.timers.skewSec * 1000;
+  const d = m.timestamp - (platformNow(a) + a.offsetMs);
+  if (d > skew || d < -skew || m.timestamp <= sc.lastRekeyTime) return D_STALE_REKEY;
+  sc.lastRekeyTime = m.timestamp;
+  a.counterValues[C_REKEYS_ACCEPTED]++;
+  log(a, 'rekey', { sc: sc.principalText, nonce: m.serverNonce });
   // No KDC trip: keep a usable cached ticket (a prefetch may have refreshed it since
   // the SC's last accepted exchange), else fall back to the ticket the SC accepted last.
   const cur = sc.ticket;
@@ -830,25 +833,25 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
 /** Opens (or replaces) the pending session for `sc` (a Wake Up's, a Rekey's, or client-initiated). */
 function open(a: CtaAgent, sc: ScState, nonce: number, kind: number, address: string | null, port: number): Drop {
   const t = a.table;
-  let i = t.findBySc(sc.x);
+  let i = t.findBySc(sc.scIndex);
   if (i >= 0) {
     // A client-initiated attempt never displaces a server-triggered one.
     if (kind === K_CLIENT && t.get(i, F_KIND) !== K_CLIENT) return;
-    a.cn[C_REPLACED]++;
+    a.counterValues[C_REPLACED]++;
     t.reset(i);
   } else {
     i = t.alloc();
     if (i < 0) return D_TABLE_FULL;
   }
   t.set(i, F_STATE, S_TICKET);
-  t.set(i, F_SC, sc.x);
+  t.set(i, F_SC, sc.scIndex);
   t.set(i, F_NONCE, nonce);
   t.set(i, F_KIND, kind);
-  t.set(i, F_STARTED, pn(a));
+  t.set(i, F_STARTED, platformNow(a));
   t.set(i, F_PORT, port);
   t.addr[i] = address;
   if (address !== null && address !== SERIAL_ADDRESS) {
-    sc.la = address;
+    sc.replyAddress = address;
     sc.lp = port;
   }
   const tk = sc.ticket;
@@ -862,20 +865,20 @@ function open(a: CtaAgent, sc: ScState, nonce: number, kind: number, address: st
  */
 function apRequest(a: CtaAgent, i: number, sc: ScState, tk: TicketEntry | null): void {
   const t = a.table;
-  const c = a.c;
+  const c = a.agentConfig;
   const tm = c.timers;
   if (!tk) {
     t.set(i, F_STATE, S_TICKET);
-    t.set(i, F_DEADLINE, pn(a) + tm.kdcTimeoutMs * (tm.kdcRetries + 1) * 3 + 1000);
+    t.set(i, F_DEADLINE, platformNow(a) + tm.kdcTimeoutMs * (tm.kdcRetries + 1) * 3 + 1000);
     sc.state = 'ticket';
     return asRequest(a, sc, null);
   }
-  const b = a.b;
-  const ms = pn(a) + a.offsetMs;
-  let us = fl(ms / 1000) * 1000000 + (ms % 1000) * 1000 + (b.randomBytes(1)[0] & 0x3f);
-  if (us <= a.au) us = a.au + 1;
-  a.au = us;
-  const ctimeS = fl(us / 1000000);
+  const b = a.cryptoBackend;
+  const ms = platformNow(a) + a.offsetMs;
+  let us = floor(ms / 1000) * 1000000 + (ms % 1000) * 1000 + (b.randomBytes(1)[0] & 0x3f);
+  if (us <= a.lastAuthUsec) us = a.lastAuthUsec + 1;
+  a.lastAuthUsec = us;
+  const ctimeS = floor(us / 1000000);
   const cusec = us - ctimeS * 1000000;
   // Nested: the authenticator and its ciphertext are garbage once the AP-REQ is built (and q once the message is).
   let q: Uint8Array | null = krbEncode('M', {
@@ -883,7 +886,7 @@ function apRequest(a: CtaAgent, i: number, sc: ScState, tk: TicketEntry | null):
     ticket: tk.ticket,
     authenticator: {
       etype: tk.etype,
-      cipher: encrypt(b, tk.etype, tk.key, KU_AP_REQ_AUTH, krbEncode('U', { crealm: c.realm, cname: a.cm, cusec: cusec, ctime: ctimeS * 1000 }, APP_AUTHENTICATOR)),
+      cipher: encrypt(b, tk.etype, tk.key, KU_AP_REQ_AUTH, krbEncode('U', { crealm: c.realm, cname: a.clientPrincipal, cusec: cusec, ctime: ctimeS * 1000 }, APP_AUTHENTICATOR)),
     },
   }, KRB_AP_REQ);
   let spi = c.spi === undefined ? 0 : c.spi;
@@ -894,11 +897,11 @@ function apRequest(a: CtaAgent, i: number, sc: ScState, tk: TicketEntry | null):
     apReq: q as Uint8Array,
     serverNonce: t.get(i, F_NONCE),
     appData: { spi: spi },
-    ciphersuites: a.su,
+    ciphersuites: a.offeredSuites,
     reestablish: sc.sa !== null,
   });
   q = null;
-  const p = pn(a);
+  const p = platformNow(a);
   t.tkt[i] = tk;
   t.set(i, F_STATE, S_AP_REQ_SENT);
   t.set(i, F_CTIME, ctimeS);
@@ -906,7 +909,7 @@ function apRequest(a: CtaAgent, i: number, sc: ScState, tk: TicketEntry | null):
   t.set(i, F_SPI, spi);
   t.set(i, F_STARTED, p);
   sc.state = 'ap_req_sent';
-  a.cn[C_AP_REQUESTS_SENT]++;
+  a.counterValues[C_AP_REQUESTS_SENT]++;
   transmit(a, i, sc, 0, p);
 }
 
@@ -918,17 +921,17 @@ function apRequest(a: CtaAgent, i: number, sc: ScState, tk: TicketEntry | null):
  */
 function transmit(a: CtaAgent, i: number, sc: ScState, r: number, now: number): void {
   const t = a.table;
-  const tm = a.c.timers;
+  const tm = a.agentConfig.timers;
   t.set(i, F_RETRIES, r);
   t.set(
     i,
     F_DEADLINE,
     t.get(i, F_KIND) === K_CLIENT
-      ? now + fl(tm.unsolicitedBaseMs * (1 << r) * jitter(a))
+      ? now + floor(tm.unsolicitedBaseMs * (1 << r) * jitter(a))
       : t.get(i, F_STARTED) + (r < tm.retransmitMs.length ? tm.retransmitMs[r] : tm.abortMs),
   );
   const msg = t.req[i];
-  const ad = t.addr[i] || sc.la;
+  const ad = t.addr[i] || sc.replyAddress;
   if (msg && ad !== null) send(a, CH_KM, msg, ad, t.addr[i] ? t.get(i, F_PORT) : sc.lp);
 }
 
@@ -940,23 +943,23 @@ function abort(a: CtaAgent, i: number, why: string): void {
   const tries = t.get(i, F_RETRIES);
   if (t.get(i, F_FLAGS) & FL_SKEW_ADOPTED) {
     // The skew adopted for this exchange was never confirmed by an AP Reply: undo it.
-    a.offsetMs = a.po;
-    a.au = 0;
+    a.offsetMs = a.offsetBeforeSkew;
+    a.lastAuthUsec = 0;
   }
   t.free(i);
-  a.cn[C_SESSIONS_ABORTED]++;
+  a.counterValues[C_SESSIONS_ABORTED]++;
   // A failed re-key leaves the SA it would have replaced in force (a Wake Up that
   // arrives late, after its exchange completed, ends here: the SC disregards the
   // nonce it already consumed). The state says what holds; the counter and the log
   // say what failed.
   sc.state = sc.sa ? 'established' : 'aborted';
-  log(a, 'abort', { sc: sc.p, nonce: nonce, why: why });
+  log(a, 'abort', { sc: sc.principalText, nonce: nonce, why: why });
   if (kind === K_CLIENT && sc.sa) {
     // Keep trying (exponential backoff, capped) while the old SA is still up.
-    let bo = sc.cb ? sc.cb * 2 : a.c.timers.unsolicitedBaseMs * (2 << tries);
+    let bo = sc.clientBackoffMs ? sc.clientBackoffMs * 2 : a.agentConfig.timers.unsolicitedBaseMs * (2 << tries);
     if (bo > 300000) bo = 300000;
-    sc.cb = bo;
-    sc.ci = pn(a) + fl(bo * jitter(a));
+    sc.clientBackoffMs = bo;
+    sc.clientInitiateAt = platformNow(a) + floor(bo * jitter(a));
   }
 }
 
@@ -965,21 +968,20 @@ function abort(a: CtaAgent, i: number, why: string): void {
 /** Sends an AS-REQ for `sc` (pre-authenticated with `pa`); pa null starts the AS exchange (unless one is in flight). */
 function asRequest(a: CtaAgent, sc: ScState, pa: CtaKey | null): void {
   if (pa === null) {
-    if (sc.aa) return;
-    sc.aa = true;
-    sc.ak = false;
-    a.cn[C_AS_EXCHANGES]++;
+    if (sc.asInFlight) return;
+    sc.asInFlight = true;
+    sc.asSkewAdopted = false;
+    a.counterValues[C_AS_EXCHANGES]++;
   }
-  const c = a.c;
-  sc.an = readU32(a.b.randomBytes(4), 0) & 0x7fffffff;
-  sc.aq = buildAsReq(a.b, a.cm, c.realm, sc.nm, c.keys, sc.an, pn(a) + a.offsetMs, pa);
-  sc.ar = 0;
-  sc.al = pn(a) + c.timers.kdcTimeoutMs;
-  sc.ap = pa !== null;
-  a.cn[C_AS_REQUESTS_SENT]++;
-  send(a, CH_KDC, sc.aq, c.kdc.address, c.kdc.port);
+  const c = a.agentConfig;
+  sc.asRequestNonce = readU32(a.cryptoBackend.randomBytes(4), 0) & 0x7fffffff;
+  sc.asRequestBytes = buildAsReq(a.cryptoBackend, a.clientPrincipal, c.realm, sc.scPrincipalName, c.keys, sc.asRequestNonce, platformNow(a) + a.offsetMs, pa);
+  sc.asRetries = 0;
+  sc.asDeadline = platformNow(a) + c.timers.kdcTimeoutMs;
+  sc.asPreauthenticated = pa !== null;
+  a.counterValues[C_AS_REQUESTS_SENT]++;
+  send(a, CH_KDC, sc.asRequestBytes, c.kdc.address, c.kdc.port);
 }
-
 
 /**
  * The AS exchange for `sc` ended, with a ticket (the slots waiting for it send their
@@ -992,74 +994,73 @@ function asRequest(a: CtaAgent, sc: ScState, pa: CtaKey | null): void {
  * times, then every prefetchPeriodSec (jittered).
  */
 function asEnd(a: CtaAgent, sc: ScState, tk: TicketEntry | null, why: string): void {
-  sc.aa = false;
-  sc.aq = null;
-  const tm = a.c.timers;
+  sc.asInFlight = false;
+  sc.asRequestBytes = null;
+  const tm = a.agentConfig.timers;
   if (tk) {
     sc.ticket = tk;
-    a.cn[C_TICKETS_CACHED]++;
-    log(a, 'ticket', { sc: sc.p, endtime: tk.endtime });
-  } else a.cn[C_KDC_FAILURES]++;
-  if (a.c.prefetchTicket) {
+    a.counterValues[C_TICKETS_CACHED]++;
+    log(a, 'ticket', { sc: sc.principalText, endtime: tk.endtime });
+  } else a.counterValues[C_KDC_FAILURES]++;
+  if (a.agentConfig.prefetchTicket) {
     if (tk) {
-      sc.tf = 0;
+      sc.prefetchFailures = 0;
       const margin = tm.ticketRefreshMarginSec * 1000;
-      const left = tk.endtime - margin - (pn(a) + a.offsetMs);
-      sc.tk = 0;
+      const left = tk.endtime - margin - (platformNow(a) + a.offsetMs);
+      sc.prefetchAt = 0;
       if (left >= 2000) {
-        let lead = fl((margin > 20000 ? margin / 2 : 10000) * jitter(a));
-        if (lead > left / 2) lead = fl(left / 2);
-        sc.tk = pn(a) + left - lead;
+        let lead = floor((margin > 20000 ? margin / 2 : 10000) * jitter(a));
+        if (lead > left / 2) lead = floor(left / 2);
+        sc.prefetchAt = platformNow(a) + left - lead;
       }
     } else {
-      const f = (sc.tf = (sc.tf || 0) + 1);
-      sc.tk = pn(a) + fl((f <= tm.prefetchRetries ? tm.prefetchRetryMs * (1 << (f - 1)) : tm.prefetchPeriodSec * 1000) * jitter(a));
+      const f = (sc.prefetchFailures = (sc.prefetchFailures || 0) + 1);
+      sc.prefetchAt = platformNow(a) + floor((f <= tm.prefetchRetries ? tm.prefetchRetryMs * (1 << (f - 1)) : tm.prefetchPeriodSec * 1000) * jitter(a));
     }
   }
   const t = a.table;
   for (let i = 0; i < t.n; i++) {
-    if (t.state(i) === S_TICKET && t.get(i, F_SC) === sc.x) {
+    if (t.state(i) === S_TICKET && t.get(i, F_SC) === sc.scIndex) {
       if (tk) apRequest(a, i, sc, tk);
       else abort(a, i, why);
     }
   }
 }
 
-
 // ------------------------------------------------------------ timers
 
 /** Arms the one platform timer for the earliest pending deadline. */
 function arm(a: CtaAgent): void {
-  if (!a.running || a.it) return;
+  if (!a.running || a.inTick) return;
   let at = a.table.earliest();
   for (const sc of a.scs) {
-    if (sc.aa && (at < 0 || sc.al < at)) at = sc.al;
-    if (sc.ci && (at < 0 || sc.ci < at)) at = sc.ci;
-    if (sc.tk && (at < 0 || sc.tk < at)) at = sc.tk;
-    if (sc.sa && (at < 0 || sc.sa.ex < at)) at = sc.sa.ex;
+    if (sc.asInFlight && (at < 0 || sc.asDeadline < at)) at = sc.asDeadline;
+    if (sc.clientInitiateAt && (at < 0 || sc.clientInitiateAt < at)) at = sc.clientInitiateAt;
+    if (sc.prefetchAt && (at < 0 || sc.prefetchAt < at)) at = sc.prefetchAt;
+    if (sc.sa && (at < 0 || sc.sa.expiresMs < at)) at = sc.sa.expiresMs;
   }
-  if (at === a.ta) return;
-  if (a.tt !== null) a.platform.clearTimeout(a.tt);
-  a.tt = null;
-  a.ta = at;
+  if (at === a.timerDeadline) return;
+  if (a.timerHandle !== null) a.platform.clearTimeout(a.timerHandle);
+  a.timerHandle = null;
+  a.timerDeadline = at;
   if (at < 0) return;
-  let delay = at - pn(a);
+  let delay = at - platformNow(a);
   if (delay < 0) delay = 0;
   if (delay > 3600000) delay = 3600000; // at most an hour per platform timer
-  a.tt = a.platform.setTimeout(() => {
-    a.tt = null;
-    a.ta = -1;
+  a.timerHandle = a.platform.setTimeout(() => {
+    a.timerHandle = null;
+    a.timerDeadline = -1;
     tick(a);
   }, delay);
 }
 
 function tick(a: CtaAgent): void {
   if (!a.running) return;
-  a.it = true;
+  a.inTick = true;
   try {
-    const now = pn(a);
+    const now = platformNow(a);
     const t = a.table;
-    const tm = a.c.timers;
+    const tm = a.agentConfig.timers;
     // Slot deadlines: a slot waiting for the KDC aborts; an AP Request is retransmitted
     // (same bytes) until its retries are spent, then aborts.
     for (let i = 0; i < t.n; i++) {
@@ -1069,41 +1070,41 @@ function tick(a: CtaAgent): void {
       if (st === S_TICKET) abort(a, i, 'kdc');
       else if (r >= (t.get(i, F_KIND) === K_CLIENT ? tm.unsolicitedRetries : tm.retransmitMs.length)) abort(a, i, 'timeout');
       else {
-        a.cn[C_RETRANSMITS]++;
+        a.counterValues[C_RETRANSMITS]++;
         transmit(a, i, a.scs[t.get(i, F_SC)], r + 1, now);
       }
     }
     for (const sc of a.scs) {
-      if (sc.aa && sc.al <= now && sc.aq) {
-        if (sc.ar >= tm.kdcRetries) asEnd(a, sc, null, 'kdc_timeout');
+      if (sc.asInFlight && sc.asDeadline <= now && sc.asRequestBytes) {
+        if (sc.asRetries >= tm.kdcRetries) asEnd(a, sc, null, 'kdc_timeout');
         else {
-          const n = ++sc.ar;
-          sc.al = now + tm.kdcTimeoutMs * (1 << n);
-          a.cn[C_KDC_RETRANSMITS]++;
-          send(a, CH_KDC, sc.aq, a.c.kdc.address, a.c.kdc.port);
+          const n = ++sc.asRetries;
+          sc.asDeadline = now + tm.kdcTimeoutMs * (1 << n);
+          a.counterValues[C_KDC_RETRANSMITS]++;
+          send(a, CH_KDC, sc.asRequestBytes, a.agentConfig.kdc.address, a.agentConfig.kdc.port);
         }
       }
-      if (sc.tk && sc.tk <= now) {
-        sc.tk = 0;
+      if (sc.prefetchAt && sc.prefetchAt <= now) {
+        sc.prefetchAt = 0;
         // An exchange in flight (a Wake Up's) reschedules on its outcome.
-        if (!sc.aa) {
-          a.cn[C_TICKET_PREFETCHES]++;
+        if (!sc.asInFlight) {
+          a.counterValues[C_TICKET_PREFETCHES]++;
           asRequest(a, sc, null);
         }
       }
-      if (sc.sa && sc.sa.ex <= now) {
+      if (sc.sa && sc.sa.expiresMs <= now) {
         sc.sa = null;
-        a.cn[C_SA_EXPIRED]++;
+        a.counterValues[C_SA_EXPIRED]++;
         if (sc.state === 'established') sc.state = 'idle';
-        log(a, 'sa_expired', { sc: sc.p });
+        log(a, 'sa_expired', { sc: sc.principalText });
       }
-      if (sc.ci && sc.ci <= now) {
-        sc.ci = 0;
-        if (t.findBySc(sc.x) < 0) {
-          if (sc.la === null) log(a, 'no_address', { sc: sc.p });
+      if (sc.clientInitiateAt && sc.clientInitiateAt <= now) {
+        sc.clientInitiateAt = 0;
+        if (t.findBySc(sc.scIndex) < 0) {
+          if (sc.replyAddress === null) log(a, 'no_address', { sc: sc.principalText });
           else {
-            a.cn[C_CLIENT_INITIATED]++;
-            if (open(a, sc, 0, K_CLIENT, null, 0) === D_TABLE_FULL) a.cn[N_COUNTERS + D_TABLE_FULL]++;
+            a.counterValues[C_CLIENT_INITIATED]++;
+            if (open(a, sc, 0, K_CLIENT, null, 0) === D_TABLE_FULL) a.counterValues[N_COUNTERS + D_TABLE_FULL]++;
           }
         }
       }
@@ -1111,6 +1112,6 @@ function tick(a: CtaAgent): void {
   } catch (e) {
     caught(a, e, 'tick');
   }
-  a.it = false;
+  a.inTick = false;
   arm(a);
 }

@@ -43,7 +43,7 @@ export class SessionTable {
   /** The 32-bit fields, FIELDS per slot. */
   f: Uint32Array;
   /** F_DEADLINE and F_STARTED, two per slot. */
-  ms: Float64Array;
+  slotTimes: Float64Array;
   /** The AP Request bytes of each slot (retransmitted byte-identical). */
   req: (Uint8Array | null | undefined)[];
   /** The ticket-cache entry the slot's AP Request was built from. */
@@ -54,7 +54,7 @@ export class SessionTable {
   constructor(slots: number) {
     this.n = slots;
     this.f = new Uint32Array(slots * FIELDS);
-    this.ms = new Float64Array(slots * 2);
+    this.slotTimes = new Float64Array(slots * 2);
     // Sparse (an empty slot holds no element): on the interpreter an element costs a
     // variable or two, so the idle slots of a large table cost nothing here.
     this.req = new Array(slots);
@@ -63,11 +63,11 @@ export class SessionTable {
   }
 
   get(i: number, field: number): number {
-    return field < FIELDS ? this.f[i * FIELDS + field] : this.ms[i * 2 + field - FIELDS];
+    return field < FIELDS ? this.f[i * FIELDS + field] : this.slotTimes[i * 2 + field - FIELDS];
   }
   set(i: number, field: number, v: number): void {
     if (field < FIELDS) this.f[i * FIELDS + field] = v;
-    else this.ms[i * 2 + field - FIELDS] = v;
+    else this.slotTimes[i * 2 + field - FIELDS] = v;
   }
   state(i: number): number {
     return this.f[i * FIELDS + F_STATE];
@@ -108,8 +108,8 @@ export class SessionTable {
     const gen = this.f[o + F_GEN] + 1;
     this.f.fill(0, o, o + FIELDS);
     this.f[o + F_GEN] = gen;
-    this.ms[i * 2] = 0;
-    this.ms[i * 2 + 1] = 0;
+    this.slotTimes[i * 2] = 0;
+    this.slotTimes[i * 2 + 1] = 0;
     delete this.req[i];
     delete this.tkt[i];
     delete this.addr[i];
@@ -131,7 +131,7 @@ export class SessionTable {
     for (let i = 0; i < this.n; i++) {
       const o = i * FIELDS;
       if (this.f[o + F_STATE] !== S_FREE) {
-        const d = this.ms[i * 2 + F_DEADLINE - FIELDS];
+        const d = this.slotTimes[i * 2 + F_DEADLINE - FIELDS];
         if (best < 0 || d < best) best = d;
       }
     }
