@@ -25,7 +25,7 @@
 // variables than a method). Internal field names explain themselves: the build
 // shortens every firmware-only property name (host-tools/build/mangle.ts), so a long
 // name costs nothing on the board. A name that the host or a test reads is kept as
-// written (`lp` below, read by a test, stays short for that reason).
+// written (lp below, read by a test, stays short for that reason).
 
 import type { Platform } from '../platform/platform.ts';
 import type { CryptoBackend } from '../proto/crypto/backend.ts';
@@ -234,7 +234,7 @@ type Sa = {
   lastSeqOut: number;
 };
 
-/** Per-SC state (state, ticket and sa are read by tools and tests). The fields after `lastRekeyTime` are unset (undefined) until first used. */
+/** Per-SC state (state, ticket and sa are read by tools and tests). The fields after lastRekeyTime are unset (undefined) until first used. */
 type ScState = {
   /** Index in config.scs / agent.scs. */
   scIndex: number;
@@ -245,7 +245,7 @@ type ScState = {
   configuredAddress: string | null;
   pinnedPort: number | undefined;
   /** Where to send client-initiated AP Requests (configured, else last heard): address and port
-   * (`lp`, the last port: test/agent-forged.test.ts reads it, so a longer name would be kept long). */
+   * (lp, the last port: test/agent-forged.test.ts reads it, so a longer name would be kept long). */
   replyAddress: string | null;
   lp: number;
   state: string;
