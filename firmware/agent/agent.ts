@@ -56,6 +56,7 @@ import {
   KRB_AP_ERR_TKT_EXPIRED,
 } from '../proto/krb5.ts';
 import type { PrincipalName, KrbError, EncApRepPart, AsRep, ApRep } from '../proto/krb5.ts';
+import { KDC_REP, KRB_ERROR_TYPE, AP_REP, ENC_AP_REP_PART, AP_REQ, AUTHENTICATOR } from '../proto/krb5-schema.ts';
 import { deriveSaKeys } from '../proto/sa.ts';
 import type { SaKeys } from '../proto/sa.ts';
 import { espSeal, espOpen, espPeekSpi, ReplayWindow, parseNcsCommand, buildNcsResponse } from '../proto/esp.ts';
@@ -537,7 +538,7 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
     if ((typeof BOARD_UDP === 'undefined' || BOARD_UDP) && address !== SERIAL_ADDRESS && (normHost(address) !== normHost(c.kdc.address) || port !== c.kdc.port)) return D_WRONG_ADDRESS;
     const mt = messageType(data);
     if (mt === KRB_AS_REP) {
-      const rep = krbDecode(data, 'Y', KRB_AS_REP, 'AS-REP') as AsRep;
+      const rep = krbDecode(data, KDC_REP, KRB_AS_REP, 'AS-REP') as AsRep;
       for (const sc of a.scs) {
         if (!sc.asInFlight || !principalNameEquals(rep.ticket.sname, sc.scPrincipalName)) continue;
         let tk;
@@ -551,7 +552,7 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
       return D_KDC_UNMATCHED;
     }
     if (mt !== KRB_ERROR) return D_MALFORMED;
-    const err = krbDecode(data, 'W', KRB_ERROR, 'KRB-ERROR') as KrbError;
+    const err = krbDecode(data, KRB_ERROR_TYPE, KRB_ERROR, 'KRB-ERROR') as KrbError;
     let sc: ScState | null = null;
     for (const s of a.scs) if (s.asInFlight && principalNameEquals(err.sname, s.scPrincipalName)) sc = s;
     if (!sc) return D_KDC_UNMATCHED;
@@ -630,10 +631,10 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
       if (k === KM_AP_REPLY) {
         rm = decodeApReply(data);
         if (rm.doi !== DOI_IPSEC) return D_UNSUPPORTED_DOI;
-        rep = krbDecode(rm.apRep, 'N', KRB_AP_REP, 'AP-REP') as ApRep;
+        rep = krbDecode(rm.apRep, AP_REP, KRB_AP_REP, 'AP-REP') as ApRep;
         // The HMAC is checked over `data` itself: the decoder's copies are dropped now.
         rm.apRep = rm.signed = null as unknown as Uint8Array;
-      } else err = krbDecode(decodeErrorReply(data).krbError, 'W', KRB_ERROR, 'KRB-ERROR');
+      } else err = krbDecode(decodeErrorReply(data).krbError, KRB_ERROR_TYPE, KRB_ERROR, 'KRB-ERROR');
       for (let j = 0; j < t.n && ri < 0; j++) {
         if (t.state(j) !== S_AP_REQ_SENT) continue;
         const rs = a.scs[t.get(j, F_SC)];
@@ -643,7 +644,7 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
           if (!tk || rep.encPart.etype !== tk.etype) continue;
           let p;
           try {
-            p = krbDecode(decrypt(bk, tk.etype, tk.key, KU_AP_REP_ENCPART, rep.encPart.cipher), 'O', APP_ENC_AP_REP_PART, 'EncAPRepPart') as EncApRepPart;
+            p = krbDecode(decrypt(bk, tk.etype, tk.key, KU_AP_REP_ENCPART, rep.encPart.cipher), ENC_AP_REP_PART, APP_ENC_AP_REP_PART, 'EncAPRepPart') as EncApRepPart;
           } catch (e) {
             continue;
           }
@@ -881,12 +882,12 @@ function apRequest(a: CtaAgent, i: number, sc: ScState, tk: TicketEntry | null):
   const ctimeS = floor(us / 1000000);
   const cusec = us - ctimeS * 1000000;
   // Nested: the authenticator and its ciphertext are garbage once the AP-REQ is built (and q once the message is).
-  let q: Uint8Array | null = krbEncode('M', {
+  let q: Uint8Array | null = krbEncode(AP_REQ, {
     apOptions: AP_OPT_MUTUAL_REQUIRED,
     ticket: tk.ticket,
     authenticator: {
       etype: tk.etype,
-      cipher: encrypt(b, tk.etype, tk.key, KU_AP_REQ_AUTH, krbEncode('U', { crealm: c.realm, cname: a.clientPrincipal, cusec: cusec, ctime: ctimeS * 1000 }, APP_AUTHENTICATOR)),
+      cipher: encrypt(b, tk.etype, tk.key, KU_AP_REQ_AUTH, krbEncode(AUTHENTICATOR, { crealm: c.realm, cname: a.clientPrincipal, cusec: cusec, ctime: ctimeS * 1000 }, APP_AUTHENTICATOR)),
     },
   }, KRB_AP_REQ);
   let spi = c.spi === undefined ? 0 : c.spi;

@@ -1,4 +1,4 @@
-// The agent's counters: one Uint32Array (agent.cn) indexed by these constants, the
+// The agent's counters: one Uint32Array (agent.counterValues) indexed by these constants, the
 // named object (agent.counters, status().counters) built from it on demand. They live
 // in their own module because esbuild inlines a constant imported from another module
 // but keeps a same-module one as a variable -- and on the interpreter each named

@@ -19,6 +19,7 @@ import {
   APP_ENC_TGS_REP_PART,
 } from '../proto/krb5.ts';
 import type { PrincipalName, PaData, AsRep, KrbError, Ticket, EncKdcRepPart, EtypeInfo2Entry } from '../proto/krb5.ts';
+import { PA_ENC_TS_ENC, ENCRYPTED_DATA, KDC_REQ, METHOD_DATA, ETYPE_INFO2, ENC_KDC_REP_PART } from '../proto/krb5-schema.ts';
 import { DecodeError } from '../proto/errors.ts';
 import type { CtaKey } from '../config.ts';
 import { USAGE_AP_REQUEST, AS_TILL_MS } from '../proto/consts.ts';
@@ -63,12 +64,12 @@ export function buildAsReq(
   let padata: PaData[] | undefined;
   if (pa) {
     const ms = Math.floor(nowMs);
-    const ts = krbEncode('S', { patimestamp: Math.floor(ms / 1000) * 1000, pausec: (ms % 1000) * 1000 }, 0);
+    const ts = krbEncode(PA_ENC_TS_ENC, { patimestamp: Math.floor(ms / 1000) * 1000, pausec: (ms % 1000) * 1000 }, 0);
     const enc = { etype: pa.etype, kvno: pa.kvno, cipher: encrypt(b, pa.etype, pa.key, KU_AS_REQ_PA_ENC_TIMESTAMP, ts) };
-    padata = [{ padataType: PA_ENC_TIMESTAMP, padataValue: krbEncode('E', enc, 0) }];
+    padata = [{ padataType: PA_ENC_TIMESTAMP, padataValue: krbEncode(ENCRYPTED_DATA, enc, 0) }];
   }
   return krbEncode(
-    'Q',
+    KDC_REQ,
     {
       padata: padata,
       reqBody: { kdcOptions: 0, cname: cname, realm: realm, sname: sname, till: nowMs + AS_TILL_MS, nonce: nonce, etype: etypes },
@@ -87,8 +88,8 @@ export function preauthKey(err: KrbError, keys: CtaKey[]): CtaKey | null {
   let list: EtypeInfo2Entry[] | null = null;
   try {
     // METHOD-DATA, its first PA-ETYPE-INFO2 and that (non-empty) ETYPE-INFO2.
-    const md: PaData[] = krbDecode(err.eData, '*D', 0, 'METHOD-DATA');
-    for (let i = 0; i < md.length && !list; i++) if (md[i].padataType === PA_ETYPE_INFO2) list = krbDecode(md[i].padataValue, '*I', 0, 'ETYPE-INFO2');
+    const md: PaData[] = krbDecode(err.eData, METHOD_DATA, 0, 'METHOD-DATA');
+    for (let i = 0; i < md.length && !list; i++) if (md[i].padataType === PA_ETYPE_INFO2) list = krbDecode(md[i].padataValue, ETYPE_INFO2, 0, 'ETYPE-INFO2');
   } catch (e) {
     return keys[0];
   }
@@ -112,7 +113,7 @@ export function readAsRep(b: CryptoBackend, rep: AsRep, keys: CtaKey[], nonce: n
   if (!key) throw new DecodeError('AS-REP: enc-part etype ' + rep.encPart.etype + ' is not one of our keys');
   const pt = decrypt(b, key.etype, key.key, KU_AS_REP_ENCPART, rep.encPart.cipher);
   // EncASRepPart (25) or EncTGSRepPart (26): MIT's KDC sends 26 in AS-REPs.
-  const part: EncKdcRepPart = krbDecode(pt, 'Z', pt[0] === (0x60 | APP_ENC_TGS_REP_PART) ? APP_ENC_TGS_REP_PART : APP_ENC_AS_REP_PART, 'EncKDCRepPart');
+  const part: EncKdcRepPart = krbDecode(pt, ENC_KDC_REP_PART, pt[0] === (0x60 | APP_ENC_TGS_REP_PART) ? APP_ENC_TGS_REP_PART : APP_ENC_AS_REP_PART, 'EncKDCRepPart');
   if (part.nonce !== nonce) throw new DecodeError('AS-REP: nonce does not match the request');
   if (!principalNameEquals(part.sname, sname) || !principalNameEquals(rep.ticket.sname, sname)) {
     throw new DecodeError('AS-REP: ticket is for another server');

@@ -18,6 +18,51 @@
 import { DecodeError } from './errors.ts';
 import { DER_MAX_ITEMS } from './consts.ts';
 import { DerReader, decodeAll, wBegin, wBytes, wEnd, wHdr, wMark, wPrim } from './der.ts';
+import {
+  AP_REP,
+  AP_REQ,
+  AUTHENTICATOR,
+  AUTHORIZATION_DATA,
+  AUTHORIZATION_DATA_ENTRY,
+  CHECKSUM,
+  ENCRYPTED_DATA,
+  ENCRYPTION_KEY,
+  ENC_AP_REP_PART,
+  ENC_KDC_REP_PART,
+  ETYPE_INFO2,
+  ETYPE_INFO2_ENTRY,
+  FLAGS,
+  HOST_ADDRESS,
+  HOST_ADDRESSES,
+  INT,
+  KDC_REP,
+  KDC_REQ,
+  KDC_REQ_BODY,
+  KRB_ERROR_TYPE,
+  KSTRING,
+  LAST_REQ,
+  LAST_REQ_ENTRY,
+  METHOD_DATA,
+  MICROSECONDS,
+  MSG_TYPE,
+  OCTETS,
+  OPTIONAL,
+  OPTIONAL_SEQ_OF,
+  PA_DATA,
+  PA_ENC_TS_ENC,
+  PRINCIPAL_NAME,
+  PVNO_FIELD,
+  REQUIRED,
+  SEQ_OF,
+  TAG_10,
+  TAG_11,
+  TAG_12,
+  TICKET,
+  TIME,
+  TRANSITED_ENCODING,
+  UINT,
+} from './krb5-schema.ts';
+import type { KrbSchema, KrbTable } from './krb5-schema.ts';
 
 // ---------------------------------------------------------------- constants
 // (in krb5-consts.ts, so that the bundle inlines them)
@@ -398,51 +443,174 @@ export interface KrbError {
 
 // ---------------------------------------------------------------- type tables
 //
-// Every SEQUENCE is one line of text walked by one encoder (wSeq) and one decoder
-// (rSeq), the way MIT's asn1_encode.c describes types with tables. A field is
-// "<tag><kind><mode><name>", fields separated by one space:
-//   tag   the [n] EXPLICIT context tag, as the char '0' + n ('0'..'<' for 0..12);
-//   kind  a primitive (der.ts: i Int32, u UInt32, m Microseconds, s KerberosString,
-//         o OCTET STRING, t KerberosTime, f KerberosFlags; v pvno, must be 5;
-//         n msg-type, must be the message's [APPLICATION] number), or an upper-case
-//         letter naming another table (spec());
-//   mode  '-' required, '?' OPTIONAL, '*' SEQUENCE OF, '+' OPTIONAL SEQUENCE OF;
-//   name  the property of the plain object (fields are in tag order).
-// Fields of kind v and n are checked on decode and not stored.
+// Every SEQUENCE is one line of text, its fields written tag + kind + mode + name with
+// the names of krb5-schema.ts (which explains them), e.g. PrincipalName:
+//   '0' + INT + REQUIRED + 'nameType ' + '1' + KSTRING + SEQ_OF + 'nameString'
+// The bundler inlines those names and folds each table back into one string literal.
 
 /**
- * The table of type letter k. One chain of literals in code, not objects: on the
- * board a table costs no variables until it is used (most used first).
+ * The table of Kerberos type k (krb5-schema.ts). One chain of literals in code, not
+ * objects: on the board a table costs no variables until it is used (most used first).
  */
 function spec(k: string): string {
   // prettier-ignore
   return (
-    k == 'P' ? '0i-nameType 1s*nameString' : // PrincipalName
-    k == 'E' ? '0i-etype 1u?kvno 2o-cipher' : // EncryptedData
-    k == 'T' ? '0v-tkt-vno 1s-realm 2P-sname 3E-encPart' : // Ticket [APPLICATION 1]
-    k == 'K' ? '0i-keytype 1o-keyvalue' : // EncryptionKey
-    k == 'M' ? '0v-pvno 1n-msg-type 2f-apOptions 3T-ticket 4E-authenticator' : // AP-REQ
-    k == 'U' ? '0v-authenticator-vno 1s-crealm 2P-cname 3C?cksum 4m-cusec 5t-ctime 6K?subkey 7u?seqNumber 8A+authorizationData' : // Authenticator
-    k == 'N' ? '0v-pvno 1n-msg-type 2E-encPart' : // AP-REP
-    k == 'O' ? '0t-ctime 1m-cusec 2K?subkey 3u?seqNumber' : // EncAPRepPart
-    k == 'D' ? '1i-padataType 2o-padataValue' : // PA-DATA
-    k == 'I' ? '0i-etype 1s?salt 2o?s2kparams' : // ETYPE-INFO2-ENTRY
-    k == 'L' ? '0i-lrType 1t-lrValue' : // LastReq entry
-    k == 'H' ? '0i-addrType 1o-address' : // HostAddress
-    k == 'C' ? '0i-cksumtype 1o-checksum' : // Checksum
-    k == 'A' ? '0i-adType 1o-adData' : // AuthorizationData entry
-    k == 'B' ? '0f-kdcOptions 1P?cname 2s-realm 3P?sname 4t?from 5t-till 6t?rtime 7u-nonce 8i*etype 9H+addresses :E?encAuthorizationData ;T+additionalTickets' : // KDC-REQ-BODY
-    k == 'Q' ? '1v-pvno 2n-msg-type 3D+padata 4B-reqBody' : // KDC-REQ
-    k == 'Y' ? '0v-pvno 1n-msg-type 2D+padata 3s-crealm 4P-cname 5T-ticket 6E-encPart' : // KDC-REP
-    k == 'Z' ? '0K-key 1L*lastReq 2u-nonce 3t?keyExpiration 4f-flags 5t-authtime 6t?starttime 7t-endtime 8t?renewTill 9s-srealm :P-sname ;H+caddr <D+encryptedPaData' : // EncKDCRepPart
-    k == 'W' ? '0v-pvno 1n-msg-type 2t?ctime 3m?cusec 4t-stime 5m-susec 6i-errorCode 7s?crealm 8P?cname 9s-realm :P-sname ;s?eText <o?eData' : // KRB-ERROR
-    k == 'S' ? '0t-patimestamp 1m?pausec' : // PA-ENC-TS-ENC
-    '0i-trType 1o-contents' // R: TransitedEncoding
+    // PrincipalName
+    k == PRINCIPAL_NAME ?
+      '0' + INT + REQUIRED + 'nameType ' +
+      '1' + KSTRING + SEQ_OF + 'nameString' :
+    // EncryptedData
+    k == ENCRYPTED_DATA ?
+      '0' + INT + REQUIRED + 'etype ' +
+      '1' + UINT + OPTIONAL + 'kvno ' +
+      '2' + OCTETS + REQUIRED + 'cipher' :
+    // Ticket [APPLICATION 1]
+    k == TICKET ?
+      '0' + PVNO_FIELD + REQUIRED + 'tkt-vno ' +
+      '1' + KSTRING + REQUIRED + 'realm ' +
+      '2' + PRINCIPAL_NAME + REQUIRED + 'sname ' +
+      '3' + ENCRYPTED_DATA + REQUIRED + 'encPart' :
+    // EncryptionKey
+    k == ENCRYPTION_KEY ?
+      '0' + INT + REQUIRED + 'keytype ' +
+      '1' + OCTETS + REQUIRED + 'keyvalue' :
+    // AP-REQ
+    k == AP_REQ ?
+      '0' + PVNO_FIELD + REQUIRED + 'pvno ' +
+      '1' + MSG_TYPE + REQUIRED + 'msg-type ' +
+      '2' + FLAGS + REQUIRED + 'apOptions ' +
+      '3' + TICKET + REQUIRED + 'ticket ' +
+      '4' + ENCRYPTED_DATA + REQUIRED + 'authenticator' :
+    // Authenticator
+    k == AUTHENTICATOR ?
+      '0' + PVNO_FIELD + REQUIRED + 'authenticator-vno ' +
+      '1' + KSTRING + REQUIRED + 'crealm ' +
+      '2' + PRINCIPAL_NAME + REQUIRED + 'cname ' +
+      '3' + CHECKSUM + OPTIONAL + 'cksum ' +
+      '4' + MICROSECONDS + REQUIRED + 'cusec ' +
+      '5' + TIME + REQUIRED + 'ctime ' +
+      '6' + ENCRYPTION_KEY + OPTIONAL + 'subkey ' +
+      '7' + UINT + OPTIONAL + 'seqNumber ' +
+      '8' + AUTHORIZATION_DATA_ENTRY + OPTIONAL_SEQ_OF + 'authorizationData' :
+    // AP-REP
+    k == AP_REP ?
+      '0' + PVNO_FIELD + REQUIRED + 'pvno ' +
+      '1' + MSG_TYPE + REQUIRED + 'msg-type ' +
+      '2' + ENCRYPTED_DATA + REQUIRED + 'encPart' :
+    // EncAPRepPart
+    k == ENC_AP_REP_PART ?
+      '0' + TIME + REQUIRED + 'ctime ' +
+      '1' + MICROSECONDS + REQUIRED + 'cusec ' +
+      '2' + ENCRYPTION_KEY + OPTIONAL + 'subkey ' +
+      '3' + UINT + OPTIONAL + 'seqNumber' :
+    // PA-DATA
+    k == PA_DATA ?
+      '1' + INT + REQUIRED + 'padataType ' +
+      '2' + OCTETS + REQUIRED + 'padataValue' :
+    // ETYPE-INFO2-ENTRY
+    k == ETYPE_INFO2_ENTRY ?
+      '0' + INT + REQUIRED + 'etype ' +
+      '1' + KSTRING + OPTIONAL + 'salt ' +
+      '2' + OCTETS + OPTIONAL + 's2kparams' :
+    // LastReq entry
+    k == LAST_REQ_ENTRY ?
+      '0' + INT + REQUIRED + 'lrType ' +
+      '1' + TIME + REQUIRED + 'lrValue' :
+    // HostAddress
+    k == HOST_ADDRESS ?
+      '0' + INT + REQUIRED + 'addrType ' +
+      '1' + OCTETS + REQUIRED + 'address' :
+    // Checksum
+    k == CHECKSUM ?
+      '0' + INT + REQUIRED + 'cksumtype ' +
+      '1' + OCTETS + REQUIRED + 'checksum' :
+    // AuthorizationData entry
+    k == AUTHORIZATION_DATA_ENTRY ?
+      '0' + INT + REQUIRED + 'adType ' +
+      '1' + OCTETS + REQUIRED + 'adData' :
+    // KDC-REQ-BODY
+    k == KDC_REQ_BODY ?
+      '0' + FLAGS + REQUIRED + 'kdcOptions ' +
+      '1' + PRINCIPAL_NAME + OPTIONAL + 'cname ' +
+      '2' + KSTRING + REQUIRED + 'realm ' +
+      '3' + PRINCIPAL_NAME + OPTIONAL + 'sname ' +
+      '4' + TIME + OPTIONAL + 'from ' +
+      '5' + TIME + REQUIRED + 'till ' +
+      '6' + TIME + OPTIONAL + 'rtime ' +
+      '7' + UINT + REQUIRED + 'nonce ' +
+      '8' + INT + SEQ_OF + 'etype ' +
+      '9' + HOST_ADDRESS + OPTIONAL_SEQ_OF + 'addresses ' +
+      TAG_10 + ENCRYPTED_DATA + OPTIONAL + 'encAuthorizationData ' +
+      TAG_11 + TICKET + OPTIONAL_SEQ_OF + 'additionalTickets' :
+    // KDC-REQ
+    k == KDC_REQ ?
+      '1' + PVNO_FIELD + REQUIRED + 'pvno ' +
+      '2' + MSG_TYPE + REQUIRED + 'msg-type ' +
+      '3' + PA_DATA + OPTIONAL_SEQ_OF + 'padata ' +
+      '4' + KDC_REQ_BODY + REQUIRED + 'reqBody' :
+    // KDC-REP
+    k == KDC_REP ?
+      '0' + PVNO_FIELD + REQUIRED + 'pvno ' +
+      '1' + MSG_TYPE + REQUIRED + 'msg-type ' +
+      '2' + PA_DATA + OPTIONAL_SEQ_OF + 'padata ' +
+      '3' + KSTRING + REQUIRED + 'crealm ' +
+      '4' + PRINCIPAL_NAME + REQUIRED + 'cname ' +
+      '5' + TICKET + REQUIRED + 'ticket ' +
+      '6' + ENCRYPTED_DATA + REQUIRED + 'encPart' :
+    // EncKDCRepPart
+    k == ENC_KDC_REP_PART ?
+      '0' + ENCRYPTION_KEY + REQUIRED + 'key ' +
+      '1' + LAST_REQ_ENTRY + SEQ_OF + 'lastReq ' +
+      '2' + UINT + REQUIRED + 'nonce ' +
+      '3' + TIME + OPTIONAL + 'keyExpiration ' +
+      '4' + FLAGS + REQUIRED + 'flags ' +
+      '5' + TIME + REQUIRED + 'authtime ' +
+      '6' + TIME + OPTIONAL + 'starttime ' +
+      '7' + TIME + REQUIRED + 'endtime ' +
+      '8' + TIME + OPTIONAL + 'renewTill ' +
+      '9' + KSTRING + REQUIRED + 'srealm ' +
+      TAG_10 + PRINCIPAL_NAME + REQUIRED + 'sname ' +
+      TAG_11 + HOST_ADDRESS + OPTIONAL_SEQ_OF + 'caddr ' +
+      TAG_12 + PA_DATA + OPTIONAL_SEQ_OF + 'encryptedPaData' :
+    // KRB-ERROR
+    k == KRB_ERROR_TYPE ?
+      '0' + PVNO_FIELD + REQUIRED + 'pvno ' +
+      '1' + MSG_TYPE + REQUIRED + 'msg-type ' +
+      '2' + TIME + OPTIONAL + 'ctime ' +
+      '3' + MICROSECONDS + OPTIONAL + 'cusec ' +
+      '4' + TIME + REQUIRED + 'stime ' +
+      '5' + MICROSECONDS + REQUIRED + 'susec ' +
+      '6' + INT + REQUIRED + 'errorCode ' +
+      '7' + KSTRING + OPTIONAL + 'crealm ' +
+      '8' + PRINCIPAL_NAME + OPTIONAL + 'cname ' +
+      '9' + KSTRING + REQUIRED + 'realm ' +
+      TAG_10 + PRINCIPAL_NAME + REQUIRED + 'sname ' +
+      TAG_11 + KSTRING + OPTIONAL + 'eText ' +
+      TAG_12 + OCTETS + OPTIONAL + 'eData' :
+    // PA-ENC-TS-ENC
+    k == PA_ENC_TS_ENC ?
+      '0' + TIME + REQUIRED + 'patimestamp ' +
+      '1' + MICROSECONDS + OPTIONAL + 'pausec' :
+    // TransitedEncoding (k == TRANSITED_ENCODING)
+    '0' + INT + REQUIRED + 'trType ' +
+    '1' + OCTETS + REQUIRED + 'contents'
   );
 }
 /** EncTicketPart (KDC and SC only: left out of the firmware bundle). */
-const ENC_TICKET_PART =
-  '0f-flags 1K-key 2s-crealm 3P-cname 4R-transited 5t-authtime 6t?starttime 7t-endtime 8t?renewTill 9H+caddr :A+authorizationData';
+// prettier-ignore
+const ENC_TICKET_PART = (
+  '0' + FLAGS + REQUIRED + 'flags ' +
+  '1' + ENCRYPTION_KEY + REQUIRED + 'key ' +
+  '2' + KSTRING + REQUIRED + 'crealm ' +
+  '3' + PRINCIPAL_NAME + REQUIRED + 'cname ' +
+  '4' + TRANSITED_ENCODING + REQUIRED + 'transited ' +
+  '5' + TIME + REQUIRED + 'authtime ' +
+  '6' + TIME + OPTIONAL + 'starttime ' +
+  '7' + TIME + REQUIRED + 'endtime ' +
+  '8' + TIME + OPTIONAL + 'renewTill ' +
+  '9' + HOST_ADDRESS + OPTIONAL_SEQ_OF + 'caddr ' +
+  TAG_10 + AUTHORIZATION_DATA_ENTRY + OPTIONAL_SEQ_OF + 'authorizationData'
+) as KrbTable;
 
 // ---------------------------------------------------------------- table walkers
 
@@ -458,11 +626,11 @@ function wSeq(f: string, o: any, app: number): void {
     const i = f.lastIndexOf(' ', j - 1) + 1;
     const k = f.charAt(i + 1);
     const m = f.charAt(i + 2);
-    const v = k == 'v' ? PVNO : k == 'n' ? app : o[f.slice(i + 3, j)];
-    if (v != null || m == '-' || m == '*') {
+    const v = k == PVNO_FIELD ? PVNO : k == MSG_TYPE ? app : o[f.slice(i + 3, j)];
+    if (v != null || m == REQUIRED || m == SEQ_OF) {
       const m1 = wMark();
-      if (m == '*' || m == '+') wList(k, v);
-      else if (k < 'a') wSeq(spec(k), v, k == 'T' ? 1 : 0);
+      if (m == SEQ_OF || m == OPTIONAL_SEQ_OF) wList(k, v);
+      else if (k < 'a') wSeq(spec(k), v, k == TICKET ? 1 : 0); // upper case: a Kerberos type
       else wPrim(k, v);
       wHdr(f.charCodeAt(i) + 112, m1); // [n] EXPLICIT: 0xa0 + (char - '0')
     }
@@ -475,20 +643,20 @@ function wSeq(f: string, o: any, app: number): void {
 function wList(k: string, l: any[]): void {
   const m = wMark();
   for (let i = l.length - 1; i >= 0; i--) {
-    if (k < 'a') wSeq(spec(k), l[i], k == 'T' ? 1 : 0);
+    if (k < 'a') wSeq(spec(k), l[i], k == TICKET ? 1 : 0);
     else wPrim(k, l[i]);
   }
   wHdr(0x30, m);
 }
 /**
- * Encodes a whole message or value of type t: a type letter (spec(), in
- * [APPLICATION app] unless 0), a whole table string, or '*' + letter for a
- * SEQUENCE OF that type. The firmware calls this (and krbDecode) directly
- * instead of one named encoder per message: one function on the board.
+ * Encodes a whole message or value of type t (krb5-schema.ts): a Kerberos type (in
+ * [APPLICATION app] unless 0), a SEQUENCE OF type such as METHOD_DATA, or a whole
+ * table. The firmware calls this (and krbDecode) directly instead of one named
+ * encoder per message: one function on the board.
  */
-export function krbEncode(t: string, o: any, app: number): Uint8Array {
+export function krbEncode(t: KrbSchema, o: any, app: number): Uint8Array {
   wBegin();
-  if (t.charAt(0) == '*') wList(t.charAt(1), o);
+  if (t.charAt(0) == SEQ_OF) wList(t.charAt(1), o);
   else wSeq(t.length == 1 ? spec(t) : t, o, app);
   return wEnd();
 }
@@ -507,16 +675,16 @@ function rSeq(r: DerReader, f: string, app: number, what: string): any {
     const k = f.charAt(i + 1);
     const m = f.charAt(i + 2);
     const key = f.slice(i + 3, j);
-    if (m == '-' || m == '*' || s.has(tag)) {
+    if (m == REQUIRED || m == SEQ_OF || s.has(tag)) {
       // (The label is spelled out per call: short-error builds drop it.)
       const c = s.enter(tag, what + '.' + key);
       const cs = c.p;
-      const v = m == '*' || m == '+' ? rList(c, k, what + '.' + key) : k < 'a' ? rSeq(c, spec(k), k == 'T' ? 1 : 0, what + '.' + key) : c.val(k, what + '.' + key);
+      const v = m == SEQ_OF || m == OPTIONAL_SEQ_OF ? rList(c, k, what + '.' + key) : k < 'a' ? rSeq(c, spec(k), k == TICKET ? 1 : 0, what + '.' + key) : c.val(k, what + '.' + key);
       // KDC-REQ: the exact req-body DER (what TGS-REQ/FAST checksums cover).
-      if (k == 'B') o.reqBodyRaw = c.b.slice(cs, c.p);
+      if (k == KDC_REQ_BODY) o.reqBodyRaw = c.b.slice(cs, c.p);
       c.end(what + '.' + key);
-      if (k == 'v' || k == 'n') {
-        if (v !== (k == 'v' ? PVNO : app)) throw new DecodeError(what + '.' + key + ': expected ' + (k == 'v' ? PVNO : app) + ', got ' + v);
+      if (k == PVNO_FIELD || k == MSG_TYPE) {
+        if (v !== (k == PVNO_FIELD ? PVNO : app)) throw new DecodeError(what + '.' + key + ': expected ' + (k == PVNO_FIELD ? PVNO : app) + ', got ' + v);
       } else o[key] = v;
     }
     i = j + 1;
@@ -531,71 +699,71 @@ function rList(r: DerReader, k: string, what: string): any[] {
   const l: any[] = [];
   while (s.more()) {
     if (l.length >= DER_MAX_ITEMS) throw new DecodeError(what + ': more than ' + DER_MAX_ITEMS + ' elements');
-    l.push(k < 'a' ? rSeq(s, spec(k), k == 'T' ? 1 : 0, what) : s.val(k, what));
+    l.push(k < 'a' ? rSeq(s, spec(k), k == TICKET ? 1 : 0, what) : s.val(k, what));
   }
   return l;
 }
 /** Decodes a whole message or value of type t (as krbEncode's), labelled what in errors. */
-export function krbDecode(b: Uint8Array, t: string, app: number, what: string): any {
-  return decodeAll(b, what, (r) => (t.charAt(0) == '*' ? rList(r, t.charAt(1), what) : rSeq(r, t.length == 1 ? spec(t) : t, app, what)));
+export function krbDecode(b: Uint8Array, t: KrbSchema, app: number, what: string): any {
+  return decodeAll(b, what, (r) => (t.charAt(0) == SEQ_OF ? rList(r, t.charAt(1), what) : rSeq(r, t.length == 1 ? spec(t) : t, app, what)));
 }
 
 // ---------------------------------------------------------------- PrincipalName, EncryptedData, EncryptionKey, Checksum
 
 export function encodePrincipalName(p: PrincipalName): Uint8Array {
-  return krbEncode('P', p, 0);
+  return krbEncode(PRINCIPAL_NAME, p, 0);
 }
 export function decodePrincipalName(b: Uint8Array): PrincipalName {
-  return krbDecode(b, 'P', 0, 'PrincipalName');
+  return krbDecode(b, PRINCIPAL_NAME, 0, 'PrincipalName');
 }
 export function encodeEncryptedData(e: EncryptedData): Uint8Array {
-  return krbEncode('E', e, 0);
+  return krbEncode(ENCRYPTED_DATA, e, 0);
 }
 export function decodeEncryptedData(b: Uint8Array): EncryptedData {
-  return krbDecode(b, 'E', 0, 'EncryptedData');
+  return krbDecode(b, ENCRYPTED_DATA, 0, 'EncryptedData');
 }
 export function encodeEncryptionKey(k: EncryptionKey): Uint8Array {
-  return krbEncode('K', k, 0);
+  return krbEncode(ENCRYPTION_KEY, k, 0);
 }
 export function decodeEncryptionKey(b: Uint8Array): EncryptionKey {
-  return krbDecode(b, 'K', 0, 'EncryptionKey');
+  return krbDecode(b, ENCRYPTION_KEY, 0, 'EncryptionKey');
 }
 export function encodeChecksum(c: Checksum): Uint8Array {
-  return krbEncode('C', c, 0);
+  return krbEncode(CHECKSUM, c, 0);
 }
 export function decodeChecksum(b: Uint8Array): Checksum {
-  return krbDecode(b, 'C', 0, 'Checksum');
+  return krbDecode(b, CHECKSUM, 0, 'Checksum');
 }
 
 // ---------------------------------------------------------------- HostAddress(es)
 
 export function encodeHostAddress(a: HostAddress): Uint8Array {
-  return krbEncode('H', a, 0);
+  return krbEncode(HOST_ADDRESS, a, 0);
 }
 export function decodeHostAddress(b: Uint8Array): HostAddress {
-  return krbDecode(b, 'H', 0, 'HostAddress');
+  return krbDecode(b, HOST_ADDRESS, 0, 'HostAddress');
 }
 export function encodeHostAddresses(a: HostAddress[]): Uint8Array {
-  return krbEncode('*H', a, 0);
+  return krbEncode(HOST_ADDRESSES, a, 0);
 }
 export function decodeHostAddresses(b: Uint8Array): HostAddress[] {
-  return krbDecode(b, '*H', 0, 'HostAddresses');
+  return krbDecode(b, HOST_ADDRESSES, 0, 'HostAddresses');
 }
 
 // ---------------------------------------------------------------- PA-DATA, METHOD-DATA
 
 export function encodePaData(p: PaData): Uint8Array {
-  return krbEncode('D', p, 0);
+  return krbEncode(PA_DATA, p, 0);
 }
 export function decodePaData(b: Uint8Array): PaData {
-  return krbDecode(b, 'D', 0, 'PA-DATA');
+  return krbDecode(b, PA_DATA, 0, 'PA-DATA');
 }
 /** METHOD-DATA ::= SEQUENCE OF PA-DATA (KRB-ERROR e-data for PREAUTH_REQUIRED). */
 export function encodeMethodData(m: PaData[]): Uint8Array {
-  return krbEncode('*D', m, 0);
+  return krbEncode(METHOD_DATA, m, 0);
 }
 export function decodeMethodData(b: Uint8Array): PaData[] {
-  return krbDecode(b, '*D', 0, 'METHOD-DATA');
+  return krbDecode(b, METHOD_DATA, 0, 'METHOD-DATA');
 }
 /** The first PA-DATA of the given type, or undefined. */
 export function findPaData(list: PaData[] | undefined, type: number): PaData | undefined {
@@ -606,17 +774,17 @@ export function findPaData(list: PaData[] | undefined, type: number): PaData | u
 // ---------------------------------------------------------------- PA-ENC-TS-ENC, ETYPE-INFO2
 
 export function encodePaEncTsEnc(p: PaEncTsEnc): Uint8Array {
-  return krbEncode('S', p, 0);
+  return krbEncode(PA_ENC_TS_ENC, p, 0);
 }
 export function decodePaEncTsEnc(b: Uint8Array): PaEncTsEnc {
-  return krbDecode(b, 'S', 0, 'PA-ENC-TS-ENC');
+  return krbDecode(b, PA_ENC_TS_ENC, 0, 'PA-ENC-TS-ENC');
 }
 export function encodeEtypeInfo2(list: EtypeInfo2Entry[]): Uint8Array {
   if (list.length < 1) throw new Error('ETYPE-INFO2: needs at least one entry');
-  return krbEncode('*I', list, 0);
+  return krbEncode(ETYPE_INFO2, list, 0);
 }
 export function decodeEtypeInfo2(b: Uint8Array): EtypeInfo2Entry[] {
-  const l = krbDecode(b, '*I', 0, 'ETYPE-INFO2');
+  const l = krbDecode(b, ETYPE_INFO2, 0, 'ETYPE-INFO2');
   if (l.length < 1) throw new DecodeError('ETYPE-INFO2: empty');
   return l;
 }
@@ -624,33 +792,33 @@ export function decodeEtypeInfo2(b: Uint8Array): EtypeInfo2Entry[] {
 // ---------------------------------------------------------------- AuthorizationData, LastReq, TransitedEncoding
 
 export function encodeAuthorizationData(a: AuthorizationDataEntry[]): Uint8Array {
-  return krbEncode('*A', a, 0);
+  return krbEncode(AUTHORIZATION_DATA, a, 0);
 }
 export function decodeAuthorizationData(b: Uint8Array): AuthorizationDataEntry[] {
-  return krbDecode(b, '*A', 0, 'AuthorizationData');
+  return krbDecode(b, AUTHORIZATION_DATA, 0, 'AuthorizationData');
 }
 export function encodeLastReq(l: LastReqEntry[]): Uint8Array {
-  return krbEncode('*L', l, 0);
+  return krbEncode(LAST_REQ, l, 0);
 }
 export function decodeLastReq(b: Uint8Array): LastReqEntry[] {
-  return krbDecode(b, '*L', 0, 'LastReq');
+  return krbDecode(b, LAST_REQ, 0, 'LastReq');
 }
 export function encodeTransitedEncoding(t: TransitedEncoding): Uint8Array {
-  return krbEncode('R', t, 0);
+  return krbEncode(TRANSITED_ENCODING, t, 0);
 }
 export function decodeTransitedEncoding(b: Uint8Array): TransitedEncoding {
-  return krbDecode(b, 'R', 0, 'TransitedEncoding');
+  return krbDecode(b, TRANSITED_ENCODING, 0, 'TransitedEncoding');
 }
 
 // ---------------------------------------------------------------- Ticket [APPLICATION 1], EncTicketPart [APPLICATION 3]
 
 /** Encodes a Ticket; returns t.raw unchanged when present. */
 export function encodeTicket(t: Ticket): Uint8Array {
-  return t.raw ? t.raw : krbEncode('T', t, APP_TICKET);
+  return t.raw ? t.raw : krbEncode(TICKET, t, APP_TICKET);
 }
 /** Decodes a Ticket; the result's raw holds a copy of the exact input bytes. */
 export function decodeTicket(b: Uint8Array): Ticket {
-  return krbDecode(b, 'T', APP_TICKET, 'Ticket');
+  return krbDecode(b, TICKET, APP_TICKET, 'Ticket');
 }
 export function encodeEncTicketPart(e: EncTicketPart): Uint8Array {
   return krbEncode(ENC_TICKET_PART, e, APP_ENC_TICKET_PART);
@@ -662,21 +830,21 @@ export function decodeEncTicketPart(b: Uint8Array): EncTicketPart {
 // ---------------------------------------------------------------- KDC-REQ-BODY, AS-REQ, TGS-REQ
 
 export function encodeKdcReqBody(b: KdcReqBody): Uint8Array {
-  return krbEncode('B', b, 0);
+  return krbEncode(KDC_REQ_BODY, b, 0);
 }
 export function decodeKdcReqBody(b: Uint8Array): KdcReqBody {
-  return krbDecode(b, 'B', 0, 'KDC-REQ-BODY');
+  return krbDecode(b, KDC_REQ_BODY, 0, 'KDC-REQ-BODY');
 }
 /** AS-REQ [APPLICATION 10]. */
 export function encodeAsReq(q: AsReq): Uint8Array {
-  return krbEncode('Q', q, KRB_AS_REQ);
+  return krbEncode(KDC_REQ, q, KRB_AS_REQ);
 }
 export function decodeAsReq(b: Uint8Array): AsReq {
   return decodeKdcReqAs(b, KRB_AS_REQ);
 }
 /** TGS-REQ [APPLICATION 12] (padata carries PA-TGS-REQ). */
 export function encodeTgsReq(q: KdcReq): Uint8Array {
-  return krbEncode('Q', q, KRB_TGS_REQ);
+  return krbEncode(KDC_REQ, q, KRB_TGS_REQ);
 }
 /** AS-REQ or TGS-REQ; msgType says which. */
 export function decodeKdcReq(b: Uint8Array): KdcReq {
@@ -685,7 +853,7 @@ export function decodeKdcReq(b: Uint8Array): KdcReq {
   return decodeKdcReqAs(b, t);
 }
 function decodeKdcReqAs(b: Uint8Array, t: number): KdcReq {
-  const q: KdcReq = krbDecode(b, 'Q', t, t === KRB_AS_REQ ? 'AS-REQ' : 'TGS-REQ');
+  const q: KdcReq = krbDecode(b, KDC_REQ, t, t === KRB_AS_REQ ? 'AS-REQ' : 'TGS-REQ');
   q.msgType = t;
   return q;
 }
@@ -694,14 +862,14 @@ function decodeKdcReqAs(b: Uint8Array, t: number): KdcReq {
 
 /** AS-REP [APPLICATION 11]. */
 export function encodeAsRep(p: AsRep): Uint8Array {
-  return krbEncode('Y', p, KRB_AS_REP);
+  return krbEncode(KDC_REP, p, KRB_AS_REP);
 }
 export function decodeAsRep(b: Uint8Array): AsRep {
   return decodeKdcRepAs(b, KRB_AS_REP);
 }
 /** TGS-REP [APPLICATION 13]. */
 export function encodeTgsRep(p: TgsRep): Uint8Array {
-  return krbEncode('Y', p, KRB_TGS_REP);
+  return krbEncode(KDC_REP, p, KRB_TGS_REP);
 }
 export function decodeTgsRep(b: Uint8Array): TgsRep {
   return decodeKdcRepAs(b, KRB_TGS_REP);
@@ -713,7 +881,7 @@ export function decodeKdcRep(b: Uint8Array): KdcRep {
   return decodeKdcRepAs(b, t);
 }
 function decodeKdcRepAs(b: Uint8Array, t: number): KdcRep {
-  const p: KdcRep = krbDecode(b, 'Y', t, t === KRB_AS_REP ? 'AS-REP' : 'TGS-REP');
+  const p: KdcRep = krbDecode(b, KDC_REP, t, t === KRB_AS_REP ? 'AS-REP' : 'TGS-REP');
   p.msgType = t;
   return p;
 }
@@ -722,48 +890,48 @@ function decodeKdcRepAs(b: Uint8Array, t: number): KdcRep {
 
 /** EncKDCRepPart, as EncASRepPart [APPLICATION 25] unless app = 26 (EncTGSRepPart). */
 export function encodeEncKdcRepPart(e: EncKdcRepPart, app?: number): Uint8Array {
-  return krbEncode('Z', e, app === APP_ENC_TGS_REP_PART ? app : APP_ENC_AS_REP_PART);
+  return krbEncode(ENC_KDC_REP_PART, e, app === APP_ENC_TGS_REP_PART ? app : APP_ENC_AS_REP_PART);
 }
 /** Accepts EncASRepPart (25) and EncTGSRepPart (26): MIT's KDC sends 26 in AS-REPs. */
 export function decodeEncKdcRepPart(b: Uint8Array): EncKdcRepPart {
   const app = b instanceof Uint8Array && b[0] === (0x60 | APP_ENC_TGS_REP_PART) ? APP_ENC_TGS_REP_PART : APP_ENC_AS_REP_PART;
-  return krbDecode(b, 'Z', app, 'EncKDCRepPart');
+  return krbDecode(b, ENC_KDC_REP_PART, app, 'EncKDCRepPart');
 }
 
 // ---------------------------------------------------------------- Authenticator [APPLICATION 2], AP-REQ [14], AP-REP [15], EncAPRepPart [27]
 
 export function encodeAuthenticator(x: Authenticator): Uint8Array {
-  return krbEncode('U', x, APP_AUTHENTICATOR);
+  return krbEncode(AUTHENTICATOR, x, APP_AUTHENTICATOR);
 }
 export function decodeAuthenticator(b: Uint8Array): Authenticator {
-  return krbDecode(b, 'U', APP_AUTHENTICATOR, 'Authenticator');
+  return krbDecode(b, AUTHENTICATOR, APP_AUTHENTICATOR, 'Authenticator');
 }
 export function encodeApReq(q: ApReq): Uint8Array {
-  return krbEncode('M', q, KRB_AP_REQ);
+  return krbEncode(AP_REQ, q, KRB_AP_REQ);
 }
 export function decodeApReq(b: Uint8Array): ApReq {
-  return krbDecode(b, 'M', KRB_AP_REQ, 'AP-REQ');
+  return krbDecode(b, AP_REQ, KRB_AP_REQ, 'AP-REQ');
 }
 export function encodeApRep(p: ApRep): Uint8Array {
-  return krbEncode('N', p, KRB_AP_REP);
+  return krbEncode(AP_REP, p, KRB_AP_REP);
 }
 export function decodeApRep(b: Uint8Array): ApRep {
-  return krbDecode(b, 'N', KRB_AP_REP, 'AP-REP');
+  return krbDecode(b, AP_REP, KRB_AP_REP, 'AP-REP');
 }
 export function encodeEncApRepPart(p: EncApRepPart): Uint8Array {
-  return krbEncode('O', p, APP_ENC_AP_REP_PART);
+  return krbEncode(ENC_AP_REP_PART, p, APP_ENC_AP_REP_PART);
 }
 export function decodeEncApRepPart(b: Uint8Array): EncApRepPart {
-  return krbDecode(b, 'O', APP_ENC_AP_REP_PART, 'EncAPRepPart');
+  return krbDecode(b, ENC_AP_REP_PART, APP_ENC_AP_REP_PART, 'EncAPRepPart');
 }
 
 // ---------------------------------------------------------------- KRB-ERROR [APPLICATION 30]
 
 export function encodeKrbError(x: KrbError): Uint8Array {
-  return krbEncode('W', x, KRB_ERROR);
+  return krbEncode(KRB_ERROR_TYPE, x, KRB_ERROR);
 }
 export function decodeKrbError(b: Uint8Array): KrbError {
-  return krbDecode(b, 'W', KRB_ERROR, 'KRB-ERROR');
+  return krbDecode(b, KRB_ERROR_TYPE, KRB_ERROR, 'KRB-ERROR');
 }
 
 // ---------------------------------------------------------------- message helpers
