@@ -29,7 +29,7 @@ export const C_SIGNALING_RECEIVED = 21;
 export const C_SIGNALING_ANSWERED = 22;
 export const N_COUNTERS = 23;
 
-// Drop reasons (counters.drops keys), in the order of counterNames() after the counters; agent.cn[N_COUNTERS + D_X] counts X.
+// Drop reasons (counters.drops keys), in the order of counterNames() after the counters; agent.counterValues[N_COUNTERS + D_X] counts X.
 export const D_UNKNOWN_SC = 0;
 export const D_WRONG_ADDRESS = 1;
 export const D_NONCE_ZERO = 2;
@@ -56,7 +56,7 @@ export const D_BUSY = 22;
 
 /**
  * Counter names (AgentCounters keys but drops) in C_ index order, then the drop reasons
- * (counters.drops keys) in D_ index order: name i counts in agent.cn[i]. The names are
+ * (counters.drops keys) in D_ index order: name i counts in agent.counterValues[i]. The names are
  * one literal inside a function: with the code in flash they cost no variables until asked for.
  */
 export function counterNames(): string[] {
