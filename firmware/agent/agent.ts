@@ -509,10 +509,10 @@ function fromSc(sc: ScState, address: string, port?: number): boolean {
 
 /** Adopts the KRB-ERROR's server time as our clock offset, if it moves the clock by at most `max` ms. */
 function adoptSkew(a: CtaAgent, err: KrbError, max: number): boolean {
-  const o = floor(err.stime + floor(err.susec / 1000) - platformNow(a));
-  if (o - a.offsetMs > max || a.offsetMs - o > max) return false;
+  const offset = floor(err.stime + floor(err.susec / 1000) - platformNow(a));
+  if (offset - a.offsetMs > max || a.offsetMs - offset > max) return false;
   a.offsetBeforeSkew = a.offsetMs;
-  a.offsetMs = o;
+  a.offsetMs = offset;
   // Authenticator times only grow (lastAuthUsec); after a clock that was ahead is pulled
   // back, keeping the old high-water mark would send the skewed ctime again.
   a.lastAuthUsec = 0;
@@ -536,8 +536,8 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
     // ---------------------------------------------------------- KDC
     const c = a.agentConfig;
     if ((typeof BOARD_UDP === 'undefined' || BOARD_UDP) && address !== SERIAL_ADDRESS && (normHost(address) !== normHost(c.kdc.address) || port !== c.kdc.port)) return D_WRONG_ADDRESS;
-    const mt = messageType(data);
-    if (mt === KRB_AS_REP) {
+    const msgType = messageType(data);
+    if (msgType === KRB_AS_REP) {
       const rep = krbDecode(data, KDC_REP, KRB_AS_REP, 'AS-REP') as AsRep;
       for (const sc of a.scs) {
         if (!sc.asInFlight || !principalNameEquals(rep.ticket.sname, sc.scPrincipalName)) continue;
@@ -551,7 +551,7 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
       }
       return D_KDC_UNMATCHED;
     }
-    if (mt !== KRB_ERROR) return D_MALFORMED;
+    if (msgType !== KRB_ERROR) return D_MALFORMED;
     const err = krbDecode(data, KRB_ERROR_TYPE, KRB_ERROR, 'KRB-ERROR') as KrbError;
     let sc: ScState | null = null;
     for (const s of a.scs) if (s.asInFlight && principalNameEquals(err.sname, s.scPrincipalName)) sc = s;
@@ -559,10 +559,10 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
     const code = err.errorCode;
     // PREAUTH_REQUIRED to a first AS-REQ is the normal first round trip of pre-authentication.
     // (Event names as literals: the build codes them, build/text.ts.)
-    const pre = code === KDC_ERR_PREAUTH_REQUIRED && !sc.asPreauthenticated;
-    if (pre) log(a, 'kdc_preauth', { sc: sc.principalText, code: code });
+    const preauthRequired = code === KDC_ERR_PREAUTH_REQUIRED && !sc.asPreauthenticated;
+    if (preauthRequired) log(a, 'kdc_preauth', { sc: sc.principalText, code: code });
     else log(a, 'kdc_error', { sc: sc.principalText, code: code });
-    if (pre) {
+    if (preauthRequired) {
       const key = preauthKey(err, c.keys);
       if (key) return asRequest(a, sc, key);
     } else if (code === KRB_AP_ERR_SKEW && !sc.asSkewAdopted) {
@@ -583,193 +583,193 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
     if (!fromSc(sc, address)) return D_WRONG_ADDRESS;
     const sa = sc.sa;
     if (platformNow(a) >= sa.expiresMs) return D_ESP_NO_SA;
-    const rp = sa.replayWindow!;
-    if (data.length < 8 || !rp.check(readU32(data, 4))) return D_ESP_REPLAY;
-    const b = a.cryptoBackend;
-    const k = sa.keys;
-    const nul = sa.chosenSuite.enc === 0x0b;
+    const replay = sa.replayWindow!;
+    if (data.length < 8 || !replay.check(readU32(data, 4))) return D_ESP_REPLAY;
+    const backend = a.cryptoBackend;
+    const keys = sa.keys;
+    const nullEncryption = sa.chosenSuite.enc === 0x0b;
     let opened;
     try {
-      opened = espOpen(b, { encKey: nul ? null : k.encScToCta, authKey: k.authScToCta }, data);
+      opened = espOpen(backend, { encKey: nullEncryption ? null : keys.encScToCta, authKey: keys.authScToCta }, data);
     } catch (e) {
       return e instanceof CryptoError ? D_ESP_ICV : D_ESP_MALFORMED;
     }
-    if (!rp.update(opened.seq)) return D_ESP_REPLAY;
+    if (!replay.update(opened.seq)) return D_ESP_REPLAY;
     a.counterValues[C_SIGNALING_RECEIVED]++;
-    let rsp: string;
+    let response: string;
     try {
       const cmd = parseNcsCommand(toAscii(opened.payload));
-      rsp = buildNcsResponse(cmd.txid, 200, 'OK');
+      response = buildNcsResponse(cmd.txid, 200, 'OK');
       log(a, 'ncs', { sc: sc.principalText, verb: cmd.verb, txid: cmd.txid });
     } catch (e) {
       return D_ESP_MALFORMED;
     }
     sa.lastSeqOut++;
-    const out = espSeal(b, { spi: sa.scSpi, seq: sa.lastSeqOut, encKey: nul ? null : k.encCtaToSc, authKey: k.authCtaToSc }, fromAscii(rsp), NH_NONE);
+    const out = espSeal(backend, { spi: sa.scSpi, seq: sa.lastSeqOut, encKey: nullEncryption ? null : keys.encCtaToSc, authKey: keys.authCtaToSc }, fromAscii(response), NH_NONE);
     a.counterValues[C_SIGNALING_ANSWERED]++;
     return send(a, CH_SIG, out, address, port);
   }
   if (ch !== CH_KM) return;
   // ------------------------------------------------------------ key management
-  const n = data.length;
-  if (n < 3 || n > MAX_DATAGRAM || data[2] >> 4 !== PKTC_MAJOR) return D_MALFORMED;
-  const k = data[0];
-  if (k === KM_AP_REPLY || k === KM_ERROR_REPLY) {
+  const len = data.length;
+  if (len < 3 || len > MAX_DATAGRAM || data[2] >> 4 !== PKTC_MAJOR) return D_MALFORMED;
+  const kmmid = data[0];
+  if (kmmid === KM_AP_REPLY || kmmid === KM_ERROR_REPLY) {
     // AP Reply or Error Reply (inline here: one call frame less), for the pending session it
     // answers: the AP Reply's encrypted part must decrypt under the slot's ticket and echo
     // its authenticator time; the KRB-ERROR must name the slot's SC (and echo the time when
     // it carries one). A byte-identical repeat of the last AP Reply (same HMAC) gets the
     // same SA Recovered again (ours was lost).
     const t = a.table;
-    const bk = a.cryptoBackend;
-    let ri = -1;
-    let rm = null;
+    const backend = a.cryptoBackend;
+    let slot = -1;
+    let decodedReply = null;
     let part: EncApRepPart | null = null;
     let err: KrbError | null = null;
     if (t.anyIn(S_AP_REQ_SENT)) {
       let rep = null;
-      if (k === KM_AP_REPLY) {
-        rm = decodeApReply(data);
-        if (rm.doi !== DOI_IPSEC) return D_UNSUPPORTED_DOI;
-        rep = krbDecode(rm.apRep, AP_REP, KRB_AP_REP, 'AP-REP') as ApRep;
+      if (kmmid === KM_AP_REPLY) {
+        decodedReply = decodeApReply(data);
+        if (decodedReply.doi !== DOI_IPSEC) return D_UNSUPPORTED_DOI;
+        rep = krbDecode(decodedReply.apRep, AP_REP, KRB_AP_REP, 'AP-REP') as ApRep;
         // The HMAC is checked over `data` itself: the decoder's copies are dropped now.
-        rm.apRep = rm.signed = null as unknown as Uint8Array;
+        decodedReply.apRep = decodedReply.signed = null as unknown as Uint8Array;
       } else err = krbDecode(decodeErrorReply(data).krbError, KRB_ERROR_TYPE, KRB_ERROR, 'KRB-ERROR');
-      for (let j = 0; j < t.n && ri < 0; j++) {
+      for (let j = 0; j < t.n && slot < 0; j++) {
         if (t.state(j) !== S_AP_REQ_SENT) continue;
-        const rs = a.scs[t.get(j, F_SC)];
-        if (!fromSc(rs, address, port)) continue;
+        const slotSc = a.scs[t.get(j, F_SC)];
+        if (!fromSc(slotSc, address, port)) continue;
         if (rep) {
           const tk = t.tkt[j] as TicketEntry;
           if (!tk || rep.encPart.etype !== tk.etype) continue;
-          let p;
+          let repPart;
           try {
-            p = krbDecode(decrypt(bk, tk.etype, tk.key, KU_AP_REP_ENCPART, rep.encPart.cipher), ENC_AP_REP_PART, APP_ENC_AP_REP_PART, 'EncAPRepPart') as EncApRepPart;
+            repPart = krbDecode(decrypt(backend, tk.etype, tk.key, KU_AP_REP_ENCPART, rep.encPart.cipher), ENC_AP_REP_PART, APP_ENC_AP_REP_PART, 'EncAPRepPart') as EncApRepPart;
           } catch (e) {
             continue;
           }
-          if (floor(p.ctime / 1000) === t.get(j, F_CTIME) && p.cusec === t.get(j, F_CUSEC)) {
-            ri = j;
-            part = p;
+          if (floor(repPart.ctime / 1000) === t.get(j, F_CTIME) && repPart.cusec === t.get(j, F_CUSEC)) {
+            slot = j;
+            part = repPart;
           }
-          p = null;
+          repPart = null;
         } else if (
           // An error counts only for the exchange whose authenticator it echoes (ctime and cusec, as
           // Kerberos clients match a KRB-ERROR): one without them, or for another time, is ignored.
-          principalNameEquals(rs.scPrincipalName, (err as KrbError).sname) &&
+          principalNameEquals(slotSc.scPrincipalName, (err as KrbError).sname) &&
           floor(((err as KrbError).ctime as number) / 1000) === t.get(j, F_CTIME) &&
           (err as KrbError).cusec === t.get(j, F_CUSEC)
         )
-          ri = j;
+          slot = j;
       }
       rep = null;
     }
-    if (ri < 0) {
-      if (k !== KM_AP_REPLY) return D_NO_PENDING;
+    if (slot < 0) {
+      if (kmmid !== KM_AP_REPLY) return D_NO_PENDING;
       // A repeated AP Reply for the SA just established: our SA Recovered was lost.
       if (data.length >= HMAC_LEN + 3) {
-        const off = data.length - HMAC_LEN;
-        for (const rs of a.scs) {
-          const h = rs.establishedHmac;
-          if (!rs.saRecoveredMsg || !h || !fromSc(rs, address, port)) continue;
+        const hmacAt = data.length - HMAC_LEN;
+        for (const candidate of a.scs) {
+          const hmac = candidate.establishedHmac;
+          if (!candidate.saRecoveredMsg || !hmac || !fromSc(candidate, address, port)) continue;
           // Constant-time compare in place (no allocation for a dropped datagram).
-          let dd = 0;
-          for (let x = 0; x < HMAC_LEN; x++) dd |= h[x] ^ data[off + x];
-          if (dd === 0) {
-            send(a, CH_KM, rs.saRecoveredMsg, rs.replyAddress || address, rs.lp);
+          let diff = 0;
+          for (let x = 0; x < HMAC_LEN; x++) diff |= hmac[x] ^ data[hmacAt + x];
+          if (diff === 0) {
+            send(a, CH_KM, candidate.saRecoveredMsg, candidate.replyAddress || address, candidate.lp);
             a.counterValues[C_SA_RECOVERED_SENT]++;
             return;
           }
         }
       }
       // Decoded (a session was pending) but matched none: counted as both.
-      if (!rm) return D_NO_PENDING;
+      if (!decodedReply) return D_NO_PENDING;
       a.counterValues[N_COUNTERS + D_NO_PENDING]++;
       return D_BAD_AP_REP;
     }
-    const rs = a.scs[t.get(ri, F_SC)];
+    const replySc = a.scs[t.get(slot, F_SC)];
     if (err) {
       a.counterValues[C_KRB_ERRORS]++;
       const code = err.errorCode;
-      const flags = t.get(ri, F_FLAGS);
-      log(a, 'krb_error', { sc: rs.principalText, code: code });
+      const flags = t.get(slot, F_FLAGS);
+      log(a, 'krb_error', { sc: replySc.principalText, code: code });
       // Skew: adopted once per exchange, by at most a day, only to retry it; kept if the retry's
       // AP Reply (authenticated) arrives, undone if the exchange aborts (abort()).
       if (code === KRB_AP_ERR_SKEW && !(flags & FL_SKEW_ADOPTED) && adoptSkew(a, err, 86400000)) {
         // A fresh authenticator for the same slot (nonce, kind and flags kept).
-        apRequest(a, ri, rs, t.tkt[ri] as TicketEntry);
-        t.set(ri, F_FLAGS, flags | FL_SKEW_ADOPTED);
+        apRequest(a, slot, replySc, t.tkt[slot] as TicketEntry);
+        t.set(slot, F_FLAGS, flags | FL_SKEW_ADOPTED);
         return;
       }
       if (code === KRB_AP_ERR_TKT_EXPIRED && !(flags & FL_TKT_REFRESHED)) {
-        t.set(ri, F_FLAGS, flags | FL_TKT_REFRESHED);
-        if (rs.ticket === t.tkt[ri]) rs.ticket = null;
+        t.set(slot, F_FLAGS, flags | FL_TKT_REFRESHED);
+        if (replySc.ticket === t.tkt[slot]) replySc.ticket = null;
         a.counterValues[C_TICKET_REFRESHES]++;
-        delete t.req[ri];
-        delete t.tkt[ri];
-        return apRequest(a, ri, rs, null);
+        delete t.req[slot];
+        delete t.tkt[slot];
+        return apRequest(a, slot, replySc, null);
       }
-      return abort(a, ri, 'krb_error_' + code);
+      return abort(a, slot, 'krb_error_' + code);
     }
-    let mm = rm as ReturnType<typeof decodeApReply>;
-    const sub = (part as EncApRepPart).subkey;
+    let apReply = decodedReply as ReturnType<typeof decodeApReply>;
+    const subkey = (part as EncApRepPart).subkey;
     part = null;
-    if (!sub || !sub.keyvalue || sub.keyvalue.length < 16) return D_NO_SUBKEY;
-    const hn = data.length - HMAC_LEN;
-    if (!verifyHmac(bk, usageHmacKey(bk, sub.keytype, sub.keyvalue, U_AP_REPLY), data.subarray(0, hn), data.subarray(hn))) return D_BAD_HMAC;
-    const cs = mm.ciphersuite;
+    if (!subkey || !subkey.keyvalue || subkey.keyvalue.length < 16) return D_NO_SUBKEY;
+    const signedLen = data.length - HMAC_LEN;
+    if (!verifyHmac(backend, usageHmacKey(backend, subkey.keytype, subkey.keyvalue, U_AP_REPLY), data.subarray(0, signedLen), data.subarray(signedLen))) return D_BAD_HMAC;
+    const suite = apReply.ciphersuite;
     let offered = null;
-    for (let j = 0; j < a.offeredSuites.length; j++) if (a.offeredSuites[j].auth === cs.auth && a.offeredSuites[j].enc === cs.enc) offered = a.offeredSuites[j];
+    for (let j = 0; j < a.offeredSuites.length; j++) if (a.offeredSuites[j].auth === suite.auth && a.offeredSuites[j].enc === suite.enc) offered = a.offeredSuites[j];
     if (!offered) return D_BAD_CIPHERSUITE;
-    const p = platformNow(a);
-    const lt = mm.saLifetime;
-    const gr = mm.gracePeriod;
+    const now = platformNow(a);
+    const lifetimeSec = apReply.saLifetime;
+    const graceSec = apReply.gracePeriod;
     const sa: Sa = {
-      ctaSpi: t.get(ri, F_SPI),
-      scSpi: (mm.appData as IpsecAppData).spi,
+      ctaSpi: t.get(slot, F_SPI),
+      scSpi: (apReply.appData as IpsecAppData).spi,
       keys: null as unknown as SaKeys,
       chosenSuite: offered,
-      establishedMs: p,
-      expiresMs: p + lt * 1000,
-      lifetimeSeconds: lt,
-      graceSeconds: gr,
+      establishedMs: now,
+      expiresMs: now + lifetimeSec * 1000,
+      lifetimeSeconds: lifetimeSec,
+      graceSeconds: graceSec,
       replayWindow: typeof BOARD_SIGNALING === 'undefined' || BOARD_SIGNALING ? new ReplayWindow() : null,
       lastSeqOut: 0,
     };
-    const rn = t.get(ri, F_NONCE);
-    const ad = t.addr[ri] || rs.replyAddress;
-    const rp = t.addr[ri] ? t.get(ri, F_PORT) : rs.lp;
+    const replyNonce = t.get(slot, F_NONCE);
+    const toAddress = t.addr[slot] || replySc.replyAddress;
+    const toPort = t.addr[slot] ? t.get(slot, F_PORT) : replySc.lp;
     // The SA Recovered (if asked for) is built first, then the decoded message is dropped:
     // it is not live while the SA keys are derived.
-    const sr = mm.ackRequired && ad !== null ? encodeSaRecovered(bk, usageHmacKey(bk, sub.keytype, sub.keyvalue, U_SA_RECOVERED), { kmmid: KM_SA_RECOVERED, doi: DOI_IPSEC }, mm.hmac) : null;
-    rs.establishedHmac = mm.hmac;
-    rm = mm = null as unknown as ReturnType<typeof decodeApReply>;
-    sa.keys = deriveSaKeys(bk, sub.keyvalue, sa.ctaSpi, sa.scSpi);
-    rs.sa = sa;
-    rs.acceptedTicket = t.tkt[ri] as TicketEntry;
-    rs.state = 'established';
-    rs.saRecoveredMsg = sr;
-    rs.clientBackoffMs = 0;
+    const saRecovered = apReply.ackRequired && toAddress !== null ? encodeSaRecovered(backend, usageHmacKey(backend, subkey.keytype, subkey.keyvalue, U_SA_RECOVERED), { kmmid: KM_SA_RECOVERED, doi: DOI_IPSEC }, apReply.hmac) : null;
+    replySc.establishedHmac = apReply.hmac;
+    decodedReply = apReply = null as unknown as ReturnType<typeof decodeApReply>;
+    sa.keys = deriveSaKeys(backend, subkey.keyvalue, sa.ctaSpi, sa.scSpi);
+    replySc.sa = sa;
+    replySc.acceptedTicket = t.tkt[slot] as TicketEntry;
+    replySc.state = 'established';
+    replySc.saRecoveredMsg = saRecovered;
+    replySc.clientBackoffMs = 0;
     // The client starts its own session half-way through the grace period if the SC has not re-keyed.
-    const g = gr < lt ? gr : lt;
-    rs.clientInitiateAt = p + (lt - g) * 1000 + floor((g * 1000) / 2);
-    t.free(ri);
+    const graceCapped = graceSec < lifetimeSec ? graceSec : lifetimeSec;
+    replySc.clientInitiateAt = now + (lifetimeSec - graceCapped) * 1000 + floor((graceCapped * 1000) / 2);
+    t.free(slot);
     a.counterValues[C_SESSIONS_ESTABLISHED]++;
-    log(a, 'established', { sc: rs.principalText, nonce: rn, ctaSpi: sa.ctaSpi, scSpi: sa.scSpi, lifetime: lt });
-    if (sr) {
+    log(a, 'established', { sc: replySc.principalText, nonce: replyNonce, ctaSpi: sa.ctaSpi, scSpi: sa.scSpi, lifetime: lifetimeSec });
+    if (saRecovered) {
       a.counterValues[C_SA_RECOVERED_SENT]++;
-      send(a, CH_KM, sr, ad as string, rp);
+      send(a, CH_KM, saRecovered, toAddress as string, toPort);
     }
     return;
   }
-  if (k !== KM_WAKE_UP && k !== KM_REKEY) return k === KM_AP_REQUEST || k === KM_SA_RECOVERED ? D_UNEXPECTED : D_MALFORMED;
-  if (n < 9) return D_MALFORMED;
+  if (kmmid !== KM_WAKE_UP && kmmid !== KM_REKEY) return kmmid === KM_AP_REQUEST || kmmid === KM_SA_RECOVERED ? D_UNEXPECTED : D_MALFORMED;
+  if (len < 9) return D_MALFORMED;
   const nonce = readU32(data, 3);
   if (nonce === 0) return D_NONCE_ZERO;
   // Principal: from offset 7 to the first NUL (a Wake Up ends with it).
   let end = -1;
-  const lim = n < 7 + 257 ? n : 7 + 257;
-  for (let i = 7; i < lim && end < 0; i++) if (data[i] === 0) end = i;
+  const limit = len < 7 + 257 ? len : 7 + 257;
+  for (let i = 7; i < limit && end < 0; i++) if (data[i] === 0) end = i;
   if (end < 8) return D_MALFORMED;
   // The SC whose principal equals data[7, end) (its chars as bytes, compared in place: no allocation).
   let sc: ScState | null = null;
@@ -787,46 +787,46 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
   if (data[1] !== DOI_IPSEC) return D_UNSUPPORTED_DOI;
   // At most 4 triggers per second per SC get past here (an AP Request, or a Rekey's HMAC, each):
   // the work and the reply bytes a flood can cause are bounded, the rest counted.
-  const p0 = platformNow(a);
-  if (!(p0 - sc.triggerWindowStart < 1000)) {
-    sc.triggerWindowStart = p0;
+  const now = platformNow(a);
+  if (!(now - sc.triggerWindowStart < 1000)) {
+    sc.triggerWindowStart = now;
     sc.triggerCount = 0;
   }
-  if (k === KM_WAKE_UP) {
-    if (end !== n - 1) return D_MALFORMED;
+  if (kmmid === KM_WAKE_UP) {
+    if (end !== len - 1) return D_MALFORMED;
     // The SC never repeats a nonce: the same one again is the network duplicating
     // (or an attacker replaying) a Wake Up already answered. Answering it would
     // replace the pending session or start one the SC will disregard.
     if (nonce === sc.lastWakeUpNonce) return D_DUPLICATE;
     // An (unauthenticated) Wake Up never displaces an exchange of this SC's that awaits its
     // AP Reply: claim 16, the CTA awaits the reply and aborts only when its timer runs out.
-    const pi = a.table.findBySc(sc.scIndex);
-    if (pi >= 0 && a.table.state(pi) === S_AP_REQ_SENT && a.table.get(pi, F_KIND) !== K_CLIENT) return D_BUSY;
+    const pending = a.table.findBySc(sc.scIndex);
+    if (pending >= 0 && a.table.state(pending) === S_AP_REQ_SENT && a.table.get(pending, F_KIND) !== K_CLIENT) return D_BUSY;
     if (++sc.triggerCount > 4) return D_RATE_LIMITED;
     sc.lastWakeUpNonce = nonce;
     a.counterValues[C_WAKE_UPS]++;
     return open(a, sc, nonce, K_WAKE, address, port);
   }
   // Rekey: HMAC under the ticket of the last exchange the SC accepted, fresh timestamp.
-  const acc = sc.acceptedTicket;
-  if (!acc) return D_NO_SESSION;
-  if (n < HMAC_LEN + 30) return D_MALFORMED;
+  const accepted = sc.acceptedTicket;
+  if (!accepted) return D_NO_SESSION;
+  if (len < HMAC_LEN + 30) return D_MALFORMED;
   if (++sc.triggerCount > 4) return D_RATE_LIMITED;
-  const m = decodeRekey(data);
-  const b = a.cryptoBackend;
-  if (!acc.hmacRekey) acc.hmacRekey = usageHmacKey(b, acc.etype, acc.key, U_REKEY);
-  if (!verifyHmac(b, acc.hmacRekey, m.signed, m.hmac)) return D_BAD_HMAC;
+  const rekey = decodeRekey(data);
+  const backend = a.cryptoBackend;
+  if (!accepted.hmacRekey) accepted.hmacRekey = usageHmacKey(backend, accepted.etype, accepted.key, U_REKEY);
+  if (!verifyHmac(backend, accepted.hmacRekey, rekey.signed, rekey.hmac)) return D_BAD_HMAC;
   const skew = a.agentConfig.timers.skewSec * 1000;
-  const d = m.timestamp - (platformNow(a) + a.offsetMs);
-  if (d > skew || d < -skew || m.timestamp <= sc.lastRekeyTime) return D_STALE_REKEY;
-  sc.lastRekeyTime = m.timestamp;
+  const drift = rekey.timestamp - (platformNow(a) + a.offsetMs);
+  if (drift > skew || drift < -skew || rekey.timestamp <= sc.lastRekeyTime) return D_STALE_REKEY;
+  sc.lastRekeyTime = rekey.timestamp;
   a.counterValues[C_REKEYS_ACCEPTED]++;
-  log(a, 'rekey', { sc: sc.principalText, nonce: m.serverNonce });
+  log(a, 'rekey', { sc: sc.principalText, nonce: rekey.serverNonce });
   // No KDC trip: keep a usable cached ticket (a prefetch may have refreshed it since
   // the SC's last accepted exchange), else fall back to the ticket the SC accepted last.
-  const cur = sc.ticket;
-  if (!cur || !usable(a, cur)) sc.ticket = usable(a, acc) ? acc : null;
-  return open(a, sc, m.serverNonce, K_REKEY, address, port);
+  const cached = sc.ticket;
+  if (!cached || !usable(a, cached)) sc.ticket = usable(a, accepted) ? accepted : null;
+  return open(a, sc, rekey.serverNonce, K_REKEY, address, port);
 }
 
 // ------------------------------------------------------------ sessions
@@ -867,41 +867,41 @@ function open(a: CtaAgent, sc: ScState, nonce: number, kind: number, address: st
 function apRequest(a: CtaAgent, i: number, sc: ScState, tk: TicketEntry | null): void {
   const t = a.table;
   const c = a.agentConfig;
-  const tm = c.timers;
+  const timers = c.timers;
   if (!tk) {
     t.set(i, F_STATE, S_TICKET);
-    t.set(i, F_DEADLINE, platformNow(a) + tm.kdcTimeoutMs * (tm.kdcRetries + 1) * 3 + 1000);
+    t.set(i, F_DEADLINE, platformNow(a) + timers.kdcTimeoutMs * (timers.kdcRetries + 1) * 3 + 1000);
     sc.state = 'ticket';
     return asRequest(a, sc, null);
   }
-  const b = a.cryptoBackend;
-  const ms = platformNow(a) + a.offsetMs;
-  let us = floor(ms / 1000) * 1000000 + (ms % 1000) * 1000 + (b.randomBytes(1)[0] & 0x3f);
-  if (us <= a.lastAuthUsec) us = a.lastAuthUsec + 1;
-  a.lastAuthUsec = us;
-  const ctimeS = floor(us / 1000000);
-  const cusec = us - ctimeS * 1000000;
-  // Nested: the authenticator and its ciphertext are garbage once the AP-REQ is built (and q once the message is).
-  let q: Uint8Array | null = krbEncode(AP_REQ, {
+  const backend = a.cryptoBackend;
+  const nowMs = platformNow(a) + a.offsetMs;
+  let authUsec = floor(nowMs / 1000) * 1000000 + (nowMs % 1000) * 1000 + (backend.randomBytes(1)[0] & 0x3f);
+  if (authUsec <= a.lastAuthUsec) authUsec = a.lastAuthUsec + 1;
+  a.lastAuthUsec = authUsec;
+  const ctimeS = floor(authUsec / 1000000);
+  const cusec = authUsec - ctimeS * 1000000;
+  // Nested: the authenticator and its ciphertext are garbage once the AP-REQ is built (and apReq once the message is).
+  let apReq: Uint8Array | null = krbEncode(AP_REQ, {
     apOptions: AP_OPT_MUTUAL_REQUIRED,
     ticket: tk.ticket,
     authenticator: {
       etype: tk.etype,
-      cipher: encrypt(b, tk.etype, tk.key, KU_AP_REQ_AUTH, krbEncode(AUTHENTICATOR, { crealm: c.realm, cname: a.clientPrincipal, cusec: cusec, ctime: ctimeS * 1000 }, APP_AUTHENTICATOR)),
+      cipher: encrypt(backend, tk.etype, tk.key, KU_AP_REQ_AUTH, krbEncode(AUTHENTICATOR, { crealm: c.realm, cname: a.clientPrincipal, cusec: cusec, ctime: ctimeS * 1000 }, APP_AUTHENTICATOR)),
     },
   }, KRB_AP_REQ);
   let spi = c.spi === undefined ? 0 : c.spi;
-  while (spi < 256) spi = readU32(b.randomBytes(4), 0);
-  t.req[i] = encodeApRequest(b, tk.hmacReq, {
+  while (spi < 256) spi = readU32(backend.randomBytes(4), 0);
+  t.req[i] = encodeApRequest(backend, tk.hmacReq, {
     kmmid: KM_AP_REQUEST,
     doi: DOI_IPSEC,
-    apReq: q as Uint8Array,
+    apReq: apReq as Uint8Array,
     serverNonce: t.get(i, F_NONCE),
     appData: { spi: spi },
     ciphersuites: a.offeredSuites,
     reestablish: sc.sa !== null,
   });
-  q = null;
+  apReq = null;
   const p = platformNow(a);
   t.tkt[i] = tk;
   t.set(i, F_STATE, S_AP_REQ_SENT);
@@ -922,18 +922,18 @@ function apRequest(a: CtaAgent, i: number, sc: ScState, tk: TicketEntry | null):
  */
 function transmit(a: CtaAgent, i: number, sc: ScState, r: number, now: number): void {
   const t = a.table;
-  const tm = a.agentConfig.timers;
+  const timers = a.agentConfig.timers;
   t.set(i, F_RETRIES, r);
   t.set(
     i,
     F_DEADLINE,
     t.get(i, F_KIND) === K_CLIENT
-      ? now + floor(tm.unsolicitedBaseMs * (1 << r) * jitter(a))
-      : t.get(i, F_STARTED) + (r < tm.retransmitMs.length ? tm.retransmitMs[r] : tm.abortMs),
+      ? now + floor(timers.unsolicitedBaseMs * (1 << r) * jitter(a))
+      : t.get(i, F_STARTED) + (r < timers.retransmitMs.length ? timers.retransmitMs[r] : timers.abortMs),
   );
   const msg = t.req[i];
-  const ad = t.addr[i] || sc.replyAddress;
-  if (msg && ad !== null) send(a, CH_KM, msg, ad, t.addr[i] ? t.get(i, F_PORT) : sc.lp);
+  const toAddress = t.addr[i] || sc.replyAddress;
+  if (msg && toAddress !== null) send(a, CH_KM, msg, toAddress, t.addr[i] ? t.get(i, F_PORT) : sc.lp);
 }
 
 function abort(a: CtaAgent, i: number, why: string): void {
@@ -957,10 +957,10 @@ function abort(a: CtaAgent, i: number, why: string): void {
   log(a, 'abort', { sc: sc.principalText, nonce: nonce, why: why });
   if (kind === K_CLIENT && sc.sa) {
     // Keep trying (exponential backoff, capped) while the old SA is still up.
-    let bo = sc.clientBackoffMs ? sc.clientBackoffMs * 2 : a.agentConfig.timers.unsolicitedBaseMs * (2 << tries);
-    if (bo > 300000) bo = 300000;
-    sc.clientBackoffMs = bo;
-    sc.clientInitiateAt = platformNow(a) + floor(bo * jitter(a));
+    let backoff = sc.clientBackoffMs ? sc.clientBackoffMs * 2 : a.agentConfig.timers.unsolicitedBaseMs * (2 << tries);
+    if (backoff > 300000) backoff = 300000;
+    sc.clientBackoffMs = backoff;
+    sc.clientInitiateAt = platformNow(a) + floor(backoff * jitter(a));
   }
 }
 
@@ -997,7 +997,7 @@ function asRequest(a: CtaAgent, sc: ScState, pa: CtaKey | null): void {
 function asEnd(a: CtaAgent, sc: ScState, tk: TicketEntry | null, why: string): void {
   sc.asInFlight = false;
   sc.asRequestBytes = null;
-  const tm = a.agentConfig.timers;
+  const timers = a.agentConfig.timers;
   if (tk) {
     sc.ticket = tk;
     a.counterValues[C_TICKETS_CACHED]++;
@@ -1006,7 +1006,7 @@ function asEnd(a: CtaAgent, sc: ScState, tk: TicketEntry | null, why: string): v
   if (a.agentConfig.prefetchTicket) {
     if (tk) {
       sc.prefetchFailures = 0;
-      const margin = tm.ticketRefreshMarginSec * 1000;
+      const margin = timers.ticketRefreshMarginSec * 1000;
       const left = tk.endtime - margin - (platformNow(a) + a.offsetMs);
       sc.prefetchAt = 0;
       if (left >= 2000) {
@@ -1015,8 +1015,8 @@ function asEnd(a: CtaAgent, sc: ScState, tk: TicketEntry | null, why: string): v
         sc.prefetchAt = platformNow(a) + left - lead;
       }
     } else {
-      const f = (sc.prefetchFailures = (sc.prefetchFailures || 0) + 1);
-      sc.prefetchAt = platformNow(a) + floor((f <= tm.prefetchRetries ? tm.prefetchRetryMs * (1 << (f - 1)) : tm.prefetchPeriodSec * 1000) * jitter(a));
+      const failures = (sc.prefetchFailures = (sc.prefetchFailures || 0) + 1);
+      sc.prefetchAt = platformNow(a) + floor((failures <= timers.prefetchRetries ? timers.prefetchRetryMs * (1 << (failures - 1)) : timers.prefetchPeriodSec * 1000) * jitter(a));
     }
   }
   const t = a.table;
@@ -1033,19 +1033,19 @@ function asEnd(a: CtaAgent, sc: ScState, tk: TicketEntry | null, why: string): v
 /** Arms the one platform timer for the earliest pending deadline. */
 function arm(a: CtaAgent): void {
   if (!a.running || a.inTick) return;
-  let at = a.table.earliest();
+  let earliest = a.table.earliest();
   for (const sc of a.scs) {
-    if (sc.asInFlight && (at < 0 || sc.asDeadline < at)) at = sc.asDeadline;
-    if (sc.clientInitiateAt && (at < 0 || sc.clientInitiateAt < at)) at = sc.clientInitiateAt;
-    if (sc.prefetchAt && (at < 0 || sc.prefetchAt < at)) at = sc.prefetchAt;
-    if (sc.sa && (at < 0 || sc.sa.expiresMs < at)) at = sc.sa.expiresMs;
+    if (sc.asInFlight && (earliest < 0 || sc.asDeadline < earliest)) earliest = sc.asDeadline;
+    if (sc.clientInitiateAt && (earliest < 0 || sc.clientInitiateAt < earliest)) earliest = sc.clientInitiateAt;
+    if (sc.prefetchAt && (earliest < 0 || sc.prefetchAt < earliest)) earliest = sc.prefetchAt;
+    if (sc.sa && (earliest < 0 || sc.sa.expiresMs < earliest)) earliest = sc.sa.expiresMs;
   }
-  if (at === a.timerDeadline) return;
+  if (earliest === a.timerDeadline) return;
   if (a.timerHandle !== null) a.platform.clearTimeout(a.timerHandle);
   a.timerHandle = null;
-  a.timerDeadline = at;
-  if (at < 0) return;
-  let delay = at - platformNow(a);
+  a.timerDeadline = earliest;
+  if (earliest < 0) return;
+  let delay = earliest - platformNow(a);
   if (delay < 0) delay = 0;
   if (delay > 3600000) delay = 3600000; // at most an hour per platform timer
   a.timerHandle = a.platform.setTimeout(() => {
@@ -1061,26 +1061,26 @@ function tick(a: CtaAgent): void {
   try {
     const now = platformNow(a);
     const t = a.table;
-    const tm = a.agentConfig.timers;
+    const timers = a.agentConfig.timers;
     // Slot deadlines: a slot waiting for the KDC aborts; an AP Request is retransmitted
     // (same bytes) until its retries are spent, then aborts.
     for (let i = 0; i < t.n; i++) {
-      const st = t.state(i);
-      if (st === S_FREE || t.get(i, F_DEADLINE) > now) continue;
-      const r = t.get(i, F_RETRIES);
-      if (st === S_TICKET) abort(a, i, 'kdc');
-      else if (r >= (t.get(i, F_KIND) === K_CLIENT ? tm.unsolicitedRetries : tm.retransmitMs.length)) abort(a, i, 'timeout');
+      const state = t.state(i);
+      if (state === S_FREE || t.get(i, F_DEADLINE) > now) continue;
+      const retries = t.get(i, F_RETRIES);
+      if (state === S_TICKET) abort(a, i, 'kdc');
+      else if (retries >= (t.get(i, F_KIND) === K_CLIENT ? timers.unsolicitedRetries : timers.retransmitMs.length)) abort(a, i, 'timeout');
       else {
         a.counterValues[C_RETRANSMITS]++;
-        transmit(a, i, a.scs[t.get(i, F_SC)], r + 1, now);
+        transmit(a, i, a.scs[t.get(i, F_SC)], retries + 1, now);
       }
     }
     for (const sc of a.scs) {
       if (sc.asInFlight && sc.asDeadline <= now && sc.asRequestBytes) {
-        if (sc.asRetries >= tm.kdcRetries) asEnd(a, sc, null, 'kdc_timeout');
+        if (sc.asRetries >= timers.kdcRetries) asEnd(a, sc, null, 'kdc_timeout');
         else {
           const n = ++sc.asRetries;
-          sc.asDeadline = now + tm.kdcTimeoutMs * (1 << n);
+          sc.asDeadline = now + timers.kdcTimeoutMs * (1 << n);
           a.counterValues[C_KDC_RETRANSMITS]++;
           send(a, CH_KDC, sc.asRequestBytes, a.agentConfig.kdc.address, a.agentConfig.kdc.port);
         }
