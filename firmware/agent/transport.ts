@@ -38,27 +38,27 @@ export interface Transport {
 
 class UdpTransport {
   kind: string;
-  km: UdpSocket | null;
-  kdc: UdpSocket | null;
-  sig: UdpSocket | null;
+  kmSocket: UdpSocket | null;
+  kdcSocket: UdpSocket | null;
+  signalingSocket: UdpSocket | null;
   constructor(platform: Platform, cfg: CtaConfig, rx: RxHandler) {
     this.kind = 'udp';
-    this.km = platform.udpBind(cfg.listenPort, (d, a, p) => rx(1, d, a, p));
-    if (!this.km) throw new Error('transport: this board has no UDP (use transport "serial")');
-    this.kdc = platform.udpBind(0, (d, a, p) => rx(2, d, a, p));
-    this.sig = platform.udpBind(cfg.signalingPort, (d, a, p) => rx(3, d, a, p));
+    this.kmSocket = platform.udpBind(cfg.listenPort, (d, a, p) => rx(1, d, a, p));
+    if (!this.kmSocket) throw new Error('transport: this board has no UDP (use transport "serial")');
+    this.kdcSocket = platform.udpBind(0, (d, a, p) => rx(2, d, a, p));
+    this.signalingSocket = platform.udpBind(cfg.signalingPort, (d, a, p) => rx(3, d, a, p));
   }
   send(channel: number, data: Uint8Array, address: string, port: number): void {
-    const s = channel === 2 ? this.kdc : channel === 3 ? this.sig : this.km;
+    const s = channel === 2 ? this.kdcSocket : channel === 3 ? this.signalingSocket : this.kmSocket;
     if (s) s.send(data, port, address);
   }
   close(): void {
-    if (this.km) this.km.close();
-    if (this.kdc) this.kdc.close();
-    if (this.sig) this.sig.close();
-    this.km = null;
-    this.kdc = null;
-    this.sig = null;
+    if (this.kmSocket) this.kmSocket.close();
+    if (this.kdcSocket) this.kdcSocket.close();
+    if (this.signalingSocket) this.signalingSocket.close();
+    this.kmSocket = null;
+    this.kdcSocket = null;
+    this.signalingSocket = null;
   }
   stats(): { [k: string]: number } {
     return {};
@@ -71,7 +71,7 @@ export type ControlHandler = (req: CborValue) => CborValue;
 export class SerialTransport {
   kind: string;
   platform: Platform;
-  dec: FrameDecoder;
+  frameDecoder: FrameDecoder;
   open: boolean;
   /** Answers channel-0 requests; null = channel 0 ignored. */
   control: ControlHandler | null;
@@ -84,7 +84,7 @@ export class SerialTransport {
     this.controlErrors = 0;
     const link = platform.serial;
     if (!link) throw new Error('transport: this board has no serial link');
-    this.dec = new FrameDecoder((ch, payload) => {
+    this.frameDecoder = new FrameDecoder((ch, payload) => {
       if (!this.open) return;
       if (ch > 0 && ch < 4 && payload instanceof Uint8Array) {
         rx(ch, payload, 'serial', 0);
@@ -97,7 +97,7 @@ export class SerialTransport {
       }
     });
     link.onData((chunk) => {
-      if (this.open) this.dec.feed(chunk);
+      if (this.open) this.frameDecoder.feed(chunk);
     });
   }
   send(channel: number, data: Uint8Array, address: string, port: number): void {
@@ -108,7 +108,7 @@ export class SerialTransport {
     this.open = false;
   }
   stats(): { [k: string]: number } {
-    const s = this.dec.stats;
+    const s = this.frameDecoder.stats;
     return { frames: s.frames, badCrc: s.badCrc, badCbor: s.badCbor, oversized: s.oversized, badEscape: s.badEscape, runt: s.runt, controlErrors: this.controlErrors };
   }
 }
