@@ -20,6 +20,7 @@ import {
   formatKerberosTime,
   parseKerberosTime,
   tlv,
+  tlvSize,
 } from '../firmware/proto/der.ts';
 import { DecodeError } from '../firmware/proto/errors.ts';
 import { fromHex, toHex } from '../firmware/proto/bytes.ts';
@@ -109,6 +110,27 @@ test('lengths: short and long forms accepted; indefinite, non-minimal, oversized
   decodeErr(() => rd('04').val('o', 'o'), /no length/);
   decodeErr(() => rd('0405010203').val('o', 'o'), /exceeds/);
   decodeErr(() => rd('1f2200').val('o', 'o'), /high-tag/);
+});
+
+test('tlvSize (pktc finds where a carried Kerberos message ends): the reader\'s length checks', () => {
+  const ok = (h: string, n: number, o = 0) => assert.equal(tlvSize(fromHex(h), o, 0x6e, 'X'), n);
+  const bad = (h: string, re: RegExp) => decodeErr(() => tlvSize(fromHex(h), 0, 0x6e, 'X'), re);
+  ok('6e00', 2);
+  ok('6e0101', 3);
+  ok('00006e0101ff', 3, 2);
+  ok('6e81' + '80' + '00'.repeat(128), 131);
+  ok('6e820100' + '00'.repeat(256) + 'ffff', 260);
+  bad('', /X: missing/);
+  bad('6e', /X: truncated \(no length\)/);
+  bad('6f00', /X: expected tag 0x6e, got 0x6f/);
+  bad('6e80', /indefinite/);
+  bad('6e817f' + '00'.repeat(127), /non-minimal/);
+  bad('6e8200ff' + '00'.repeat(255), /non-minimal/);
+  bad('6e83010000', /too long/);
+  bad('6e0501', /exceeds/);
+  bad('6e82ffff00', /exceeds/);
+  bad('6e82', /truncated length/);
+  bad('6e81', /truncated length/);
 });
 
 test('huge length fields fail before anything is allocated or read', () => {

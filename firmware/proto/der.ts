@@ -180,6 +180,16 @@ export function checkCount(n: number, what: string): void {
 }
 
 /**
+ * Size in bytes (identifier, length and content) of the TLV at b[o], which must
+ * carry tag, read with DerReader.hdr's checks (pktc finds where a carried Kerberos
+ * message ends with it).
+ */
+export function tlvSize(b: Uint8Array, o: number, tag: number, what: string): number {
+  const r = new DerReader(b, o, b.length, 0);
+  return r.hdr(tag, what) + r.p - o;
+}
+
+/**
  * Runs a decoder over a whole message: every byte must be consumed, and any
  * non-DecodeError failure (a bug) is reported as a DecodeError tagged "internal".
  */

@@ -7,7 +7,7 @@
 // finds where each one ends (outer TLV length) - decode them with krb5.ts.
 
 import { DecodeError } from './errors.ts';
-import { civilFromDays, dateFault, daysFromCivil } from './der.ts';
+import { civilFromDays, dateFault, daysFromCivil, tlvSize } from './der.ts';
 import { concat, ctEqual, readU32, u32 } from './bytes.ts';
 import type { CryptoBackend } from './crypto/backend.ts';
 import { hmac as hmacH } from './crypto/index.ts';
@@ -261,8 +261,7 @@ function ciphersuitesBytes(list: Ciphersuite[], min: number, max: number): Uint8
 
 function derBlob(der: Uint8Array, tag: number, what: string): Uint8Array {
   if (!(der instanceof Uint8Array)) fail(what + ' missing');
-  const n = derTlvLength(der, 0, tag, what);
-  if (n !== der.length) fail(what + ' has bytes after its DER TLV');
+  if (tlvSize(der, 0, tag, 'pktc: ' + what) !== der.length) fail(what + ' has bytes after its DER TLV');
   return der;
 }
 
@@ -278,35 +277,6 @@ function sign(b: CryptoBackend, key: Uint8Array, parts: Uint8Array[]): Uint8Arra
   const mac = hmacH(b, 'sha1', key, body);
   if (mac.length !== HMAC_LEN) throw new DecodeError('pktc: HMAC-SHA1 returned ' + mac.length + ' bytes');
   return concat([body, mac]);
-}
-
-/**
- * Length in bytes (header + content) of the DER TLV at bytes[off], which must
- * carry `tag`. Definite lengths only, minimal encoding, at most 2 length bytes
- * (the datagram cap makes more impossible). Throws DecodeError naming `what`.
- */
-export function derTlvLength(bytes: Uint8Array, off: number, tag: number, what: string): number {
-  const avail = bytes.length - off;
-  if (avail < 2) fail(what + ' truncated');
-  if (bytes[off] !== tag) fail(what + ' does not start with DER tag 0x' + tag.toString(16));
-  const l0 = bytes[off + 1];
-  let hdr = 2;
-  let len = 0;
-  if (l0 < 0x80) len = l0;
-  else if (l0 === 0x81) {
-    if (avail < 3) fail(what + ' length truncated');
-    len = bytes[off + 2];
-    if (len < 0x80) fail(what + ' DER length not minimal');
-    hdr = 3;
-  } else if (l0 === 0x82) {
-    if (avail < 4) fail(what + ' length truncated');
-    len = (bytes[off + 2] << 8) | bytes[off + 3];
-    if (len < 0x100) fail(what + ' DER length not minimal');
-    hdr = 4;
-  } else if (l0 === 0x80) fail(what + ' has an indefinite DER length');
-  else fail(what + ' DER length too large');
-  if (len > avail - hdr) fail(what + ' runs past the end of the message');
-  return hdr + len;
 }
 
 // ------------------------------------------------------------ timestamps
@@ -523,6 +493,15 @@ function rCiphersuites(min: number, max: number): Ciphersuite[] {
   }
   return out;
 }
+/** The carried Kerberos message (KRB_AP_REQ, ...) at rp, its outer TLV checked by der.ts; a copy. */
+function rDer(tag: number, field: string): Uint8Array {
+  // der.ts throws its own DecodeError, past fail(): no message name may stay behind in rk.
+  const k = rk;
+  rk = 0;
+  const n = tlvSize(rb, rp, tag, 'pktc: ' + field);
+  rk = k;
+  return rBytes(n, field);
+}
 /**
  * The end of the message, after the HMAC when `hmac` (returned, else null); drops
  * the reader's hold on the input.
@@ -569,7 +548,7 @@ export function decodeWakeUp(bytes: Uint8Array): DecodedWakeUp {
 export function decodeApRequest(bytes: Uint8Array): DecodedApRequest {
   start(bytes, 2);
   const doi = bytes[1];
-  const apReq = rBytes(derTlvLength(rb, rp, TAG_AP_REQ, 'KRB_AP_REQ'), 'KRB_AP_REQ');
+  const apReq = rDer(TAG_AP_REQ, 'KRB_AP_REQ');
   const serverNonce = rU32('server nonce');
   const appData = rAppData(doi);
   const ciphersuites = rCiphersuites(1, MAX_CIPHERSUITES);
@@ -593,7 +572,7 @@ export function decodeApRequest(bytes: Uint8Array): DecodedApRequest {
 export function decodeApReply(bytes: Uint8Array): DecodedApReply {
   start(bytes, 3);
   const doi = bytes[1];
-  const apRep = rBytes(derTlvLength(rb, rp, TAG_AP_REP, 'KRB_AP_REP'), 'KRB_AP_REP');
+  const apRep = rDer(TAG_AP_REP, 'KRB_AP_REP');
   const appData = rAppData(doi);
   const cs = rCiphersuites(1, 1);
   const saLifetime = rU32('SA lifetime');
@@ -661,7 +640,7 @@ export function decodeRekey(bytes: Uint8Array): DecodedRekey {
 
 export function decodeErrorReply(bytes: Uint8Array): DecodedErrorReply {
   start(bytes, 6);
-  const krbError = rBytes(derTlvLength(rb, rp, TAG_KRB_ERROR, 'KRB_ERROR'), 'KRB_ERROR');
+  const krbError = rDer(TAG_KRB_ERROR, 'KRB_ERROR');
   rEnd(false);
   return { kmmid: 6, doi: bytes[1], version: bytes[2], krbError: krbError };
 }
