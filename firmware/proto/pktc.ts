@@ -7,7 +7,7 @@
 // finds where each one ends (outer TLV length) - decode them with krb5.ts.
 
 import { DecodeError } from './errors.ts';
-import { civilFromDays, dateFault, daysFromCivil, tlvSize } from './der.ts';
+import { formatKerberosTime, parseKerberosTime, tlvSize } from './der.ts';
 import { concat, ctEqual, readU32, u32 } from './bytes.ts';
 import type { CryptoBackend } from './crypto/backend.ts';
 import { hmac as hmacH } from './crypto/index.ts';
@@ -281,44 +281,23 @@ function sign(b: CryptoBackend, key: Uint8Array, parts: Uint8Array[]): Uint8Arra
 
 // ------------------------------------------------------------ timestamps
 
-function two(n: number): string {
-  return n < 10 ? '0' + n : '' + n;
-}
+// (der.ts's KerberosTime with the century cut off: one calendar in the firmware.)
 
 /**
  * `YYMMDDhhmmssZ` (UTC; YY 50-99 = 19YY, 00-49 = 20YY as in X.509 UTCTime)
  * to milliseconds since 1970. DecodeError on anything else.
  */
 export function timestampToMs(s: string): number {
-  if (typeof s !== 'string' || s.length !== 13 || s.charAt(12) !== 'Z') fail('timestamp is not YYMMDDhhmmssZ');
-  const f: number[] = [];
-  for (let i = 0; i < 6; i++) {
-    const a = s.charCodeAt(i * 2) - 48;
-    const c = s.charCodeAt(i * 2 + 1) - 48;
-    if (a < 0 || a > 9 || c < 0 || c > 9) fail('timestamp has a non-digit');
-    f.push(a * 10 + c);
-  }
-  const y = f[0] >= 50 ? 1900 + f[0] : 2000 + f[0];
-  const bad = dateFault(y, f[1], f[2], f[3], f[4], f[5]);
-  if (bad) fail('timestamp ' + bad);
-  return ((daysFromCivil(y, f[1], f[2]) * 24 + f[3]) * 60 + f[4]) * 60000 + f[5] * 1000;
+  // The century by the first character (anything but a digit fails in der.ts).
+  const v = parseKerberosTime((s < '5' ? '20' : '19') + s);
+  if (v !== v) fail('timestamp is not a real YYMMDDhhmmssZ time');
+  return v;
 }
 
 /** Milliseconds since 1970 (1950..2049, floored to the second) to `YYMMDDhhmmssZ`. */
 export function msToTimestamp(ms: number): string {
-  if (typeof ms !== 'number' || ms !== ms) fail('timestamp is not a number');
-  const secs = Math.floor(ms / 1000);
-  const days = Math.floor(secs / 86400);
-  let rem = secs - days * 86400;
-  const ymd = civilFromDays(days);
-  const y = ymd[0];
-  const m = ymd[1];
-  const d = ymd[2];
-  if (y < 1950 || y > 2049) fail('timestamp year ' + y + ' outside 1950..2049');
-  const hh = Math.floor(rem / 3600);
-  rem -= hh * 3600;
-  const mi = Math.floor(rem / 60);
-  return two(y % 100) + two(m) + two(d) + two(hh) + two(mi) + two(rem - mi * 60) + 'Z';
+  if (typeof ms != 'number' || !(ms >= -631152000000 && ms < 2524608000000)) fail('timestamp ' + ms + ' outside 1950..2049');
+  return formatKerberosTime(ms).slice(2);
 }
 
 // --------------------------------------------------------------- encoders
