@@ -16,7 +16,8 @@ import {
   encodeTicket,
   decodeTicket,
 } from './proto/krb5.ts';
-import { KMMID, DOI, USAGE, IPSEC_AUTH, IPSEC_ENC, encodeWakeUp, decodeWakeUp, encodeRekey, decodeRekey, verifyHmac } from './proto/pktc.ts';
+import { formatKerberosTime, parseKerberosTime } from './proto/der.ts';
+import { KMMID, DOI, USAGE, IPSEC_AUTH, IPSEC_ENC, encodeWakeUp, decodeWakeUp, encodeRekey, decodeRekey, verifyHmac, timestampToMs } from './proto/pktc.ts';
 import { usageHmacKey } from './proto/crypto/index.ts';
 import { makeEspruinoBackend } from './platform/espruino-crypto.ts';
 import type { CryptoBackend } from './proto/crypto/backend.ts';
@@ -146,6 +147,30 @@ function run(b: CryptoBackend): void {
       return false;
     } catch (e) {
       return (e as Error).name === 'DecodeError' || (e as Error).message.length > 0;
+    }
+  });
+  // KerberosTime through the interpreter's Date (Date.parse, toISOString): real dates
+  // both ways, impossible ones refused (years from 1900: boards built with
+  // ESPR_LIMIT_DATE_RANGE refuse years before 1500).
+  check('kerberos-time', function () {
+    const ok: [number, string][] = [
+      [0, '19700101000000Z'],
+      [-1000, '19691231235959Z'],
+      [951782400000, '20000229000000Z'],
+      [4107542400000, '21000301000000Z'],
+      [1700000000999, '20231114221320Z'],
+      [253402300799000, '99991231235959Z'],
+    ];
+    for (let i = 0; i < ok.length; i++) {
+      if (formatKerberosTime(ok[i][0]) !== ok[i][1] || parseKerberosTime(ok[i][1]) !== Math.floor(ok[i][0] / 1000) * 1000) return false;
+    }
+    const bad = ['19000229000000Z', '20230230000000Z', '20231301000000Z', '20230100000000Z', '20230101240000Z', '20230101006000Z', '20230101000060Z', '2023010100000+Z', '20230101000000Y'];
+    for (let i = 0; i < bad.length; i++) if (parseKerberosTime(bad[i]) === parseKerberosTime(bad[i])) return false;
+    try {
+      timestampToMs('260230000000Z');
+      return false;
+    } catch (e) {
+      return timestampToMs('500101000000Z') === -631152000000 && timestampToMs('491231235959Z') === 2524607999000;
     }
   });
   // pktc round trips: an unsigned Wake Up and a signed Rekey.

@@ -7,8 +7,6 @@ import {
   DerReader,
   MAX_DEPTH,
   MAX_INPUT,
-  civilFromDays,
-  daysFromCivil,
   decodeAll,
   encFlags,
   encInt,
@@ -20,6 +18,7 @@ import {
   formatKerberosTime,
   parseKerberosTime,
   tlv,
+  tlvSize,
 } from '../firmware/proto/der.ts';
 import { DecodeError } from '../firmware/proto/errors.ts';
 import { fromHex, toHex } from '../firmware/proto/bytes.ts';
@@ -111,6 +110,27 @@ test('lengths: short and long forms accepted; indefinite, non-minimal, oversized
   decodeErr(() => rd('1f2200').val('o', 'o'), /high-tag/);
 });
 
+test('tlvSize (pktc finds where a carried Kerberos message ends): the reader\'s length checks', () => {
+  const ok = (h: string, n: number, o = 0) => assert.equal(tlvSize(fromHex(h), o, 0x6e, 'X'), n);
+  const bad = (h: string, re: RegExp) => decodeErr(() => tlvSize(fromHex(h), 0, 0x6e, 'X'), re);
+  ok('6e00', 2);
+  ok('6e0101', 3);
+  ok('00006e0101ff', 3, 2);
+  ok('6e81' + '80' + '00'.repeat(128), 131);
+  ok('6e820100' + '00'.repeat(256) + 'ffff', 260);
+  bad('', /X: missing/);
+  bad('6e', /X: truncated \(no length\)/);
+  bad('6f00', /X: expected tag 0x6e, got 0x6f/);
+  bad('6e80', /indefinite/);
+  bad('6e817f' + '00'.repeat(127), /non-minimal/);
+  bad('6e8200ff' + '00'.repeat(255), /non-minimal/);
+  bad('6e83010000', /too long/);
+  bad('6e0501', /exceeds/);
+  bad('6e82ffff00', /exceeds/);
+  bad('6e82', /truncated length/);
+  bad('6e81', /truncated length/);
+});
+
 test('huge length fields fail before anything is allocated or read', () => {
   // 65535-byte claim in a 4-byte buffer: must fail on the length check, and fast.
   const b = fromHex('0482ffff');
@@ -170,18 +190,23 @@ test('GeneralString: bytes map 1:1 to chars, NUL rejected', () => {
   assert.equal(DerReader.wrap(encStr(hi), 's').val('s', 's'), hi);
 });
 
+/** The reference: Date's UTC fields (not toISOString, which the implementation uses). */
 function isoToKt(ms: number): string {
-  const iso = new Date(ms).toISOString();
-  return iso.slice(0, 4) + iso.slice(5, 7) + iso.slice(8, 10) + iso.slice(11, 13) + iso.slice(14, 16) + iso.slice(17, 19) + 'Z';
+  const d = new Date(ms);
+  const f = [d.getUTCMonth() + 1, d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds()];
+  return String(d.getUTCFullYear()).padStart(4, '0') + f.map((x) => String(x).padStart(2, '0')).join('') + 'Z';
 }
 
-test('KerberosTime: days-from-civil conversions agree with Date over many dates', () => {
+test('KerberosTime: format and parse agree with Date over many dates, years 0..9999', () => {
   const r = prng(12345);
   const min = Date.parse('0000-01-01T00:00:00Z');
   const max = Date.parse('9999-12-31T23:59:59Z');
-  const dates = [0, -1000, 951782400000, 951868800000, 4107542399000, 4107542400000, 2147483647000, 2147483648000, min, max,
+  const dates = [0, -1000, -1, 999, 951782400000, 951868800000, 4107542399000, 4107542400000, 2147483647000, 2147483648000, min, max, max + 999,
     Date.parse('1900-02-28T23:59:59Z'), Date.parse('1900-03-01T00:00:00Z'), Date.parse('2100-02-28T12:00:00Z'), Date.parse('2000-02-29T12:00:00Z'),
-    Date.parse('1969-12-31T23:59:59Z'), Date.parse('2037-12-31T23:59:59Z'), Date.parse('2038-01-19T03:14:08Z')];
+    Date.parse('1969-12-31T23:59:59Z'), Date.parse('2037-12-31T23:59:59Z'), Date.parse('2038-01-19T03:14:08Z'),
+    // years 0..99, which Date.UTC and new Date(y, ...) would take as 1900..1999; 100..999, which Espruino prints unpadded
+    Date.parse('0050-06-15T12:34:56Z'), Date.parse('0099-12-31T23:59:59Z'), Date.parse('0100-01-01T00:00:00Z'), Date.parse('0999-12-31T23:59:59Z'),
+    Date.parse('1000-01-01T00:00:00Z')];
   for (let i = 0; i < 5000; i++) dates.push(Math.floor(min + ((r() * 2 ** 21 + (r() >>> 11)) / 2 ** 53) * (max - min)) * 1);
   for (let i = 0; i < 2000; i++) dates.push(Math.floor(Date.parse('1990-01-01T00:00:00Z') + (r() / 2 ** 32) * 100 * 365.25 * 86400000));
   for (const ms of dates) {
@@ -194,34 +219,59 @@ test('KerberosTime: days-from-civil conversions agree with Date over many dates'
     assert.equal(enc[1], 15);
     assert.equal(DerReader.wrap(enc, 't').val('t', 't'), whole);
   }
-  // Every day of a few full 400-year cycles, through both directions.
-  for (let d = daysFromCivil(1600, 1, 1); d < daysFromCivil(2401, 1, 1); d += 1) {
-    const ymd = civilFromDays(d);
-    assert.equal(daysFromCivil(ymd[0], ymd[1], ymd[2]), d);
-    if (d % 97 === 0) {
-      const dt = new Date(d * 86400000);
-      assert.deepEqual(ymd, [dt.getUTCFullYear(), dt.getUTCMonth() + 1, dt.getUTCDate()]);
-    }
+  // Every day of two full 400-year cycles (1600..2400), at a time of day that moves.
+  for (let ms = Date.parse('1600-01-01T00:00:00Z'), i = 0; ms < Date.parse('2401-01-01T00:00:00Z'); ms += 86400000, i++) {
+    const t = ms + ((i * 7919) % 86400) * 1000;
+    const s = isoToKt(t);
+    assert.equal(formatKerberosTime(t), s);
+    assert.equal(parseKerberosTime(s), t, s);
   }
 });
 
-test('KerberosTime: malformed or impossible times are DecodeErrors', () => {
+test('KerberosTime: malformed or impossible times are NaN / DecodeErrors', () => {
   const bad = ['20230229000000Z', '19000229000000Z', '21000229000000Z', '20231301000000Z', '20230001000000Z', '20230100000000Z',
     '20230431000000Z', '20230101240000Z', '20230101006000Z', '20230101000060Z', '20230101000000z', '2023010100000+Z',
-    '2023010100000 Z', ' 20230101000000', '202301-1000000Z', '20230101000000\u0000'];
+    '2023010100000 Z', ' 20230101000000', '202301-1000000Z', '20230132000000Z', '20230230000000Z', '20239901000000Z',
+    '20230101000099Z', '99991232000000Z', '00000100000000Z', '00000001000000Z', '+0230101000000Z', '-0010101000000Z',
+    '2023-1-1T00000Z', '20230101T00000Z', '202301010000.0Z', '2O230101000000Z', '20230101000000+', '20230101000000 ',
+    '2023\u0661\u0660101000000Z', '20230101000000\u005a'.replace('Z', 'Y')];
   for (const s of bad) {
     assert.ok(Number.isNaN(parseKerberosTime(s)), s);
-    decodeErr(() => DerReader.wrap(tlv(0x18, Buffer.from(s, 'latin1')), 't').val('t', 't'), /malformed/);
+    decodeErr(() => DerReader.wrap(tlv(0x18, Buffer.from(s, 'latin1')), 't').val('t', 't'), /malformed|15 bytes/);
   }
+  // Every impossible day of every month, in leap, common and century years.
+  for (const y of [1900, 2000, 2023, 2024, 2100, 9999]) {
+    for (let m = 1; m <= 12; m++) {
+      const last = new Date(Date.UTC(y, m, 0)).getUTCDate();
+      const kt = (d: number) => `${y}${String(m).padStart(2, '0')}${String(d).padStart(2, '0')}235959Z`;
+      assert.equal(parseKerberosTime(kt(last)), Date.UTC(y, m - 1, last, 23, 59, 59), kt(last));
+      for (const d of [0, last + 1, 31 + (last === 31 ? 1 : 0)]) assert.ok(Number.isNaN(parseKerberosTime(kt(d))), kt(d));
+    }
+  }
+  // Every hour, minute and second value: 00..23 and 00..59 only (no leap second).
+  for (let v = 0; v < 100; v++) {
+    const two = String(v).padStart(2, '0');
+    assert.equal(Number.isNaN(parseKerberosTime(`20230101${two}0000Z`)), v > 23, `hour ${two}`);
+    assert.equal(Number.isNaN(parseKerberosTime(`2023010100${two}00Z`)), v > 59, `minute ${two}`);
+    assert.equal(Number.isNaN(parseKerberosTime(`202301010000${two}Z`)), v > 59, `second ${two}`);
+  }
+  decodeErr(() => DerReader.wrap(tlv(0x18, Buffer.from('20230101000000\u0000', 'latin1')), 't').val('t', 't'), /NUL/);
   assert.equal(parseKerberosTime('20240229235959Z'), Date.parse('2024-02-29T23:59:59Z'));
   assert.equal(parseKerberosTime('20000229000000Z'), Date.parse('2000-02-29T00:00:00Z'));
+  assert.equal(parseKerberosTime('00000101000000Z'), Date.parse('0000-01-01T00:00:00Z'));
+  assert.equal(parseKerberosTime('00501231235959Z'), Date.parse('0050-12-31T23:59:59Z'));
+  assert.equal(parseKerberosTime('99991231235959Z'), Date.parse('9999-12-31T23:59:59Z'));
   // Fractions, missing Z, two-digit years: wrong length.
-  for (const s of ['20230101000000.5Z', '20230101000000', '230101000000Z', '2023010100000Z']) {
-    decodeErr(() => DerReader.wrap(tlv(0x18, Buffer.from(s, 'latin1')), 't').val('t', 't'), /15 bytes/);
+  for (const s of ['20230101000000.5Z', '20230101000000', '230101000000Z', '2023010100000Z', '']) {
+    assert.ok(Number.isNaN(parseKerberosTime(s)), s);
+    if (s) decodeErr(() => DerReader.wrap(tlv(0x18, Buffer.from(s, 'latin1')), 't').val('t', 't'), /15 bytes/);
   }
   decodeErr(() => DerReader.wrap(tlv(0x17, Buffer.from('230101000000Z')), 't').val('t', 't'), /expected tag/); // UTCTime
-  assert.throws(() => formatKerberosTime(Date.parse('+010000-01-01T00:00:00Z')), /out of range/);
-  assert.throws(() => formatKerberosTime(NaN));
+  // Formatting: years 0..9999 only, numbers only.
+  for (const ms of [Date.parse('+010000-01-01T00:00:00Z'), Date.parse('-000001-12-31T23:59:59Z'), NaN, Infinity, -Infinity, 8.64e15 + 1]) {
+    assert.throws(() => formatKerberosTime(ms), /out of range/, String(ms));
+  }
+  for (const v of [null, undefined, '0', true, [0]]) assert.throws(() => formatKerberosTime(v as unknown as number), /out of range/, String(v));
 });
 
 test('KerberosFlags: 32-bit BIT STRING, bit 0 is the most significant', () => {

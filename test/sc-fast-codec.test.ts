@@ -231,6 +231,31 @@ test('fast Authenticator decoder: same fields; generic verdicts on mutated input
   assert.ok(fast >= 8);
 });
 
+test('fast decoders\' KerberosTime memo: valid times only, by their exact digits, slot collisions kept apart', () => {
+  const au = (ctime: number) => encodeAuthenticator({ crealm: 'R', cname: PN('a'), ctime, cusec: 1 });
+  // Two times whose 14 digits share a slot (same value mod 4096), each decoded twice, alternately.
+  const a = Date.UTC(2025, 5, 1, 12, 0, 0);
+  let b = a + 1000;
+  const key = (ms: number) => Number(new Date(ms).toISOString().replace(/[-:T]|\.000Z/g, ''));
+  while (key(b) % 4096 !== key(a) % 4096) b += 1000;
+  for (let i = 0; i < 2; i++) {
+    assert.equal(fastAuthenticator(au(a))!.ctime, a);
+    assert.equal(fastAuthenticator(au(b))!.ctime, b);
+  }
+  // An impossible time is refused every time (never remembered), after a valid one with the same slot neighbours.
+  const good = au(Date.UTC(2026, 1, 28, 0, 0, 0));
+  const at = Buffer.from(good).indexOf('20260228000000Z');
+  assert.ok(at > 0);
+  for (const [digits, ok] of [['20260228000000Z', true], ['20260230000000Z', false], ['20260230000000Z', false], ['2026022800000+Z', false], ['20260228000000Y', false], ['20260228000000Z', true]] as const) {
+    const m = good.slice();
+    m.set(Buffer.from(digits, 'latin1'), at);
+    const f = fastAuthenticator(m);
+    assert.equal(f !== null, ok, digits);
+    if (ok) assert.equal(f!.ctime, Date.UTC(2026, 1, 28));
+    assert.equal(verdict(() => decodeAuthenticatorAny(m)).ok, ok, digits);
+  }
+});
+
 test('fast encoders: byte-identical to the generic Wake Up, EncAPRepPart and AP Reply', () => {
   const w = new WakeUpTemplate('sc/sc1.example.net@EXAMPLE.NET');
   for (const nonce of [1, 0x80000000, 0xffffffff, 12345]) {

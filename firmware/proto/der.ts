@@ -137,18 +137,16 @@ export class DerReader {
     const p = this.p;
     this.p = p + n;
     if (k == 'o') return b.slice(p, p + n);
-    if (k == 's') {
+    let v = NaN;
+    if (k == 's' || k == 't') {
       let s = '';
       for (let i = p; i < p + n; i++) {
         if (!b[i]) throw new DecodeError(what + ': NUL byte in string');
         s += String.fromCharCode(b[i]);
       }
-      return s;
-    }
-    let v = NaN;
-    if (k == 't') {
+      if (k == 's') return s;
       if (n !== 15) throw new DecodeError(what + ': KerberosTime must be 15 bytes, got ' + n);
-      v = parseKerberosTimeBytes(b, p);
+      v = parseKerberosTime(s);
       if (v !== v) throw new DecodeError(what + ': malformed KerberosTime');
       return v;
     }
@@ -180,6 +178,16 @@ export function checkCount(n: number, what: string): void {
 }
 
 /**
+ * Size in bytes (identifier, length and content) of the TLV at b[o], which must
+ * carry tag, read with DerReader.hdr's checks (pktc finds where a carried Kerberos
+ * message ends with it).
+ */
+export function tlvSize(b: Uint8Array, o: number, tag: number, what: string): number {
+  const r = new DerReader(b, o, b.length, 0);
+  return r.hdr(tag, what) + r.p - o;
+}
+
+/**
  * Runs a decoder over a whole message: every byte must be consumed, and any
  * non-DecodeError failure (a bug) is reported as a DecodeError tagged "internal".
  */
@@ -198,80 +206,51 @@ export function decodeAll<T>(bytes: Uint8Array, what: string, fn: (r: DerReader)
 
 // ---------------------------------------------------------------- time
 
-/** Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
-export function daysFromCivil(y: number, m: number, d: number): number {
-  if (m <= 2) y -= 1;
-  const era = Math.floor(y / 400);
-  const yoe = y - era * 400;
-  const doy = Math.floor((153 * (m > 2 ? m - 3 : m + 9) + 2) / 5) + d - 1;
-  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
-  return era * 146097 + doe - 719468;
-}
-
-/** Inverse of daysFromCivil: [year, month 1-12, day 1-31]. */
-export function civilFromDays(z: number): number[] {
-  z += 719468;
-  const era = Math.floor(z / 146097);
-  const doe = z - era * 146097;
-  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
-  const mp = Math.floor((5 * doy + 2) / 153);
-  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
-  const m = mp < 10 ? mp + 3 : mp - 9;
-  return [yoe + era * 400 + (m <= 2 ? 1 : 0), m, d];
-}
+// The firmware's one calendar: KerberosTime here, pktc's Rekey timestamp through
+// these two. The interpreter's own Date does the arithmetic (Espruino has no
+// Date.UTC: a UTC time goes in as an ISO string through Date.parse and comes out
+// through toISOString), and a round trip makes it strict: a time is accepted only
+// if formatting what Date.parse made of it gives back the very same text. Date.parse
+// moves month 13, Feb 30 or hour 24 on to a later real date (Espruino) or refuses
+// them (Node); either way they come back different. Espruino boards built with
+// ESPR_LIMIT_DATE_RANGE (Pico) throw on years before 1500 (krb5's decodeAll turns
+// that into a DecodeError).
 
 /**
- * The one calendar check of the firmware (KerberosTime here, pktc's Rekey timestamp):
- * '' for a real UTC date and time of day, else the field that is wrong ('month',
- * 'day', 'time of day'). Each test is written to fail on NaN.
+ * Milliseconds since the epoch -> "YYYYMMDDHHMMSSZ", years 0..9999, floored to the
+ * second (a fraction of a millisecond before 1970 is first cut toward zero, as Date does).
  */
-export function dateFault(y: number, mo: number, d: number, h: number, mi: number, s: number): string {
-  if (!(mo >= 1 && mo <= 12)) return 'month';
-  if (!(d >= 1 && d <= daysFromCivil(mo > 11 ? y + 1 : y, mo > 11 ? 1 : mo + 1, 1) - daysFromCivil(y, mo, 1))) return 'day';
-  if (!(h <= 23 && mi <= 59 && s <= 59)) return 'time of day';
-  return '';
+export function formatKerberosTime(ms: number): string {
+  if (typeof ms != 'number' || !(ms >= -62167219200000 && ms < 253402300800000)) throw new Error('KerberosTime ' + ms + ' out of range');
+  // "YYYY-MM-DDTHH:MM:SS.sssZ", read from its end: Espruino does not pad years below 1000.
+  const d = new Date(ms).toISOString();
+  let out = ('000' + d.slice(0, -20)).slice(-4);
+  for (let i = -19; i < -5; i += 3) out += d.slice(i, i + 2);
+  return out + 'Z';
 }
 
-/** Parses 15 bytes "YYYYMMDDHHMMSSZ" at b[o]; NaN if malformed or not a real date/time. */
-export function parseKerberosTimeBytes(b: Uint8Array, o: number): number {
-  if (b[o + 14] !== 0x5a) return NaN;
-  // The fields YYYY MM DD HH MM SS, read in one loop (no digits function on the board).
-  const f: number[] = [];
-  for (let i = 0, w = 4; i < 14; i += w, w = 2) {
-    let v = 0;
-    for (let j = i; j < i + w; j++) {
-      const c = b[o + j] - 48;
-      if (c < 0 || c > 9) return NaN;
-      v = v * 10 + c;
-    }
-    f.push(v);
-  }
-  if (dateFault(f[0], f[1], f[2], f[3], f[4], f[5])) return NaN;
-  return ((daysFromCivil(f[0], f[1], f[2]) * 24 + f[3]) * 60 + f[4]) * 60000 + f[5] * 1000;
-}
-
-/** "YYYYMMDDHHMMSSZ" -> ms since the epoch; NaN if malformed. */
+/** "YYYYMMDDHHMMSSZ" -> ms since the epoch; NaN unless exactly that, for a real UTC date and time of day. */
 export function parseKerberosTime(s: string): number {
   if (s.length !== 15) return NaN;
-  const b = new Uint8Array(15);
-  for (let i = 0; i < 15; i++) b[i] = s.charCodeAt(i) & 0xff;
-  return parseKerberosTimeBytes(b, 0);
+  // Digits only (Date.parse sees nothing else), as "YYYY-MM-DDTHH:MM:SSZ"; s's own
+  // Z is checked by the round trip.
+  let iso = '';
+  for (let i = 0; i < 14; i++) {
+    const c = s.charCodeAt(i);
+    if (!(c >= 48 && c <= 57)) return NaN;
+    iso += (i > 3 && !(i & 1) ? '--T::'[i / 2 - 2] : '') + s[i];
+  }
+  // (Espruino takes year 0000 month 00 to year -1, 9999-12-32 to year 10000: not
+  // formatted, refused; NaN, Node's answer to such dates, fails the same test.)
+  const ms = Date.parse(iso + 'Z');
+  return ms >= -62167219200000 && ms < 253402300800000 && formatKerberosTime(ms) === s ? ms : NaN;
 }
 
-/** Milliseconds since the epoch -> "YYYYMMDDHHMMSSZ" (sub-second part dropped). Years 0..9999. */
-export function formatKerberosTime(ms: number): string {
-  if (typeof ms !== 'number' || ms !== ms) throw new Error('KerberosTime: not a number');
-  const secs = Math.floor(ms / 1000);
-  const days = Math.floor(secs / 86400);
-  const rem = secs - days * 86400;
-  const ymd = civilFromDays(days);
-  if (ymd[0] < 0 || ymd[0] > 9999) throw new Error('KerberosTime: year ' + ymd[0] + ' out of range');
-  // Each field v as exactly as many digits as 100 (10000 for the year) has zeros.
-  const f = [ymd[0], ymd[1], ymd[2], Math.floor(rem / 3600), Math.floor(rem / 60) % 60, rem % 60];
-  let out = '';
-  for (let i = 0; i < 6; i++) out += ('' + ((i ? 100 : 10000) + f[i])).slice(1);
-  return out + 'Z';
+/** parseKerberosTime of the 15 bytes at b[o]. */
+export function parseKerberosTimeBytes(b: Uint8Array, o: number): number {
+  let s = '';
+  for (let i = o; i < o + 15; i++) s += String.fromCharCode(b[i]);
+  return parseKerberosTime(s);
 }
 
 // ---------------------------------------------------------------- writer

@@ -7,7 +7,7 @@
 // finds where each one ends (outer TLV length) - decode them with krb5.ts.
 
 import { DecodeError } from './errors.ts';
-import { civilFromDays, dateFault, daysFromCivil } from './der.ts';
+import { formatKerberosTime, parseKerberosTime, tlvSize } from './der.ts';
 import { concat, ctEqual, readU32, u32 } from './bytes.ts';
 import type { CryptoBackend } from './crypto/backend.ts';
 import { hmac as hmacH } from './crypto/index.ts';
@@ -261,8 +261,7 @@ function ciphersuitesBytes(list: Ciphersuite[], min: number, max: number): Uint8
 
 function derBlob(der: Uint8Array, tag: number, what: string): Uint8Array {
   if (!(der instanceof Uint8Array)) fail(what + ' missing');
-  const n = derTlvLength(der, 0, tag, what);
-  if (n !== der.length) fail(what + ' has bytes after its DER TLV');
+  if (tlvSize(der, 0, tag, 'pktc: ' + what) !== der.length) fail(what + ' has bytes after its DER TLV');
   return der;
 }
 
@@ -280,75 +279,25 @@ function sign(b: CryptoBackend, key: Uint8Array, parts: Uint8Array[]): Uint8Arra
   return concat([body, mac]);
 }
 
-/**
- * Length in bytes (header + content) of the DER TLV at bytes[off], which must
- * carry `tag`. Definite lengths only, minimal encoding, at most 2 length bytes
- * (the datagram cap makes more impossible). Throws DecodeError naming `what`.
- */
-export function derTlvLength(bytes: Uint8Array, off: number, tag: number, what: string): number {
-  const avail = bytes.length - off;
-  if (avail < 2) fail(what + ' truncated');
-  if (bytes[off] !== tag) fail(what + ' does not start with DER tag 0x' + tag.toString(16));
-  const l0 = bytes[off + 1];
-  let hdr = 2;
-  let len = 0;
-  if (l0 < 0x80) len = l0;
-  else if (l0 === 0x81) {
-    if (avail < 3) fail(what + ' length truncated');
-    len = bytes[off + 2];
-    if (len < 0x80) fail(what + ' DER length not minimal');
-    hdr = 3;
-  } else if (l0 === 0x82) {
-    if (avail < 4) fail(what + ' length truncated');
-    len = (bytes[off + 2] << 8) | bytes[off + 3];
-    if (len < 0x100) fail(what + ' DER length not minimal');
-    hdr = 4;
-  } else if (l0 === 0x80) fail(what + ' has an indefinite DER length');
-  else fail(what + ' DER length too large');
-  if (len > avail - hdr) fail(what + ' runs past the end of the message');
-  return hdr + len;
-}
-
 // ------------------------------------------------------------ timestamps
 
-function two(n: number): string {
-  return n < 10 ? '0' + n : '' + n;
-}
+// (der.ts's KerberosTime with the century cut off: one calendar in the firmware.)
 
 /**
  * `YYMMDDhhmmssZ` (UTC; YY 50-99 = 19YY, 00-49 = 20YY as in X.509 UTCTime)
  * to milliseconds since 1970. DecodeError on anything else.
  */
 export function timestampToMs(s: string): number {
-  if (typeof s !== 'string' || s.length !== 13 || s.charAt(12) !== 'Z') fail('timestamp is not YYMMDDhhmmssZ');
-  const f: number[] = [];
-  for (let i = 0; i < 6; i++) {
-    const a = s.charCodeAt(i * 2) - 48;
-    const c = s.charCodeAt(i * 2 + 1) - 48;
-    if (a < 0 || a > 9 || c < 0 || c > 9) fail('timestamp has a non-digit');
-    f.push(a * 10 + c);
-  }
-  const y = f[0] >= 50 ? 1900 + f[0] : 2000 + f[0];
-  const bad = dateFault(y, f[1], f[2], f[3], f[4], f[5]);
-  if (bad) fail('timestamp ' + bad);
-  return ((daysFromCivil(y, f[1], f[2]) * 24 + f[3]) * 60 + f[4]) * 60000 + f[5] * 1000;
+  // The century by the first character (anything but a digit fails in der.ts).
+  const v = parseKerberosTime((s < '5' ? '20' : '19') + s);
+  if (v !== v) fail('timestamp is not a real YYMMDDhhmmssZ time');
+  return v;
 }
 
 /** Milliseconds since 1970 (1950..2049, floored to the second) to `YYMMDDhhmmssZ`. */
 export function msToTimestamp(ms: number): string {
-  if (typeof ms !== 'number' || ms !== ms) fail('timestamp is not a number');
-  const secs = Math.floor(ms / 1000);
-  const days = Math.floor(secs / 86400);
-  let rem = secs - days * 86400;
-  const ymd = civilFromDays(days);
-  const y = ymd[0];
-  const m = ymd[1];
-  const d = ymd[2];
-  if (y < 1950 || y > 2049) fail('timestamp year ' + y + ' outside 1950..2049');
-  const hh = Math.floor(rem / 3600);
-  rem -= hh * 3600;
-  const mi = Math.floor(rem / 60);
-  return two(y % 100) + two(m) + two(d) + two(hh) + two(mi) + two(rem - mi * 60) + 'Z';
+  if (typeof ms != 'number' || !(ms >= -631152000000 && ms < 2524608000000)) fail('timestamp ' + ms + ' outside 1950..2049');
+  return formatKerberosTime(ms).slice(2);
 }
 
 // --------------------------------------------------------------- encoders
@@ -523,6 +472,15 @@ function rCiphersuites(min: number, max: number): Ciphersuite[] {
   }
   return out;
 }
+/** The carried Kerberos message (KRB_AP_REQ, ...) at rp, its outer TLV checked by der.ts; a copy. */
+function rDer(tag: number, field: string): Uint8Array {
+  // der.ts throws its own DecodeError, past fail(): no message name may stay behind in rk.
+  const k = rk;
+  rk = 0;
+  const n = tlvSize(rb, rp, tag, 'pktc: ' + field);
+  rk = k;
+  return rBytes(n, field);
+}
 /**
  * The end of the message, after the HMAC when `hmac` (returned, else null); drops
  * the reader's hold on the input.
@@ -569,7 +527,7 @@ export function decodeWakeUp(bytes: Uint8Array): DecodedWakeUp {
 export function decodeApRequest(bytes: Uint8Array): DecodedApRequest {
   start(bytes, 2);
   const doi = bytes[1];
-  const apReq = rBytes(derTlvLength(rb, rp, TAG_AP_REQ, 'KRB_AP_REQ'), 'KRB_AP_REQ');
+  const apReq = rDer(TAG_AP_REQ, 'KRB_AP_REQ');
   const serverNonce = rU32('server nonce');
   const appData = rAppData(doi);
   const ciphersuites = rCiphersuites(1, MAX_CIPHERSUITES);
@@ -593,7 +551,7 @@ export function decodeApRequest(bytes: Uint8Array): DecodedApRequest {
 export function decodeApReply(bytes: Uint8Array): DecodedApReply {
   start(bytes, 3);
   const doi = bytes[1];
-  const apRep = rBytes(derTlvLength(rb, rp, TAG_AP_REP, 'KRB_AP_REP'), 'KRB_AP_REP');
+  const apRep = rDer(TAG_AP_REP, 'KRB_AP_REP');
   const appData = rAppData(doi);
   const cs = rCiphersuites(1, 1);
   const saLifetime = rU32('SA lifetime');
@@ -661,7 +619,7 @@ export function decodeRekey(bytes: Uint8Array): DecodedRekey {
 
 export function decodeErrorReply(bytes: Uint8Array): DecodedErrorReply {
   start(bytes, 6);
-  const krbError = rBytes(derTlvLength(rb, rp, TAG_KRB_ERROR, 'KRB_ERROR'), 'KRB_ERROR');
+  const krbError = rDer(TAG_KRB_ERROR, 'KRB_ERROR');
   rEnd(false);
   return { kmmid: 6, doi: bytes[1], version: bytes[2], krbError: krbError };
 }
