@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 import { minify as terserMinify } from 'terser';
 import { TraceMap, eachMapping } from '@jridgewell/trace-mapping';
+import { aliasBuiltins } from './aliases.ts';
 import { parse, type Node } from 'acorn';
 import { fullAncestor } from 'acorn-walk';
 import { loadBoard, type BoardConfig } from './boards.ts';
@@ -513,12 +514,13 @@ export async function buildFirmware(opts: BuildOptions): Promise<BuildResult> {
   // A second minifier pass: terser's compressor (several passes, safe transforms only)
   // finds what esbuild's single pass leaves (measured: about 1 KB of a 42 KB image).
   if (opts.minify ?? true) {
-    const t = await terserMinify(bundled, { ecma: 2015, compress: { passes: 2 }, mangle: true, format: { ascii_only: true }, sourceMap: { content: sourceMap } });
+    const t = await terserMinify(bundled, { ecma: 2015, compress: { passes: 2, keep_fargs: false }, mangle: true, format: { ascii_only: true }, sourceMap: { content: sourceMap } });
     if (typeof t.code !== 'string' || typeof t.map !== 'string') throw new Error(`terser gave no output for board ${cfg.board}`);
     bundled = t.code;
     sourceMap = t.map;
   }
-  const code = espruinoFixups(bundled);
+  // Frequent built-ins get one local name each (aliases.ts) when minifying.
+  const code = (opts.minify ?? true) ? aliasBuiltins(espruinoFixups(bundled)) : espruinoFixups(bundled);
   mkdirSync(outDir, { recursive: true });
   const path = join(outDir, outName);
   writeFileSync(path, code);

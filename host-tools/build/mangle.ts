@@ -9,13 +9,14 @@
 //    bin/ (code, strings or comments): that covers the firmware's public surface
 //    (status(), counters, the configuration's keys, control replies, the Espruino APIs
 //    the emulator implements, whatever a test reads);
-//  - every word inside a string literal of the firmware (table-driven DER field names,
-//    keys built at run time);
+//  - every word inside a string literal of the firmware code (table-driven DER field
+//    names, keys built at run time; comments do not count);
 //  - every property name of the JavaScript built-ins (read from this Node process).
 // A wrong guess can only keep a name long; it cannot rename a property that some
 // code outside the bundle reads. docs/design/FOOTPRINT.md records the rule.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { transformSync } from 'esbuild';
 
 const WORD = /[A-Za-z_$][\w$]*/g;
 
@@ -63,7 +64,8 @@ export function mangleablePropsRegex(repoRoot: string): RegExp {
   }
   const candidates = new Set<string>();
   for (const f of files(join(repoRoot, 'firmware'))) {
-    const src = readFileSync(f, 'utf8');
+    // Comments and types dropped first: a quoted word in a comment is not a string of the code.
+    const src = transformSync(readFileSync(f, 'utf8'), { loader: 'ts' }).code;
     for (const s of src.matchAll(/'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*"|`(?:\\.|[^`\\])*`/g)) for (const m of s[0].matchAll(WORD)) keep.add(m[0]);
     for (const m of src.matchAll(WORD)) candidates.add(m[0]);
   }
