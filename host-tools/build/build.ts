@@ -93,6 +93,8 @@ export function boardDefines(cfg: BoardConfig): { [name: string]: string } {
     BOARD_ENCTYPES: JSON.stringify(cfg.enctypes),
     BOARD_RFC3962: JSON.stringify(cfg.enctypes.some((e) => e === 17 || e === 18)),
     BOARD_RFC8009: JSON.stringify(cfg.enctypes.some((e) => e === 19 || e === 20)),
+    // firmware/proto/cbor.ts: a board's CBOR has no half/single floats and byte-string text.
+    BOARD_CBOR_FULL: 'false',
   };
   // Every fact also by its path (BOARD.serial.baud, BOARD.timers, ...): esbuild puts the
   // literal at each use, so a bundle that reads fields only keeps no BOARD object (on the
