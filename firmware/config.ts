@@ -18,6 +18,7 @@
 //   [2]  realm                      text                             cfg#6
 //   [3]  keys: [[etype, kvno, key], ...]   1-8 entries               cfg#7-11
 //          etype 1-65535, kvno 0-2^32-1, key a byte string of 16 or 32 bytes
+//          (a board ignores keys of enctypes its image lacks, see decodeConfig)
 //   [4]  scs: [[principal@REALM, address|null, port|null(, true)], ...]  1-16 entries   cfg#12-16
 //          a 4th item true: key management from any port of the address (anyPort)
 //   [5]  kdc address                text                             cfg#17
@@ -46,10 +47,12 @@
 import { DecodeError } from './proto/errors.ts';
 import { cborDecode } from './proto/cbor.ts';
 import { crc16 } from './proto/crc16.ts';
+import { hasEnctype } from './proto/crypto/enctypes.ts';
 
 // Build-time board fact (host-tools/build/build.ts boardDefines): folded in a bundle, so
 // boards without WiFi carry no WiFi decoding; undefined in host tools.
 declare const BOARD_WIFI: boolean;
+declare const BOARD_RFC3962: boolean;
 
 export const CONFIG_FILE = 'cta.cfg';
 /** Item [0] of the compact form (the decoder below compares with the literal 2). */
@@ -173,7 +176,13 @@ export function decodeConfig(bytes: Uint8Array, defaults?: ConfigDefaults): CtaC
     const k = list(keysIn[i], 3, 3, 8);
     const key = k[2] as Uint8Array;
     if (!(key instanceof Uint8Array) || (key.length !== 16 && key.length !== 32)) fail(11);
-    keys.push({ etype: num(k[0], 1, 65535, 9), kvno: num(k[1], 0, 4294967295, 10), key: key });
+    const etype = num(k[0], 1, 65535, 9);
+    const kvno = num(k[1], 0, 4294967295, 10);
+    // A board keeps only keys of the enctypes its image implements (board-configs "enctypes"):
+    // its AS-REQ then announces only those, and with none left the KDC refuses it
+    // (KDC_ERR_ETYPE_NOSUPP, logged kdc_error 14). `cta provision --board` refuses such a
+    // configuration beforehand. Host tools (BOARD_* undefined) keep every key.
+    if (typeof BOARD_RFC3962 === 'undefined' || hasEnctype(etype)) keys.push({ etype: etype, kvno: kvno, key: key });
   }
   cfg.keys = keys;
   const scsIn = list(a[4], 1, 16, 12);

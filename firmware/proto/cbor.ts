@@ -12,9 +12,21 @@
 // false, mapsAsObjects: true})` in both directions (cbor-x writes
 // non-minimal length headers such as map16 for small maps; they are accepted).
 // Every decode error is a DecodeError; depth, item counts and sizes are bounded.
+//
+// A board's image (BOARD_CBOR_FULL false) keeps less: its peers are cbor-x with its
+// defaults (non-integers and large integers as doubles, never half or single floats)
+// and this encoder, so it decodes doubles only; and its strings are Espruino byte
+// strings, so a text item is its bytes, one char each, both ways (UTF-8 passes
+// through unchanged; non-ASCII text fails the board's printable-ASCII checks as it
+// does on the host). The hand UTF-8 codec and the short floats stay on the host.
 
 import { DecodeError } from './errors.ts';
-import { fromUtf8 } from './bytes.ts';
+import { fromAscii, fromUtf8, toAscii } from './bytes.ts';
+
+// Build-time fact (host-tools/build/build.ts boardDefines): false in every board image,
+// undefined in host tools (the full codec). Tested as `(typeof BOARD_CBOR_FULL === 'undefined'
+// || BOARD_CBOR_FULL)` so that esbuild folds it and drops what a board does not use.
+declare const BOARD_CBOR_FULL: boolean;
 
 export type CborValue =
   | number
@@ -92,7 +104,7 @@ function enc(v: CborValue, depth: number): void {
       ol += 8;
     }
   } else if (typeof v === 'string') {
-    const b = fromUtf8(v);
+    const b = typeof BOARD_CBOR_FULL === 'undefined' || BOARD_CBOR_FULL ? fromUtf8(v) : fromAscii(v);
     oHead(3, b.length);
     oBytes(b);
   } else if (v instanceof Uint8Array) {
@@ -107,9 +119,7 @@ function enc(v: CborValue, depth: number): void {
     const keys = Object.keys(v);
     oHead(5, keys.length);
     for (let i = 0; i < keys.length; i++) {
-      const kb = fromUtf8(keys[i]);
-      oHead(3, kb.length);
-      oBytes(kb);
+      enc(keys[i], depth + 1);
       enc((v as { [key: string]: CborValue })[keys[i]], depth + 1);
     }
   } else throw new DecodeError('cbor: cannot encode a ' + typeof v);
@@ -206,7 +216,7 @@ function dec(depth: number): CborValue {
     if (info === 21) return true;
     if (info === 22) return null;
     if (info === 23) return undefined;
-    if (info === 25) {
+    if ((typeof BOARD_CBOR_FULL === 'undefined' || BOARD_CBOR_FULL) && info === 25) {
       truncated(2);
       const h = ib[ip] * 256 + ib[ip + 1];
       ip += 2;
@@ -215,7 +225,7 @@ function dec(depth: number): CborValue {
       const x = e === 0 ? m * Math.pow(2, -24) : e === 31 ? (m === 0 ? Infinity : NaN) : (m + 1024) * Math.pow(2, e - 25);
       return h & 0x8000 ? -x : x;
     }
-    if (info === 26 || info === 27) {
+    if (info === 27 || ((typeof BOARD_CBOR_FULL === 'undefined' || BOARD_CBOR_FULL) && info === 26)) {
       const n = info === 26 ? 4 : 8;
       truncated(n);
       const dv = new DataView(ib.buffer, ib.byteOffset + ip, n);
@@ -234,7 +244,7 @@ function dec(depth: number): CborValue {
     if (v > ib.length - ip) throw new DecodeError('cbor: string runs past the end');
     ip += v;
     const s = ib.slice(ip - v, ip);
-    return major === 2 ? s : utf8Decode(s);
+    return major === 2 ? s : typeof BOARD_CBOR_FULL === 'undefined' || BOARD_CBOR_FULL ? utf8Decode(s) : toAscii(s);
   }
   if (major === 6) throw new DecodeError('cbor: tags not supported');
   if (depth >= CBOR_MAX_DEPTH) throw new DecodeError('cbor: nesting too deep');

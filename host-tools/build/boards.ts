@@ -38,6 +38,12 @@ export interface BoardConfig {
    */
   storage: { bytes: number; keepFree: number; source: string };
   nativeCrypto: { sha1: boolean; sha256: boolean; sha384: boolean; aes: boolean };
+  /**
+   * Kerberos enctypes the board's image implements (a subset of 17, 18: RFC 3962; 19,
+   * 20: RFC 8009): the build drops the code of a family none of them needs, the CTA
+   * announces only these in its AS-REQ, `cta provision --board` keeps only keys of these.
+   */
+  enctypes: number[];
   /** wifi: the UDP network is WiFi, joined with require(wifiModule).connect() before the agent binds. */
   /**
    * recvBuffer: the UDP sockets' recvBufferSize (bytes): the largest datagram the CTA takes
@@ -76,6 +82,10 @@ export function loadBoard(name: string): BoardConfig {
   }
   const cfg = JSON.parse(readFileSync(join(BOARD_DIR, `${name}.json`), 'utf8')) as BoardConfig;
   if (cfg.board !== name) throw new Error(`board-configs/${name}.json names board '${cfg.board}'`);
+  const et = cfg.enctypes;
+  if (!Array.isArray(et) || et.length === 0 || et.some((e) => ![17, 18, 19, 20].includes(e)) || (et.includes(20) && !cfg.nativeCrypto.sha384)) {
+    throw new Error(`board-configs/${name}.json: enctypes must list some of 17, 18, 19, 20 (20 only with nativeCrypto.sha384)`);
+  }
   cache[name] = cfg;
   return cfg;
 }

@@ -89,6 +89,13 @@ export function boardDefines(cfg: BoardConfig): { [name: string]: string } {
     BOARD_SERIAL: JSON.stringify(!!cfg.transports.serial),
     BOARD_WIFI: JSON.stringify(!!cfg.transports.wifi),
     BOARD_SIGNALING: JSON.stringify(cfg.features.signaling),
+    // Kerberos enctypes (firmware/proto/crypto/enctypes.ts): the list, and whether a
+    // family is on the board at all, so the other family's key derivation folds away.
+    BOARD_ENCTYPES: JSON.stringify(cfg.enctypes),
+    BOARD_RFC3962: JSON.stringify(cfg.enctypes.some((e) => e === 17 || e === 18)),
+    BOARD_RFC8009: JSON.stringify(cfg.enctypes.some((e) => e === 19 || e === 20)),
+    // firmware/proto/cbor.ts: a board's CBOR has no half/single floats and byte-string text.
+    BOARD_CBOR_FULL: 'false',
   };
   // Every fact also by its path (BOARD.serial.baud, BOARD.timers, ...): esbuild puts the
   // literal at each use, so a bundle that reads fields only keeps no BOARD object (on the

@@ -24,6 +24,7 @@ export function typicalConfig(board: BoardConfig): Uint8Array {
     kdc: { address: '192.0.2.1', port: 88 },
     transport: udp ? 'udp' : 'serial',
     wifi: board.transports.wifi ? { ssid: 'Lab network', password: 'correct horse' } : undefined,
+    board: board,
   });
 }
 

@@ -172,7 +172,7 @@ export async function runHil(opts: HilOptions): Promise<HilReport> {
       // not used for sending, but the agent opens a client-initiated session only toward an SC
       // whose address it knows, so the SC's is given.)
       config = (clientInitiatedOnBoot) =>
-        makeConfig({ keytab: ctaKeys, principal: cta, scs: [{ principal: scp, address: sc!.address.host, port: sc!.address.port }], kdc: { address: '192.0.2.1', port: 88 }, transport: 'serial', slots: 4, clientInitiatedOnBoot, timers });
+        makeConfig({ keytab: ctaKeys, principal: cta, scs: [{ principal: scp, address: sc!.address.host, port: sc!.address.port }], kdc: { address: '192.0.2.1', port: 88 }, transport: 'serial', slots: 4, clientInitiatedOnBoot, timers, board });
       device = await startDevice(spec, { ...devOpts, config: config(false), kmPort: 0, sc, kdc: { host: '127.0.0.1', port: kdc.udpPort }, principal: cta });
       proxy = device.proxy!;
       sc.register(cta, device.scAddress!, 0);
@@ -195,6 +195,7 @@ export async function runHil(opts: HilOptions): Promise<HilReport> {
           slots: 4,
           clientInitiatedOnBoot,
           timers,
+          board,
         });
       device = await startDevice(spec, { ...devOpts, config: config(false), kmPort });
       out(`realm ${REALM}: KDC 127.0.0.1:${kdc.udpPort}, SC ${scp} at ${sc.address.host}:${sc.address.port} (via proxy ${udpProxy.scSidePort}/${udpProxy.ctaSidePort}), CTA ${cta}`);

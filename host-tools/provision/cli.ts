@@ -2,6 +2,7 @@
 // it and prints a summary, never key bytes.
 import { closeSync, fchmodSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs, parseHostPort, intOption, UsageError } from '../args.ts';
+import { listBoards, loadBoard } from '../build/boards.ts';
 import { decodeConfig, makeConfig, summarize, CONFIG_FILE, MAX_SLOTS, type ProvisionOptions, type ProvisionScOption } from './config.ts';
 
 // The library half keeps its old import path for existing callers (the tests).
@@ -24,6 +25,10 @@ highest kvno). The output holds the long-term keys: keep it private.
   --sc-any-port              accept them from any port of HOST (for cta sc
                              --workers, whose workers send from their own ports)
   --kdc HOST:PORT            the KDC for the AS exchange (port default 88)
+  --board B                  the board the configuration is for (${listBoards().join(', ')}):
+                             only keys of the enctypes its image implements are
+                             kept (board-configs "enctypes"; the Puck.js has only
+                             17 and 18), and a keytab with none of them is refused
   --listen-port N            key-management UDP port (default 1293)
   --signaling-port N         protected-signaling UDP port (default 2427)
   --slots N                  session-table size, 1 to ${MAX_SLOTS} (default: the board's, 4 to 16)
@@ -109,6 +114,7 @@ export async function run(argv: string[], io: { stdin?: NodeJS.ReadableStream } 
     principal: { type: 'string' },
     sc: { type: 'string', multiple: true },
     kdc: { type: 'string' },
+    board: { type: 'string' },
     'listen-port': { type: 'string' },
     'signaling-port': { type: 'string' },
     slots: { type: 'string' },
@@ -154,6 +160,10 @@ export async function run(argv: string[], io: { stdin?: NodeJS.ReadableStream } 
     prefetchTicket: !v['no-prefetch-ticket'],
   };
   if (v.slots !== undefined) opts.slots = intOption(v.slots as string, 'slots', 4, 1, MAX_SLOTS);
+  if (v.board !== undefined) {
+    const b = loadBoard(v.board as string);
+    opts.board = { board: b.board, enctypes: b.enctypes };
+  }
   if (v.spi !== undefined) opts.spi = intOption(v.spi as string, 'spi', 0, 256, 4294967295);
   const wifi = await wifiOption(v, io.stdin ?? process.stdin);
   if (wifi) opts.wifi = wifi;

@@ -367,6 +367,11 @@ export type ProvisionOptions = {
   timers?: { [k: string]: number | number[] };
   /** The WiFi network a WiFi board joins (firmware/config.ts wifi); password secret. */
   wifi?: { ssid: string; password?: string };
+  /**
+   * The board the configuration is for (board-configs/<board>.json): only keys of the
+   * enctypes its image implements are kept, and a keytab with none is refused.
+   */
+  board?: { board: string; enctypes: number[] };
 };
 
 function stripRealm(name: string): string {
@@ -374,8 +379,11 @@ function stripRealm(name: string): string {
   return r === null ? name : name.slice(0, name.length - r.length - 1);
 }
 
-/** The keys makeConfig would pick: supported enctypes of the highest kvno, one per enctype. */
-export function pickKeys(entries: KeytabEntry[], principal: string): { realm: string; name: string; keys: KeytabEntry[]; skipped: number[] } {
+/**
+ * The keys makeConfig would pick: supported enctypes of the highest kvno, one per enctype;
+ * with a board, only the enctypes of its image (board-configs "enctypes").
+ */
+export function pickKeys(entries: KeytabEntry[], principal: string, board?: { board: string; enctypes: number[] }): { realm: string; name: string; keys: KeytabEntry[]; skipped: number[] } {
   const hits = findKeys(entries, principal);
   if (hits.length === 0) throw new UsageError(`principal '${principal}' is not in the keytab`);
   const realms: string[] = [];
@@ -396,6 +404,16 @@ export function pickKeys(entries: KeytabEntry[], principal: string): { realm: st
   if (keys.length === 0) {
     throw new UsageError(`principal '${principal}' has no key of a supported enctype (${SUPPORTED_ETYPES.join(', ')}) at kvno ${kvno}`);
   }
+  if (board) {
+    const lacking = keys.filter((k) => !board.enctypes.includes(k.etype)).map((k) => k.etype);
+    const usable = keys.filter((k) => board.enctypes.includes(k.etype));
+    if (usable.length === 0) {
+      const names = (l: number[]) => l.map((e) => `${ENCTYPE_NAMES[e] ?? 'etype'} (${e})`).join(', ');
+      throw new UsageError(`principal '${principal}' has keys only of enctypes board ${board.board} lacks (${names(lacking)}) at kvno ${kvno}; its image implements ${names(board.enctypes)}`);
+    }
+    for (const e of lacking) if (!skipped.includes(e)) skipped.push(e);
+    return { realm: realms[0], name: stripRealm(principalName(hits[0])), keys: usable, skipped };
+  }
   return { realm: realms[0], name: stripRealm(principalName(hits[0])), keys, skipped };
 }
 
@@ -409,7 +427,7 @@ export function makeConfig(opts: ProvisionOptions): Uint8Array {
       throw new UsageError(`bad keytab: ${(e as Error).message}`);
     }
   } else entries = opts.keytab;
-  const picked = pickKeys(entries, opts.principal);
+  const picked = pickKeys(entries, opts.principal, opts.board);
   if (!opts.scs || opts.scs.length === 0) throw new UsageError('at least one --sc is needed');
   const map: { [k: string]: unknown } = {
     principal: picked.name,

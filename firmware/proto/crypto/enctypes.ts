@@ -46,16 +46,42 @@ export interface EnctypeProfile {
 //   Ki/Kc bytes the key length, but 24 for 20               etype === 20 ? 24 : key bytes
 //   hash        sha1 for 17/18, sha256 for 19, sha384 for 20 (hashOf)
 //   family      RFC 3961/3962 simplified profile for 17/18 (DK, MAC over the plaintext),
-//               RFC 8009 for 19/20 (KDF-HMAC-SHA2, MAC over IV || ciphertext): etype > 18
+//               RFC 8009 for 19/20 (KDF-HMAC-SHA2, MAC over IV || ciphertext): etype > 18,
+//               written isRfc8009(etype) below (a board with one family folds it)
 // The checksum type is etype - 2 for 17/18 and etype for 19/20.
+
+// Build-time board facts (host-tools/build/build.ts boardDefines, from board-configs
+// "enctypes"), undefined on the host (all four enctypes): the enctypes of the board,
+// and whether it has any of each family. Tested as `(typeof BOARD_X === 'undefined' || BOARD_X)`
+// so that the bundle of a board without a family folds that family's key derivation away
+// (RFC 3962: n-fold and DK; RFC 8009: KDF-HMAC-SHA2).
+declare const BOARD_ENCTYPES: number[];
+declare const BOARD_RFC3962: boolean;
+declare const BOARD_RFC8009: boolean;
+
+/** Is etype one this build implements (17-20 on the host, the board's list in a board's image)? */
+export function hasEnctype(etype: number): boolean {
+  // (BOARD_RFC3962 tested, not the list: esbuild folds a boolean's typeof, not an array's.)
+  return typeof BOARD_RFC3962 === 'undefined' ? etype >= 17 && etype <= 20 : BOARD_ENCTYPES.indexOf(etype) >= 0;
+}
 
 /** The hash of a supported enctype; CryptoError for an unknown one or one the backend cannot run. */
 function hashOf(b: CryptoBackend, etype: number): HashName {
-  if (etype === 17 || etype === 18) return 'sha1';
+  if (!hasEnctype(etype)) throw new CryptoError('unsupported enctype ' + etype);
+  if (!isRfc8009(etype)) return 'sha1';
   if (etype === 19) return 'sha256';
-  if (etype !== 20) throw new CryptoError('unsupported enctype ' + etype);
   if (!b.sha384) throw new CryptoError('enctype 20 needs sha384, not on backend ' + b.name);
   return 'sha384';
+}
+
+/**
+ * RFC 8009 (19/20) rather than RFC 3962 (17/18), for an enctype hashOf accepted: a
+ * constant on a board with one family (the call sites' other branch then folds away).
+ */
+function isRfc8009(etype: number): boolean {
+  if (!(typeof BOARD_RFC3962 === 'undefined' || BOARD_RFC3962)) return true;
+  if (!(typeof BOARD_RFC8009 === 'undefined' || BOARD_RFC8009)) return false;
+  return etype > 18;
 }
 
 /** Same bound as MIT krb5: larger PBKDF2 counts are refused (a spoofed count is a DoS). */
@@ -124,7 +150,7 @@ export function kdfHmacSha2(
 
 /** The family's key derivation: DK for 17/18, KDF-HMAC-SHA2 with an empty context for 19/20. */
 function derive(b: CryptoBackend, etype: number, h: HashName, base: Uint8Array, constant: Uint8Array, outBytes: number): Uint8Array {
-  return etype > 18 ? kdfHmacSha2(b, h, base, constant, outBytes << 3, new Uint8Array(0)) : dk(b, base, constant, outBytes);
+  return isRfc8009(etype) ? kdfHmacSha2(b, h, base, constant, outBytes << 3, new Uint8Array(0)) : dk(b, base, constant, outBytes);
 }
 
 // Realm-agnostic byte-array test (the emulator runs this code inside a vm).
@@ -147,7 +173,7 @@ function usageKey(b: CryptoBackend, etype: number, h: HashName, key: Uint8Array,
   c[4] = kind;
   const n = kind === 0xaa || etype !== 20 ? kl : 24;
   // (derive() written out: the firmware then needs no separate function for it.)
-  return etype > 18 ? kdfHmacSha2(b, h, key, c, n << 3, new Uint8Array(0)) : dk(b, key, c, n);
+  return isRfc8009(etype) ? kdfHmacSha2(b, h, key, c, n << 3, new Uint8Array(0)) : dk(b, key, c, n);
 }
 
 // ---- bounded cache of derived keys, keyed by (backend, etype, usage, key bytes) ----
@@ -232,12 +258,12 @@ export function encrypt(
   const d = derived(b, etype, h, key, usage, false);
   const conf = confounder ?? b.randomBytes(16);
   if (conf.length !== 16) throw new CryptoError('confounder must be 16 bytes');
-  const ml = etype < 19 ? 12 : (etype - 17) << 3;
+  const ml = isRfc8009(etype) ? (etype - 17) << 3 : 12;
   const pt = new Uint8Array(16 + plaintext.length);
   pt.set(conf);
   pt.set(plaintext, 16);
   const c = aesCts(b, d.ke as Uint8Array, ZERO_IV, pt, true);
-  const mac = hmac(b, h, d.k, etype > 18 ? concat([ZERO_IV, c]) : pt);
+  const mac = hmac(b, h, d.k, isRfc8009(etype) ? concat([ZERO_IV, c]) : pt);
   pt.fill(0);
   const out = new Uint8Array(c.length + ml);
   out.set(c, 0);
@@ -248,7 +274,7 @@ export function encrypt(
 /** Inverse of encrypt. Throws CryptoError (only) on a bad length, key or integrity check. */
 export function decrypt(b: CryptoBackend, etype: number, key: Uint8Array, usage: number, ciphertext: Uint8Array): Uint8Array {
   const h = hashOf(b, etype);
-  const ml = etype < 19 ? 12 : (etype - 17) << 3;
+  const ml = isRfc8009(etype) ? (etype - 17) << 3 : 12;
   if (!isBytes(ciphertext) || ciphertext.length < 16 + ml) throw new CryptoError('ciphertext too short');
   try {
     const d = derived(b, etype, h, key, usage, false);
@@ -256,7 +282,7 @@ export function decrypt(b: CryptoBackend, etype: number, key: Uint8Array, usage:
     const clen = ciphertext.length - ml;
     const c = ciphertext.subarray(0, clen);
     let pt: Uint8Array | null = null;
-    if (etype < 19) pt = aesCts(b, ke, ZERO_IV, c, false);
+    if (!isRfc8009(etype)) pt = aesCts(b, ke, ZERO_IV, c, false);
     // RFC 8009: the MAC covers IV || ciphertext and is checked before decrypting.
     if (!ctEqual(hmac(b, h, d.k, pt || concat([ZERO_IV, c])).subarray(0, ml), ciphertext.subarray(clen))) {
       if (pt) pt.fill(0);
@@ -273,7 +299,7 @@ export function decrypt(b: CryptoBackend, etype: number, key: Uint8Array, usage:
 /** Keyed checksum: truncated HMAC(Kc, data), Kc = derive(key, usage || 0x99). */
 export function makeChecksum(b: CryptoBackend, etype: number, key: Uint8Array, usage: number, data: Uint8Array): Uint8Array {
   const h = hashOf(b, etype);
-  return hmac(b, h, derived(b, etype, h, key, usage, true).k, data).slice(0, etype < 19 ? 12 : (etype - 17) << 3);
+  return hmac(b, h, derived(b, etype, h, key, usage, true).k, data).slice(0, isRfc8009(etype) ? (etype - 17) << 3 : 12);
 }
 
 /** Constant-time check of a keyed checksum; false (never a throw) for a wrong-length checksum. */
@@ -369,7 +395,7 @@ export function stringToKey(
 ): Uint8Array {
   const h = hashOf(b, etype);
   const kl = etype & 1 ? 16 : 32;
-  let iterations = etype > 18 ? 32768 : 4096;
+  let iterations = isRfc8009(etype) ? 32768 : 4096;
   if (params) {
     if (params.length !== 4) throw new CryptoError('bad s2kparams length');
     iterations = readU32(params, 0);
@@ -378,7 +404,7 @@ export function stringToKey(
   if (iterations < 1 || iterations >= MAX_S2K_ITERATIONS) throw new CryptoError('s2k iteration count out of range');
   let tkey: Uint8Array;
   let key: Uint8Array;
-  if (etype > 18) {
+  if (isRfc8009(etype)) {
     // RFC 8009: PBKDF2 over enctype name || 0x00 || salt, then KDF(tkey, "kerberos").
     const saltp = concat([fromAscii(NAMES[etype]), new Uint8Array(1), salt]);
     tkey = pbkdf2(b, h, password, saltp, iterations, kl);
@@ -409,7 +435,7 @@ export function prf(b: CryptoBackend, etype: number, key: Uint8Array, input: Uin
   const kl = etype & 1 ? 16 : 32;
   if (!isBytes(key) || key.length !== kl) throw new CryptoError('bad key length for enctype ' + etype);
   // RFC 8009: KDF-HMAC-SHA2(key, "prf", hash length, input).
-  if (etype > 18) return kdfHmacSha2(b, h, key, fromAscii('prf'), etype === 19 ? 256 : 384, input);
+  if (isRfc8009(etype)) return kdfHmacSha2(b, h, key, fromAscii('prf'), etype === 19 ? 256 : 384, input);
   // RFC 3962 section 6: E(DK(key, "prf"), truncate16(SHA-1(input))).
   const kprf = dk(b, key, fromAscii('prf'), kl);
   const out = b.aesCbcEncrypt(kprf, ZERO_IV, b.sha1(input).subarray(0, 16));

@@ -5,6 +5,7 @@ export type { EnctypeProfile } from './enctypes.ts';
 export {
   ETYPE,
   CKSUMTYPE,
+  hasEnctype,
   getProfile,
   getProfileByChecksumType,
   supportedEtypes,
