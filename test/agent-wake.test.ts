@@ -152,6 +152,32 @@ test('KRB_AP_ERR_SKEW from the KDC: adopt its stime and pre-authenticate again',
   assert.equal(w.agent.counters.sessionsEstablished, 1);
 });
 
+test('KRB_AP_ERR_SKEW from the KDC is unauthenticated: a forged one moves the clock only until the AS exchange fails', () => {
+  const w = makeWorld({ timers: { kdcTimeoutMs: 1000, kdcRetries: 1 } });
+  w.kdc.silent = 1000; // the real KDC never answers; only the forger does
+  w.sc.wakeUp();
+  const asReq = w.net.log.filter((p) => p.to === '10.0.0.3' && p.toPort === 88).pop()!;
+  const tenYears = 10 * 365 * 86400 * 1000;
+  const stime = w.clock.now() + tenYears;
+  const sname = K.decodeAsReq(asReq.data).reqBody.sname!;
+  const forged = K.encodeKrbError({ stime: Math.floor(stime / 1000) * 1000, susec: 0, errorCode: K.KRB_AP_ERR_SKEW, realm: REALM, sname });
+  w.net.inject('10.0.0.3', 88, asReq.from, asReq.fromPort, forged);
+  assert.equal(w.agent.counters.skewAdopted, 1, 'adopted for the retry');
+  assert.ok(w.agent.offsetMs > tenYears - 5000, 'offset during the retry: ' + w.agent.offsetMs);
+  w.clock.advance(10000);
+  assert.equal(w.agent.counters.kdcFailures, 1);
+  assert.ok(Math.abs(w.agent.offsetMs) < 5000, 'the clock went back when no AS-REP confirmed it: ' + w.agent.offsetMs);
+});
+
+test('KRB_AP_ERR_SKEW from the KDC, then its AS-REP: the authenticated authtime sets the clock', () => {
+  const w = makeWorld();
+  w.kdc.offsetMs = -2 * 3600 * 1000;
+  w.sc.offsetMs = -2 * 3600 * 1000;
+  w.sc.wakeUp();
+  assert.equal(w.agent.counters.sessionsEstablished, 1);
+  assert.ok(Math.abs(w.agent.offsetMs + 2 * 3600 * 1000) < 2000, 'offset from the AS-REP: ' + w.agent.offsetMs);
+});
+
 test('KDC unreachable: AS-REQ retransmitted, then the pending session aborts', () => {
   const w = makeWorld({ timers: { kdcTimeoutMs: 1000, kdcRetries: 2 } });
   w.kdc.silent = 1000;

@@ -568,6 +568,8 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
     } else if (code === KRB_AP_ERR_SKEW && !sc.asSkewAdopted) {
       sc.asSkewAdopted = true;
       // From the KDC's address and port: a board without a clock starts in 1970, so no bound.
+      // A KRB-ERROR is not authenticated, so the offset holds only for the retry: asEnd keeps
+      // it only when an AS-REP sealed in our key (and nonce) confirms the KDC's time.
       adoptSkew(a, err, 1 / 0);
       return asRequest(a, sc, c.keys[0]);
     }
@@ -998,6 +1000,14 @@ function asEnd(a: CtaAgent, sc: ScState, tk: TicketEntry | null, why: string): v
   sc.asInFlight = false;
   sc.asRequestBytes = null;
   const timers = a.agentConfig.timers;
+  if (sc.asSkewAdopted) {
+    // The clock moved on an unauthenticated KRB_AP_ERR_SKEW: the AS-REP's authtime (the KDC's
+    // clock, authenticated) now sets it; with no AS-REP the clock goes back.
+    sc.asSkewAdopted = false;
+    if (tk) a.offsetMs = floor(tk.authtime - platformNow(a));
+    else a.offsetMs = a.offsetBeforeSkew;
+    a.lastAuthUsec = 0;
+  }
   if (tk) {
     sc.ticket = tk;
     a.counterValues[C_TICKETS_CACHED]++;
