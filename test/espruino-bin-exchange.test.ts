@@ -179,6 +179,9 @@ async function exchangeOn(mode: 'ram' | 'flash', sample: boolean, bundle: string
     const cpu: number[] = [];
     const N = 3;
     for (let i = 0; i < N; i++) {
+      // The agent answers at most 4 triggers per SC per second (the rest are dropped as
+      // rate_limited, and this mock SC does not retry as a real one does): pace them.
+      await new Promise((r) => setTimeout(r, 300));
       c0 = cpuNs(it.child.pid!);
       t0 = Date.now();
       sc.wakeUp();
