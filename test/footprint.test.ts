@@ -15,7 +15,7 @@ import { formatFit, storageFit, typicalConfig } from '../host-tools/build/capaci
 import { dictionaryPathFor, expandText, loadDictionary } from '../host-tools/build/text.ts';
 
 /** Measured puckjs image + typical config + headers (target 32,768 B, missed). */
-const PUCKJS_STORED_MAX = 37_100;
+const PUCKJS_STORED_MAX = 34_200;
 
 /** Functions only the KDC or SC run; tree-shaking must keep them out of the firmware. */
 const NOT_IN_FIRMWARE = [
