@@ -153,7 +153,8 @@ test('KRB_AP_ERR_SKEW from the KDC: adopt its stime and pre-authenticate again',
 });
 
 test('KRB_AP_ERR_SKEW from the KDC is unauthenticated: a forged one moves the clock only until the AS exchange fails', () => {
-  const w = makeWorld({ timers: { kdcTimeoutMs: 1000, kdcRetries: 1 } });
+  // No ticket prefetch: its randomly timed AS exchange would add a second KDC failure.
+  const w = makeWorld({ timers: { kdcTimeoutMs: 1000, kdcRetries: 1 }, prefetchTicket: false });
   w.kdc.silent = 1000; // the real KDC never answers; only the forger does
   w.sc.wakeUp();
   const asReq = w.net.log.filter((p) => p.to === '10.0.0.3' && p.toPort === 88).pop()!;
