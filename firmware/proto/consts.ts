@@ -74,3 +74,10 @@ export const SERIAL_ADDRESS = 'serial';
 
 /** AS-REQ till: one day after now (agent/kdc.ts). */
 export const AS_TILL_MS = 86400000;
+
+/** The KerberosTime range (years 0000..9999), ms since 1970: 0000-01-01T00:00:00Z and 10000-01-01T00:00:00Z (exclusive). */
+export const KERBEROS_TIME_MIN_MS = -62167219200000;
+export const KERBEROS_TIME_END_MS = 253402300800000;
+/** The pktc timestamp range (YY = 1950..2049), ms since 1970: 1950-01-01T00:00:00Z and 2050-01-01T00:00:00Z (exclusive). */
+export const PKTC_TIME_MIN_MS = -631152000000;
+export const PKTC_TIME_END_MS = 2524608000000;

@@ -20,7 +20,7 @@
 
 import { DecodeError } from './errors.ts';
 
-import { DER_MAX_INPUT as MAX_INPUT, DER_MAX_DEPTH as MAX_DEPTH, DER_MAX_ITEMS as MAX_ITEMS } from './consts.ts';
+import { DER_MAX_INPUT as MAX_INPUT, DER_MAX_DEPTH as MAX_DEPTH, DER_MAX_ITEMS as MAX_ITEMS, KERBEROS_TIME_END_MS, KERBEROS_TIME_MIN_MS } from './consts.ts';
 export { MAX_INPUT, MAX_DEPTH, MAX_ITEMS };
 
 // Identifier octets used by Kerberos.
@@ -221,7 +221,7 @@ export function decodeAll<T>(bytes: Uint8Array, what: string, fn: (r: DerReader)
  * second (a fraction of a millisecond before 1970 is first cut toward zero, as Date does).
  */
 export function formatKerberosTime(ms: number): string {
-  if (typeof ms != 'number' || !(ms >= -62167219200000 && ms < 253402300800000)) throw new Error('KerberosTime ' + ms + ' out of range');
+  if (typeof ms != 'number' || !(ms >= KERBEROS_TIME_MIN_MS && ms < KERBEROS_TIME_END_MS)) throw new Error('KerberosTime ' + ms + ' out of range');
   // "YYYY-MM-DDTHH:MM:SS.sssZ", read from its end: Espruino does not pad years below 1000.
   const d = new Date(ms).toISOString();
   let out = ('000' + d.slice(0, -20)).slice(-4);
@@ -243,7 +243,7 @@ export function parseKerberosTime(s: string): number {
   // (Espruino takes year 0000 month 00 to year -1, 9999-12-32 to year 10000: not
   // formatted, refused; NaN, Node's answer to such dates, fails the same test.)
   const ms = Date.parse(iso + 'Z');
-  return ms >= -62167219200000 && ms < 253402300800000 && formatKerberosTime(ms) === s ? ms : NaN;
+  return ms >= KERBEROS_TIME_MIN_MS && ms < KERBEROS_TIME_END_MS && formatKerberosTime(ms) === s ? ms : NaN;
 }
 
 /** parseKerberosTime of the 15 bytes at b[o]. */

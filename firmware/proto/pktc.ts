@@ -35,6 +35,8 @@ import {
   SNMP_ENGINE_ID_MIN,
   SNMP_ENGINE_ID_MAX,
   SNMP_USER_MAX,
+  PKTC_TIME_END_MS,
+  PKTC_TIME_MIN_MS,
 } from './consts.ts';
 
 // The protocol numbers have one home, consts.ts (plain constants, which the minifier
@@ -296,7 +298,7 @@ export function timestampToMs(s: string): number {
 
 /** Milliseconds since 1970 (1950..2049, floored to the second) to `YYMMDDhhmmssZ`. */
 export function msToTimestamp(ms: number): string {
-  if (typeof ms != 'number' || !(ms >= -631152000000 && ms < 2524608000000)) fail('timestamp ' + ms + ' outside 1950..2049');
+  if (typeof ms != 'number' || !(ms >= PKTC_TIME_MIN_MS && ms < PKTC_TIME_END_MS)) fail('timestamp ' + ms + ' outside 1950..2049');
   return formatKerberosTime(ms).slice(2);
 }
 

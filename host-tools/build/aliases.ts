@@ -109,7 +109,11 @@ export function aliasBuiltins(code: string): string {
 
   const fresh = freshNames(code);
   const byWhat = new Map<string, Use[]>();
-  for (const u of [...members, ...plain]) byWhat.set(u.what, [...(byWhat.get(u.what) ?? []), u]);
+  for (const u of [...members, ...plain]) {
+    const list = byWhat.get(u.what);
+    if (list) list.push(u);
+    else byWhat.set(u.what, [u]);
+  }
   const alias = new Map<string, string>();
   for (const [what, list] of [...byWhat.entries()].sort((a, b) => b[1].length * b[0].length - a[1].length * a[0].length)) {
     const name = fresh();

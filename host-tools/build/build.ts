@@ -483,6 +483,7 @@ export async function buildFirmware(opts: BuildOptions): Promise<BuildResult> {
   const outName = opts.outName ?? (stem === 'main' ? `${cfg.board}.js` : `${cfg.board}-${stem}.js`);
   const errorCodes: { [code: string]: string } = {};
   const shortErrors = opts.shortErrors ?? true;
+  const minify = opts.minify ?? true;
   let result: esbuild.BuildResult & { outputFiles: esbuild.OutputFile[] };
   try {
     result = await esbuild.build({
@@ -492,7 +493,7 @@ export async function buildFirmware(opts: BuildOptions): Promise<BuildResult> {
       format: 'iife',
       platform: 'neutral',
       target: 'es2015',
-      minify: opts.minify ?? true,
+      minify,
       // The map is only read to say which module each byte of the final bundle came from.
       sourcemap: 'external',
       outfile: join(outDir, outName),
@@ -505,7 +506,7 @@ export async function buildFirmware(opts: BuildOptions): Promise<BuildResult> {
       define: boardDefines(cfg),
       plugins: shortErrors ? [noBareImports, shortErrorsPlugin(errorCodes)] : [noBareImports],
       // Firmware-only property names become short ones (mangle.ts says which and why).
-      mangleProps: (opts.minify ?? true) ? mangleablePropsRegex(REPO_ROOT) : undefined,
+      mangleProps: minify ? mangleablePropsRegex(REPO_ROOT) : undefined,
     });
   } catch (e) {
     const failure = e as esbuild.BuildFailure;
@@ -520,14 +521,14 @@ export async function buildFirmware(opts: BuildOptions): Promise<BuildResult> {
   let bundled = jsOut.text;
   // A second minifier pass: terser's compressor (several passes, safe transforms only)
   // finds what esbuild's single pass leaves (measured: about 1 KB of a 42 KB image).
-  if (opts.minify ?? true) {
+  if (minify) {
     const t = await terserMinify(bundled, { ecma: 2015, compress: { passes: 2, keep_fargs: false }, mangle: true, format: { ascii_only: true }, sourceMap: { content: sourceMap } });
     if (typeof t.code !== 'string' || typeof t.map !== 'string') throw new Error(`terser gave no output for board ${cfg.board}`);
     bundled = t.code;
     sourceMap = t.map;
   }
   // Frequent built-ins get one local name each (aliases.ts) when minifying.
-  const code = (opts.minify ?? true) ? aliasBuiltins(espruinoFixups(bundled)) : espruinoFixups(bundled);
+  const code = minify ? aliasBuiltins(espruinoFixups(bundled)) : espruinoFixups(bundled);
   mkdirSync(outDir, { recursive: true });
   const path = join(outDir, outName);
   writeFileSync(path, code);
