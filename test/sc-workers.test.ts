@@ -158,6 +158,13 @@ test('cta sc --workers 2: server- and client-initiated exchanges on both workers
     // Kill worker 0: it is restarted, keeps its registrations (its state file) and serves again.
     const old = st2.workers[0];
     process.kill(old.pid, 'SIGKILL');
+    // Calls that reach the dying worker's IPC channel must fail softly (that worker shows
+    // as down), never take the primary with them: this once crashed the primary in CI.
+    for (let i = 0; i < 10; i++) {
+      const burst = await Promise.all(Array.from({ length: 10 }, () => api(sc, 'GET', '/status')));
+      for (const s of burst) assert.equal(s.workers.length, 2);
+      await new Promise((r) => setTimeout(r, 5));
+    }
     const st3 = await until2(async () => {
       const s = await api(sc, 'GET', '/status');
       return s.workers[0].up && s.workers[0].pid !== old.pid ? s : null;

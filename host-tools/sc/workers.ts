@@ -227,6 +227,13 @@ export async function startScWorkers(opts: WorkerPoolOptions): Promise<WorkerPoo
           log(m.event, { ...m.fields, worker: w.index });
         }
       });
+      // A send to a worker that has just died fails asynchronously with an 'error' event
+      // on the child (ERR_IPC_CHANNEL_CLOSED); unhandled, that would take the primary down
+      // with it. The failed call itself is rejected by send's callback in call().
+      proc.on('error', (e) => log('internal_error', { worker: w.index, error: `worker channel: ${e.message}` }));
+      proc.on('disconnect', () => {
+        if (w.proc === proc) w.up = false;
+      });
       proc.on('exit', (code, signal) => {
         if (w.proc !== proc) return;
         w.up = false;
@@ -281,9 +288,15 @@ export async function startScWorkers(opts: WorkerPoolOptions): Promise<WorkerPoo
     const w = ws[k];
     await whenUp(w);
     return new Promise<T>((resolve, reject) => {
+      const proc = w.proc;
+      if (!proc || !proc.connected) return reject(new Error(`SC worker ${w.index} is not running (restarting)`));
       const id = ++callId;
       w.calls.set(id, { resolve, reject });
-      (w.proc as ChildProcess).send({ t: 'call', id, method, args });
+      proc.send({ t: 'call', id, method, args }, (e) => {
+        if (!e || !w.calls.has(id)) return;
+        w.calls.delete(id);
+        reject(new Error(`SC worker ${w.index} is not running (${e.message})`));
+      });
     });
   }
   const all = <T>(method: string, args: unknown[] = []) => Promise.all(ws.map((w) => call<T>(w.index, method, args)));
@@ -325,11 +338,13 @@ export async function startScWorkers(opts: WorkerPoolOptions): Promise<WorkerPoo
       }
     }
     const w = ws[k];
-    if (!w.up || !w.proc) {
+    if (!w.up || !w.proc || !w.proc.connected) {
       count('worker_down');
       return;
     }
-    w.proc.send({ t: 'dgram', b: msg, a: r.address, p: r.port });
+    w.proc.send({ t: 'dgram', b: msg, a: r.address, p: r.port }, (e) => {
+      if (e) count('worker_down');
+    });
   });
   sock.on('error', (e) => log('internal_error', { error: `public UDP socket: ${e.message}` }));
   function sweepAffinity(now: number, force: boolean): void {
