@@ -29,7 +29,8 @@ export interface Dictionary {
   text: { [code: string]: string };
 }
 
-const CODE = /[a-z][a-z0-9-]*#\d+/g;
+// "#512" (the build's numbered texts) or "cfg#5" (a module numbering its own checks).
+const CODE = /(?:[a-z][a-z0-9-]*)?#\d+/g;
 
 /** Reads <board>.dict.json (or returns an empty dictionary when there is none). */
 export function loadDictionary(path: string): Dictionary {
