@@ -14,7 +14,7 @@ import { loadBoard, type BoardConfig } from './boards.ts';
 import { checkSubset, type Violation } from './subset-check.ts';
 import { pretokenise } from './image.ts';
 import { mangleablePropsRegex } from './mangle.ts';
-import { DROPPED, SLOT, dictionaryPathFor } from './text.ts';
+import { DROPPED, SLOT, counterNameLists, dictionaryPathFor } from './text.ts';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DEFAULT_ENTRY = 'firmware/main.ts';
@@ -89,6 +89,7 @@ export function boardDefines(cfg: BoardConfig): { [name: string]: string } {
     BOARD_SERIAL: JSON.stringify(!!cfg.transports.serial),
     BOARD_WIFI: JSON.stringify(!!cfg.transports.wifi),
     BOARD_SIGNALING: JSON.stringify(cfg.features.signaling),
+    BOARD_COUNTER_NAMES: JSON.stringify(cfg.features.counterNames !== false),
     // Kerberos enctypes (firmware/proto/crypto/enctypes.ts): the list, and whether a
     // family is on the board at all, so the other family's key derivation folds away.
     BOARD_ENCTYPES: JSON.stringify(cfg.enctypes),
@@ -528,7 +529,8 @@ export async function buildFirmware(opts: BuildOptions): Promise<BuildResult> {
       logLevel: 'silent',
       absWorkingDir: REPO_ROOT,
       tsconfig: join(REPO_ROOT, 'tsconfig.json'),
-      define: boardDefines(cfg),
+      // BUILD_LABELS: whether error messages keep their field labels (proto/krb5-schema.ts LABELS).
+      define: { ...boardDefines(cfg), BUILD_LABELS: String(!shortErrors) },
       plugins: shortErrors ? [noBareImports, shortErrorsPlugin(errorCodes)] : [noBareImports],
       // Firmware-only property names become short ones (mangle.ts says which and why).
       mangleProps: minify ? mangleablePropsRegex(REPO_ROOT) : undefined,
@@ -560,7 +562,8 @@ export async function buildFirmware(opts: BuildOptions): Promise<BuildResult> {
   const image = pretokenise(code);
   const imagePath = path.replace(/\.js$/, '') + '.img';
   writeFileSync(imagePath, image);
-  if (shortErrors) writeFileSync(dictionaryPathFor(path), JSON.stringify({ board: cfg.board, text: errorCodes }, null, 1) + '\n');
+  // The counter and drop-reason names go with the texts (a board may report its counters as numbers).
+  if (shortErrors) writeFileSync(dictionaryPathFor(path), JSON.stringify({ board: cfg.board, text: errorCodes, counters: counterNameLists() }, null, 1) + '\n');
   const modules = bytesPerModule(bundled, sourceMap);
   return { board: cfg.board, entry, path, bytes: Buffer.byteLength(code), imagePath, imageBytes: image.length, violations: checkSubset(code), modules, errorCodes };
 }
