@@ -13,13 +13,9 @@ import { buildFirmware, firmwareModules, labelFunctions } from '../host-tools/bu
 import { listBoards, loadBoard } from '../host-tools/build/boards.ts';
 import { formatFit, storageFit, typicalConfig } from '../host-tools/build/capacity.ts';
 import { dictionaryPathFor, loadDictionary } from '../host-tools/build/text.ts';
+import { carriesCode } from './helpers/codes.ts';
 
 /** Functions only the KDC or SC run; tree-shaking must keep them out of the firmware. */
-/** Whether a bundle carries text code c ("#512"): as a string, or as the bare number a throw helper takes. */
-function carriesCode(code: string, c: string): boolean {
-  return code.includes(`"${c}"`) || code.includes(`"${c}{"`) || new RegExp(`\\(${c.slice(1)}\\)|\\("${c.slice(1)}\\{`).test(code);
-}
-
 const NOT_IN_FIRMWARE = [
   'pbkdf2',
   'stringToKey',
