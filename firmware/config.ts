@@ -138,9 +138,10 @@ function list(v: unknown, min: number, max: number, check: number): unknown[] {
 }
 
 /**
- * Whole numbers from one table "name min max default boardKey,...": row i is src[first + i]
+ * Whole numbers from one table "name min max default [boardKey],...": row i is src[first + i]
  * (failure check + i), stored as dst[name]; null is the default, which a board value
- * (board[boardKey]) replaces unless it is absent, or 0 where 0 is out of range ("not set").
+ * (board[boardKey], for a row that names one) replaces unless it is absent, or 0 where 0
+ * is out of range ("not set").
  * A string split at decode time: the table costs no interpreter variables while the agent runs.
  */
 function ints(rows: string, src: unknown[], first: number, dst: Obj, board: Obj, check: number): void {
@@ -202,7 +203,7 @@ export function decodeConfig(bytes: Uint8Array, defaults?: ConfigDefaults): CtaC
   cfg.scs = scs;
   cfg.kdc = { address: text(a[5], 255, 17), port: num(a[6], 1, 65535, 18) };
   // slots: the board's number replaces the default 4.
-  ints('listenPort 0 65535 1293 -,signalingPort 0 65535 2427 -,slots 1 64 4 slots', a, 7, cfg, d, 19);
+  ints('listenPort 0 65535 1293,signalingPort 0 65535 2427,slots 1 64 4 slots', a, 7, cfg, d, 19);
   cfg.transport = num(a[10], 0, 1, 22) ? 'serial' : 'udp';
   if (typeof a[11] !== 'boolean') fail(23);
   if (typeof a[12] !== 'boolean') fail(24);
@@ -235,9 +236,9 @@ export function decodeConfig(bytes: Uint8Array, defaults?: ConfigDefaults): CtaC
   // TIMER_ROWS: timers [1..11], failures cfg#35-45.
   ints(
     'abortMs 1 600000 3000 solicitedTimeoutMs,unsolicitedBaseMs 1 600000 500 unsolicitedInitialMs,' +
-      'unsolicitedRetries 0 16 5 unsolicitedRetries,skewSec 1 86400 300 clockSkewSec,ticketRefreshMarginSec 0 86400 300 -,' +
-      'kdcTimeoutMs 1 600000 1500 -,kdcRetries 0 8 2 -,prefetchDelayMs 1 600000 2000 -,prefetchRetryMs 1 600000 5000 -,' +
-      'prefetchRetries 0 16 4 -,prefetchPeriodSec 1 86400 600 -',
+      'unsolicitedRetries 0 16 5 unsolicitedRetries,skewSec 1 86400 300 clockSkewSec,ticketRefreshMarginSec 0 86400 300,' +
+      'kdcTimeoutMs 1 600000 1500,kdcRetries 0 8 2,prefetchDelayMs 1 600000 2000,prefetchRetryMs 1 600000 5000,' +
+      'prefetchRetries 0 16 4,prefetchPeriodSec 1 86400 600',
     t,
     1,
     timers,

@@ -73,6 +73,11 @@ test('Wake Ups are rate-limited per SC (counted), and a flood of 200/s costs at 
   w.clock.advance(1000);
   for (let i = 0; i < 10; i++) w.net.inject(SC, 6000 + i, CTA, 1293, wake(0x9000 + i));
   assert.equal(w.agent.counters.wakeUps, 8, 'four more in the next second');
+  // A clock set back (as after set-time or a skew adopted) starts a new window at once,
+  // instead of rate-limiting everything until the clock passes the old window's start.
+  w.clock.t -= 400000;
+  for (let i = 0; i < 10; i++) w.net.inject(SC, 7000 + i, CTA, 1293, wake(0xa000 + i));
+  assert.equal(w.agent.counters.wakeUps, 12, 'four in the first second after the clock went back');
 
   // Bounded work: with a ticket cached, 1,000 forged Wake Ups at 200/s from the SC's address
   // (any port: the CTA was provisioned without one) over 5 s.

@@ -800,8 +800,11 @@ function rx(a: CtaAgent, ch: number, data: Uint8Array, address: string, port: nu
   if (data[1] !== DOI_IPSEC) return D_UNSUPPORTED_DOI;
   // At most 4 triggers per second per SC get past here (an AP Request, or a Rekey's HMAC, each):
   // the work and the reply bytes a flood can cause are bounded, the rest counted.
+  // A clock set back (set-time, an adopted skew) starts a new window too: otherwise the
+  // window would not restart until the clock passed its start again.
   const now = platformNow(a);
-  if (!(now - sc.triggerWindowStart < 1000)) {
+  const sinceWindowStart = now - sc.triggerWindowStart;
+  if (!(sinceWindowStart >= 0 && sinceWindowStart < 1000)) {
     sc.triggerWindowStart = now;
     sc.triggerCount = 0;
   }
