@@ -4,12 +4,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import dgram from 'node:dgram';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSc, type EstablishedEvent, type ScServer } from '../host-tools/sc/server.ts';
+import { looseFolder } from '../host-tools/sc/control.ts';
 import { ManualClock } from '../host-tools/sc/clock.ts';
 import { run } from '../host-tools/sc/cli.ts';
 import { encodeKeytab } from '../firmware/proto/keytab.ts';
@@ -446,5 +447,40 @@ test('control API input: bad limit/offset -> 400, long principal -> 400, registr
     assert.equal(sc.size, 2);
   } finally {
     await sc.close();
+  }
+});
+
+test('a control token folder others can write to (group/world, no sticky bit) is reported at start, with what to do', async () => {
+  const d = mkdtempSync(join(tmpdir(), 'sc-token-dir-'));
+  try {
+    const file = join(d, 'sc.db.token');
+    chmodSync(d, 0o700);
+    assert.equal(looseFolder(file), null);
+    chmodSync(d, 0o1777); // like /tmp: others cannot rename or delete our file
+    assert.equal(looseFolder(file), null);
+    chmodSync(d, 0o775);
+    assert.match(looseFolder(file) ?? '', /writable by its group \(mode 775\).*chmod go-w/);
+    chmodSync(d, 0o777);
+    assert.match(looseFolder(file) ?? '', /writable by every user \(mode 777\)/);
+    // The SC says so once, at start, and still writes the token 0600.
+    const events: { event: string; fields: { [k: string]: unknown } }[] = [];
+    const sc = await startSc({
+      principal: SC_PRINCIPAL,
+      keytab: [serviceEntry()],
+      listen: { host: '127.0.0.1', port: 0 },
+      control: { host: '127.0.0.1', port: 0, tokenFile: file },
+      log: (event: string, fields: { [k: string]: unknown }) => events.push({ event, fields }),
+    } as Parameters<typeof startSc>[0]);
+    try {
+      const w = events.filter((e) => e.event === 'control_token_folder');
+      assert.equal(w.length, 1, JSON.stringify(events.map((e) => e.event)));
+      assert.match(String(w[0].fields.warning), /every user/);
+      assert.equal(statSync(file).mode & 0o777, 0o600);
+    } finally {
+      await sc.close();
+    }
+  } finally {
+    chmodSync(d, 0o700);
+    rmSync(d, { recursive: true, force: true });
   }
 });

@@ -18,7 +18,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP, type AddressInfo } from 'node:net';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { closeSync, fchmodSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname, resolve as resolvePath } from 'node:path';
 import type { CtaRecord } from './registry.ts';
 
 /** What the control API needs from the SC (ScServer implements it). */
@@ -84,6 +85,24 @@ export function writeTokenFile(file: string, token: string): void {
     closeSync(fd);
   }
   renameSync(tmp, file);
+}
+
+/**
+ * Why the folder of the token file lets other users replace or delete it (group or world
+ * writable without the sticky bit, as /tmp has), or null. The token stays unreadable to them
+ * (0600); a swapped or deleted file only locks `cta sc` clients out. The SC does not change
+ * the mode of a folder it did not make: it says so, once, at start.
+ */
+export function looseFolder(file: string): string | null {
+  const dir = dirname(resolvePath(file));
+  let mode: number;
+  try {
+    mode = statSync(dir).mode;
+  } catch {
+    return null;
+  }
+  if (!(mode & 0o022) || mode & 0o1000) return null;
+  return `the control token's folder ${dir} is writable by ${mode & 0o002 ? 'every user' : 'its group'} (mode ${(mode & 0o7777).toString(8)}): another user can replace or delete the token file and lock cta sc clients out; chmod go-w it or use --state in a private folder`;
 }
 
 /** The token in `file` (first line), or null if there is no such file. */
@@ -298,6 +317,8 @@ export function startControl(
           server.close();
           return reject(new ControlRefused(`cannot write the control token file ${listen.tokenFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`));
         }
+        const loose = looseFolder(listen.tokenFile);
+        if (loose) log('control_token_folder', { warning: loose });
       }
       resolve({
         address: { host: a.address, port: a.port },
