@@ -170,7 +170,7 @@ export function report(r: BenchResults): string {
             : ''),
       );
     }
-    if (!f.espruino) out.push(`Espruino figures skipped: ${f.espruinoSkipped}`);
+    if (!f.espruino) out.push(`Espruino ${f.espruinoFlash ? 'code-in-RAM ' : ''}figures skipped: ${f.espruinoSkipped}`);
   }
   if (r.targets.length) {
     out.push('', 'Targets');
