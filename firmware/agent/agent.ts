@@ -389,6 +389,17 @@ export class CtaAgent {
     const a = this;
     if (!a.running) return;
     a.counterValues[C_RX]++;
+    if ((typeof BOARD_UDP === 'undefined' || BOARD_UDP) && ch === CH_KM && address !== SERIAL_ADDRESS) {
+      // Key management from a port no SC can send from (every SC pinned to HOST:PORT, none to
+      // this one) is dropped before anything else: a stream of forged Wake Ups costs one loop
+      // each, so a slow board still takes the genuine Wake Up in time (issue 13 item 4).
+      let mayBeSc = false;
+      for (const sc of a.scs) if (!sc.pinnedPort || sc.pinnedPort === port) mayBeSc = true;
+      if (!mayBeSc) {
+        a.counterValues[N_COUNTERS + D_WRONG_ADDRESS]++;
+        return;
+      }
+    }
     let r!: Drop;
     try {
       r = rx(a, ch, data, address, port);

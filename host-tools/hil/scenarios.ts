@@ -464,8 +464,10 @@ const flood: Scenario = {
     check(d('internal') === 0, `${d('internal')} internal errors on the device`);
     check(rx >= (ctx.floodCount + markers) * 0.99, `the device received only ${rx} of ${ctx.floodCount + markers} datagrams`);
     check(accounted === rx, `received ${rx} datagrams, but only ${accounted} were counted as dropped, accepted or markers`);
-    check(d('unknown_sc') >= sent[0] * 0.99 && d('nonce_zero') >= sent[1] * 0.99, `drops: unknown_sc ${d('unknown_sc')}/${sent[0]}, nonce_zero ${d('nonce_zero')}/${sent[1]}`);
-    check(d('wrong_address') >= ((wrongHost ? sent[2] : 0) + sent[3]) * 0.99, `wrong_address ${d('wrong_address')}/${(wrongHost ? sent[2] : 0) + sent[3]}`);
+    // The CTA is provisioned with the SC's HOST:PORT, so everything from another port is dropped
+    // first, as wrong_address, before its principal or nonce is read.
+    const flooded = sent[0] + sent[1] + (wrongHost ? sent[2] : 0) + sent[3];
+    check(d('wrong_address') >= flooded * 0.99, `wrong_address ${d('wrong_address')}/${flooded} (unknown_sc ${d('unknown_sc')}, nonce_zero ${d('nonce_zero')})`);
     check(accepted === 0, `${accepted} spoofed Wake Up(s) from a port other than the SC's were answered`);
     check(s1.slotsInUse <= s1.slots, 'session table over its size');
     const grew = m1.usage - m0.usage;
@@ -492,11 +494,20 @@ const flood: Scenario = {
  */
 const forgedStream: Scenario = {
   name: 'forged-wake-stream',
-  title: 'Wake Ups forged from the SC host at ~200/s: the genuine exchange completes on its first Wake Up, none forged is answered',
+  title: 'Wake Ups forged from the SC host at ~200/s (or half what the device can drop): the genuine exchange completes on its first Wake Up, none forged is answered',
   async run(ctx) {
-    const s0 = await idle(ctx);
+    const idle0 = await idle(ctx);
     const attacker = dgram.createSocket('udp4');
     await new Promise<void>((r) => attacker.bind({ port: 0, address: '127.0.0.1' }, () => r()));
+    const forged = (n: number) => encodeWakeUp({ kmmid: KMMID.WAKE_UP, doi: DOI.IPSEC, serverNonce: 0x20000000 + n, serverPrincipal: ctx.scPrincipal });
+    // How fast this device drops them: 100 at once, timed until counted. A stream faster than
+    // that only queues up in front of the genuine Wake Up (no CTA design can help then), so the
+    // stream runs at 200/s or at half the measured rate, whichever is lower, and says which.
+    const tp = Date.now();
+    for (let i = 0; i < 100; i++) attacker.send(forged(1000000 + i), ctx.device.kmPort, '127.0.0.1');
+    const s0 = await until(ctx, (s) => drops(s, 'wrong_address') - drops(idle0, 'wrong_address') >= 100, ctx.exchangeTimeoutMs * 4, 'the CTA to drop 100 forged Wake Ups');
+    const dropRate = Math.round(100000 / Math.max(1, Date.now() - tp));
+    const rate = Math.min(200, Math.floor(dropRate / 2));
     const answeredToAttacker: number[] = [];
     attacker.on('message', (m) => answeredToAttacker.push(m[0]));
     const wakes: number[] = [];
@@ -506,9 +517,11 @@ const forgedStream: Scenario = {
     let flooding = true;
     let sent = 0;
     const stream = (async () => {
-      // 200/s: 2 every 10 ms.
+      // `rate` per second, in steps of 10 ms.
+      const t0 = Date.now();
       while (flooding) {
-        for (let k = 0; k < 2; k++) attacker.send(encodeWakeUp({ kmmid: KMMID.WAKE_UP, doi: DOI.IPSEC, serverNonce: 0x20000000 + sent++, serverPrincipal: ctx.scPrincipal }), ctx.device.kmPort, '127.0.0.1');
+        const due = Math.floor(((Date.now() - t0) * rate) / 1000);
+        while (sent < due) attacker.send(forged(sent++), ctx.device.kmPort, '127.0.0.1');
         await sleep(10);
       }
     })();
@@ -535,7 +548,9 @@ const forgedStream: Scenario = {
     check(dropped >= 1, 'no forged Wake Up was counted as wrong_address');
     check(c(s1).wakeUps - c(s0).wakeUps === 1, `${c(s1).wakeUps - c(s0).wakeUps} Wake Ups taken (only the genuine one should be)`);
     return {
-      details: [`${sent} forged Wake Ups sent, ${dropped} counted as wrong_address by the CTA; genuine exchange established on its first Wake Up in ${latency} ms`],
+      details: [
+        `device drops forged Wake Ups at about ${dropRate}/s; stream at ${rate}/s${rate < 200 ? ' (half of that: this target is slower than 200/s)' : ''}: ${sent} sent, ${dropped} counted as wrong_address; genuine exchange established on its first Wake Up in ${latency} ms`,
+      ],
     };
   },
 };
