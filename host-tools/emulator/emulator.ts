@@ -19,6 +19,8 @@
 //    says transports.wifi: connect(ssid, {password}, cb) calls back after a tick with
 //    null (or a reason, options.wifi.failTimes times first); getIP(cb) gives 127.0.0.1.
 //    The loopback network is "the WiFi"; Emulator.wifi records what was asked.
+//  - a closed socket's port is free again only after this turn of the event loop (as on
+//    Espruino: binding it at once fails with "Unable to create socket").
 //  - a board port that udpPortMap maps to 0 gets a free host port the first time it is
 //    bound, and that same host port when it is bound again (the firmware re-creating a socket).
 //  - fault injection: Emulator.stallUdp makes a bound UDP socket stop delivering (it drops
@@ -297,6 +299,10 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
   // socket the firmware binds to that board port again (after closing the first) gets the
   // same host port, as on the board.
   const mappedOnce: { [boardPort: number]: number } = {};
+  // Host ports of sockets the firmware closed in this turn of the event loop: as on Espruino
+  // (2v29, measured), a closed socket's port is freed only in a later pass of its idle loop,
+  // and binding it before then fails ("Unable to create socket").
+  const closing = new Set<number>();
   const makeDgram = () => ({
     createSocket(type: unknown, cb?: unknown) {
       const t = typeof type === 'object' && type ? (type as { type?: string }).type : type;
@@ -341,6 +347,10 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
         bound = true;
         const want = Number(port) || 0;
         const mapped = opts.udpPortMap && want in opts.udpPortMap ? (mappedOnce[want] ?? opts.udpPortMap[want]) : want;
+        if (mapped !== 0 && closing.has(mapped)) {
+          log('ERROR: Socket bind failed');
+          throw new G.Error('Unable to create socket');
+        }
         const done = new Promise<void>((res) => {
           sock.once('listening', res);
           sock.once('error', () => res());
@@ -381,6 +391,13 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
         } else doSend();
       };
       api.close = function () {
+        try {
+          const port = sock.address().port;
+          closing.add(port);
+          setImmediate(() => closing.delete(port));
+        } catch {
+          /* not bound */
+        }
         try {
           sock.close();
         } catch {
