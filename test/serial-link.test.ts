@@ -20,22 +20,25 @@ import { startSc, type ScServer } from '../host-tools/sc/server.ts';
 import { attachSerialCta, type SerialCta } from '../host-tools/serial/attach.ts';
 import { parseSerialSpec } from '../host-tools/serial/link.ts';
 import { UsageError } from '../host-tools/args.ts';
+import { counterNameLists } from '../host-tools/build/text.ts';
+import { C_SESSIONS_ESTABLISHED, N_COUNTERS } from '../firmware/agent/counters.ts';
 
 type Ctx = { after: (fn: () => unknown) => void };
 
-let bundlePath: string | null = null;
-async function bundle(): Promise<string> {
-  if (bundlePath) return bundlePath;
+const bundlePaths: { [board: string]: string } = {};
+async function bundle(board = 'emulator'): Promise<string> {
+  if (bundlePaths[board]) return bundlePaths[board];
   const out = mkdtempSync(join(tmpdir(), 'cta-serial-fw-'));
   process.on('exit', () => rmSync(out, { recursive: true, force: true }));
-  const r = await buildFirmware({ board: 'emulator', outDir: out });
+  const r = await buildFirmware({ board, outDir: out });
   assert.deepEqual(r.violations, []);
-  bundlePath = r.path;
-  return bundlePath;
+  // The image, as the board stores it (pretokenised), with its dictionary beside it.
+  bundlePaths[board] = r.imagePath;
+  return r.imagePath;
 }
 
 /** KDC + SC + an emulated serial CTA whose Serial1 is `ctaPty`, the SC attached on `scPty`. */
-async function serialWorld(t: Ctx, ctaPty: string, scPty: string) {
+async function serialWorld(t: Ctx, ctaPty: string, scPty: string, board = 'emulator') {
   const dir = mkdtempSync(join(tmpdir(), 'cta-serial-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const w: KdcWorld = await kdcWorld(dir);
@@ -51,12 +54,12 @@ async function serialWorld(t: Ctx, ctaPty: string, scPty: string) {
   });
   t.after(() => sc.close());
   const cfg = serialCtaConfig(w, { retransmitMs: [400, 800], abortMs: 1600, kdcTimeoutMs: 400, kdcRetries: 4 });
-  const emu: Emulator = await startEmulator({ board: 'emulator', bundlePath: await bundle(), storageDir: join(dir, 'storage'), files: { 'cta.cfg': cfg }, serialPath: ctaPty });
+  const emu: Emulator = await startEmulator({ board, bundlePath: await bundle(board), storageDir: join(dir, 'storage'), files: { 'cta.cfg': cfg }, serialPath: ctaPty });
   t.after(() => emu.stop());
   assert.ok(emu.global.cta, `agent did not start: ${emu.global.ctaError} ${emu.logs.join(' | ')}`);
   assert.equal(emu.global.cta.status().transport, 'serial');
   const events: string[] = [];
-  const cta: SerialCta = await attachSerialCta(sc, `${scPty}:115200`, {
+  const cta: SerialCta = await attachSerialCta(sc, `${scPty}:${loadBoard(board).serial.baud ?? 115200}`, {
     kdc: { host: '127.0.0.1', port: w.kdc.udpPort },
     log: (ev) => events.push(ev),
   });
@@ -122,6 +125,30 @@ test('serial link over a PTY pair: full exchange at 115200 with the KDC relayed 
   // The board names the failed check by number; the host client adds its sentence.
   await assert.rejects(cta.control.provision(new Uint8Array([0xa0])), /bad configuration: cfg#1 \(the file is damaged or incomplete/);
   assert.equal(emu.global.cta.counters.drops.internal, 0);
+});
+
+test('Puck.js image over a PTY at 9600 baud: counters leave the board as numbers, the host names them again', async (t) => {
+  const socat = needTool(t, 'socat');
+  if (!socat) return;
+  const pty: PtyPair = await socatPair(socat);
+  t.after(() => pty.close());
+  const { w, sc, emu, cta } = await serialWorld(t, pty.a, pty.b, 'puckjs');
+  assert.equal(loadBoard('puckjs').features.counterNames, false);
+  assert.equal(cta.link.baud, 9600);
+  await waitFor(() => sc.hasSa(w.ctaPrincipal) && emu.global.cta.status().scs[0].state === 'established', 'the SA on both ends', 30000);
+  // On the board: one list of numbers, counters (C_ order) then drop reasons (D_ order).
+  const raw = emu.global.cta.counters;
+  assert.ok(Array.isArray(raw), `board counters: ${JSON.stringify(raw)}`);
+  assert.equal(raw.length, N_COUNTERS + counterNameLists().drops.length);
+  assert.equal(raw[C_SESSIONS_ESTABLISHED], 1);
+  // Over the control channel the host client names them (status and metrics alike).
+  const m = await cta.control.metrics();
+  assert.equal(m.counters.sessionsEstablished, 1);
+  assert.ok(m.counters.asExchanges >= 1, JSON.stringify(m.counters));
+  assert.equal(m.counters.drops.internal, 0);
+  const st = await cta.control.status();
+  assert.equal(st.agent.counters.sessionsEstablished, 1);
+  assert.equal(st.agent.scs[0].state, 'established');
 });
 
 /** Forwards bytes between two ports frame by frame (split at SLIP END), with noise between frames and bit flips in chosen frames. */

@@ -10,7 +10,7 @@ import { buildFirmware } from '../host-tools/build/build.ts';
 import { DROPPED, SLOT, dictionaryPathFor, expandLine, expandText, loadDictionary } from '../host-tools/build/text.ts';
 import { startEmulator } from '../host-tools/emulator/emulator.ts';
 
-const dict = { text: { 'main#4': `CTA: cannot start: ${SLOT}. Idle.`, 'cfg#2': 'kdc.port must be 1-65535', 'der#7': `DER: length ${DROPPED} too long`, 'two#1': `a ${SLOT} b ${SLOT} c`, 'agent#8': 'established' } };
+const dict = { text: { 'main#4': `CTA: cannot start: ${SLOT}. Idle.`, 'cfg#2': 'kdc.port must be 1-65535', 'der#7': `DER: length ${DROPPED} too long`, 'two#1': `a ${SLOT} b ${SLOT} c`, 'agent#8': 'established', '#512': `DER: tag ${DROPPED}`, '#1704': `CTA: cannot start: ${SLOT}. Idle.` } };
 
 test('expandText: codes, values in braces (nested, several), unknown codes and unbalanced braces left alone', () => {
   assert.equal(expandText('main#4{cfg#2}', dict), 'CTA: cannot start: kdc.port must be 1-65535. Idle.');
@@ -19,6 +19,10 @@ test('expandText: codes, values in braces (nested, several), unknown codes and u
   assert.equal(expandText('der#7', dict), `DER: length ${DROPPED} too long`);
   assert.equal(expandText('nope#1 and main#4{open', dict), 'nope#1 and ' + `CTA: cannot start: ${DROPPED}. Idle.` + '{open');
   assert.equal(expandText('no codes here', dict), 'no codes here');
+  // The build's numbered codes have no module name: "#512", "#1704{..}", also inside a word.
+  assert.equal(expandText('#512', dict), `DER: tag ${DROPPED}`);
+  assert.equal(expandText('cta.#1704{#512}', dict), `cta.CTA: cannot start: DER: tag ${DROPPED}. Idle.`);
+  assert.equal(expandText('#5120 #51', dict), '#5120 #51');
 });
 
 test('expandLine: a JSON log line stays JSON with its strings expanded; other lines are text', () => {
@@ -40,7 +44,12 @@ test('a board bundle carries codes, not its texts; the emulator prints the texts
     assert.ok(Object.values(d.text).some((v) => v.includes(text.replace(/"/g, ''))), `"${text}" is not in the dictionary`);
   }
   // Every code in the bundle is in the dictionary.
-  for (const m of code.matchAll(/"([a-z][a-z0-9-]*#\d+)\{?"/g)) assert.ok(m[1] in d.text, m[1]);
+  let seen = 0;
+  for (const m of code.matchAll(/"((?:[a-z][a-z0-9-]*)?#\d+)\{?"/g)) {
+    seen++;
+    assert.ok(m[1] in d.text, m[1]);
+  }
+  assert.ok(seen > 10, `only ${seen} codes found in the bundle`);
   const emu = await startEmulator({ board: 'emulator', bundlePath: r.imagePath, storageDir: join(dir, 'st') });
   try {
     const line = await emu.waitForLog(/no configuration/, 5000);
@@ -50,7 +59,7 @@ test('a board bundle carries codes, not its texts; the emulator prints the texts
   }
   const raw = await startEmulator({ board: 'emulator', bundlePath: r.imagePath, storageDir: join(dir, 'st2'), dictionary: null });
   try {
-    assert.match(await raw.waitForLog(/#\d+/, 5000), /^main#\d+\{cta\.cfg\}$/);
+    assert.match(await raw.waitForLog(/#\d+/, 5000), /^#\d+\{cta\.cfg\}$/);
   } finally {
     await raw.stop();
   }

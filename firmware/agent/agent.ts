@@ -159,6 +159,7 @@ import {
 // drops the code a board cannot use (a module-level const would not fold in a module
 // with imports); outside a bundle (host tools, unit tests) everything is kept.
 declare const BOARD_UDP: boolean;
+declare const BOARD_COUNTER_NAMES: boolean;
 // Protected signaling (ESP + NCS, proto/esp.ts) is a board feature (board-configs
 // "features"): a board built without it drops signaling datagrams as esp_no_sa.
 declare const BOARD_SIGNALING: boolean;
@@ -414,8 +415,18 @@ export class CtaAgent {
     arm(a);
   }
 
-  /** The counters by name (a fresh object: AgentCounters, drops by reason). */
+  /**
+   * The counters by name (a fresh object: AgentCounters, drops by reason). On a board whose
+   * counter names live in the build's dictionary (board config `features.counterNames`
+   * false), the plain list of values instead, counters (C_ order) then drops (D_ order):
+   * the host tools name them again (host-tools/build/text.ts nameCounters).
+   */
   get counters(): AgentCounters {
+    if (!(typeof BOARD_COUNTER_NAMES === 'undefined' || BOARD_COUNTER_NAMES)) {
+      const values: number[] = [];
+      for (let i = 0; i < this.counterValues.length; i++) values.push(this.counterValues[i]);
+      return values as unknown as AgentCounters;
+    }
     // One list: the counters (C_ order), then the drop reasons (D_ order).
     const names = counterNames();
     const c: { [k: string]: unknown } = {};

@@ -131,3 +131,12 @@ export type KrbTable = string & { readonly krbTable: true };
 export type KrbSchema = KrbType | KrbListType | KrbTable;
 /** The kind of a field: a primitive or a Kerberos type. */
 export type KrbKind = typeof INT | typeof UINT | typeof MICROSECONDS | typeof KSTRING | typeof OCTETS | typeof TIME | typeof FLAGS | typeof PVNO_FIELD | typeof MSG_TYPE | KrbType;
+
+declare const BUILD_LABELS: boolean;
+/**
+ * Whether field labels exist (host code, long-error builds). A version (PVNO_FIELD) or
+ * message-type (MSG_TYPE) field is checked on decode and never stored, so its name in a
+ * table is only a label for error messages; a board's short-error build drops those labels,
+ * and the tables there write such names as '' (about 80 bytes of image).
+ */
+export const LABELS = typeof BUILD_LABELS === 'undefined' || BUILD_LABELS;

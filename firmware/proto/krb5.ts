@@ -61,6 +61,7 @@ import {
   TIME,
   TRANSITED_ENCODING,
   UINT,
+  LABELS,
 } from './krb5-schema.ts';
 import type { KrbSchema, KrbTable } from './krb5-schema.ts';
 
@@ -466,7 +467,7 @@ function spec(k: string): string {
       '2' + OCTETS + REQUIRED + 'cipher' :
     // Ticket [APPLICATION 1]
     k == TICKET ?
-      '0' + PVNO_FIELD + REQUIRED + 'tkt-vno ' +
+      '0' + PVNO_FIELD + REQUIRED + (LABELS ? 'tkt-vno' : '') + ' ' +
       '1' + KSTRING + REQUIRED + 'realm ' +
       '2' + PRINCIPAL_NAME + REQUIRED + 'sname ' +
       '3' + ENCRYPTED_DATA + REQUIRED + 'encPart' :
@@ -476,14 +477,14 @@ function spec(k: string): string {
       '1' + OCTETS + REQUIRED + 'keyvalue' :
     // AP-REQ
     k == AP_REQ ?
-      '0' + PVNO_FIELD + REQUIRED + 'pvno ' +
-      '1' + MSG_TYPE + REQUIRED + 'msg-type ' +
+      '0' + PVNO_FIELD + REQUIRED + (LABELS ? 'pvno' : '') + ' ' +
+      '1' + MSG_TYPE + REQUIRED + (LABELS ? 'msg-type' : '') + ' ' +
       '2' + FLAGS + REQUIRED + 'apOptions ' +
       '3' + TICKET + REQUIRED + 'ticket ' +
       '4' + ENCRYPTED_DATA + REQUIRED + 'authenticator' :
     // Authenticator
     k == AUTHENTICATOR ?
-      '0' + PVNO_FIELD + REQUIRED + 'authenticator-vno ' +
+      '0' + PVNO_FIELD + REQUIRED + (LABELS ? 'authenticator-vno' : '') + ' ' +
       '1' + KSTRING + REQUIRED + 'crealm ' +
       '2' + PRINCIPAL_NAME + REQUIRED + 'cname ' +
       '3' + CHECKSUM + OPTIONAL + 'cksum ' +
@@ -494,8 +495,8 @@ function spec(k: string): string {
       '8' + AUTHORIZATION_DATA_ENTRY + OPTIONAL_SEQ_OF + 'authorizationData' :
     // AP-REP
     k == AP_REP ?
-      '0' + PVNO_FIELD + REQUIRED + 'pvno ' +
-      '1' + MSG_TYPE + REQUIRED + 'msg-type ' +
+      '0' + PVNO_FIELD + REQUIRED + (LABELS ? 'pvno' : '') + ' ' +
+      '1' + MSG_TYPE + REQUIRED + (LABELS ? 'msg-type' : '') + ' ' +
       '2' + ENCRYPTED_DATA + REQUIRED + 'encPart' :
     // EncAPRepPart
     k == ENC_AP_REP_PART ?
@@ -544,14 +545,14 @@ function spec(k: string): string {
       TAG_11 + TICKET + OPTIONAL_SEQ_OF + 'additionalTickets' :
     // KDC-REQ
     k == KDC_REQ ?
-      '1' + PVNO_FIELD + REQUIRED + 'pvno ' +
-      '2' + MSG_TYPE + REQUIRED + 'msg-type ' +
+      '1' + PVNO_FIELD + REQUIRED + (LABELS ? 'pvno' : '') + ' ' +
+      '2' + MSG_TYPE + REQUIRED + (LABELS ? 'msg-type' : '') + ' ' +
       '3' + PA_DATA + OPTIONAL_SEQ_OF + 'padata ' +
       '4' + KDC_REQ_BODY + REQUIRED + 'reqBody' :
     // KDC-REP
     k == KDC_REP ?
-      '0' + PVNO_FIELD + REQUIRED + 'pvno ' +
-      '1' + MSG_TYPE + REQUIRED + 'msg-type ' +
+      '0' + PVNO_FIELD + REQUIRED + (LABELS ? 'pvno' : '') + ' ' +
+      '1' + MSG_TYPE + REQUIRED + (LABELS ? 'msg-type' : '') + ' ' +
       '2' + PA_DATA + OPTIONAL_SEQ_OF + 'padata ' +
       '3' + KSTRING + REQUIRED + 'crealm ' +
       '4' + PRINCIPAL_NAME + REQUIRED + 'cname ' +
@@ -574,8 +575,8 @@ function spec(k: string): string {
       TAG_12 + PA_DATA + OPTIONAL_SEQ_OF + 'encryptedPaData' :
     // KRB-ERROR
     k == KRB_ERROR_TYPE ?
-      '0' + PVNO_FIELD + REQUIRED + 'pvno ' +
-      '1' + MSG_TYPE + REQUIRED + 'msg-type ' +
+      '0' + PVNO_FIELD + REQUIRED + (LABELS ? 'pvno' : '') + ' ' +
+      '1' + MSG_TYPE + REQUIRED + (LABELS ? 'msg-type' : '') + ' ' +
       '2' + TIME + OPTIONAL + 'ctime ' +
       '3' + MICROSECONDS + OPTIONAL + 'cusec ' +
       '4' + TIME + REQUIRED + 'stime ' +

@@ -57,8 +57,11 @@ export interface BoardConfig {
    * What the board's image carries beyond the key-management exchange itself.
    * signaling: protected call signaling (ESP-protected NCS over the SA, proto/esp.ts);
    * without it the board establishes SAs but drops signaling datagrams (esp_no_sa).
+   * counterNames (default true): false leaves the counter and drop-reason names in the
+   * build's dictionary; the board reports its counters as a list of numbers, which the
+   * host tools name again (build/text.ts nameCounters).
    */
-  features: { signaling: boolean };
+  features: { signaling: boolean; counterNames?: boolean };
   /** Session-table size. */
   slots: number;
   notes: string[];

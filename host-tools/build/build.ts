@@ -14,7 +14,7 @@ import { loadBoard, type BoardConfig } from './boards.ts';
 import { checkSubset, type Violation } from './subset-check.ts';
 import { pretokenise } from './image.ts';
 import { mangleablePropsRegex } from './mangle.ts';
-import { DROPPED, SLOT, dictionaryPathFor } from './text.ts';
+import { DROPPED, SLOT, counterNameLists, dictionaryPathFor } from './text.ts';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DEFAULT_ENTRY = 'firmware/main.ts';
@@ -89,6 +89,7 @@ export function boardDefines(cfg: BoardConfig): { [name: string]: string } {
     BOARD_SERIAL: JSON.stringify(!!cfg.transports.serial),
     BOARD_WIFI: JSON.stringify(!!cfg.transports.wifi),
     BOARD_SIGNALING: JSON.stringify(cfg.features.signaling),
+    BOARD_COUNTER_NAMES: JSON.stringify(cfg.features.counterNames !== false),
     // Kerberos enctypes (firmware/proto/crypto/enctypes.ts): the list, and whether a
     // family is on the board at all, so the other family's key derivation folds away.
     BOARD_ENCTYPES: JSON.stringify(cfg.enctypes),
@@ -141,6 +142,22 @@ const LABEL_PARAMS = new Set(['what', 'field']);
 async function toJs(path: string): Promise<string> {
   const src = readFileSync(path, 'utf8');
   return (await esbuild.transform(src, { loader: 'ts', format: 'esm', target: 'esnext', sourcefile: relative(REPO_ROOT, path), tsconfigRaw: { compilerOptions: { useDefineForClassFields: false } } })).code;
+}
+
+let firmwareModuleList: string[] | null = null;
+/** Every firmware module's path from the repository root, sorted (text codes number modules by it). */
+export function firmwareModules(): string[] {
+  if (firmwareModuleList) return firmwareModuleList;
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.ts')) out.push(relative(REPO_ROOT, p));
+    }
+  };
+  walk(join(REPO_ROOT, 'firmware'));
+  return (firmwareModuleList = out.sort());
 }
 
 function shortenedFiles(): string[] {
@@ -307,7 +324,6 @@ function isLabelExpr(n: AnyNode): boolean {
  */
 function shortErrorsPlugin(codes: { [code: string]: string }): esbuild.Plugin {
   let labels: Promise<Map<string, number>> | null = null;
-  const owner: { [stem: string]: string } = {};
   return {
     name: 'espruino-short-errors',
     setup(b) {
@@ -322,30 +338,39 @@ function shortErrorsPlugin(codes: { [code: string]: string }): esbuild.Plugin {
         const labelFns = drop ? await labels : new Map<string, number>();
         const js = await toJs(args.path);
         const ast = parse(js, { ecmaVersion: 'latest', sourceType: 'module' }) as AnyNode;
-        const stem = basename(rel, '.ts');
-        if (owner[stem] && owner[stem] !== rel) throw new Error(`text codes: ${rel} and ${owner[stem]} share the stem '${stem}'`);
-        owner[stem] = rel;
-        const edits: { start: number; end: number; text: string }[] = [];
+        // Codes are numbers: module m's n-th text is m*100+n ("#1712"), m its place among
+        // the firmware's modules (sorted paths), so a code means the same in every board's build.
+        const moduleIndex = firmwareModules().indexOf(rel);
+        if (moduleIndex < 0) throw new Error(`text codes: ${rel} is not a firmware module`);
+        const base = moduleIndex * 100;
         let n = 0;
+        const nextCode = () => {
+          if (++n > 99) throw new Error(`text codes: ${rel} has more than 99 texts; split the module`);
+          return base + n;
+        };
+        const edits: { start: number; end: number; text: string }[] = [];
         const helpers = throwHelpers(ast, args.path);
         const usedHelpers = new Set<string>();
         /** The coded replacement of a text expression, or null to leave it as it is. */
-        const coded = (arg: AnyNode, always: boolean): string | null => {
+        const coded = (arg: AnyNode, always: boolean, bare = false): string | null => {
           const parts = textParts(arg);
+          // `bare`: the code without its "#", for a throw helper (errors.ts adds the "#"):
+          // a bare code with no values is an integer, 3 bytes in the pretokenised image.
           if (!parts) {
             if (!drop) return null;
-            const code = `${stem}#${++n}`;
-            codes[code] = DROPPED;
-            return JSON.stringify(code);
+            const k = nextCode();
+            codes['#' + k] = DROPPED;
+            return bare ? String(k) : JSON.stringify('#' + k);
           }
           const literal = parts.filter((x) => typeof x === 'string').join('');
           // Already a code ('cfg#' + n: firmware/config.ts numbers its own checks).
           if (/^[a-z][a-z0-9-]*#\d*$/.test(literal)) return null;
           if (!always && parts.length === 1 && literal.length <= 8) return null;
-          const code = `${stem}#${++n}`;
-          codes[code] = parts.map((x) => (typeof x === 'string' ? x : drop ? DROPPED : SLOT)).join('');
+          const k = nextCode();
+          codes['#' + k] = parts.map((x) => (typeof x === 'string' ? x : drop ? DROPPED : SLOT)).join('');
           const values = drop ? [] : parts.filter((x): x is AnyNode => typeof x !== 'string');
-          if (!values.length) return JSON.stringify(code);
+          const code = (bare ? '' : '#') + k;
+          if (!values.length) return bare ? String(k) : JSON.stringify(code);
           return JSON.stringify(code + '{') + values.map((v, i) => (i ? '+"`"+(' : '+(') + js.slice(v.start, v.end) + ')').join('') + '+"}"';
         };
         fullAncestor(ast, (node: AnyNode, _st: unknown, anc: AnyNode[]) => {
@@ -371,12 +396,13 @@ function shortErrorsPlugin(codes: { [code: string]: string }): esbuild.Plugin {
           if (node.type !== 'NewExpression' || node.callee.type !== 'Identifier' || !ERROR_CTORS.has(node.callee.name)) return;
           const arg = node.arguments[0] as AnyNode | undefined;
           if (!arg) return;
-          const r = coded(arg, false);
-          if (r === null) return;
-          // `throw new DecodeError("der#12")` -> `__tD("der#12");` (errors.ts throwDecode: the same error, thrown there).
+          // `throw new DecodeError("#512")` -> `__tD(512);` (errors.ts throwDecode: the same error, thrown there).
           const parent = anc[anc.length - 2];
           const helper = helpers[node.callee.name];
-          if (helper && parent && parent.type === 'ThrowStatement' && parent.argument === node && node.arguments.length === 1) {
+          const viaHelper = !!helper && !!parent && parent.type === 'ThrowStatement' && parent.argument === node && node.arguments.length === 1;
+          const r = coded(arg, false, viaHelper);
+          if (r === null) return;
+          if (viaHelper) {
             usedHelpers.add(node.callee.name);
             edits.push({ start: parent.start, end: parent.end, text: `${helper}(${r});` });
           } else edits.push({ start: arg.start, end: arg.end, text: r });
@@ -503,7 +529,8 @@ export async function buildFirmware(opts: BuildOptions): Promise<BuildResult> {
       logLevel: 'silent',
       absWorkingDir: REPO_ROOT,
       tsconfig: join(REPO_ROOT, 'tsconfig.json'),
-      define: boardDefines(cfg),
+      // BUILD_LABELS: whether error messages keep their field labels (proto/krb5-schema.ts LABELS).
+      define: { ...boardDefines(cfg), BUILD_LABELS: String(!shortErrors) },
       plugins: shortErrors ? [noBareImports, shortErrorsPlugin(errorCodes)] : [noBareImports],
       // Firmware-only property names become short ones (mangle.ts says which and why).
       mangleProps: minify ? mangleablePropsRegex(REPO_ROOT) : undefined,
@@ -535,7 +562,8 @@ export async function buildFirmware(opts: BuildOptions): Promise<BuildResult> {
   const image = pretokenise(code);
   const imagePath = path.replace(/\.js$/, '') + '.img';
   writeFileSync(imagePath, image);
-  if (shortErrors) writeFileSync(dictionaryPathFor(path), JSON.stringify({ board: cfg.board, text: errorCodes }, null, 1) + '\n');
+  // The counter and drop-reason names go with the texts (a board may report its counters as numbers).
+  if (shortErrors) writeFileSync(dictionaryPathFor(path), JSON.stringify({ board: cfg.board, text: errorCodes, counters: counterNameLists() }, null, 1) + '\n');
   const modules = bytesPerModule(bundled, sourceMap);
   return { board: cfg.board, entry, path, bytes: Buffer.byteLength(code), imagePath, imageBytes: image.length, violations: checkSubset(code), modules, errorCodes };
 }

@@ -18,6 +18,7 @@
 // `cta flash` and the serial console tooling use to print today's text again.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { counterNames, D_BUSY, N_COUNTERS } from '../../firmware/agent/counters.ts';
 
 /** Where a value goes in a template. */
 export const SLOT = '\u0001';
@@ -27,9 +28,59 @@ export const DROPPED = '\u2026';
 export interface Dictionary {
   /** code -> template (SLOT for each value that follows the code on the board). */
   text: { [code: string]: string };
+  /** The counter names (C_ order) and drop reasons (D_ order) of the build. */
+  counters?: CounterNameLists;
 }
 
-const CODE = /[a-z][a-z0-9-]*#\d+/g;
+/** The counter names (C_ order), the drop reasons (D_ order) and the counters kept after them (UDP boards' socketsRecreated). */
+export type CounterNameLists = { counters: string[]; drops: string[]; after?: string[] };
+
+/** The counter and drop-reason names of the firmware source (what `cta build` writes into a dictionary). */
+export function counterNameLists(): CounterNameLists {
+  const all = counterNames();
+  const endOfDrops = N_COUNTERS + D_BUSY + 1;
+  return { counters: all.slice(0, N_COUNTERS), drops: all.slice(N_COUNTERS, endOfDrops), after: all.slice(endOfDrops) };
+}
+
+/**
+ * A board's counters by name: a board whose names stay in the dictionary
+ * (`features.counterNames` false) reports them as one list of numbers: counters, drop
+ * reasons, then any counters kept after them. Anything else (already named, missing) is
+ * returned as it is. The names come from `dict` when its lists fit the values, else from
+ * the firmware source.
+ */
+export function nameCounters(v: unknown, dict?: Dictionary | null): unknown {
+  if (!Array.isArray(v)) return v;
+  // A dictionary from another build (a stale dist/ file) would misname them: its lists must fit.
+  const d = dict && dict.counters;
+  const names = d && d.counters.length + d.drops.length + (d.after ? d.after.length : 0) === v.length ? d : counterNameLists();
+  const out: { [k: string]: unknown } = {};
+  const drops: { [k: string]: number } = {};
+  const nc = names.counters.length;
+  const nd = names.drops.length;
+  const after = names.after || [];
+  for (let i = 0; i < v.length && i < nc + nd + after.length; i++) {
+    const n = Number(v[i] ?? 0);
+    if (i < nc) out[names.counters[i]] = n;
+    else if (i < nc + nd) drops[names.drops[i - nc]] = n;
+    else out[after[i - nc - nd]] = n;
+  }
+  out.drops = drops;
+  return out;
+}
+
+/** A board's status or metrics reply with its counters named (nameCounters), in place. */
+export function nameCountersIn<T>(reply: T, dict?: Dictionary | null): T {
+  const r = reply as { counters?: unknown; agent?: { counters?: unknown } } | null;
+  if (r && typeof r === 'object') {
+    if (Array.isArray(r.counters)) r.counters = nameCounters(r.counters, dict);
+    if (r.agent && typeof r.agent === 'object' && Array.isArray(r.agent.counters)) r.agent.counters = nameCounters(r.agent.counters, dict);
+  }
+  return reply;
+}
+
+// "#512" (the build's numbered texts) or "cfg#5" (a module numbering its own checks).
+const CODE = /(?:[a-z][a-z0-9-]*)?#\d+/g;
 
 /** Reads <board>.dict.json (or returns an empty dictionary when there is none). */
 export function loadDictionary(path: string): Dictionary {
@@ -47,7 +98,12 @@ export function loadDictionary(path: string): Dictionary {
 export function loadAllDictionaries(dir: string): Dictionary {
   const out: Dictionary = { text: {} };
   if (!existsSync(dir)) return out;
-  for (const f of readdirSync(dir)) if (f.endsWith('.dict.json')) Object.assign(out.text, loadDictionary(join(dir, f)).text);
+  for (const f of readdirSync(dir))
+    if (f.endsWith('.dict.json')) {
+      const d = loadDictionary(join(dir, f));
+      Object.assign(out.text, d.text);
+      if (d.counters) out.counters = d.counters;
+    }
   return out;
 }
 

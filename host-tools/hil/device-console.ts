@@ -9,6 +9,7 @@ import { flash } from '../flash/flash.ts';
 import { crc32 } from '../emulator/console.ts';
 import type { AgentStatus } from '../../firmware/agent/agent.ts';
 import { CONFIG_FILE } from '../../firmware/config.ts';
+import { nameCountersIn } from '../build/text.ts';
 import { bounded, sleep, type DeviceMemory, type DeviceOptions, type HilDevice } from './device.ts';
 
 // ---------------------------------------------------------------- Espruino Linux build
@@ -375,10 +376,11 @@ export class TcpConsoleDevice implements HilDevice {
   async status(): Promise<AgentStatus> {
     const s = await this.query('global.cta?cta.status():null');
     if (!s) throw new Error('no agent running on the board');
-    return s as AgentStatus;
+    return nameCountersIn(s as AgentStatus);
   }
   async rxCount(): Promise<number> {
-    return Number(await this.query('global.cta?cta.counters.rx:-1'));
+    // counters.rx, or item 0 of a board that reports its counters as numbers (C_RX is 0).
+    return Number(await this.query('global.cta?(function(c){return c.rx===undefined?c[0]:c.rx})(cta.counters):-1'));
   }
   async memory(): Promise<DeviceMemory> {
     const m = await this.query('process.memory()');

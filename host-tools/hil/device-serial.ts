@@ -17,6 +17,7 @@ export class SerialDevice implements HilDevice {
   readonly proxy = new LinkProxy();
   readonly unsupported: { [scenario: string]: string } = {
     'wake-up-flood': 'needs UDP to the CTA key-management port (spoofed sources, 10k datagrams); a serial CTA has no address and 10k frames at serial speed take minutes',
+    'forged-wake-stream': 'needs UDP to the CTA key-management port from a second source port; a serial CTA has no address',
   };
   scAddress = '';
   private spec: { path: string; baud: number | null; text: string };

@@ -554,6 +554,62 @@ const socketStall: Scenario = {
   },
 };
 
+/**
+ * Issue 13 item 4 on the target: Wake Ups forged from the SC's host (the right principal,
+ * fresh nonces, another port) stream in at about 200 a second while the SC wakes the CTA.
+ * The CTA was provisioned with the SC's HOST:PORT, so it drops every forged one
+ * (wrong_address) and the genuine exchange completes on its first Wake Up.
+ */
+const forgedStream: Scenario = {
+  name: 'forged-wake-stream',
+  title: 'Wake Ups forged from the SC host at ~200/s: the genuine exchange completes on its first Wake Up, none forged is answered',
+  async run(ctx) {
+    const s0 = await idle(ctx);
+    const attacker = dgram.createSocket('udp4');
+    await new Promise<void>((r) => attacker.bind({ port: 0, address: '127.0.0.1' }, () => r()));
+    const answeredToAttacker: number[] = [];
+    attacker.on('message', (m) => answeredToAttacker.push(m[0]));
+    const wakes: number[] = [];
+    const onWake = (w: { principal: string; attempt: number }) => {
+      if (w.principal === ctx.ctaPrincipal) wakes.push(w.attempt);
+    };
+    let flooding = true;
+    let sent = 0;
+    const stream = (async () => {
+      // 200/s: 2 every 10 ms.
+      while (flooding) {
+        for (let k = 0; k < 2; k++) attacker.send(encodeWakeUp({ kmmid: KMMID.WAKE_UP, doi: DOI.IPSEC, serverNonce: 0x20000000 + sent++, serverPrincipal: ctx.scPrincipal }), ctx.device.kmPort, '127.0.0.1');
+        await sleep(10);
+      }
+    })();
+    let latency: number | null = null;
+    const mark = ctx.proxy.total;
+    try {
+      await sleep(500); // the stream is well under way
+      ctx.sc.on('wake', onWake);
+      const e = await wakeEstablished(ctx, ctx.exchangeTimeoutMs, 'the genuine exchange under the forged stream');
+      latency = e.latencyMs;
+      await sleep(200);
+    } finally {
+      flooding = false;
+      await stream;
+      ctx.sc.off('wake', onWake);
+      attacker.close();
+    }
+    const s1 = await sessionCounted(ctx, s0);
+    check(wakes.length === 1 && wakes[0] === 0, `the SC sent Wake Up attempts [${wakes.join(', ')}]: the genuine exchange needed a retry`);
+    const reqs = apRequests(ctx.proxy.since(mark));
+    check(reqs.length === 1, `${reqs.length} AP Requests reached the SC (expected the one genuine answer)`);
+    check(answeredToAttacker.length === 0, `${answeredToAttacker.length} datagrams went back to the forger`);
+    const dropped = drops(s1, 'wrong_address') - drops(s0, 'wrong_address');
+    check(dropped >= 1, 'no forged Wake Up was counted as wrong_address');
+    check(c(s1).wakeUps - c(s0).wakeUps === 1, `${c(s1).wakeUps - c(s0).wakeUps} Wake Ups taken (only the genuine one should be)`);
+    return {
+      details: [`${sent} forged Wake Ups sent, ${dropped} counted as wrong_address by the CTA; genuine exchange established on its first Wake Up in ${latency} ms`],
+    };
+  },
+};
+
 /** Test-only: an expectation no CTA can meet (checks that a failure fails the run). */
 const impossible: Scenario = {
   name: 'impossible',
@@ -568,4 +624,4 @@ const impossible: Scenario = {
   },
 };
 
-export const SCENARIOS: Scenario[] = [happyPath, falseNonce, nonceZero, replyWithheld, lostPacket, socketStall, clientInitiated, rekey, clockSkew, flood, impossible];
+export const SCENARIOS: Scenario[] = [happyPath, falseNonce, nonceZero, replyWithheld, lostPacket, socketStall, clientInitiated, rekey, clockSkew, forgedStream, flood, impossible];

@@ -2,7 +2,7 @@
 // (firmware/agent/control.ts). One CBOR map per request {op, id, ...}; replies
 // {id, ok, result | error} are matched by id.
 import { join } from 'node:path';
-import { loadAllDictionaries, expandText, type Dictionary } from '../build/text.ts';
+import { loadAllDictionaries, expandText, nameCountersIn, type Dictionary } from '../build/text.ts';
 import { REPO_ROOT } from '../build/build.ts';
 import type { SerialLinkHost } from './link.ts';
 import { CHANNEL } from './frames.ts';
@@ -87,7 +87,8 @@ export class ControlClient {
     if (!w) return;
     this.waiters.delete(r.id);
     clearTimeout(w.timer);
-    if (r.ok === true) w.resolve(r.result);
+    // A board may report its counters as numbers (features.counterNames false): named here.
+    if (r.ok === true) w.resolve(nameCountersIn(r.result, boardText()));
     // A board's error reply is a text code (build/text.ts); a refused configuration is named by number (cfg#N).
     else w.reject(new ControlError(`board refused '${w.op}': ${r.error === undefined || r.error === null ? 'no reason given' : explainConfigError(expandText(String(r.error), boardText()))}`));
   }
