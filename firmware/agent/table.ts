@@ -37,8 +37,6 @@ export const K_CLIENT = 3;
 // F_FLAGS bits.
 export const FL_SKEW_ADOPTED = 1;
 export const FL_TKT_REFRESHED = 2;
-/** The exchange has had its one retry on a re-created socket (UDP, agent.ts socketRecreated). */
-export const FL_SOCKET_RECREATED = 4;
 
 export class SessionTable {
   n: number;

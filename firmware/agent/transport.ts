@@ -61,7 +61,7 @@ class UdpTransport {
     // key management on its port, the KDC's on a fresh ephemeral one. Espruino (2v29, measured)
     // frees a closed socket's port only in a later pass of its idle loop: bound at once, the
     // port is refused ("Unable to create socket"). So the new socket is bound from a 0 ms timer,
-    // and what the agent sends on that channel meanwhile (its retry) is held and sent from it.
+    // and what the agent sends on that channel meanwhile (another exchange's datagram) is held and sent from it.
     // A closure over this constructor's scope, which the sockets' handlers keep alive anyway.
     this.reopen = (ch: number) => {
       const kdc = ch === 2;
