@@ -394,7 +394,14 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
         try {
           const port = sock.address().port;
           closing.add(port);
-          setImmediate(() => closing.delete(port));
+          // Free at the end of this turn, whichever phase of node's loop comes next: a check
+          // phase (setImmediate) or a timers phase (a 0 ms timer queued before any the firmware
+          // queues after this close, so it runs first). With setImmediate alone, a close made in
+          // a check phase left the port taken when the firmware's 0 ms timer ran (the next turn's
+          // timers phase, on a loaded host): its bind failed and the socket was never bound again.
+          const free = () => closing.delete(port);
+          setImmediate(free);
+          setTimeout(free, 0);
         } catch {
           /* not bound */
         }
