@@ -185,7 +185,7 @@ const happyPath: Scenario = {
 
 const falseNonce: Scenario = {
   name: 'false-nonce',
-  title: 'AP Request with a nonce the SC never issued is disregarded; the CTA aborts at its timeout (over UDP after one retry on a re-created socket)',
+  title: 'AP Request with a nonce the SC never issued is disregarded; the CTA aborts at its timeout',
   async run(ctx) {
     await ensureEstablished(ctx);
     const s0 = await idle(ctx);
@@ -206,19 +206,13 @@ const falseNonce: Scenario = {
     check(fromSc.length === 0, `the SC answered a false nonce: ${fromSc.join(',')}`);
     const fn = scMetric(ctx.sc, 'cta_sc_drops_total', 'false_nonce') - fn0;
     check(fn >= 1, 'the SC did not count a false_nonce');
-    // Over UDP a silent SC looks like a socket that stopped delivering: the CTA re-creates its
-    // socket once and tries the exchange again, with its retransmissions (none over serial).
-    const recreated = (c(s1).socketsRecreated ?? 0) - (c(s0).socketsRecreated ?? 0);
-    check(recreated === (s1.transport === 'udp' ? 1 : 0), `socketsRecreated +${recreated} over ${s1.transport}, expected +${s1.transport === 'udp' ? 1 : 0}`);
-    const retransmits = ctx.timers.retransmitMs.length * (1 + recreated);
-    check(c(s1).retransmits - c(s0).retransmits === retransmits, `retransmissions: ${c(s1).retransmits - c(s0).retransmits}, expected ${retransmits}`);
-    check(reqs.length === (1 + ctx.timers.retransmitMs.length) * (1 + recreated), `AP Requests on the wire: ${reqs.length}, expected ${(1 + ctx.timers.retransmitMs.length) * (1 + recreated)}`);
+    check(c(s1).retransmits - c(s0).retransmits === ctx.timers.retransmitMs.length, `retransmissions: ${c(s1).retransmits - c(s0).retransmits}, expected ${ctx.timers.retransmitMs.length}`);
     const firstToLast = reqs[reqs.length - 1].at - reqs[0].at;
-    check(abortedAfter + 20 >= ctx.timers.abortMs * (1 + recreated), `aborted after ${abortedAfter} ms, before the ${ctx.timers.abortMs} ms timeout${recreated ? ' of the retry' : ''}`);
+    check(abortedAfter + 20 >= ctx.timers.abortMs, `aborted after ${abortedAfter} ms, before the ${ctx.timers.abortMs} ms timeout`);
     return {
       details: [
         `nonce 0x${fake.toString(16)}: ${reqs.length} identical AP Request(s) over ${firstToLast} ms, SC false_nonce +${fn}, no reply`,
-        `CTA aborted after ${abortedAfter} ms (timeout ${ctx.timers.abortMs} ms${recreated ? ', socket re-created and the exchange tried once more' : ''})`,
+        `CTA aborted after ${abortedAfter} ms (timeout ${ctx.timers.abortMs} ms)`,
       ],
     };
   },
@@ -244,7 +238,7 @@ const nonceZero: Scenario = {
 
 const replyWithheld: Scenario = {
   name: 'ap-reply-withheld',
-  title: 'AP Reply withheld -> the CTA retransmits, then aborts at its timeout (over UDP after one retry on a re-created socket)',
+  title: 'AP Reply withheld -> the CTA retransmits, then aborts at its timeout',
   async run(ctx) {
     const s0 = await idle(ctx);
     const est0 = c(s0).sessionsEstablished;
@@ -257,12 +251,7 @@ const replyWithheld: Scenario = {
       const rs = ctx.proxy.since(mark);
       const reqs = apRequests(rs);
       const withheld = rs.filter((r) => r.dropped && r.data[0] === KMMID.AP_REPLY).length;
-      // Over UDP the socket heard nothing through the retransmissions: the CTA re-creates it
-      // once and tries the same AP Request again, with its retransmissions (not over serial).
-      const recreated = (c(s1).socketsRecreated ?? 0) - (c(s0).socketsRecreated ?? 0);
-      check(recreated === (s1.transport === 'udp' ? 1 : 0), `socketsRecreated +${recreated} over ${s1.transport}, expected +${s1.transport === 'udp' ? 1 : 0}`);
-      const expected = (1 + ctx.timers.retransmitMs.length) * (1 + recreated);
-      check(reqs.length === expected, `AP Requests on the wire: ${reqs.length}, expected ${expected}`);
+      check(reqs.length === 1 + ctx.timers.retransmitMs.length, `AP Requests on the wire: ${reqs.length}, expected ${1 + ctx.timers.retransmitMs.length}`);
       check(reqs.every((r) => ctEqual(r.data, reqs[0].data)), 'retransmitted AP Requests differ');
       check(withheld >= 1, 'the SC sent no AP Reply to withhold');
       check(c(s1).sessionsEstablished === est0, 'the CTA established a session without an AP Reply');
@@ -277,7 +266,7 @@ const replyWithheld: Scenario = {
       await sessionCounted(ctx, s1);
       return {
         details: [
-          `${withheld} AP Reply(s) withheld; retransmits at +${gaps.join('/+')} ms${recreated ? ' (socket re-created at the timeout, exchange tried once more)' : ''}; abort seen ${sinceFirst} ms after the first AP Request (timeout ${ctx.timers.abortMs} ms)`,
+          `${withheld} AP Reply(s) withheld; retransmits at +${gaps.join('/+')} ms; abort seen ${sinceFirst} ms after the first AP Request (timeout ${ctx.timers.abortMs} ms)`,
           `the SC woke the CTA again after its SA Recovered timeout: established in ${again.latencyMs} ms`,
         ],
       };
@@ -499,7 +488,7 @@ const flood: Scenario = {
 
 const socketStall: Scenario = {
   name: 'socket-stall',
-  title: "the CTA's UDP socket stops delivering mid-exchange: quiet through its retransmissions, the CTA re-creates it and completes",
+  title: "the CTA's UDP socket stops delivering mid-exchange: the CTA aborts at its usual timeout and re-creates the socket; the SC's next Wake Up completes on it",
   unavailable: (device) =>
     device.stallKmSocket ? null : "the stall is injected into the emulator's UDP socket; this target's network stack cannot be made to stop delivering from here",
   async run(ctx) {
@@ -515,37 +504,45 @@ const socketStall: Scenario = {
     // The socket wedges as the CTA's AP Request passes the proxy: the Wake Up got through, and
     // every answer to it (the AP Reply, again for each retransmission) is lost in the socket.
     let stall: { sockets: number; dropped: number } | null = null;
-    let stalledAt = 0;
     ctx.proxy.filter = (d, dir) => {
-      if (!stall && dir === 'cta->sc' && d[0] === KMMID.AP_REQUEST) {
-        stall = ctx.device.stallKmSocket!(0);
-        stalledAt = Date.now();
-      }
+      if (!stall && dir === 'cta->sc' && d[0] === KMMID.AP_REQUEST) stall = ctx.device.stallKmSocket!(0);
       return true;
     };
     try {
-      const e = await wakeEstablished(ctx, ctx.exchangeTimeoutMs + 2 * ctx.timers.abortMs, 'the SA established after the socket was re-created').catch(async (err: Error) => {
-        throw new Check(`${err.message}; wire: ${seq(ctx.proxy.since(mark))}; stalled ${stall ? (stall as { dropped: number }).dropped : 'never'}; drops ${JSON.stringify((await ctx.device.status()).counters.drops)}`);
+      ctx.sc.wake(ctx.ctaPrincipal);
+      // The stalled exchange ends as any unanswered one does, at the CTA's abort timeout; the
+      // socket, quiet since the AP Request left, is re-created as it ends.
+      const s1 = await until(ctx, (s) => c(s).sessionsAborted > c(s0).sessionsAborted, ctx.timers.abortMs + ctx.exchangeTimeoutMs, 'the CTA to abort the stalled exchange').catch(async (err: Error) => {
+        throw new Check(`${err.message}; wire: ${seq(ctx.proxy.since(mark))}; stalled ${stall ? (stall as { dropped: number }).dropped : 'never'}`);
       });
-      const s1 = await until(ctx, (s) => c(s).sessionsEstablished > c(s0).sessionsEstablished && s.scs[0]?.state === 'established', ctx.exchangeTimeoutMs, 'the CTA to count the session');
-      const rs = ctx.proxy.since(mark);
-      const reqs = apRequests(rs);
+      const done = Date.now();
+      const reqs = apRequests(ctx.proxy.since(mark));
       const st = stall as { sockets: number; dropped: number } | null;
       check(st !== null && st.sockets === 1, `the stall was not injected into one socket (${st ? st.sockets : 'no AP Request seen'})`);
       check(st.dropped >= 1, 'the stalled socket dropped nothing: the SC sent no AP Reply into it');
       const recreated = (c(s1).socketsRecreated ?? 0) - r0;
-      check(recreated === 1, `socketsRecreated +${recreated}, expected +1`);
-      check(reqs.length >= 2 + ctx.timers.retransmitMs.length, `AP Requests on the wire: ${reqs.length}, expected the first, ${ctx.timers.retransmitMs.length} retransmission(s) and the retry`);
-      check(reqs.every((r) => ctEqual(r.data, reqs[0].data)), 'the AP Request retried on the new socket differs from the first');
-      const retry = reqs[1 + ctx.timers.retransmitMs.length];
-      check(retry.at - reqs[0].at + 20 >= ctx.timers.abortMs, `retried ${retry.at - reqs[0].at} ms after the first AP Request, before its ${ctx.timers.abortMs} ms timeout ran out`);
-      check(c(s1).sessionsAborted === c(s0).sessionsAborted, 'the CTA aborted an exchange');
-      check(s1.scs[0].sa!.scSpi === e.scSpi, 'SPIs differ between the CTA and the SC');
-      const lost = rs.filter((r) => r.dir === 'sc->cta' && r.data[0] === KMMID.AP_REPLY && r.at >= stalledAt).length;
+      check(recreated === 1, `socketsRecreated +${recreated} at the abort, expected +1`);
+      check(c(s1).sessionsEstablished === c(s0).sessionsEstablished, 'the CTA established a session through the stalled socket');
+      check(reqs.length === 1 + ctx.timers.retransmitMs.length, `AP Requests on the wire: ${reqs.length}, expected ${1 + ctx.timers.retransmitMs.length} (no retry: the protocol's timers are unchanged)`);
+      check(reqs.every((r) => ctEqual(r.data, reqs[0].data)), 'retransmitted AP Requests differ');
+      check(c(s1).retransmits - c(s0).retransmits === ctx.timers.retransmitMs.length, `retransmissions: ${c(s1).retransmits - c(s0).retransmits}, expected ${ctx.timers.retransmitMs.length}`);
+      const sinceFirst = done - reqs[0].at;
+      check(sinceFirst + 20 >= ctx.timers.abortMs, `aborted ${sinceFirst} ms after the first AP Request, before ${ctx.timers.abortMs} ms`);
+      const lost = st.dropped;
+      // The SC got no SA Recovered: after its timeout it wakes the CTA again. That Wake Up and
+      // the exchange it starts reach the CTA only on the re-created socket (the stalled one
+      // stays stalled: without the re-creation this times out).
+      const mark2 = ctx.proxy.total;
+      const e = await established(ctx, ctx.saRecoveredTimeoutMs + ctx.exchangeTimeoutMs, "the SC's next Wake Up to complete on the re-created socket").catch(async (err: Error) => {
+        throw new Check(`${err.message}; wire: ${seq(ctx.proxy.since(mark2))}; dropped in the stalled socket ${(stall as { dropped: number }).dropped}`);
+      });
+      const s2 = await until(ctx, (s) => c(s).sessionsEstablished > c(s1).sessionsEstablished && s.scs[0]?.state === 'established', ctx.exchangeTimeoutMs, 'the CTA to count the session');
+      check(s2.scs[0].sa!.scSpi === e.scSpi, 'SPIs differ between the CTA and the SC');
+      check((c(s2).socketsRecreated ?? 0) - r0 === 1, `socketsRecreated +${(c(s2).socketsRecreated ?? 0) - r0} after the next exchange, expected +1`);
       return {
         details: [
-          `socket stalled at the AP Request: ${st.dropped} datagram(s) lost in it (of ${lost} AP Reply(s) relayed in all); re-created ${retry.at - reqs[0].at} ms after the first AP Request (timeout ${ctx.timers.abortMs} ms)`,
-          `same AP Request retried on the new socket: established in ${e.latencyMs} ms; socketsRecreated +${recreated} (now ${c(s1).socketsRecreated})`,
+          `socket stalled at the AP Request: ${lost} datagram(s) lost in it; ${reqs.length} identical AP Request(s); abort seen ${sinceFirst} ms after the first (timeout ${ctx.timers.abortMs} ms), socketsRecreated +${recreated}`,
+          `the SC woke the CTA again after its SA Recovered timeout: established on the re-created socket in ${e.latencyMs} ms (socketsRecreated now ${c(s2).socketsRecreated})`,
         ],
       };
     } finally {
