@@ -88,12 +88,15 @@ test('cta hil --target emu: every scenario passes, one line each, JUnit with the
   const r = cta(['--target', 'emu', '--junit', junit, '--flood', '3000']);
   assert.equal(r.code, 0, `exit ${r.code}\n${r.out}\n${r.err}`);
   const names = scenarioNames();
-  assert.ok(names.length >= 9);
+  assert.ok(names.length >= 10);
+  assert.ok(names.includes('socket-stall'));
   for (const n of names) assert.match(r.out, new RegExp(`^PASS ${n.replace(/[-]/g, '\\-')}\\s+\\d+ ms`, 'm'), `no PASS line for ${n}:\n${r.out}`);
   assert.doesNotMatch(r.out, /^FAIL/m);
   assert.match(r.out, /retransmit at 200\/400 ms, abort at 600 ms/);
   assert.match(r.out, /device memory after boot: usage \d+\/\d+ variables/);
   assert.match(r.out, /device memory usage \d+ -> \d+ of \d+ variables/);
+  // The stalled socket was re-created once and the exchange completed on the new one.
+  assert.match(r.out, /^PASS socket-stall .*socketsRecreated \+1/m);
   assert.match(r.out, new RegExp(`${names.length} passed, 0 failed, 0 skipped`));
 
   const root = parseXml(readFileSync(junit, 'utf8'));

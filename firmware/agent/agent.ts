@@ -135,6 +135,7 @@ import {
   D_INTERNAL,
   D_RATE_LIMITED,
   D_BUSY,
+  C_SOCKETS_RECREATED,
   counterNames,
 } from './counters.ts';
 import {
@@ -187,6 +188,8 @@ export type AgentCounters = {
   saExpired: number;
   signalingReceived: number;
   signalingAnswered: number;
+  /** UDP boards only: sockets closed and bound again because they had gone quiet while an answer was awaited. */
+  socketsRecreated?: number;
 };
 
 export type ScStatus = {
@@ -270,6 +273,8 @@ type ScState = {
   asDeadline: number;
   asPreauthenticated: boolean;
   asSkewAdopted: boolean;
+  /** UDP: when the current AS-REQ was first sent (platform ms): see quietSocket. */
+  asSentAt: number;
   /** Next client-initiated attempt (platform ms, 0/unset = none); backoff (ms) of the next retry. */
   clientInitiateAt: number;
   clientBackoffMs: number;
@@ -319,13 +324,17 @@ export class CtaAgent {
   inTick!: boolean;
   /** offsetMs before the last KRB_AP_ERR_SKEW adopted from an Error Reply: restored if that exchange aborts. */
   offsetBeforeSkew!: number;
+  /** UDP: when a datagram of any kind last arrived on the key-management / KDC socket (platform ms; unset = never). */
+  kmHeardAt!: number;
+  kdcHeardAt!: number;
 
   constructor(platform: Platform, config: CtaConfig) {
     const a = this;
     a.platform = platform;
     a.cryptoBackend = platform.crypto;
     a.agentConfig = config;
-    a.counterValues = new Uint32Array(N_COUNTERS + 23);
+    // The drop reasons after the counters, then (UDP boards) socketsRecreated.
+    a.counterValues = new Uint32Array(N_COUNTERS + (typeof BOARD_UDP === 'undefined' || BOARD_UDP ? 24 : 23));
     a.table = new SessionTable(config.slots);
     a.running = false;
     a.offsetMs = 0;
@@ -389,15 +398,20 @@ export class CtaAgent {
     const a = this;
     if (!a.running) return;
     a.counterValues[C_RX]++;
-    if ((typeof BOARD_UDP === 'undefined' || BOARD_UDP) && ch === CH_KM && address !== SERIAL_ADDRESS) {
-      // Key management from a port no SC can send from (every SC pinned to HOST:PORT, none to
-      // this one) is dropped before anything else: a stream of forged Wake Ups costs one loop
-      // each, so a slow board still takes the genuine Wake Up in time (issue 13 item 4).
-      let mayBeSc = false;
-      for (const sc of a.scs) if (!sc.pinnedPort || sc.pinnedPort === port) mayBeSc = true;
-      if (!mayBeSc) {
-        a.counterValues[N_COUNTERS + D_WRONG_ADDRESS]++;
-        return;
+    if (typeof BOARD_UDP === 'undefined' || BOARD_UDP) {
+      // Heard on this socket (whatever it is, even a drop): see quietSocket.
+      if (ch === CH_KM) a.kmHeardAt = platformNow(a);
+      else if (ch === CH_KDC) a.kdcHeardAt = platformNow(a);
+      if (ch === CH_KM && address !== SERIAL_ADDRESS) {
+        // Key management from a port no SC can send from (every SC pinned to HOST:PORT, none
+        // to this one) is dropped before anything else: a stream of forged Wake Ups costs one
+        // loop each, so a slow board still takes the genuine Wake Up in time (issue 13 item 4).
+        let mayBeSc = false;
+        for (const sc of a.scs) if (!sc.pinnedPort || sc.pinnedPort === port) mayBeSc = true;
+        if (!mayBeSc) {
+          a.counterValues[N_COUNTERS + D_WRONG_ADDRESS]++;
+          return;
+        }
       }
     }
     let r!: Drop;
@@ -428,6 +442,7 @@ export class CtaAgent {
     const drops: { [k: string]: number } = {};
     for (let i = 0; i < names.length; i++) {
       if (i < N_COUNTERS) c[names[i]] = this.counterValues[i];
+      else if ((typeof BOARD_UDP === 'undefined' || BOARD_UDP) && i === C_SOCKETS_RECREATED) c[names[i]] = this.counterValues[i];
       else drops[names[i]] = this.counterValues[i];
       if (i === 1) c.drops = drops;
     }
@@ -991,6 +1006,29 @@ function abort(a: CtaAgent, i: number, why: string): void {
   }
 }
 
+/**
+ * UDP: the answer awaited on channel ch (key management: an AP Reply; KDC: an AS-REP) did not
+ * come through all retransmissions, and nothing at all arrived on that socket since the request
+ * was first sent (sentAt, platform ms). A network driver can wedge that way (the Espruino WiFi's
+ * JavaScript ESP8266 driver after a burst; any dgram socket that stops delivering), and so can a
+ * peer that is simply silent: the two look alike from here. The socket is closed and bound again,
+ * counted and logged; the caller then ends its exchange as it would anyway (the protocol's timers
+ * are unchanged), and the next exchange (the SC's next Wake Up, the next prefetch) runs on the new
+ * socket. Nothing done on a transport without sockets (serial) or when the socket heard something.
+ * Never throws (a failed bind is counted as an internal error).
+ */
+function quietSocket(a: CtaAgent, ch: number, sentAt: number, sc: ScState): void {
+  const tr = a.transport;
+  if (!tr || !tr.reopen || (ch === CH_KDC ? a.kdcHeardAt : a.kmHeardAt) > sentAt) return;
+  a.counterValues[C_SOCKETS_RECREATED]++;
+  log(a, 'socket_recreated', { sc: sc.principalText, channel: ch });
+  try {
+    tr.reopen(ch);
+  } catch (e) {
+    caught(a, e, 'reopen');
+  }
+}
+
 // ------------------------------------------------------------ KDC
 
 /** Sends an AS-REQ for `sc` (pre-authenticated with `pa`); pa null starts the AS exchange (unless one is in flight). */
@@ -1005,6 +1043,7 @@ function asRequest(a: CtaAgent, sc: ScState, pa: CtaKey | null): void {
   sc.asRequestNonce = readU32(a.cryptoBackend.randomBytes(4), 0) & 0x7fffffff;
   sc.asRequestBytes = buildAsReq(a.cryptoBackend, a.clientPrincipal, c.realm, sc.scPrincipalName, c.keys, sc.asRequestNonce, platformNow(a) + a.offsetMs, pa);
   sc.asRetries = 0;
+  if (typeof BOARD_UDP === 'undefined' || BOARD_UDP) sc.asSentAt = platformNow(a);
   sc.asDeadline = platformNow(a) + c.timers.kdcTimeoutMs;
   sc.asPreauthenticated = pa !== null;
   a.counterValues[C_AS_REQUESTS_SENT]++;
@@ -1104,16 +1143,20 @@ function tick(a: CtaAgent): void {
       if (state === S_FREE || t.get(i, F_DEADLINE) > now) continue;
       const retries = t.get(i, F_RETRIES);
       if (state === S_TICKET) abort(a, i, 'kdc');
-      else if (retries >= (t.get(i, F_KIND) === K_CLIENT ? timers.unsolicitedRetries : timers.retransmitMs.length)) abort(a, i, 'timeout');
-      else {
+      else if (retries >= (t.get(i, F_KIND) === K_CLIENT ? timers.unsolicitedRetries : timers.retransmitMs.length)) {
+        if (typeof BOARD_UDP === 'undefined' || BOARD_UDP) quietSocket(a, CH_KM, t.get(i, F_STARTED), a.scs[t.get(i, F_SC)]);
+        abort(a, i, 'timeout');
+      } else {
         a.counterValues[C_RETRANSMITS]++;
         transmit(a, i, a.scs[t.get(i, F_SC)], retries + 1, now);
       }
     }
     for (const sc of a.scs) {
       if (sc.asInFlight && sc.asDeadline <= now && sc.asRequestBytes) {
-        if (sc.asRetries >= timers.kdcRetries) asEnd(a, sc, null, 'kdc_timeout');
-        else {
+        if (sc.asRetries >= timers.kdcRetries) {
+          if (typeof BOARD_UDP === 'undefined' || BOARD_UDP) quietSocket(a, CH_KDC, sc.asSentAt, sc);
+          asEnd(a, sc, null, 'kdc_timeout');
+        } else {
           const n = ++sc.asRetries;
           sc.asDeadline = now + timers.kdcTimeoutMs * (1 << n);
           a.counterValues[C_KDC_RETRANSMITS]++;

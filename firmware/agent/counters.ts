@@ -4,6 +4,11 @@
 // but keeps a same-module one as a variable -- and on the interpreter each named
 // counter would cost one or two variables for its key. Espruino subset.
 
+// Build-time board fact (host-tools/build/build.ts boardDefines), tested inline as
+// `(typeof BOARD_UDP === 'undefined' || BOARD_UDP)`: a board without UDP keeps no trace
+// of the UDP-only counter (its name, its slot); outside a bundle it is kept.
+declare const BOARD_UDP: boolean;
+
 export const C_RX = 0;
 export const C_TX = 1;
 export const C_WAKE_UPS = 2;
@@ -54,10 +59,16 @@ export const D_INTERNAL = 20;
 export const D_RATE_LIMITED = 21;
 export const D_BUSY = 22;
 
+// UDP boards only: after the drop reasons (index N_COUNTERS + D_BUSY + 1), so that a board
+// without UDP has the same indexes and names as before it existed. Counts the sockets
+// closed and bound again because they had gone quiet while an answer was awaited.
+export const C_SOCKETS_RECREATED = 46; // N_COUNTERS + D_BUSY + 1, a literal: esbuild inlines only those
+
 /**
  * Counter names (AgentCounters keys but drops) in C_ index order, then the drop reasons
- * (counters.drops keys) in D_ index order: name i counts in agent.counterValues[i]. The names are
- * one literal inside a function: with the code in flash they cost no variables until asked for.
+ * (counters.drops keys) in D_ index order, then (UDP boards) socketsRecreated: name i counts in
+ * agent.counterValues[i]. The names are one literal inside a function: with the code in flash
+ * they cost no variables until asked for.
  */
 export function counterNames(): string[] {
   return (
@@ -65,6 +76,7 @@ export function counterNames(): string[] {
     'asExchanges asRequestsSent kdcRetransmits kdcFailures ticketsCached ticketRefreshes ticketPrefetches skewAdopted krbErrors ' +
     'clientInitiated saExpired signalingReceived signalingAnswered ' +
     'unknown_sc wrong_address nonce_zero table_full duplicate bad_hmac malformed stale_rekey no_pending no_session ' +
-    'bad_ap_rep no_subkey bad_ciphersuite unexpected unsupported_doi kdc_unmatched esp_no_sa esp_icv esp_replay esp_malformed internal rate_limited busy'
+    'bad_ap_rep no_subkey bad_ciphersuite unexpected unsupported_doi kdc_unmatched esp_no_sa esp_icv esp_replay esp_malformed internal rate_limited busy' +
+    (typeof BOARD_UDP === 'undefined' || BOARD_UDP ? ' socketsRecreated' : '')
   ).split(' ');
 }

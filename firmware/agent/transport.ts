@@ -34,6 +34,8 @@ export interface Transport {
   close(): void;
   /** Frame-level drops (serial only); zeros for UDP. */
   stats(): { [k: string]: number };
+  /** UDP only: closes channel ch's socket (key management or KDC) and binds a new one in its place. */
+  reopen?(ch: number): void;
 }
 
 class UdpTransport {
@@ -41,18 +43,61 @@ class UdpTransport {
   kmSocket: UdpSocket | null;
   kdcSocket: UdpSocket | null;
   signalingSocket: UdpSocket | null;
+  reopen: (ch: number) => void;
+  /** While a socket is bound again: what is sent on its channel meanwhile, [ch, data, port, address] (at most 4). */
+  held: unknown[][] | null;
+  closed: boolean;
   constructor(platform: Platform, cfg: CtaConfig, rx: RxHandler) {
     this.kind = 'udp';
-    this.kmSocket = platform.udpBind(cfg.listenPort, (d, a, p) => rx(1, d, a, p));
+    this.held = null;
+    this.closed = false;
+    const onKm = (d: Uint8Array, a: string, p: number) => rx(1, d, a, p);
+    const onKdc = (d: Uint8Array, a: string, p: number) => rx(2, d, a, p);
+    this.kmSocket = platform.udpBind(cfg.listenPort, onKm);
     if (!this.kmSocket) throw new Error('transport: this board has no UDP (use transport "serial")');
-    this.kdcSocket = platform.udpBind(0, (d, a, p) => rx(2, d, a, p));
+    this.kdcSocket = platform.udpBind(0, onKdc);
     this.signalingSocket = platform.udpBind(cfg.signalingPort, (d, a, p) => rx(3, d, a, p));
+    // A socket that stopped delivering (a wedged network driver) is closed and bound again:
+    // key management on its port, the KDC's on a fresh ephemeral one. Espruino (2v29, measured)
+    // frees a closed socket's port only in a later pass of its idle loop: bound at once, the
+    // port is refused ("Unable to create socket"). So the new socket is bound from a 0 ms timer,
+    // and what the agent sends on that channel meanwhile (another exchange's datagram) is held and sent from it.
+    // A closure over this constructor's scope, which the sockets' handlers keep alive anyway.
+    this.reopen = (ch: number) => {
+      const kdc = ch === 2;
+      const old = kdc ? this.kdcSocket : this.kmSocket;
+      if (kdc) this.kdcSocket = null;
+      else this.kmSocket = null;
+      if (!this.held) this.held = [];
+      try {
+        if (old) old.close();
+      } catch (e) {
+        // A wedged driver may refuse to close: the new socket is bound all the same.
+      }
+      platform.setTimeout(() => {
+        if (this.closed) return;
+        const s = platform.udpBind(kdc ? 0 : cfg.listenPort, kdc ? onKdc : onKm);
+        if (kdc) this.kdcSocket = s;
+        else this.kmSocket = s;
+        // This channel's held datagrams go out now; the other's (if it is being bound too) stay.
+        const held = this.held || [];
+        const rest: unknown[][] = [];
+        for (let i = 0; i < held.length; i++) {
+          if (held[i][0] !== ch) rest.push(held[i]);
+          else if (s) s.send(held[i][1] as Uint8Array, held[i][2] as number, held[i][3] as string);
+        }
+        this.held = this.kmSocket && this.kdcSocket ? null : rest;
+      }, 0);
+    };
   }
   send(channel: number, data: Uint8Array, address: string, port: number): void {
     const s = channel === 2 ? this.kdcSocket : channel === 3 ? this.signalingSocket : this.kmSocket;
     if (s) s.send(data, port, address);
+    else if (this.held && this.held.length < 4) this.held.push([channel, data, port, address]);
   }
   close(): void {
+    this.closed = true;
+    this.held = null;
     if (this.kmSocket) this.kmSocket.close();
     if (this.kdcSocket) this.kdcSocket.close();
     if (this.signalingSocket) this.signalingSocket.close();

@@ -11,7 +11,7 @@ import { aliasBuiltins } from './aliases.ts';
 import { parse, type Node } from 'acorn';
 import { fullAncestor } from 'acorn-walk';
 import { loadBoard, type BoardConfig } from './boards.ts';
-import { checkSubset, type Violation } from './subset-check.ts';
+import { checkSubset, FORBIDDEN_METHODS, type Violation } from './subset-check.ts';
 import { pretokenise } from './image.ts';
 import { mangleablePropsRegex } from './mangle.ts';
 import { DROPPED, SLOT, counterNameLists, dictionaryPathFor } from './text.ts';
@@ -534,6 +534,8 @@ export async function buildFirmware(opts: BuildOptions): Promise<BuildResult> {
       plugins: shortErrors ? [noBareImports, shortErrorsPlugin(errorCodes)] : [noBareImports],
       // Firmware-only property names become short ones (mangle.ts says which and why).
       mangleProps: minify ? mangleablePropsRegex(REPO_ROOT) : undefined,
+      // A short name esbuild picks must not be one the subset check forbids as a method ('at').
+      mangleCache: minify ? Object.fromEntries([...FORBIDDEN_METHODS].map((m) => [m, false as const])) : undefined,
     });
   } catch (e) {
     const failure = e as esbuild.BuildFailure;

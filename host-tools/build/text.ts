@@ -18,7 +18,7 @@
 // `cta flash` and the serial console tooling use to print today's text again.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { counterNames, N_COUNTERS } from '../../firmware/agent/counters.ts';
+import { counterNames, D_BUSY, N_COUNTERS } from '../../firmware/agent/counters.ts';
 
 /** Where a value goes in a template. */
 export const SLOT = '\u0001';
@@ -32,29 +32,39 @@ export interface Dictionary {
   counters?: CounterNameLists;
 }
 
-export type CounterNameLists = { counters: string[]; drops: string[] };
+/** The counter names (C_ order), the drop reasons (D_ order) and the counters kept after them (UDP boards' socketsRecreated). */
+export type CounterNameLists = { counters: string[]; drops: string[]; after?: string[] };
 
 /** The counter and drop-reason names of the firmware source (what `cta build` writes into a dictionary). */
 export function counterNameLists(): CounterNameLists {
   const all = counterNames();
-  return { counters: all.slice(0, N_COUNTERS), drops: all.slice(N_COUNTERS) };
+  const endOfDrops = N_COUNTERS + D_BUSY + 1;
+  return { counters: all.slice(0, N_COUNTERS), drops: all.slice(N_COUNTERS, endOfDrops), after: all.slice(endOfDrops) };
 }
 
 /**
  * A board's counters by name: a board whose names stay in the dictionary
- * (`features.counterNames` false) reports them as one list of numbers, counters then
- * drop reasons. Anything else (already named, missing) is returned as it is. The names
- * come from `dict` when it has them, else from the firmware source.
+ * (`features.counterNames` false) reports them as one list of numbers: counters, drop
+ * reasons, then any counters kept after them. Anything else (already named, missing) is
+ * returned as it is. The names come from `dict` when its lists fit the values, else from
+ * the firmware source.
  */
 export function nameCounters(v: unknown, dict?: Dictionary | null): unknown {
   if (!Array.isArray(v)) return v;
   // A dictionary from another build (a stale dist/ file) would misname them: its lists must fit.
   const d = dict && dict.counters;
-  const names = d && d.counters.length + d.drops.length === v.length ? d : counterNameLists();
+  const names = d && d.counters.length + d.drops.length + (d.after ? d.after.length : 0) === v.length ? d : counterNameLists();
   const out: { [k: string]: unknown } = {};
   const drops: { [k: string]: number } = {};
-  names.counters.forEach((n, i) => (out[n] = Number(v[i] ?? 0)));
-  names.drops.forEach((n, i) => (drops[n] = Number(v[names.counters.length + i] ?? 0)));
+  const nc = names.counters.length;
+  const nd = names.drops.length;
+  const after = names.after || [];
+  for (let i = 0; i < v.length && i < nc + nd + after.length; i++) {
+    const n = Number(v[i] ?? 0);
+    if (i < nc) out[names.counters[i]] = n;
+    else if (i < nc + nd) drops[names.drops[i - nc]] = n;
+    else out[after[i - nc - nd]] = n;
+  }
   out.drops = drops;
   return out;
 }

@@ -19,6 +19,13 @@
 //    says transports.wifi: connect(ssid, {password}, cb) calls back after a tick with
 //    null (or a reason, options.wifi.failTimes times first); getIP(cb) gives 127.0.0.1.
 //    The loopback network is "the WiFi"; Emulator.wifi records what was asked.
+//  - a closed socket's port is free again only after this turn of the event loop (as on
+//    Espruino: binding it at once fails with "Unable to create socket").
+//  - a board port that udpPortMap maps to 0 gets a free host port the first time it is
+//    bound, and that same host port when it is bound again (the firmware re-creating a socket).
+//  - fault injection: Emulator.stallUdp makes a bound UDP socket stop delivering (it drops
+//    every datagram that arrives, silently, as a wedged network driver does); a socket the
+//    firmware creates afterwards works again.
 import vm from 'node:vm';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
@@ -76,6 +83,12 @@ export interface EmulatedWifi {
   connected: boolean;
 }
 
+/** What Emulator.stallUdp stalled, and what the stalled sockets have dropped since (live). */
+export interface UdpStall {
+  sockets: number;
+  dropped: number;
+}
+
 export interface EmulatorMemory {
   free: number;
   usage: number;
@@ -96,6 +109,15 @@ export interface Emulator {
   memory(): EmulatorMemory;
   /** Local addresses of the bound UDP sockets. */
   udpAddresses(): { address: string; port: number }[];
+  /**
+   * Fault injection: the UDP socket(s) bound to `port` (every bound socket when omitted) stop
+   * delivering: once `after` more datagrams (default 0) have reached the firmware, every
+   * datagram that arrives is dropped without a trace, as a wedged network driver does.
+   * Sending still works. A socket the firmware creates afterwards (closing the stalled one and
+   * binding again, even on the same port) is not stalled. The returned record counts the
+   * sockets stalled and the datagrams dropped so far (it keeps counting).
+   */
+  stallUdp(port?: number, after?: number): UdpStall;
   /** Resolves when a log line matches (or rejects after timeoutMs). */
   waitForLog(re: RegExp, timeoutMs?: number): Promise<string>;
   /** A string the firmware made (an error message, global.ctaError) with its text codes expanded. */
@@ -266,11 +288,21 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
 
   // ---- UDP ----
   const sockets = new Set<dgram.Socket>();
+  // Stalled sockets (stallUdp): datagrams still let through, and the record to count drops in.
+  const stalls = new Map<dgram.Socket, { left: number; record: UdpStall }>();
   // Binds in progress: startEmulator resolves only once those the bundle started at
   // boot have finished (node's bind is asynchronous; a datagram sent to the port
   // before then is lost, e.g. the SC's first Wake Up to a CTA just started).
   const binding = new Set<Promise<void>>();
   const bindAddress = opts.udpBindAddress ?? '127.0.0.1';
+  // A board port udpPortMap maps to 0 (any free port): the port it got the first time. A
+  // socket the firmware binds to that board port again (after closing the first) gets the
+  // same host port, as on the board.
+  const mappedOnce: { [boardPort: number]: number } = {};
+  // Host ports of sockets the firmware closed in this turn of the event loop: as on Espruino
+  // (2v29, measured), a closed socket's port is freed only in a later pass of its idle loop,
+  // and binding it before then fails ("Unable to create socket").
+  const closing = new Set<number>();
   const makeDgram = () => ({
     createSocket(type: unknown, cb?: unknown) {
       const t = typeof type === 'object' && type ? (type as { type?: string }).type : type;
@@ -286,13 +318,24 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
       const emit = (ev: string, ...a: unknown[]) => {
         for (const h of handlers[ev] ?? []) guard(h, a);
       };
-      sock.on('message', (msg, rinfo) => emit('message', latin1(msg.subarray(0, recvBufferSize)), G.Object.assign(new G.Object(), { address: rinfo.address, port: rinfo.port, size: rinfo.size })));
+      sock.on('message', (msg, rinfo) => {
+        const stall = stalls.get(sock);
+        if (stall) {
+          if (stall.left <= 0) {
+            stall.record.dropped++;
+            return;
+          }
+          stall.left--;
+        }
+        emit('message', latin1(msg.subarray(0, recvBufferSize)), G.Object.assign(new G.Object(), { address: rinfo.address, port: rinfo.port, size: rinfo.size }));
+      });
       sock.on('error', (e) => {
         log(`dgram error: ${e.message}`);
         emit('error', e);
       });
       sock.on('close', () => {
         sockets.delete(sock);
+        stalls.delete(sock);
         emit('close', false);
       });
       const api: any = new G.Object();
@@ -303,7 +346,11 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
       api.bind = function (port: number, bindCb?: (s: unknown) => void) {
         bound = true;
         const want = Number(port) || 0;
-        const mapped = opts.udpPortMap && want in opts.udpPortMap ? opts.udpPortMap[want] : want;
+        const mapped = opts.udpPortMap && want in opts.udpPortMap ? (mappedOnce[want] ?? opts.udpPortMap[want]) : want;
+        if (mapped !== 0 && closing.has(mapped)) {
+          log('ERROR: Socket bind failed');
+          throw new G.Error('Unable to create socket');
+        }
         const done = new Promise<void>((res) => {
           sock.once('listening', res);
           sock.once('error', () => res());
@@ -312,6 +359,7 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
         binding.add(done);
         void done.then(() => binding.delete(done));
         sock.bind({ port: mapped, address: bindAddress, exclusive: true }, () => {
+          if (want !== 0 && mapped === 0) mappedOnce[want] = sock.address().port;
           if (typeof bindCb === 'function') guard(bindCb, [api]);
         });
         return api;
@@ -343,6 +391,20 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
         } else doSend();
       };
       api.close = function () {
+        try {
+          const port = sock.address().port;
+          closing.add(port);
+          // Free at the end of this turn, whichever phase of node's loop comes next: a check
+          // phase (setImmediate) or a timers phase (a 0 ms timer queued before any the firmware
+          // queues after this close, so it runs first). With setImmediate alone, a close made in
+          // a check phase left the port taken when the firmware's 0 ms timer ran (the next turn's
+          // timers phase, on a loaded host): its bind failed and the socket was never bound again.
+          const free = () => closing.delete(port);
+          setImmediate(free);
+          setTimeout(free, 0);
+        } catch {
+          /* not bound */
+        }
         try {
           sock.close();
         } catch {
@@ -619,6 +681,21 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
         }
       }
       return out;
+    },
+    stallUdp(port?: number, after = 0) {
+      const record: UdpStall = { sockets: 0, dropped: 0 };
+      for (const s of sockets) {
+        let bound: number;
+        try {
+          bound = s.address().port;
+        } catch {
+          continue; // not bound yet
+        }
+        if (port !== undefined && bound !== port) continue;
+        stalls.set(s, { left: after, record });
+        record.sockets++;
+      }
+      return record;
     },
     text(s: string) {
       return expandText(String(s), dict);

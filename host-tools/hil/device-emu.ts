@@ -68,6 +68,10 @@ export class EmuDevice implements HilDevice {
     this.emu = null;
     await this.boot(config);
   }
+  stallKmSocket(after: number): { sockets: number; dropped: number } {
+    if (!this.emu) throw new Error('emulator not running');
+    return this.emu.stallUdp(this.kmPort, after);
+  }
   logs(): string[] {
     return this.lines;
   }

@@ -31,6 +31,12 @@ export interface HilDevice {
   readonly proxy?: LinkProxy;
   /** Scenarios this target cannot run, with the reason (printed as SKIP). */
   readonly unsupported?: { [scenario: string]: string };
+  /**
+   * Fault injection, where the target can do it (the emulator): the CTA's key-management
+   * socket stops delivering after `after` more datagrams, as a wedged network driver does;
+   * a socket the CTA binds again works. Live counts of the sockets stalled and the drops.
+   */
+  stallKmSocket?(after: number): { sockets: number; dropped: number };
 }
 
 export type DeviceOptions = {

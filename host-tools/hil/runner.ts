@@ -230,7 +230,7 @@ export async function runHil(opts: HilOptions): Promise<HilReport> {
     for (const s of scenarios) {
       const ts = Date.now();
       let r: ScenarioResult;
-      const cannot = device.unsupported?.[s.name];
+      const cannot = device.unsupported?.[s.name] ?? s.unavailable?.(device) ?? null;
       if (cannot) {
         r = { name: s.name, title: s.title, status: 'skip', ms: 0, details: [], message: `not on this target: ${cannot}` };
         report.results.push(r);

@@ -47,6 +47,8 @@ export type Scenario = {
   run(ctx: ScenarioContext): Promise<ScenarioOutcome>;
   /** Test-only scenarios are run only when named with --scenario. */
   testOnly?: boolean;
+  /** Why this target cannot run the scenario (printed as SKIP), or null. */
+  unavailable?(device: HilDevice): string | null;
 };
 
 export class Check extends Error {}
@@ -486,6 +488,71 @@ const flood: Scenario = {
   },
 };
 
+const socketStall: Scenario = {
+  name: 'socket-stall',
+  title: "the CTA's UDP socket stops delivering mid-exchange: the CTA aborts at its usual timeout and re-creates the socket; the SC's next Wake Up completes on it",
+  unavailable: (device) =>
+    device.stallKmSocket ? null : "the stall is injected into the emulator's UDP socket; this target's network stack cannot be made to stop delivering from here",
+  async run(ctx) {
+    await ensureEstablished(ctx);
+    const s0 = await idle(ctx);
+    const r0 = c(s0).socketsRecreated ?? 0;
+    // The CTA lets at most 4 triggers per second per SC through: a second of quiet first, so
+    // the scenarios before this one cannot have used up the current one. (Placed before
+    // clock-skew in the suite: after the device clock has been set back, the CTA's trigger
+    // window does not restart until the clock passes its start again.)
+    await sleep(1000);
+    const mark = ctx.proxy.total;
+    // The socket wedges as the CTA's AP Request passes the proxy: the Wake Up got through, and
+    // every answer to it (the AP Reply, again for each retransmission) is lost in the socket.
+    let stall: { sockets: number; dropped: number } | null = null;
+    ctx.proxy.filter = (d, dir) => {
+      if (!stall && dir === 'cta->sc' && d[0] === KMMID.AP_REQUEST) stall = ctx.device.stallKmSocket!(0);
+      return true;
+    };
+    try {
+      ctx.sc.wake(ctx.ctaPrincipal);
+      // The stalled exchange ends as any unanswered one does, at the CTA's abort timeout; the
+      // socket, quiet since the AP Request left, is re-created as it ends.
+      const s1 = await until(ctx, (s) => c(s).sessionsAborted > c(s0).sessionsAborted, ctx.timers.abortMs + ctx.exchangeTimeoutMs, 'the CTA to abort the stalled exchange').catch(async (err: Error) => {
+        throw new Check(`${err.message}; wire: ${seq(ctx.proxy.since(mark))}; stalled ${stall ? (stall as { dropped: number }).dropped : 'never'}`);
+      });
+      const done = Date.now();
+      const reqs = apRequests(ctx.proxy.since(mark));
+      const st = stall as { sockets: number; dropped: number } | null;
+      check(st !== null && st.sockets === 1, `the stall was not injected into one socket (${st ? st.sockets : 'no AP Request seen'})`);
+      check(st.dropped >= 1, 'the stalled socket dropped nothing: the SC sent no AP Reply into it');
+      const recreated = (c(s1).socketsRecreated ?? 0) - r0;
+      check(recreated === 1, `socketsRecreated +${recreated} at the abort, expected +1`);
+      check(c(s1).sessionsEstablished === c(s0).sessionsEstablished, 'the CTA established a session through the stalled socket');
+      check(reqs.length === 1 + ctx.timers.retransmitMs.length, `AP Requests on the wire: ${reqs.length}, expected ${1 + ctx.timers.retransmitMs.length} (no retry: the protocol's timers are unchanged)`);
+      check(reqs.every((r) => ctEqual(r.data, reqs[0].data)), 'retransmitted AP Requests differ');
+      check(c(s1).retransmits - c(s0).retransmits === ctx.timers.retransmitMs.length, `retransmissions: ${c(s1).retransmits - c(s0).retransmits}, expected ${ctx.timers.retransmitMs.length}`);
+      const sinceFirst = done - reqs[0].at;
+      check(sinceFirst + 20 >= ctx.timers.abortMs, `aborted ${sinceFirst} ms after the first AP Request, before ${ctx.timers.abortMs} ms`);
+      const lost = st.dropped;
+      // The SC got no SA Recovered: after its timeout it wakes the CTA again. That Wake Up and
+      // the exchange it starts reach the CTA only on the re-created socket (the stalled one
+      // stays stalled: without the re-creation this times out).
+      const mark2 = ctx.proxy.total;
+      const e = await established(ctx, ctx.saRecoveredTimeoutMs + ctx.exchangeTimeoutMs, "the SC's next Wake Up to complete on the re-created socket").catch(async (err: Error) => {
+        throw new Check(`${err.message}; wire: ${seq(ctx.proxy.since(mark2))}; dropped in the stalled socket ${(stall as { dropped: number }).dropped}`);
+      });
+      const s2 = await until(ctx, (s) => c(s).sessionsEstablished > c(s1).sessionsEstablished && s.scs[0]?.state === 'established', ctx.exchangeTimeoutMs, 'the CTA to count the session');
+      check(s2.scs[0].sa!.scSpi === e.scSpi, 'SPIs differ between the CTA and the SC');
+      check((c(s2).socketsRecreated ?? 0) - r0 === 1, `socketsRecreated +${(c(s2).socketsRecreated ?? 0) - r0} after the next exchange, expected +1`);
+      return {
+        details: [
+          `socket stalled at the AP Request: ${lost} datagram(s) lost in it; ${reqs.length} identical AP Request(s); abort seen ${sinceFirst} ms after the first (timeout ${ctx.timers.abortMs} ms), socketsRecreated +${recreated}`,
+          `the SC woke the CTA again after its SA Recovered timeout: established on the re-created socket in ${e.latencyMs} ms (socketsRecreated now ${c(s2).socketsRecreated})`,
+        ],
+      };
+    } finally {
+      ctx.proxy.filter = null;
+    }
+  },
+};
+
 /**
  * Issue 13 item 4 on the target: Wake Ups forged from the SC's host (the right principal,
  * fresh nonces, another port) stream in at about 200 a second while the SC wakes the CTA.
@@ -569,4 +636,4 @@ const impossible: Scenario = {
   },
 };
 
-export const SCENARIOS: Scenario[] = [happyPath, falseNonce, nonceZero, replyWithheld, lostPacket, clientInitiated, rekey, clockSkew, forgedStream, flood, impossible];
+export const SCENARIOS: Scenario[] = [happyPath, falseNonce, nonceZero, replyWithheld, lostPacket, socketStall, clientInitiated, rekey, clockSkew, forgedStream, flood, impossible];

@@ -57,12 +57,19 @@ export class FakeNet {
   filter: ((p: Packet) => boolean | Packet) | null = null;
   /** Datagrams to an address/port nobody bound. */
   undeliverable = 0;
+  /** Datagrams dropped by a stalled socket (stall()). */
+  stalledDrops = 0;
+  /** Per address:port, the bind generation now there, and the one that is stalled. */
+  private bindGen: { [key: string]: number } = {};
+  private stalledGen: { [key: string]: number } = {};
+  private binds = 0;
 
   bind(address: string, port: number, fn: Handler): UdpSocket {
     if (port === 0) port = this.ephemeral++;
     const key = address + ':' + port;
     if (this.sockets[key]) throw new Error('FakeNet: ' + key + ' in use');
     this.sockets[key] = fn;
+    this.bindGen[key] = ++this.binds;
     const net = this;
     const sock = {
       port,
@@ -92,13 +99,24 @@ export class FakeNet {
     try {
       while (this.queue.length) {
         const q = this.queue.shift()!;
-        const h = this.sockets[q.to + ':' + q.toPort];
-        if (h) h(q.data, q.from, q.fromPort);
-        else this.undeliverable++;
+        const key = q.to + ':' + q.toPort;
+        const h = this.sockets[key];
+        if (!h) this.undeliverable++;
+        else if (this.stalledGen[key] === this.bindGen[key]) this.stalledDrops++;
+        else h(q.data, q.from, q.fromPort);
       }
     } finally {
       this.draining = false;
     }
+  }
+
+  /**
+   * The socket bound at address:port now stops delivering (a wedged driver): every datagram to
+   * it is dropped and counted in stalledDrops. A socket bound there later works again.
+   */
+  stall(address: string, port: number): void {
+    const key = address + ':' + port;
+    this.stalledGen[key] = this.bindGen[key];
   }
 
   /** Inject a datagram as if `from` sent it. */

@@ -26,6 +26,9 @@ export function makeNodePlatform(opts: { crypto: CryptoBackend; host?: string; o
   const host = opts.host ?? '127.0.0.1';
   const sockets: { sock: dgram.Socket; ready: Promise<number>; open: boolean }[] = [];
   const timers = new Set<NodeJS.Timeout>();
+  // The port each receive handler got: the agent re-creating a socket binds again with the
+  // same handler, and gets the same port (as a board does with its configured port).
+  const portOf = new Map<unknown, number>();
   const logs: { event: string; fields: { [k: string]: unknown } }[] = [];
   return {
     crypto: opts.crypto,
@@ -50,10 +53,12 @@ export function makeNodePlatform(opts: { crypto: CryptoBackend; host?: string; o
       const entry = { sock, open: true, ready: Promise.resolve(0) };
       entry.ready = new Promise<number>((resolve, reject) => {
         sock.once('error', reject);
-        sock.bind(port, host, () => {
+        sock.bind(port === 0 ? (portOf.get(onMessage) ?? 0) : port, host, () => {
           sock.off('error', reject);
           sock.on('error', () => undefined);
-          resolve((sock.address() as AddressInfo).port);
+          const bound = (sock.address() as AddressInfo).port;
+          portOf.set(onMessage, bound);
+          resolve(bound);
         });
       });
       sock.on('message', (msg, rinfo) => {
