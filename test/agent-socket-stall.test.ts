@@ -67,6 +67,31 @@ test('stalled key-management socket: the exchange aborts at the usual 3 s with t
   assert.equal(w.agent.counters.socketsRecreated, 1);
 });
 
+test('a re-bind that fails (port not free yet, driver refusing) is tried again each second; the next Wake Up then completes', () => {
+  const w = makeWorld();
+  w.sc.wakeUp();
+  stallAtApRequest(w);
+  const bind = w.platform.udpBind;
+  let refused = 0;
+  w.platform.udpBind = (port, fn) => {
+    if (refused < 2) {
+      refused++;
+      throw new Error('Unable to create socket');
+    }
+    return bind(port, fn);
+  };
+  w.sc.wakeUp();
+  w.clock.advance(3000);
+  assert.equal(w.agent.counters.socketsRecreated, 1);
+  assert.equal(refused, 1, 'the first re-bind was refused');
+  w.clock.advance(1000);
+  assert.equal(refused, 2, 'tried again a second later, refused again');
+  w.clock.advance(1000);
+  w.sc.wakeUp();
+  assert.equal(w.agent.counters.sessionsEstablished, 2, 'bound on the third try: the Wake Up completes');
+  assert.equal(w.agent.counters.drops.internal, 0);
+});
+
 test('without the re-creation (transport.reopen removed) the socket stays stalled: the next Wake Up never completes', () => {
   const w = makeWorld();
   w.sc.wakeUp();

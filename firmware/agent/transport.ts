@@ -74,9 +74,17 @@ class UdpTransport {
       } catch (e) {
         // A wedged driver may refuse to close: the new socket is bound all the same.
       }
-      platform.setTimeout(() => {
+      const bind = () => {
         if (this.closed) return;
-        const s = platform.udpBind(kdc ? 0 : cfg.listenPort, kdc ? onKdc : onKm);
+        let s: UdpSocket | null = null;
+        try {
+          s = platform.udpBind(kdc ? 0 : cfg.listenPort, kdc ? onKdc : onKm);
+        } catch (e) {
+          // The port not free yet, or the driver refusing: the CTA is deaf without this
+          // socket, so it tries again each second (what is sent meanwhile stays held).
+          platform.setTimeout(bind, 1000);
+          return;
+        }
         if (kdc) this.kdcSocket = s;
         else this.kmSocket = s;
         // This channel's held datagrams go out now; the other's (if it is being bound too) stay.
@@ -87,7 +95,8 @@ class UdpTransport {
           else if (s) s.send(held[i][1] as Uint8Array, held[i][2] as number, held[i][3] as string);
         }
         this.held = this.kmSocket && this.kdcSocket ? null : rest;
-      }, 0);
+      };
+      platform.setTimeout(bind, 0);
     };
   }
   send(channel: number, data: Uint8Array, address: string, port: number): void {
