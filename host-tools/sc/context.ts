@@ -23,6 +23,7 @@ import { KeyStore } from './keys.ts';
 import { randomBytes } from './rand.ts';
 import type { ControlServer } from './control.ts';
 import { loadIdentity, type ScIdentity } from './identity.ts';
+import { bindUdp } from './start-io.ts';
 import { DEFAULT_TIMERS, ScStartError, type DropEvent, type ScError, type ScLog, type ScOptions, type ScPolicy, type ScTimers } from './types.ts';
 
 /** node:crypto with cached AES contexts, one-shot hashes and pooled randomness. */
@@ -212,23 +213,6 @@ function ipLookup(address: string, options: unknown, cb: (err: Error | null, add
   const fam = isIP(address);
   if (fam !== 0) return cb(null, address, fam);
   (dnsLookup as unknown as (a: string, o: unknown, c: typeof cb) => void)(address, options, cb);
-}
-
-function bindUdp(sock: dgram.Socket, host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onErr = (e: NodeJS.ErrnoException) => {
-      sock.close();
-      if (e.code === 'EADDRINUSE') reject(new ScStartError('port_in_use', `UDP ${host}:${port} is already in use`));
-      else if (e.code === 'EACCES') reject(new ScStartError('port_denied', `not allowed to bind UDP ${host}:${port}`));
-      else if (e.code === 'EADDRNOTAVAIL') reject(new ScStartError('bad_address', `cannot bind UDP ${host}:${port}: address not available here`));
-      else reject(e);
-    };
-    sock.once('error', onErr);
-    sock.bind(port, host, () => {
-      sock.off('error', onErr);
-      resolve();
-    });
-  });
 }
 
 /** The key-management socket on the listen address and the signaling socket beside it. */

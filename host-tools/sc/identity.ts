@@ -1,15 +1,15 @@
 // Who the SC is: its service principal and the keytab keys that open the tickets
 // CTAs present (etype -> kvno -> key, with each key's ticket-decryption context
 // prepared once). Read once at start-up by context.ts; wiped by close().
-import { readFileSync } from 'node:fs';
 
 import { ticketKey, type TicketKey } from './session-crypto.ts';
 import { WakeUpTemplate } from './fast-encode.ts';
 import { getProfile, keyCacheSize, setKeyCacheSize } from '../../firmware/proto/crypto/index.ts';
-import { findKeys, parseKeytab, type KeytabEntry } from '../../firmware/proto/keytab.ts';
+import { findKeys, type KeytabEntry } from '../../firmware/proto/keytab.ts';
 import { parsePrincipal, principalToString, type PrincipalName } from '../../firmware/proto/krb5.ts';
 import { scCryptoBackend } from './fast-crypto.ts';
 import { ScStartError } from './types.ts';
+import { loadKeytab } from './start-io.ts';
 
 export type ScIdentity = {
   scName: { name: PrincipalName; realm: string };
@@ -28,22 +28,6 @@ export type ScIdentity = {
 /** A Buffer's bytes as a plain Uint8Array view (no copy). */
 export function u8(buf: Buffer): Uint8Array {
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
-}
-
-function loadKeytab(k: KeytabEntry[] | string): KeytabEntry[] {
-  if (Array.isArray(k)) return k;
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(k);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new ScStartError('keytab', code === 'ENOENT' ? `keytab '${k}' does not exist` : `cannot read keytab '${k}': ${(e as Error).message}`);
-  }
-  try {
-    return parseKeytab(u8(bytes));
-  } catch (e) {
-    throw new ScStartError('keytab', `keytab '${k}' is not a valid keytab: ${(e as Error).message}`);
-  }
 }
 
 /** Parses the principal, reads the keytab and prepares the service keys; throws ScStartError. */

@@ -4,7 +4,6 @@
 // principal; its source address:port is then remembered for a minute (affinity)
 // so the SA Recovered that follows (only an HMAC) reaches the same worker;
 // anything else goes to the worker its source address:port hashes to.
-import { readFileSync } from 'node:fs';
 import type dgram from 'node:dgram';
 import type { KeytabEntry } from '../../firmware/proto/keytab.ts';
 import type { W } from './workers-supervise.ts';
@@ -20,24 +19,6 @@ export function ownerOf(principal: string, n: number): number {
     h = Math.imul(h, 0x01000193) >>> 0;
   }
   return h % n;
-}
-
-/** The keytab entries (read once by the primary, handed to every worker). */
-export async function loadEntries(k: KeytabEntry[] | string, Err: new (code: string, msg: string) => Error): Promise<KeytabEntry[]> {
-  if (Array.isArray(k)) return k;
-  const { parseKeytab } = await import('../../firmware/proto/keytab.ts');
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(k);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new Err('keytab', code === 'ENOENT' ? `keytab '${k}' does not exist` : `cannot read keytab '${k}': ${(e as Error).message}`);
-  }
-  try {
-    return parseKeytab(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
-  } catch (e) {
-    throw new Err('keytab', `keytab '${k}' is not a valid keytab: ${(e as Error).message}`);
-  }
 }
 
 /**

@@ -50,32 +50,19 @@ import type { ScLog } from './types.ts';
 import type { CtaRecord } from './registry.ts';
 import type { ControlTarget } from './control.ts';
 import type { WorkerInfo, WorkerPool, WorkerPoolOptions } from './workers-types.ts';
-import { loadEntries, makeRouter, ownerOf, routePublicPort } from './workers-route.ts';
+import { makeRouter, ownerOf, routePublicPort } from './workers-route.ts';
+import { bindUdp, loadKeytab } from './start-io.ts';
+import { ScStartError } from './types.ts';
 import { createSupervisor } from './workers-supervise.ts';
 import { mergeMetricsText, poolMetricsText, poolStatus } from './workers-merge.ts';
 
 export { ownerOf, mergeMetricsText };
 export type { WorkerPoolOptions, WorkerInfo, WorkerHookContext, WorkerHookHandler, WorkerPool } from './workers-types.ts';
 
-type StartErrorClass = new (code: string, message: string) => Error;
-
 /** The public key-management socket (bound first: a port in use is a start-up error before anything is forked). */
-async function bindPublic(listenHost: string, listenPort: number, ScStartError: StartErrorClass): Promise<dgram.Socket> {
+async function bindPublic(listenHost: string, listenPort: number): Promise<dgram.Socket> {
   const sock = dgram.createSocket({ type: listenHost.includes(':') ? 'udp6' : 'udp4' });
-  await new Promise<void>((resolve, reject) => {
-    const onErr = (e: NodeJS.ErrnoException) => {
-      sock.close();
-      if (e.code === 'EADDRINUSE') reject(new ScStartError('port_in_use', `UDP ${listenHost}:${listenPort} is already in use`));
-      else if (e.code === 'EACCES') reject(new ScStartError('port_denied', `not allowed to bind UDP ${listenHost}:${listenPort}`));
-      else if (e.code === 'EADDRNOTAVAIL') reject(new ScStartError('bad_address', `cannot bind UDP ${listenHost}:${listenPort}: address not available here`));
-      else reject(e);
-    };
-    sock.once('error', onErr);
-    sock.bind(listenPort, listenHost, () => {
-      sock.off('error', onErr);
-      resolve();
-    });
-  });
+  await bindUdp(sock, listenHost, listenPort);
   return sock;
 }
 
@@ -83,17 +70,16 @@ export async function startScWorkers(opts: WorkerPoolOptions): Promise<WorkerPoo
   const n = opts.workers;
   if (!Number.isInteger(n) || n < 1 || n > 256) throw new Error(`workers must be a whole number from 1 to 256, not ${n}`);
   const { startControl, ControlRefused } = await import('./control.ts');
-  const { ScStartError } = await import('./server.ts');
   const log: ScLog = opts.log || (() => {});
   const principalRaw = opts.principal;
-  const entries = await loadEntries(opts.keytab, ScStartError);
+  const entries = loadKeytab(opts.keytab);
   const router = await makeRouter(principalRaw, entries, n);
   const em = new EventEmitter();
   const startedAt = Date.now();
   const routed: { [k: string]: number } = {};
   const count = (k: string) => (routed[k] = (routed[k] || 0) + 1);
 
-  const sock = await bindPublic(opts.listen?.host ?? '0.0.0.0', opts.listen?.port ?? 1293, ScStartError);
+  const sock = await bindPublic(opts.listen?.host ?? '0.0.0.0', opts.listen?.port ?? 1293);
   const bound = sock.address() as AddressInfo;
   // The workers bind the address the primary actually has (a name resolved once).
   const workerHost = bound.address;
