@@ -160,18 +160,11 @@ export function firmwareModules(): string[] {
   return (firmwareModuleList = out.sort());
 }
 
+/** The modules whose texts drop their values (SHORTEN_DIRS), as absolute paths. */
 function shortenedFiles(): string[] {
-  const out: string[] = [];
-  const walk = (dir: string) => {
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      const p = join(dir, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('.ts')) out.push(p);
-    }
-  };
-  walk(join(REPO_ROOT, 'firmware', 'proto'));
-  out.push(join(REPO_ROOT, 'firmware', 'platform', 'espruino-crypto.ts'));
-  return out;
+  return firmwareModules()
+    .filter((rel) => SHORTEN_DIRS.some((d) => rel.startsWith(d)))
+    .map((rel) => join(REPO_ROOT, rel));
 }
 
 /**
