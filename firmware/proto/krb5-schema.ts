@@ -140,3 +140,6 @@ declare const BUILD_LABELS: boolean;
  * and the tables there write such names as '' (about 80 bytes of image).
  */
 export const LABELS = typeof BUILD_LABELS === 'undefined' || BUILD_LABELS;
+/** The label of a message's pvno and msg-type fields ('' where labels are dropped). */
+export const PVNO_LABEL = LABELS ? 'pvno' : '';
+export const MSG_TYPE_LABEL = LABELS ? 'msg-type' : '';

@@ -62,6 +62,8 @@ import {
   TRANSITED_ENCODING,
   UINT,
   LABELS,
+  PVNO_LABEL,
+  MSG_TYPE_LABEL,
 } from './krb5-schema.ts';
 import type { KrbSchema, KrbTable } from './krb5-schema.ts';
 
@@ -477,8 +479,8 @@ function spec(k: string): string {
       '1' + OCTETS + REQUIRED + 'keyvalue' :
     // AP-REQ
     k == AP_REQ ?
-      '0' + PVNO_FIELD + REQUIRED + (LABELS ? 'pvno' : '') + ' ' +
-      '1' + MSG_TYPE + REQUIRED + (LABELS ? 'msg-type' : '') + ' ' +
+      '0' + PVNO_FIELD + REQUIRED + PVNO_LABEL + ' ' +
+      '1' + MSG_TYPE + REQUIRED + MSG_TYPE_LABEL + ' ' +
       '2' + FLAGS + REQUIRED + 'apOptions ' +
       '3' + TICKET + REQUIRED + 'ticket ' +
       '4' + ENCRYPTED_DATA + REQUIRED + 'authenticator' :
@@ -495,8 +497,8 @@ function spec(k: string): string {
       '8' + AUTHORIZATION_DATA_ENTRY + OPTIONAL_SEQ_OF + 'authorizationData' :
     // AP-REP
     k == AP_REP ?
-      '0' + PVNO_FIELD + REQUIRED + (LABELS ? 'pvno' : '') + ' ' +
-      '1' + MSG_TYPE + REQUIRED + (LABELS ? 'msg-type' : '') + ' ' +
+      '0' + PVNO_FIELD + REQUIRED + PVNO_LABEL + ' ' +
+      '1' + MSG_TYPE + REQUIRED + MSG_TYPE_LABEL + ' ' +
       '2' + ENCRYPTED_DATA + REQUIRED + 'encPart' :
     // EncAPRepPart
     k == ENC_AP_REP_PART ?
@@ -545,14 +547,14 @@ function spec(k: string): string {
       TAG_11 + TICKET + OPTIONAL_SEQ_OF + 'additionalTickets' :
     // KDC-REQ
     k == KDC_REQ ?
-      '1' + PVNO_FIELD + REQUIRED + (LABELS ? 'pvno' : '') + ' ' +
-      '2' + MSG_TYPE + REQUIRED + (LABELS ? 'msg-type' : '') + ' ' +
+      '1' + PVNO_FIELD + REQUIRED + PVNO_LABEL + ' ' +
+      '2' + MSG_TYPE + REQUIRED + MSG_TYPE_LABEL + ' ' +
       '3' + PA_DATA + OPTIONAL_SEQ_OF + 'padata ' +
       '4' + KDC_REQ_BODY + REQUIRED + 'reqBody' :
     // KDC-REP
     k == KDC_REP ?
-      '0' + PVNO_FIELD + REQUIRED + (LABELS ? 'pvno' : '') + ' ' +
-      '1' + MSG_TYPE + REQUIRED + (LABELS ? 'msg-type' : '') + ' ' +
+      '0' + PVNO_FIELD + REQUIRED + PVNO_LABEL + ' ' +
+      '1' + MSG_TYPE + REQUIRED + MSG_TYPE_LABEL + ' ' +
       '2' + PA_DATA + OPTIONAL_SEQ_OF + 'padata ' +
       '3' + KSTRING + REQUIRED + 'crealm ' +
       '4' + PRINCIPAL_NAME + REQUIRED + 'cname ' +
@@ -575,8 +577,8 @@ function spec(k: string): string {
       TAG_12 + PA_DATA + OPTIONAL_SEQ_OF + 'encryptedPaData' :
     // KRB-ERROR
     k == KRB_ERROR_TYPE ?
-      '0' + PVNO_FIELD + REQUIRED + (LABELS ? 'pvno' : '') + ' ' +
-      '1' + MSG_TYPE + REQUIRED + (LABELS ? 'msg-type' : '') + ' ' +
+      '0' + PVNO_FIELD + REQUIRED + PVNO_LABEL + ' ' +
+      '1' + MSG_TYPE + REQUIRED + MSG_TYPE_LABEL + ' ' +
       '2' + TIME + OPTIONAL + 'ctime ' +
       '3' + MICROSECONDS + OPTIONAL + 'cusec ' +
       '4' + TIME + REQUIRED + 'stime ' +
