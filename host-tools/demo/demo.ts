@@ -208,6 +208,9 @@ async function wakeAndFollow(sc: ScServer, rows: CtaRow[], emus: Emulator[], opt
   rows.forEach((r, i) => (byName[r.principal] = i));
   const signaling: Promise<void>[] = [];
   let txid = 1000;
+  // Phase changes the SC reports are shown as they happen, not at the next poll:
+  // an exchange can start and finish between two polls.
+  const report = () => opts.onProgress?.(rows, '');
   sc.on('established', (ev: { principal: string; latencyMs: number | null; ctaSpi: number; scSpi: number }) => {
     const i = byName[ev.principal];
     if (i === undefined || rows[i].phase === 'signaling' || rows[i].phase === 'done') return;
@@ -216,6 +219,7 @@ async function wakeAndFollow(sc: ScServer, rows: CtaRow[], emus: Emulator[], opt
     row.exchangeMs = ev.latencyMs;
     row.ctaSpi = ev.ctaSpi;
     row.scSpi = ev.scSpi;
+    report();
     const id = ++txid;
     const endpoint = `aaln/1@${ev.principal.split('/')[1].split('@')[0]}`;
     const rqnt = `RQNT ${id} ${endpoint} MGCP 1.0 NCS 1.0\r\nX: ${id.toString(16)}\r\nR: hd(N)\r\n`;
@@ -230,10 +234,12 @@ async function wakeAndFollow(sc: ScServer, rows: CtaRow[], emus: Emulator[], opt
             row.phase = 'failed';
             row.error = `unexpected NCS response '${row.response}'`;
           }
+          report();
         },
         (e: Error) => {
           row.phase = 'failed';
           row.error = `signaling: ${e.message}`;
+          report();
         },
       ),
     );
@@ -243,6 +249,7 @@ async function wakeAndFollow(sc: ScServer, rows: CtaRow[], emus: Emulator[], opt
     if (i === undefined || rows[i].phase === 'done') return;
     rows[i].phase = 'failed';
     rows[i].error = `unreachable after ${ev.attempts} Wake Ups`;
+    report();
   });
   for (const r of rows) sc.wake(r.principal);
   log(`woke ${rows.length} CTA(s)`);
@@ -258,7 +265,7 @@ async function wakeAndFollow(sc: ScServer, rows: CtaRow[], emus: Emulator[], opt
         if (s === 'aborted') r.error = 'CTA aborted its AP Request (no AP Reply in time); SC retries';
       }
     });
-    opts.onProgress?.(rows, '');
+    report();
     await new Promise((res) => setTimeout(res, 50));
   }
   await Promise.allSettled(signaling);
