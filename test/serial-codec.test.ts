@@ -72,7 +72,6 @@ test('slip: encode escapes END/ESC and the decoder inverts it across arbitrary c
 test('slip: oversized frames and bad escapes are dropped, counted, and the decoder resyncs', () => {
   const got: string[] = [];
   const d = new SlipDecoder((fr) => got.push(toHex(fr)), 16);
-  assert.equal(d.maxFrame, 16);
   d.feed(slipEncode(new Uint8Array(17).fill(1))); // one too many
   d.feed(slipEncode(new Uint8Array(16).fill(2))); // exactly fits
   d.feed(new Uint8Array([SLIP_END, 5, SLIP_ESC, 0x42, 6, SLIP_END])); // bad escape
@@ -83,6 +82,27 @@ test('slip: oversized frames and bad escapes are dropped, counted, and the decod
   assert.equal(d.stats.oversized, 2);
   assert.equal(d.stats.badEscape, 2);
   assert.equal(d.stats.frames, 2);
+});
+
+test('slip: frames longer than the buffer step arrive whole; a frame a view may keep is not overwritten by the next', () => {
+  // The receive buffer grows in steps while a frame arrives and is let go after it
+  // (no preallocated 2 KB on the board): lengths around the steps, with escapes at
+  // the step boundaries, and exactly maxFrame / one byte over.
+  const max = 1000;
+  const kept: Uint8Array[] = [];
+  const d = new SlipDecoder((fr) => kept.push(fr), max);
+  const frames: Uint8Array[] = [];
+  for (const n of [1, 255, 256, 257, 511, 512, 513, 999, 1000]) {
+    const f = new Uint8Array(n);
+    for (let i = 0; i < n; i++) f[i] = i % 97 === 0 || i === 255 || i === 256 ? (i & 1 ? SLIP_END : SLIP_ESC) : (i * 7) & 0xff;
+    frames.push(f);
+  }
+  for (const f of frames) d.feed(slipEncode(f));
+  d.feed(slipEncode(new Uint8Array(max + 1).fill(3)));
+  d.feed(slipEncode(new Uint8Array([1, 2])));
+  // Each delivered view still holds its own frame after the later ones arrived.
+  assert.deepEqual(kept.map(toHex), [...frames, new Uint8Array([1, 2])].map(toHex));
+  assert.equal(d.stats.oversized, 1);
 });
 
 test('cbor: our encoder and cbor-x agree both ways on the supported subset', () => {
@@ -199,6 +219,39 @@ test('frames: round trip on every channel, binary payloads and control maps', ()
   assert.deepEqual(inner.slice(-2), [c >> 8, c & 0xff]);
   assert.throws(() => encodeFrame(1, new Uint8Array(3000)));
   assert.throws(() => encodeFrame(-1, null));
+});
+
+test('frames: datagrams at every CBOR length form (direct, 1-byte, 2-byte) round-trip byte for byte', () => {
+  // The board's encoder against cborEncode + CRC + SLIP, and the decoder handing the
+  // bytes back, across the length forms and up to the largest frame.
+  for (const n of [0, 1, 23, 24, 255, 256, 700, 2040]) {
+    const data = new Uint8Array(n);
+    for (let i = 0; i < n; i++) data[i] = (i * 37 + 0xc0) & 0xff;
+    for (const ch of [CHANNEL.KM, CHANNEL.KDC, CHANNEL.SIGNALING, 15]) {
+      const body = cborEncode([ch, data]);
+      const c = crcRef(body);
+      const generic = slipEncode(Uint8Array.from([...body, c >> 8, c & 0xff]));
+      if (body.length + 2 > 2048) {
+        assert.throws(() => encodeFrame(ch, data), /larger than/);
+        continue;
+      }
+      assert.equal(toHex(encodeFrame(ch, data)), toHex(generic), `channel ${ch}, ${n} bytes`);
+      const got: [number, CborValue][] = [];
+      const d = new FrameDecoder((c2, p) => got.push([c2, p]));
+      d.feed(generic);
+      assert.equal(got.length, 1);
+      assert.equal(got[0][0], ch);
+      assert.ok(got[0][1] instanceof Uint8Array);
+      assert.equal(toHex(got[0][1] as Uint8Array), toHex(data));
+    }
+  }
+  // A channel beyond CHANNEL_MAX, or trailing bytes after the byte string: refused (badCbor).
+  const d = new FrameDecoder(() => assert.fail('delivered'));
+  for (const body of [Uint8Array.from([0x82, 16, 0x41, 7]), Uint8Array.from([0x82, 1, 0x41, 7, 0])]) {
+    const c = crcRef(body);
+    d.feed(slipEncode(Uint8Array.from([...body, c >> 8, c & 0xff])));
+  }
+  assert.equal(d.stats.badCbor, 2);
 });
 
 test('frames: garbage and flipped bits between frames are dropped, counted, and the stream resyncs', () => {

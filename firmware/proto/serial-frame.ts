@@ -47,7 +47,7 @@ export interface FrameStats {
 }
 
 /**
- * Streaming frame decoder over a fixed-size SLIP buffer. feed() chunks of
+ * Streaming frame decoder over a bounded SLIP buffer. feed() chunks of
  * serial data (Uint8Array or binary string); each good frame calls
  * onFrame(channel, payload). Bad frames are dropped and counted in `stats`;
  * the decoder resynchronises at the next END byte.
@@ -67,10 +67,6 @@ export class FrameDecoder {
     this.slip.feed(chunk);
     this.stats.oversized = this.slip.stats.oversized;
     this.stats.badEscape = this.slip.stats.badEscape;
-  }
-
-  reset(): void {
-    this.slip.reset();
   }
 
   private frame(f: Uint8Array): void {
