@@ -19,7 +19,7 @@ export interface BoardInfo {
   variables: number;
   nativeCrypto: { sha1: boolean; sha256: boolean; sha384: boolean; aes: boolean };
   transports: { udp: boolean; serial: string | null; udpPort: number | null; recvBuffer?: number; wifi?: boolean; wifiModule?: string };
-  serial: { port: string | null; rx: string | null; tx: string | null; baud: number | null; consoleTo: string | null };
+  serial: { port: string | null; rx: string | null; tx: string | null; baud: number | null; consoleTo: string | null; path?: string | null };
   timers: {
     solicitedTimeoutMs: number;
     retransmitMs: number[];
@@ -132,6 +132,8 @@ function makeSerial(): SerialLink | null {
     const opts: { [k: string]: string } = {};
     if (BOARD.serial.rx) opts.rx = BOARD.serial.rx;
     if (BOARD.serial.tx) opts.tx = BOARD.serial.tx;
+    // Linux builds: the device file (no pins there).
+    if (BOARD.serial.path) opts.path = BOARD.serial.path;
     port.setup(BOARD.serial.baud, opts);
   }
   let handler: ((chunk: Uint8Array) => void) | null = null;

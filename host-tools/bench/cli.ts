@@ -13,13 +13,14 @@ import { runScBench, type ScBenchResult } from './sc-bench.ts';
 import { runKdcBench, type KdcBenchResult } from './kdc-bench.ts';
 import { runApReqBench, type ApReqBenchResult } from './apreq-bench.ts';
 import { runCryptoBench, type CryptoBenchResult } from './crypto-bench.ts';
+import { loadBoard } from '../build/boards.ts';
 import { runFirmwareBench, type FirmwareBenchResult } from './firmware-bench.ts';
 import type { Frame, FileShare } from './profile.ts';
 
 export const BENCHMARKS = ['sc', 'memory', 'kdc', 'apreq', 'crypto', 'firmware'] as const;
 type Name = (typeof BENCHMARKS)[number];
 
-export const help = `usage: cta bench [--quick] [--only NAME[,NAME...]] [--runs N] [--json] [--espruino PATH] [--profile] [--out FILE]
+export const help = `usage: cta bench [--quick] [--only NAME[,NAME...]] [--runs N] [--json] [--espruino PATH [--espruino-board B]] [--profile] [--out FILE]
 
 Runs the performance suite, prints a table and writes bench/results.json.
   sc        SC exchanges/s (Wake Up -> AP Request -> AP Reply -> SA Recovered) on one core with
@@ -38,6 +39,10 @@ options:
   --runs N         repeated runs per figure (default 3)
   --json           print the results as JSON instead of tables
   --espruino PATH  Espruino Linux binary for the on-interpreter firmware figures
+  --espruino-board B
+                   the board image measured from flash on that binary (default linux): a
+                   board config built for the Linux interpreter (espruinoBuild LINUX), on
+                   UDP or, with serial.path, on its serial transport over a PTY (socat)
   --profile        CPU-profile the SC (throughput and AP-REQ verification) even when targets are met
                    (a full run profiles automatically where those targets are missed)
   --out FILE       results file (default bench/results.json)`;
@@ -234,10 +239,11 @@ export async function run(argv: string[]): Promise<number> {
     runs: { type: 'string' },
     json: { type: 'boolean' },
     espruino: { type: 'string' },
+    'espruino-board': { type: 'string' },
     profile: { type: 'boolean' },
     out: { type: 'string' },
   });
-  const values = v as { quick?: boolean; only?: string; runs?: string; json?: boolean; espruino?: string; profile?: boolean; out?: string };
+  const values = v as { quick?: boolean; only?: string; runs?: string; json?: boolean; espruino?: string; 'espruino-board'?: string; profile?: boolean; out?: string };
   const quick = !!values.quick;
   const runs = intOption(values.runs, 'runs', 3, 1, 100);
   let only: Name[] = [...BENCHMARKS];
@@ -248,6 +254,9 @@ export async function run(argv: string[]): Promise<number> {
     only = names as Name[];
   }
   if (values.espruino !== undefined && !existsSync(values.espruino)) throw new UsageError(`--espruino ${values.espruino}: no such file`);
+  const espruinoBoard = values['espruino-board'] ?? 'linux';
+  if (loadBoard(espruinoBoard).espruinoBuild !== 'LINUX') throw new UsageError(`--espruino-board ${espruinoBoard}: not a board of the Linux interpreter (espruinoBuild ${loadBoard(espruinoBoard).espruinoBuild}); its image cannot boot there`);
+  if (values['espruino-board'] !== undefined && values.espruino === undefined) throw new UsageError('--espruino-board needs --espruino PATH');
   const outPath = resolve(values.out ?? join(REPO_ROOT, 'bench', 'results.json'));
   const json = !!values.json;
   const log = (s: string) => {
@@ -289,7 +298,7 @@ export async function run(argv: string[]): Promise<number> {
   if (only.includes('kdc')) r.kdc = await runKdcBench({ runs, warmupMs: quick ? 100 : 300, durationMs: quick ? 200 : 2000, lanes: quick ? 8 : 32, clients: quick ? 2 : 16, log });
   if (only.includes('apreq')) r.apreq = await runApReqBench({ runs, durationMs: quick ? 150 : 1500, requests: quick ? 50 : 1000, profile, autoProfile, log });
   if (only.includes('crypto')) r.crypto = await runCryptoBench({ runs, durationMs: quick ? 100 : 700, ctas: quick ? 16 : 256, log });
-  if (only.includes('firmware')) r.firmware = await runFirmwareBench({ espruino: values.espruino ?? null, quick, log });
+  if (only.includes('firmware')) r.firmware = await runFirmwareBench({ espruino: values.espruino ?? null, espruinoBoard, quick, log });
 
   r.elapsedSec = (Date.now() - t0) / 1000;
   r.targets = targets(r);

@@ -14,7 +14,7 @@
 // spin), and no console is used: the Linux build's stdin thread races its event loop.
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -25,6 +25,8 @@ import { startKdc } from '../kdc/server.ts';
 import { startSc, type EstablishedEvent } from '../sc/server.ts';
 import { makeConfig } from '../provision/config.ts';
 import { REALM, SC_PRINCIPAL } from './fixtures.ts';
+import { attachSerialCta } from '../serial/attach.ts';
+import { C_SESSIONS_ESTABLISHED } from '../../firmware/agent/counters.ts';
 
 export type FlashFigures = {
   binary: string;
@@ -55,6 +57,9 @@ export function layoutBoard(total: number, blockSize: number, boards: BoardConfi
 }
 
 // In .boot0 (ES5, the interpreter's subset). U0/U1 bracket the probe's own definitions.
+// A board without counter names (features.counterNames false) reports a list in C_ order.
+// The peak is sampled around the crypto calls, each received datagram and (serial boards)
+// each write to the serial port, where a frame and its copies are alive.
 const PROBE = `var P={u0:process.memory().usage};
 P.go=function(){
   var a=global.cta;
@@ -64,9 +69,11 @@ P.go=function(){
   var peak=0,est=0,c=a.platform.crypto,o={},names=["sha1","sha256","aesCbcEncrypt","aesCbcDecrypt","randomBytes"];
   function s(){var u=process.memory(false).usage;if(u>peak)peak=u;}
   names.forEach(function(k){var f=c[k];if(!f)return;o[k]=f;c[k]=function(x,y,z){s();var r=f(x,y,z);s();return r;};});
+  var sw=global.Serial1&&Serial1.write;
+  if(sw)Serial1.write=function(d){s();return sw.call(Serial1,d);};
   var recv=a.receive;
   a.receive=function(ch,d,ad,p){s();recv.call(a,ch,d,ad,p);s();
-    var e=a.counters.sessionsEstablished;
+    var cs=a.counters,e=cs.length===undefined?cs.sessionsEstablished:cs[${C_SESSIONS_ESTABLISHED}];
     if(e!==est){est=e;var pk=peak;peak=0;print("CTA-FLASH est "+e+" "+pk+" "+process.memory().usage);}};
   print("CTA-FLASH wrapped "+process.memory().usage);
 };
@@ -112,6 +119,34 @@ async function runUntil(bin: string, args: string[], cwd: string, re: RegExp, ms
 }
 
 /**
+ * A PTY pair (socat) with its two ends linked at `a` and `b`; stopped through `cleanups`.
+ * The interpreter opens `a` (board config serial.path, relative to its working directory).
+ */
+async function ptyPair(a: string, b: string, cleanups: (() => Promise<void> | void)[]): Promise<void> {
+  const p = spawn('socat', [`pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  p.stderr.on('data', (d) => (err += d));
+  const failed = new Promise<never>((_, reject) => {
+    p.once('error', (e) => reject(new Error(`socat (needed for a serial board's bench): ${e.message}`)));
+    p.once('exit', (code) => reject(new Error(`socat exited (${code}): ${err.trim()}`)));
+  });
+  failed.catch(() => {});
+  cleanups.push(
+    () =>
+      new Promise<void>((r) => {
+        if (p.exitCode !== null || p.signalCode !== null) return r();
+        p.once('exit', () => r());
+        p.kill('SIGTERM');
+      }),
+  );
+  const end = Date.now() + 5000;
+  while (!(existsSync(a) && existsSync(b))) {
+    if (Date.now() > end) throw new Error(`socat made no PTY pair within 5 s: ${err.trim()}`);
+    await Promise.race([new Promise((r) => setTimeout(r, 20)), failed]);
+  }
+}
+
+/**
  * Writes Storage files into the interpreter's flash (./espruino.flash in dir), a few KB per
  * run: a program holding the whole image would need more variables than a Puck.js has.
  */
@@ -132,7 +167,7 @@ async function putFiles(bin: string, dir: string, files: { [name: string]: Buffe
  * A throwaway KDC (AES-128 keys), SC and the CTA's configuration on loopback, for the
  * interpreter benches (here and firmware-bench.ts); what to close goes to `cleanups`.
  */
-export async function benchWorld(dir: string, cleanups: (() => Promise<void> | void)[]) {
+export async function benchWorld(dir: string, cleanups: (() => Promise<void> | void)[], transport: 'udp' | 'serial' = 'udp') {
   const db = KdcDatabase.init(join(dir, 'kdc.db'), REALM, { enctypes: [17] });
   db.addPrincipal(SC_PRINCIPAL, { randkey: true, enctypes: [17] });
   const cta = `cta/e1.bench.test@${REALM}`;
@@ -154,6 +189,7 @@ export async function benchWorld(dir: string, cleanups: (() => Promise<void> | v
     kdc: { address: '127.0.0.1', port: kdc.udpPort },
     listenPort,
     signalingPort: await freePort(),
+    ...(transport === 'serial' ? { transport } : {}),
   });
   return { cta, kdc, sc, cfg, listenPort };
 }
@@ -166,11 +202,17 @@ export async function measureFromFlash(o: { bin: string; image?: string; exchang
   const dir = mkdtempSync(join(tmpdir(), 'cta-esp-flash-'));
   const cleanups: (() => Promise<void> | void)[] = [() => rmSync(dir, { recursive: true, force: true })];
   try {
-    const { cta, sc, cfg, listenPort } = await benchWorld(dir, cleanups);
+    const board = loadBoard(image);
+    // A board image with a serial device file (Linux builds, board config serial.path) talks
+    // to the SC over a real PTY pair (socat), as a serial board does; otherwise over UDP.
+    const serialPath = board.transports.serial && board.serial.path ? board.serial.path : null;
+    const world = await benchWorld(dir, cleanups, serialPath ? 'serial' : 'udp');
+    const { cta, sc, cfg, listenPort } = world;
     const b = await buildFirmware({ board: image, outDir: dir });
     if (b.violations.length) throw new Error(`the ${image} bundle breaks the Espruino subset (${b.violations.length} violations)`);
     await putFiles(o.bin, dir, { 'cta.cfg': Buffer.from(cfg), '.bootcde': readFileSync(b.imagePath), '.boot0': Buffer.from(PROBE, 'latin1') });
 
+    if (serialPath) await ptyPair(join(dir, serialPath), join(dir, 'host-serial'), cleanups);
     const child = spawn(o.bin, [], { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] });
     cleanups.push(
       () =>
@@ -216,10 +258,20 @@ export async function measureFromFlash(o: { bin: string; image?: string; exchang
     const blockSize = Number(boot[4]);
     const probeDefs = Number(boot[5]);
     const wrapped = Number((await wait(/CTA-FLASH wrapped (\d+)/, 10000))[1]);
+    if (serialPath) {
+      const attached = await attachSerialCta(sc, `${join(dir, 'host-serial')}:${board.serial.baud ?? 115200}`, {
+        kdc: { host: '127.0.0.1', port: world.kdc.udpPort },
+        principal: cta,
+        wake: false,
+        setTime: true,
+        log: (ev, f) => log(`serial: ${ev} ${JSON.stringify(f)}`),
+      });
+      cleanups.push(() => attached.close());
+    }
     // The probe's variables: its definitions (counted in .boot0) and its wrappers (installed after the boot figure).
     const wrapCost = wrapped - Number(boot[2]);
     const probe = probeDefs + wrapCost;
-    sc.register(cta, '127.0.0.1', listenPort);
+    if (!serialPath) sc.register(cta, '127.0.0.1', listenPort);
     const exchange = async (k: number) => {
       const done = new Promise<number>((resolve, reject) => {
         const t = setTimeout(() => reject(new Error(`Espruino: exchange ${k} did not complete in 60 s; output:\n${lines.slice(-15).join('\n')}`)), 60000);

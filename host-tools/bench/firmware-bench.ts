@@ -197,7 +197,7 @@ async function runOnEspruino(bin: string, quick: boolean, log: (s: string) => vo
   }
 }
 
-export async function runFirmwareBench(o: { espruino: string | null; quick: boolean; log: (s: string) => void }): Promise<FirmwareBenchResult> {
+export async function runFirmwareBench(o: { espruino: string | null; espruinoBoard?: string; quick: boolean; log: (s: string) => void }): Promise<FirmwareBenchResult> {
   const dir = mkdtempSync(join(tmpdir(), 'cta-bench-fw-'));
   try {
     const boards: BoardSize[] = [];
@@ -225,7 +225,7 @@ export async function runFirmwareBench(o: { espruino: string | null; quick: bool
           : `code in RAM: ${msg.split('\n')[0]}`;
         o.log(`Espruino, code in RAM: not measured (${espruinoSkipped})`);
       }
-      const f = await measureFromFlash({ bin: o.espruino, exchanges: o.quick ? 4 : 8, log: o.log });
+      const f = await measureFromFlash({ bin: o.espruino, image: o.espruinoBoard, exchanges: o.quick ? 4 : 8, log: o.log });
       espruinoFlash = {
         binary: f.binary,
         mode: 'flash',

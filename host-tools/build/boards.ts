@@ -51,7 +51,8 @@ export interface BoardConfig {
    */
   transports: { udp: boolean; serial: 'Serial1' | 'USB' | null; udpPort: number | null; recvBuffer?: number; wifi?: boolean; wifiModule?: string };
   /** consoleTo: where the JS console moves when the serial transport shares its port (null: no move). */
-  serial: { port: string | null; rx: string | null; tx: string | null; baud: number | null; consoleTo: string | null };
+  /** path: Linux builds only, the device file Serial1 opens (a PTY in the tests; relative to the interpreter's working directory). */
+  serial: { port: string | null; rx: string | null; tx: string | null; baud: number | null; consoleTo: string | null; path?: string | null };
   timers: BoardTimers;
   /**
    * What the board's image carries beyond the key-management exchange itself.

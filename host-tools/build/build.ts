@@ -111,6 +111,7 @@ export function boardDefines(cfg: BoardConfig): { [name: string]: string } {
   };
   leaves(b as unknown as { [k: string]: unknown }, 'BOARD');
   for (const k of ['wifi', 'wifiModule']) if (!('BOARD.transports.' + k in out)) out['BOARD.transports.' + k] = 'undefined';
+  if (!('BOARD.serial.path' in out)) out['BOARD.serial.path'] = 'undefined';
   return out;
 }
 
