@@ -79,9 +79,6 @@ import {
   KRB_TGS_REP,
   KRB_AP_REQ,
   KRB_AP_REP,
-  KRB_SAFE,
-  KRB_PRIV,
-  KRB_CRED,
   KRB_ERROR,
   APP_TICKET,
   APP_AUTHENTICATOR,
@@ -89,360 +86,41 @@ import {
   APP_ENC_AS_REP_PART,
   APP_ENC_TGS_REP_PART,
   APP_ENC_AP_REP_PART,
-  PA_TGS_REQ,
-  PA_ENC_TIMESTAMP,
-  PA_PW_SALT,
-  PA_ETYPE_INFO,
-  PA_PK_AS_REQ,
-  PA_PK_AS_REP,
-  PA_ETYPE_INFO2,
-  PA_PAC_REQUEST,
-  PA_FX_COOKIE,
-  PA_FX_FAST,
-  PA_FX_ERROR,
-  PA_ENCRYPTED_CHALLENGE,
-  PA_REQ_ENC_PA_REP,
   NT_PRINCIPAL,
   NT_SRV_INST,
-  KDC_ERR_NONE,
-  KDC_ERR_NAME_EXP,
-  KDC_ERR_SERVICE_EXP,
-  KDC_ERR_BAD_PVNO,
-  KDC_ERR_C_OLD_MAST_KVNO,
-  KDC_ERR_S_OLD_MAST_KVNO,
-  KDC_ERR_C_PRINCIPAL_UNKNOWN,
-  KDC_ERR_S_PRINCIPAL_UNKNOWN,
-  KDC_ERR_PRINCIPAL_NOT_UNIQUE,
-  KDC_ERR_NULL_KEY,
-  KDC_ERR_CANNOT_POSTDATE,
-  KDC_ERR_NEVER_VALID,
-  KDC_ERR_POLICY,
-  KDC_ERR_BADOPTION,
-  KDC_ERR_ETYPE_NOSUPP,
-  KDC_ERR_SUMTYPE_NOSUPP,
-  KDC_ERR_PADATA_TYPE_NOSUPP,
-  KDC_ERR_TRTYPE_NOSUPP,
-  KDC_ERR_CLIENT_REVOKED,
-  KDC_ERR_SERVICE_REVOKED,
-  KDC_ERR_TGT_REVOKED,
-  KDC_ERR_CLIENT_NOTYET,
-  KDC_ERR_SERVICE_NOTYET,
-  KDC_ERR_KEY_EXPIRED,
-  KDC_ERR_PREAUTH_FAILED,
-  KDC_ERR_PREAUTH_REQUIRED,
-  KDC_ERR_SERVER_NOMATCH,
-  KDC_ERR_MUST_USE_USER2USER,
-  KDC_ERR_PATH_NOT_ACCEPTED,
-  KDC_ERR_SVC_UNAVAILABLE,
-  KRB_AP_ERR_BAD_INTEGRITY,
-  KRB_AP_ERR_TKT_EXPIRED,
-  KRB_AP_ERR_TKT_NYV,
-  KRB_AP_ERR_REPEAT,
-  KRB_AP_ERR_NOT_US,
-  KRB_AP_ERR_BADMATCH,
-  KRB_AP_ERR_SKEW,
-  KRB_AP_ERR_BADADDR,
-  KRB_AP_ERR_BADVERSION,
-  KRB_AP_ERR_MSG_TYPE,
-  KRB_AP_ERR_MODIFIED,
-  KRB_AP_ERR_BADORDER,
-  KRB_AP_ERR_BADKEYVER,
-  KRB_AP_ERR_NOKEY,
-  KRB_AP_ERR_MUT_FAIL,
-  KRB_AP_ERR_BADDIRECTION,
-  KRB_AP_ERR_METHOD,
-  KRB_AP_ERR_BADSEQ,
-  KRB_AP_ERR_INAPP_CKSUM,
-  KRB_ERR_RESPONSE_TOO_BIG,
-  KRB_ERR_GENERIC,
-  KRB_ERR_FIELD_TOOLONG,
-  KDC_ERR_WRONG_REALM,
-  KU_AS_REQ_PA_ENC_TIMESTAMP,
-  KU_KDC_REP_TICKET,
-  KU_AS_REP_ENCPART,
-  KU_TGS_REQ_AUTH_DAT_SESSKEY,
-  KU_TGS_REQ_AUTH_DAT_SUBKEY,
-  KU_TGS_REQ_AUTH_CKSUM,
-  KU_TGS_REQ_AUTH,
-  KU_TGS_REP_ENCPART_SESSKEY,
-  KU_TGS_REP_ENCPART_SUBKEY,
-  KU_AP_REQ_AUTH_CKSUM,
-  KU_AP_REQ_AUTH,
-  KU_AP_REP_ENCPART,
-  KU_KRB_PRIV_ENCPART,
-  KU_KRB_CRED_ENCPART,
-  KU_KRB_SAFE_CKSUM,
 } from './krb5-consts.ts';
 
-// The same constants grouped (ERR.KDC_ERR_PREAUTH_REQUIRED, ...), for code that
-// prefers one import; the firmware should use the flat names (tree-shaken).
-/** message types and [APPLICATION n] tags */
-export const MSG = {
-  KRB_AS_REQ: KRB_AS_REQ,
-  KRB_AS_REP: KRB_AS_REP,
-  KRB_TGS_REQ: KRB_TGS_REQ,
-  KRB_TGS_REP: KRB_TGS_REP,
-  KRB_AP_REQ: KRB_AP_REQ,
-  KRB_AP_REP: KRB_AP_REP,
-  KRB_SAFE: KRB_SAFE,
-  KRB_PRIV: KRB_PRIV,
-  KRB_CRED: KRB_CRED,
-  KRB_ERROR: KRB_ERROR,
-  APP_TICKET: APP_TICKET,
-  APP_AUTHENTICATOR: APP_AUTHENTICATOR,
-  APP_ENC_TICKET_PART: APP_ENC_TICKET_PART,
-  APP_ENC_AS_REP_PART: APP_ENC_AS_REP_PART,
-  APP_ENC_TGS_REP_PART: APP_ENC_TGS_REP_PART,
-  APP_ENC_AP_REP_PART: APP_ENC_AP_REP_PART,
-};
-/** PA-DATA types */
-export const PA = {
-  PA_TGS_REQ: PA_TGS_REQ,
-  PA_ENC_TIMESTAMP: PA_ENC_TIMESTAMP,
-  PA_PW_SALT: PA_PW_SALT,
-  PA_ETYPE_INFO: PA_ETYPE_INFO,
-  PA_PK_AS_REQ: PA_PK_AS_REQ,
-  PA_PK_AS_REP: PA_PK_AS_REP,
-  PA_ETYPE_INFO2: PA_ETYPE_INFO2,
-  PA_PAC_REQUEST: PA_PAC_REQUEST,
-  PA_FX_COOKIE: PA_FX_COOKIE,
-  PA_FX_FAST: PA_FX_FAST,
-  PA_FX_ERROR: PA_FX_ERROR,
-  PA_ENCRYPTED_CHALLENGE: PA_ENCRYPTED_CHALLENGE,
-  PA_REQ_ENC_PA_REP: PA_REQ_ENC_PA_REP,
-};
-/** error codes */
-export const ERR = {
-  KDC_ERR_NONE: KDC_ERR_NONE,
-  KDC_ERR_NAME_EXP: KDC_ERR_NAME_EXP,
-  KDC_ERR_SERVICE_EXP: KDC_ERR_SERVICE_EXP,
-  KDC_ERR_BAD_PVNO: KDC_ERR_BAD_PVNO,
-  KDC_ERR_C_OLD_MAST_KVNO: KDC_ERR_C_OLD_MAST_KVNO,
-  KDC_ERR_S_OLD_MAST_KVNO: KDC_ERR_S_OLD_MAST_KVNO,
-  KDC_ERR_C_PRINCIPAL_UNKNOWN: KDC_ERR_C_PRINCIPAL_UNKNOWN,
-  KDC_ERR_S_PRINCIPAL_UNKNOWN: KDC_ERR_S_PRINCIPAL_UNKNOWN,
-  KDC_ERR_PRINCIPAL_NOT_UNIQUE: KDC_ERR_PRINCIPAL_NOT_UNIQUE,
-  KDC_ERR_NULL_KEY: KDC_ERR_NULL_KEY,
-  KDC_ERR_CANNOT_POSTDATE: KDC_ERR_CANNOT_POSTDATE,
-  KDC_ERR_NEVER_VALID: KDC_ERR_NEVER_VALID,
-  KDC_ERR_POLICY: KDC_ERR_POLICY,
-  KDC_ERR_BADOPTION: KDC_ERR_BADOPTION,
-  KDC_ERR_ETYPE_NOSUPP: KDC_ERR_ETYPE_NOSUPP,
-  KDC_ERR_SUMTYPE_NOSUPP: KDC_ERR_SUMTYPE_NOSUPP,
-  KDC_ERR_PADATA_TYPE_NOSUPP: KDC_ERR_PADATA_TYPE_NOSUPP,
-  KDC_ERR_TRTYPE_NOSUPP: KDC_ERR_TRTYPE_NOSUPP,
-  KDC_ERR_CLIENT_REVOKED: KDC_ERR_CLIENT_REVOKED,
-  KDC_ERR_SERVICE_REVOKED: KDC_ERR_SERVICE_REVOKED,
-  KDC_ERR_TGT_REVOKED: KDC_ERR_TGT_REVOKED,
-  KDC_ERR_CLIENT_NOTYET: KDC_ERR_CLIENT_NOTYET,
-  KDC_ERR_SERVICE_NOTYET: KDC_ERR_SERVICE_NOTYET,
-  KDC_ERR_KEY_EXPIRED: KDC_ERR_KEY_EXPIRED,
-  KDC_ERR_PREAUTH_FAILED: KDC_ERR_PREAUTH_FAILED,
-  KDC_ERR_PREAUTH_REQUIRED: KDC_ERR_PREAUTH_REQUIRED,
-  KDC_ERR_SERVER_NOMATCH: KDC_ERR_SERVER_NOMATCH,
-  KDC_ERR_MUST_USE_USER2USER: KDC_ERR_MUST_USE_USER2USER,
-  KDC_ERR_PATH_NOT_ACCEPTED: KDC_ERR_PATH_NOT_ACCEPTED,
-  KDC_ERR_SVC_UNAVAILABLE: KDC_ERR_SVC_UNAVAILABLE,
-  KRB_AP_ERR_BAD_INTEGRITY: KRB_AP_ERR_BAD_INTEGRITY,
-  KRB_AP_ERR_TKT_EXPIRED: KRB_AP_ERR_TKT_EXPIRED,
-  KRB_AP_ERR_TKT_NYV: KRB_AP_ERR_TKT_NYV,
-  KRB_AP_ERR_REPEAT: KRB_AP_ERR_REPEAT,
-  KRB_AP_ERR_NOT_US: KRB_AP_ERR_NOT_US,
-  KRB_AP_ERR_BADMATCH: KRB_AP_ERR_BADMATCH,
-  KRB_AP_ERR_SKEW: KRB_AP_ERR_SKEW,
-  KRB_AP_ERR_BADADDR: KRB_AP_ERR_BADADDR,
-  KRB_AP_ERR_BADVERSION: KRB_AP_ERR_BADVERSION,
-  KRB_AP_ERR_MSG_TYPE: KRB_AP_ERR_MSG_TYPE,
-  KRB_AP_ERR_MODIFIED: KRB_AP_ERR_MODIFIED,
-  KRB_AP_ERR_BADORDER: KRB_AP_ERR_BADORDER,
-  KRB_AP_ERR_BADKEYVER: KRB_AP_ERR_BADKEYVER,
-  KRB_AP_ERR_NOKEY: KRB_AP_ERR_NOKEY,
-  KRB_AP_ERR_MUT_FAIL: KRB_AP_ERR_MUT_FAIL,
-  KRB_AP_ERR_BADDIRECTION: KRB_AP_ERR_BADDIRECTION,
-  KRB_AP_ERR_METHOD: KRB_AP_ERR_METHOD,
-  KRB_AP_ERR_BADSEQ: KRB_AP_ERR_BADSEQ,
-  KRB_AP_ERR_INAPP_CKSUM: KRB_AP_ERR_INAPP_CKSUM,
-  KRB_ERR_RESPONSE_TOO_BIG: KRB_ERR_RESPONSE_TOO_BIG,
-  KRB_ERR_GENERIC: KRB_ERR_GENERIC,
-  KRB_ERR_FIELD_TOOLONG: KRB_ERR_FIELD_TOOLONG,
-  KDC_ERR_WRONG_REALM: KDC_ERR_WRONG_REALM,
-};
-/** key usages */
-export const KU = {
-  KU_AS_REQ_PA_ENC_TIMESTAMP: KU_AS_REQ_PA_ENC_TIMESTAMP,
-  KU_KDC_REP_TICKET: KU_KDC_REP_TICKET,
-  KU_AS_REP_ENCPART: KU_AS_REP_ENCPART,
-  KU_TGS_REQ_AUTH_DAT_SESSKEY: KU_TGS_REQ_AUTH_DAT_SESSKEY,
-  KU_TGS_REQ_AUTH_DAT_SUBKEY: KU_TGS_REQ_AUTH_DAT_SUBKEY,
-  KU_TGS_REQ_AUTH_CKSUM: KU_TGS_REQ_AUTH_CKSUM,
-  KU_TGS_REQ_AUTH: KU_TGS_REQ_AUTH,
-  KU_TGS_REP_ENCPART_SESSKEY: KU_TGS_REP_ENCPART_SESSKEY,
-  KU_TGS_REP_ENCPART_SUBKEY: KU_TGS_REP_ENCPART_SUBKEY,
-  KU_AP_REQ_AUTH_CKSUM: KU_AP_REQ_AUTH_CKSUM,
-  KU_AP_REQ_AUTH: KU_AP_REQ_AUTH,
-  KU_AP_REP_ENCPART: KU_AP_REP_ENCPART,
-  KU_KRB_PRIV_ENCPART: KU_KRB_PRIV_ENCPART,
-  KU_KRB_CRED_ENCPART: KU_KRB_CRED_ENCPART,
-  KU_KRB_SAFE_CKSUM: KU_KRB_SAFE_CKSUM,
-};
-
 // ---------------------------------------------------------------- types
-
-export interface PrincipalName {
-  nameType: number;
-  nameString: string[];
-}
-export interface EncryptedData {
-  etype: number;
-  kvno?: number;
-  cipher: Uint8Array;
-}
-export interface EncryptionKey {
-  keytype: number;
-  keyvalue: Uint8Array;
-}
-export interface Checksum {
-  cksumtype: number;
-  checksum: Uint8Array;
-}
-export interface HostAddress {
-  addrType: number;
-  address: Uint8Array;
-}
-export interface PaData {
-  padataType: number;
-  padataValue: Uint8Array;
-}
-export interface PaEncTsEnc {
-  /** ms since the epoch (whole seconds on the wire) */
-  patimestamp: number;
-  pausec?: number;
-}
-export interface EtypeInfo2Entry {
-  etype: number;
-  salt?: string;
-  s2kparams?: Uint8Array;
-}
-export interface AuthorizationDataEntry {
-  adType: number;
-  adData: Uint8Array;
-}
-export interface LastReqEntry {
-  lrType: number;
-  /** ms since the epoch */
-  lrValue: number;
-}
-export interface TransitedEncoding {
-  trType: number;
-  contents: Uint8Array;
-}
-export interface Ticket {
-  realm: string;
-  sname: PrincipalName;
-  encPart: EncryptedData;
-  /** Exact DER of the Ticket as received; encoders re-send it unchanged. */
-  raw?: Uint8Array;
-}
-export interface EncTicketPart {
-  flags: number;
-  key: EncryptionKey;
-  crealm: string;
-  cname: PrincipalName;
-  transited: TransitedEncoding;
-  authtime: number;
-  starttime?: number;
-  endtime: number;
-  renewTill?: number;
-  caddr?: HostAddress[];
-  authorizationData?: AuthorizationDataEntry[];
-}
-export interface KdcReqBody {
-  kdcOptions: number;
-  cname?: PrincipalName;
-  realm: string;
-  sname?: PrincipalName;
-  from?: number;
-  till: number;
-  rtime?: number;
-  nonce: number;
-  etype: number[];
-  addresses?: HostAddress[];
-  encAuthorizationData?: EncryptedData;
-  additionalTickets?: Ticket[];
-}
-export interface KdcReq {
-  padata?: PaData[];
-  reqBody: KdcReqBody;
-  /** Decode only: msg-type (10 AS-REQ, 12 TGS-REQ). */
-  msgType?: number;
-  /** Decode only: the exact DER of req-body (checksummed by TGS-REQ / FAST). */
-  reqBodyRaw?: Uint8Array;
-}
-export type AsReq = KdcReq;
-export interface KdcRep {
-  padata?: PaData[];
-  crealm: string;
-  cname: PrincipalName;
-  ticket: Ticket;
-  encPart: EncryptedData;
-  /** Decode only: msg-type (11 AS-REP, 13 TGS-REP). */
-  msgType?: number;
-}
-export type AsRep = KdcRep;
-export type TgsRep = KdcRep;
-export interface EncKdcRepPart {
-  key: EncryptionKey;
-  lastReq: LastReqEntry[];
-  nonce: number;
-  keyExpiration?: number;
-  flags: number;
-  authtime: number;
-  starttime?: number;
-  endtime: number;
-  renewTill?: number;
-  srealm: string;
-  sname: PrincipalName;
-  caddr?: HostAddress[];
-  /** RFC 6806 encrypted-pa-data [12]. */
-  encryptedPaData?: PaData[];
-}
-export interface Authenticator {
-  crealm: string;
-  cname: PrincipalName;
-  cksum?: Checksum;
-  cusec: number;
-  ctime: number;
-  subkey?: EncryptionKey;
-  seqNumber?: number;
-  authorizationData?: AuthorizationDataEntry[];
-}
-export interface ApReq {
-  apOptions: number;
-  ticket: Ticket;
-  authenticator: EncryptedData;
-}
-export interface ApRep {
-  encPart: EncryptedData;
-}
-export interface EncApRepPart {
-  ctime: number;
-  cusec: number;
-  subkey?: EncryptionKey;
-  seqNumber?: number;
-}
-export interface KrbError {
-  ctime?: number;
-  cusec?: number;
-  stime: number;
-  susec: number;
-  errorCode: number;
-  crealm?: string;
-  cname?: PrincipalName;
-  realm: string;
-  sname: PrincipalName;
-  eText?: string;
-  eData?: Uint8Array;
-}
+// The message types (plain objects) are in krb5-types.ts: declarations only, nothing
+// of them reaches the bundle.
+export type * from './krb5-types.ts';
+import type {
+  PrincipalName,
+  EncryptedData,
+  EncryptionKey,
+  Checksum,
+  HostAddress,
+  PaData,
+  PaEncTsEnc,
+  EtypeInfo2Entry,
+  AuthorizationDataEntry,
+  LastReqEntry,
+  TransitedEncoding,
+  Ticket,
+  EncTicketPart,
+  KdcReqBody,
+  KdcReq,
+  AsReq,
+  KdcRep,
+  AsRep,
+  TgsRep,
+  EncKdcRepPart,
+  Authenticator,
+  ApReq,
+  ApRep,
+  EncApRepPart,
+  KrbError,
+} from './krb5-types.ts';
 
 // ---------------------------------------------------------------- type tables
 //
