@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import vm from 'node:vm';
-import { buildFirmware, espruinoFixups, throwHelpers, REPO_ROOT, SELFTEST_ENTRY } from '../host-tools/build/build.ts';
+import { buildFirmware, espruinoFixups, firmwareModules, throwHelpers, REPO_ROOT, SELFTEST_ENTRY } from '../host-tools/build/build.ts';
 import { parse } from 'acorn';
 import { listBoards, loadBoard } from '../host-tools/build/boards.ts';
 import { checkSubset } from '../host-tools/build/subset-check.ts';
@@ -41,6 +41,15 @@ test('board configs load and carry the facts the build and emulator need', () =>
   assert.equal(loadBoard('puckjs').variables, 2630);
   assert.throws(() => loadBoard('nosuchboard'), (e: Error) => e instanceof UsageError && /unknown board 'nosuchboard'.*puckjs/.test(e.message));
   assert.throws(() => loadBoard('../package'), UsageError);
+});
+
+test('text codes number only modules with code: a module of declarations only (types) takes no number', () => {
+  const mods = firmwareModules();
+  for (const m of ['firmware/agent/agent.ts', 'firmware/proto/krb5.ts', 'firmware/proto/krb5-consts.ts']) assert.ok(mods.includes(m), m);
+  // Types split out of agent.ts and krb5.ts: nothing of them is in a bundle, so they must
+  // not shift the numbers (and so the bytes) of the modules sorted after them.
+  for (const m of ['firmware/agent/agent-types.ts', 'firmware/proto/krb5-types.ts']) assert.ok(!mods.includes(m), m);
+  assert.deepEqual([...mods].sort(), mods);
 });
 
 test('buildFirmware bundles with the BOARD constant and writes <board>-<entry>.js', async (t) => {

@@ -146,7 +146,19 @@ async function toJs(path: string): Promise<string> {
 }
 
 let firmwareModuleList: string[] | null = null;
-/** Every firmware module's path from the repository root, sorted (text codes number modules by it). */
+
+/** True when nothing of the module is left once its TypeScript is stripped (imports and exports of types only). */
+function declarationsOnly(path: string): boolean {
+  if (path.endsWith('.d.ts')) return true;
+  const js = esbuild.transformSync(readFileSync(path, 'utf8'), { loader: 'ts', format: 'esm' }).code;
+  return js.replace(/^export \{\s*\};?\s*$/m, '').trim() === '';
+}
+/**
+ * Every firmware module with code, its path from the repository root, sorted (text codes
+ * number modules by it). A module of declarations only (types, interfaces: nothing left
+ * once TypeScript is stripped) has no texts and no number, so splitting types out of a
+ * module does not renumber the others' codes (which would move bytes on the boards).
+ */
 export function firmwareModules(): string[] {
   if (firmwareModuleList) return firmwareModuleList;
   const out: string[] = [];
@@ -154,7 +166,7 @@ export function firmwareModules(): string[] {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
       const p = join(dir, e.name);
       if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('.ts')) out.push(relative(REPO_ROOT, p));
+      else if (e.name.endsWith('.ts') && !declarationsOnly(p)) out.push(relative(REPO_ROOT, p));
     }
   };
   walk(join(REPO_ROOT, 'firmware'));
