@@ -33,8 +33,7 @@
 // codes are one or two digits; moved to a module of their own, the receive path's six
 // texts get three and the modules sorted after it renumber (platform/espruino.ts's codes
 // gain a digit): about 15-20 B more on every board by a count of the sites (not built),
-// which the Puck.js (2 B of Storage
-// left) does not have. The types are apart already (agent-types.ts: no code, no number).
+// which the Puck.js (2 B of Storage left) does not have. The types are apart already (agent-types.ts: no code, no number).
 
 import type { Platform } from '../platform/platform.ts';
 import type { CryptoBackend } from '../proto/crypto/backend.ts';
