@@ -52,6 +52,23 @@ export type Exchange = {
   sweepPending(now: number, force: boolean): void;
 };
 
+/** An AP Request whose ticket and authenticator decrypted and decoded: what the checks after that and the AP Reply need. */
+type Authenticated = {
+  /** The datagram, where it came from, when, and its digest (the response cache's key). */
+  buf: Uint8Array;
+  r: Rinfo;
+  now: number;
+  digest: number;
+  msg: ApRequestParts;
+  /** The decrypted ticket, its client, its session key. */
+  etp: TicketParts;
+  clientName: string;
+  sk: TicketParts['key'];
+  auth: AuthParts;
+  /** The session key's derived keys and cipher contexts. */
+  ops: SessionOps;
+};
+
 export function createExchange(ctx: ScContext, triggers: Triggers): Exchange {
   // (long as a whole: a factory; its inner functions are the units, and they close over the context's tables because this is the hot path)
   const { clock, timers, policy, supported, ackRequired, reestablish, log, logging, limits, maxCtas, scName, principal, serviceKeys, ticketKeys, newestKvno } = ctx;
@@ -180,27 +197,16 @@ export function createExchange(ctx: ScContext, triggers: Triggers): Exchange {
       keep = true;
     }
     try {
-      onAuthenticated(buf, r, now, digest, msg, etp, clientName, slot0, sk, auth, so, msg.authCipher);
+      onAuthenticated({ buf, r, now, digest, msg, etp, clientName, sk, auth, ops: so }, slot0);
     } finally {
       if (!keep) so.wipe();
       wipe(sk.keyvalue);
     }
   }
 
-  function onAuthenticated(
-    buf: Uint8Array,
-    r: Rinfo,
-    now: number,
-    digest: number,
-    msg: ApRequestParts,
-    etp: TicketParts,
-    clientName: string,
-    slot0: number,
-    sk: TicketParts['key'],
-    auth: AuthParts,
-    ops: SessionOps,
-    authCipher: Uint8Array,
-  ): void {
+  function onAuthenticated(v: Authenticated, slot0: number): void {
+    const { r, now, msg, etp, clientName, auth, ops } = v;
+    const authCipher = msg.authCipher;
     const doi = msg.doi;
     const skewMs = timers.skewSec * 1000;
     if (auth.crealm !== etp.crealm || (auth.cname !== etp.cname && !principalNameEquals(auth.cname, etp.cname))) {
@@ -265,26 +271,12 @@ export function createExchange(ctx: ScContext, triggers: Triggers): Exchange {
       registry.updateAddress(slot, r.address, r.port, now);
     }
     endTrigger(slot);
-    sendApReply(buf, r, now, digest, msg, etp, clientName, slot, sk, auth, ops, startedAt, clientInitiated, cs);
+    sendApReply(v, slot, startedAt, clientInitiated, cs);
   }
 
   /** The request checked out: a fresh subkey and SC SPI in an AP Reply; then wait for SA Recovered (or, without AckRequired, established now). */
-  function sendApReply(
-    buf: Uint8Array,
-    r: Rinfo,
-    now: number,
-    digest: number,
-    msg: ApRequestParts,
-    etp: TicketParts,
-    clientName: string,
-    slot: number,
-    sk: TicketParts['key'],
-    auth: AuthParts,
-    ops: SessionOps,
-    startedAt: number,
-    clientInitiated: boolean,
-    cs: Ciphersuite,
-  ): void {
+  function sendApReply(v: Authenticated, slot: number, startedAt: number, clientInitiated: boolean, cs: Ciphersuite): void {
+    const { buf, r, now, digest, msg, etp, clientName, sk, auth, ops } = v;
     const doi = msg.doi;
     const subkey = randomKey(B, sk.keytype);
     const repPart = encodeEncApRepPartFast(auth.ctime, auth.cusec, sk.keytype, subkey);
