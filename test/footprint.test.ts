@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildFirmware, firmwareModules, labelFunctions } from '../host-tools/build/build.ts';
 import { listBoards, loadBoard } from '../host-tools/build/boards.ts';
-import { formatFit, storageFit, typicalConfig } from '../host-tools/build/capacity.ts';
+import { formatFit, formatRam, ramWarning, storageFit, typicalConfig } from '../host-tools/build/capacity.ts';
 import { dictionaryPathFor, loadDictionary } from '../host-tools/build/text.ts';
 import { carriesCode } from './helpers/codes.ts';
 
@@ -158,3 +158,19 @@ export class C { field: string; constructor(field: string) { this.field = field;
   const real = await labelFunctions();
   for (const k of ['m:enter', 'm:val', 'f:rSeq', 'f:decodeAll', 'f:fail', 'f:tlvSize', 'f:rDer']) assert.ok(real.has(k), k);
 });
+
+test('measured RAM: cta build and cta flash say when a board cannot hold an exchange (Puck.js), not when it can (Pico)', () => {
+  const puck = loadBoard('puckjs');
+  const pico = loadBoard('pico');
+  assert.ok(puck.ramMeasured && pico.ramMeasured, 'both boards carry their measured figures');
+  assert.match(formatRam(puck) ?? '', /DOES NOT FIT: the first exchange needs about \d+ of the board's 2630/);
+  assert.match(ramWarning(puck) ?? '', /key exchanges run out of memory/);
+  assert.match(formatRam(pico) ?? '', /within the budget/);
+  assert.equal(ramWarning(pico), null);
+  // The verdict follows the figures: a board whose exchange fits its store but not the budget.
+  const tight = { ...pico, ramMeasured: { ...pico.ramMeasured!, peak: pico.ramBudget.peak + 1 } };
+  assert.match(formatRam(tight) ?? '', /fits the board's 5100, but MISSES the budget/);
+  assert.equal(ramWarning(tight), null);
+  assert.equal(formatRam(loadBoard('linux')), null, 'nothing said where nothing was measured');
+});
+

@@ -32,6 +32,12 @@ export interface BoardConfig {
    */
   ramBudget: { boot: number; peak: number; source: string };
   /**
+   * What the agent was measured to need on this board's layout (variables after boot, at a
+   * later exchange's peak, at the first exchange's, with its AS exchange), where measured;
+   * `cta build` and `cta flash` say when it does not fit the board's variables.
+   */
+  ramMeasured?: { boot: number; peak: number; peakFirst: number; source: string };
+  /**
    * Storage for files (the Espruino board definition's saved_code); keepFree: what the
    * image plus a typical configuration must leave to the user (the issue-11 target);
    * source: where the figure comes from.

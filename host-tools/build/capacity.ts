@@ -60,3 +60,27 @@ export function formatFit(f: Fit): string {
       : `fits, but only ${f.left} bytes left: MISSES the target of ${f.capacity - f.target} left by ${f.stored - f.target} bytes`;
   return `image ${f.imageBytes} B + config ${f.configBytes} B + 2 headers = ${f.stored} B of ${f.capacity} B Storage: ${verdict}`;
 }
+
+/**
+ * One line on the board's RAM for `cta build`, from board-configs ramMeasured (null where
+ * nothing was measured): the figures against the budget, and whether an exchange fits at all.
+ */
+export function formatRam(board: BoardConfig): string | null {
+  const m = board.ramMeasured;
+  if (!m) return null;
+  const b = board.ramBudget;
+  const verdict =
+    m.peakFirst > board.variables
+      ? `DOES NOT FIT: the first exchange needs about ${m.peakFirst} of the board's ${board.variables}, so exchanges run out of memory`
+      : m.boot > b.boot || Math.max(m.peak, m.peakFirst) > b.peak
+        ? `fits the board's ${board.variables}, but MISSES the budget (boot ${b.boot}, peak ${b.peak})`
+        : `within the budget (boot ${b.boot}, peak ${b.peak} of ${board.variables})`;
+  return `RAM, measured: ${m.boot} variables after boot, ${m.peak} at an exchange's peak, ${m.peakFirst} in the first exchange: ${verdict}`;
+}
+
+/** The warning `cta flash` prints before writing an image whose exchanges cannot fit the board's RAM (null when they can, or nothing was measured). */
+export function ramWarning(board: BoardConfig): string | null {
+  const m = board.ramMeasured;
+  if (!m || m.peakFirst <= board.variables) return null;
+  return `warning: a ${board.name} has ${board.variables} variables and the agent was measured to need about ${m.peakFirst} in its first exchange (board-configs/${board.board}.json ramMeasured): it boots and answers its console, but key exchanges run out of memory`;
+}

@@ -6,7 +6,7 @@ import { parseArgs, UsageError } from '../args.ts';
 import { listBoards, loadBoard } from './boards.ts';
 import { buildFirmware, DEFAULT_ENTRY, DEFAULT_OUT_DIR } from './build.ts';
 import { formatViolations } from './subset-check.ts';
-import { formatFit, storageFit, typicalConfig } from './capacity.ts';
+import { formatFit, formatRam, storageFit, typicalConfig } from './capacity.ts';
 
 export const help = `usage: cta build [--board B | --all] [--entry firmware/main.ts] [--out dist/firmware] [--no-minify]
 
@@ -68,6 +68,8 @@ export async function run(argv: string[]): Promise<number> {
         failed++;
         console.error(line);
       }
+      const ram = formatRam(loadBoard(board));
+      if (ram) console.log(`${board}: ${ram}`);
     }
     if (values.report) {
       for (const m of r.modules) console.log(`  ${String(m.bytes).padStart(7)}  ${(m.bytes / r.bytes * 100).toFixed(1).padStart(5)}%  ${m.path}`);

@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { UsageError } from '../args.ts';
 import { loadBoard, type BoardConfig } from '../build/boards.ts';
+import { ramWarning } from '../build/capacity.ts';
 import { buildFirmware } from '../build/build.ts';
 import { STORAGE_FILE_HEADER } from '../build/image.ts';
 import { dictionaryPathFor, expandText, loadDictionary } from '../build/text.ts';
@@ -177,6 +178,8 @@ export async function flash(o: FlashOptions): Promise<void> {
     const code = readFileSync(r.imagePath, 'latin1');
     const dict = loadDictionary(dictionaryPathFor(r.path));
     done(`${r.imagePath} (stored image ${r.imageBytes} bytes; bundle ${r.bytes} bytes, inside the Espruino subset)`);
+    const ramNote = ramWarning(board);
+    if (ramNote) out(ramNote);
 
     // 3. connect
     begin(3);
