@@ -316,7 +316,6 @@ test('constants carry the RFC 4120 values', () => {
     [k.KRB_AP_ERR_TKT_EXPIRED, 32], [k.KRB_AP_ERR_TKT_NYV, 33], [k.KRB_AP_ERR_REPEAT, 34], [k.KRB_AP_ERR_NOT_US, 35],
     [k.KRB_AP_ERR_BADMATCH, 36], [k.KRB_AP_ERR_SKEW, 37], [k.KRB_AP_ERR_MODIFIED, 41], [k.KRB_ERR_GENERIC, 60],
     [k.KU_AS_REQ_PA_ENC_TIMESTAMP, 1], [k.KU_KDC_REP_TICKET, 2], [k.KU_AS_REP_ENCPART, 3], [k.KU_AP_REQ_AUTH, 11], [k.KU_AP_REP_ENCPART, 12],
-    [k.ERR.KRB_ERR_GENERIC, 60], [k.PA.PA_ETYPE_INFO2, 19], [k.KU.KU_AP_REP_ENCPART, 12], [k.MSG.KRB_ERROR, 30],
   ];
   want.forEach(([got, exp], i) => assert.equal(got, exp, `constant #${i}`));
 });
