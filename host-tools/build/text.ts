@@ -1,6 +1,6 @@
 // The text dictionary: text that only a person reads leaves the board (as
-// dictionary-based logging does in embedded C and Rust). The build (build.ts
-// textPlugin) replaces, in the firmware source it bundles,
+// dictionary-based logging does in embedded C and Rust). The build (codes.ts
+// shortErrorsPlugin) replaces, in the firmware source it bundles,
 //  - error messages (`new Error(..)`, `new DecodeError(..)`, `new CryptoError(..)`),
 //  - console lines (`print(..)`), log event names (`log(a, 'established', ..)`),
 //  - the control channel's error replies (`reply(id, false, ..)`)
