@@ -214,6 +214,9 @@ const CASES: Case[] = [
   [['bench', '--only', 'nope'], /^cta bench: unknown benchmark 'nope'/],
   [['bench', '--runs', '0'], /^cta bench: --runs must be a whole number from 1/],
   [() => ['bench', '--espruino', P('no-espruino')], /^cta bench: --espruino .*no-espruino: no such file/],
+  [['bench', '--espruino-board', 'pico'], /^cta bench: --espruino-board pico: not a board of the Linux interpreter \(espruinoBuild PICO_R1_3\)/],
+  [['bench', '--espruino-board', 'linux'], /^cta bench: --espruino-board needs --espruino PATH/],
+  [['bench', '--espruino-board', 'nope'], /^cta bench: unknown board 'nope'/],
   [['bench', 'extra'], /^cta bench: Unexpected argument 'extra'/],
 ];
 
