@@ -118,8 +118,10 @@ export type ScState = {
   asDeadline: number;
   asPreauthenticated: boolean;
   asSkewAdopted: boolean;
-  /** UDP: when the current AS-REQ was first sent (platform ms): see quietSocket. */
-  asSentAt: number;
+  /** UDP: the KDC / key-management socket's datagram count when the current AS-REQ was first
+   * sent / the pending session opened: quietSocket re-creates a socket that heard nothing since. */
+  kdcHeardAtAsRequest: number;
+  kmHeardAtOpen: number;
   /** Next client-initiated attempt (platform ms, 0/unset = none); backoff (ms) of the next retry. */
   clientInitiateAt: number;
   clientBackoffMs: number;

@@ -213,9 +213,9 @@ export class CtaAgent {
   inTick!: boolean;
   /** offsetMs before the last KRB_AP_ERR_SKEW adopted from an Error Reply: restored if that exchange aborts. */
   offsetBeforeSkew!: number;
-  /** UDP: when a datagram of any kind last arrived on the key-management / KDC socket (platform ms; unset = never). */
-  kmHeardAt!: number;
-  kdcHeardAt!: number;
+  /** UDP: datagrams of any kind that arrived on the key-management / KDC socket (a count: no clock read per datagram). */
+  kmHeard!: number;
+  kdcHeard!: number;
 
   constructor(platform: Platform, config: CtaConfig) {
     const a = this;
@@ -225,6 +225,7 @@ export class CtaAgent {
     // The drop reasons after the counters, then (UDP boards) socketsRecreated.
     a.counterValues = new Uint32Array(N_COUNTERS + (typeof BOARD_UDP === 'undefined' || BOARD_UDP ? 24 : 23));
     a.table = new SessionTable(config.slots);
+    if (typeof BOARD_UDP === 'undefined' || BOARD_UDP) a.kmHeard = a.kdcHeard = 0;
     a.running = false;
     a.offsetMs = 0;
     a.transport = null;
@@ -289,8 +290,8 @@ export class CtaAgent {
     a.counterValues[C_RX]++;
     if (typeof BOARD_UDP === 'undefined' || BOARD_UDP) {
       // Heard on this socket (whatever it is, even a drop): see quietSocket.
-      if (ch === CH_KM) a.kmHeardAt = platformNow(a);
-      else if (ch === CH_KDC) a.kdcHeardAt = platformNow(a);
+      if (ch === CH_KM) a.kmHeard++;
+      else if (ch === CH_KDC) a.kdcHeard++;
       if (ch === CH_KM && address !== SERIAL_ADDRESS) {
         // Key management from a port no SC can send from (every SC pinned to HOST:PORT, none
         // to this one) is dropped before anything else: a stream of forged Wake Ups costs one
@@ -780,6 +781,7 @@ function open(a: CtaAgent, sc: ScState, nonce: number, kind: number, address: st
   t.set(i, F_NONCE, nonce);
   t.set(i, F_KIND, kind);
   t.set(i, F_STARTED, platformNow(a));
+  if (typeof BOARD_UDP === 'undefined' || BOARD_UDP) sc.kmHeardAtOpen = a.kmHeard;
   t.set(i, F_PORT, port);
   t.addr[i] = address;
   if (address !== null && address !== SERIAL_ADDRESS) {
@@ -898,7 +900,7 @@ function abort(a: CtaAgent, i: number, why: string): void {
 /**
  * UDP: the answer awaited on channel ch (key management: an AP Reply; KDC: an AS-REP) did not
  * come through all retransmissions, and nothing at all arrived on that socket since the request
- * was first sent (sentAt, platform ms). A network driver can wedge that way (the Espruino WiFi's
+ * was first sent (the socket's datagram count then, kept in sc). A network driver can wedge that way (the Espruino WiFi's
  * JavaScript ESP8266 driver after a burst; any dgram socket that stops delivering), and so can a
  * peer that is simply silent: the two look alike from here. The socket is closed and bound again,
  * counted and logged; the caller then ends its exchange as it would anyway (the protocol's timers
@@ -906,9 +908,9 @@ function abort(a: CtaAgent, i: number, why: string): void {
  * socket. Nothing done on a transport without sockets (serial) or when the socket heard something.
  * Never throws (a failed bind is counted as an internal error).
  */
-function quietSocket(a: CtaAgent, ch: number, sentAt: number, sc: ScState): void {
+function quietSocket(a: CtaAgent, ch: number, sc: ScState): void {
   const tr = a.transport;
-  if (!tr || !tr.reopen || (ch === CH_KDC ? a.kdcHeardAt : a.kmHeardAt) > sentAt) return;
+  if (!tr || !tr.reopen || (ch === CH_KDC ? a.kdcHeard !== sc.kdcHeardAtAsRequest : a.kmHeard !== sc.kmHeardAtOpen)) return;
   a.counterValues[C_SOCKETS_RECREATED]++;
   log(a, 'socket_recreated', { sc: sc.principalText, channel: ch });
   try {
@@ -932,7 +934,7 @@ function asRequest(a: CtaAgent, sc: ScState, pa: CtaKey | null): void {
   sc.asRequestNonce = readU32(a.cryptoBackend.randomBytes(4), 0) & 0x7fffffff;
   sc.asRequestBytes = buildAsReq(a.cryptoBackend, a.clientPrincipal, c.realm, sc.scPrincipalName, c.keys, sc.asRequestNonce, platformNow(a) + a.offsetMs, pa);
   sc.asRetries = 0;
-  if (typeof BOARD_UDP === 'undefined' || BOARD_UDP) sc.asSentAt = platformNow(a);
+  if (typeof BOARD_UDP === 'undefined' || BOARD_UDP) sc.kdcHeardAtAsRequest = a.kdcHeard;
   sc.asDeadline = platformNow(a) + c.timers.kdcTimeoutMs;
   sc.asPreauthenticated = pa !== null;
   a.counterValues[C_AS_REQUESTS_SENT]++;
@@ -1033,7 +1035,7 @@ function tick(a: CtaAgent): void {
       const retries = t.get(i, F_RETRIES);
       if (state === S_TICKET) abort(a, i, 'kdc');
       else if (retries >= (t.get(i, F_KIND) === K_CLIENT ? timers.unsolicitedRetries : timers.retransmitMs.length)) {
-        if (typeof BOARD_UDP === 'undefined' || BOARD_UDP) quietSocket(a, CH_KM, t.get(i, F_STARTED), a.scs[t.get(i, F_SC)]);
+        if (typeof BOARD_UDP === 'undefined' || BOARD_UDP) quietSocket(a, CH_KM, a.scs[t.get(i, F_SC)]);
         abort(a, i, 'timeout');
       } else {
         a.counterValues[C_RETRANSMITS]++;
@@ -1043,7 +1045,7 @@ function tick(a: CtaAgent): void {
     for (const sc of a.scs) {
       if (sc.asInFlight && sc.asDeadline <= now && sc.asRequestBytes) {
         if (sc.asRetries >= timers.kdcRetries) {
-          if (typeof BOARD_UDP === 'undefined' || BOARD_UDP) quietSocket(a, CH_KDC, sc.asSentAt, sc);
+          if (typeof BOARD_UDP === 'undefined' || BOARD_UDP) quietSocket(a, CH_KDC, sc);
           asEnd(a, sc, null, 'kdc_timeout');
         } else {
           const n = ++sc.asRetries;
