@@ -9,8 +9,19 @@ import { join } from 'node:path';
 import { buildFirmware } from '../host-tools/build/build.ts';
 import { DROPPED, SLOT, dictionaryPathFor, expandLine, expandText, loadDictionary } from '../host-tools/build/text.ts';
 import { startEmulator } from '../host-tools/emulator/emulator.ts';
+import { counterNames, C_SOCKETS_RECREATED, D_BUSY, N_COUNTERS } from '../firmware/agent/counters.ts';
 
 const dict = { text: { 'main#4': `CTA: cannot start: ${SLOT}. Idle.`, 'cfg#2': 'kdc.port must be 1-65535', 'der#7': `DER: length ${DROPPED} too long`, 'two#1': `a ${SLOT} b ${SLOT} c`, 'agent#8': 'established', '#512': `DER: tag ${DROPPED}`, '#1704': `CTA: cannot start: ${SLOT}. Idle.` } };
+
+test('counter names: the UDP-only socketsRecreated sits right after the drop reasons, where its literal index says', () => {
+  // C_SOCKETS_RECREATED is written as a literal (esbuild inlines only literals): it must stay
+  // N_COUNTERS + D_BUSY + 1, the last name of the list the host tools name counters by.
+  const names = counterNames();
+  assert.equal(C_SOCKETS_RECREATED, N_COUNTERS + D_BUSY + 1);
+  assert.equal(names.length, C_SOCKETS_RECREATED + 1);
+  assert.equal(names[C_SOCKETS_RECREATED], 'socketsRecreated');
+  assert.equal(names[N_COUNTERS + D_BUSY], 'busy');
+});
 
 test('expandText: codes, values in braces (nested, several), unknown codes and unbalanced braces left alone', () => {
   assert.equal(expandText('main#4{cfg#2}', dict), 'CTA: cannot start: kdc.port must be 1-65535. Idle.');
