@@ -14,7 +14,7 @@
 // spin), and no console is used: the Linux build's stdin thread races its event loop.
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -26,6 +26,7 @@ import { startSc, type EstablishedEvent } from '../sc/server.ts';
 import { makeConfig } from '../provision/config.ts';
 import { REALM, SC_PRINCIPAL } from './fixtures.ts';
 import { attachSerialCta } from '../serial/attach.ts';
+import { socatPair } from '../serial/pty.ts';
 import { C_SESSIONS_ESTABLISHED } from '../../firmware/agent/counters.ts';
 
 export type FlashFigures = {
@@ -119,34 +120,6 @@ async function runUntil(bin: string, args: string[], cwd: string, re: RegExp, ms
 }
 
 /**
- * A PTY pair (socat) with its two ends linked at `a` and `b`; stopped through `cleanups`.
- * The interpreter opens `a` (board config serial.path, relative to its working directory).
- */
-async function ptyPair(a: string, b: string, cleanups: (() => Promise<void> | void)[]): Promise<void> {
-  const p = spawn('socat', [`pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  p.stderr.on('data', (d) => (err += d));
-  const failed = new Promise<never>((_, reject) => {
-    p.once('error', (e) => reject(new Error(`socat (needed for a serial board's bench): ${e.message}`)));
-    p.once('exit', (code) => reject(new Error(`socat exited (${code}): ${err.trim()}`)));
-  });
-  failed.catch(() => {});
-  cleanups.push(
-    () =>
-      new Promise<void>((r) => {
-        if (p.exitCode !== null || p.signalCode !== null) return r();
-        p.once('exit', () => r());
-        p.kill('SIGTERM');
-      }),
-  );
-  const end = Date.now() + 5000;
-  while (!(existsSync(a) && existsSync(b))) {
-    if (Date.now() > end) throw new Error(`socat made no PTY pair within 5 s: ${err.trim()}`);
-    await Promise.race([new Promise((r) => setTimeout(r, 20)), failed]);
-  }
-}
-
-/**
  * Writes Storage files into the interpreter's flash (./espruino.flash in dir), a few KB per
  * run: a program holding the whole image would need more variables than a Puck.js has.
  */
@@ -212,7 +185,13 @@ export async function measureFromFlash(o: { bin: string; image?: string; exchang
     if (b.violations.length) throw new Error(`the ${image} bundle breaks the Espruino subset (${b.violations.length} violations)`);
     await putFiles(o.bin, dir, { 'cta.cfg': Buffer.from(cfg), '.bootcde': readFileSync(b.imagePath), '.boot0': Buffer.from(PROBE, 'latin1') });
 
-    if (serialPath) await ptyPair(join(dir, serialPath), join(dir, 'host-serial'), cleanups);
+    if (serialPath) {
+      // The interpreter opens one end (serial.path, relative to its working directory).
+      const pty = await socatPair('socat', [join(dir, serialPath), join(dir, 'host-serial')]).catch((e: Error) => {
+        throw new Error(`socat (needed for a serial board's bench): ${e.message}`);
+      });
+      cleanups.push(() => pty.close());
+    }
     const child = spawn(o.bin, [], { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] });
     cleanups.push(
       () =>

@@ -1,7 +1,6 @@
 // Shared by the serial-link and flash tests: a socat pseudo-terminal pair, and an
 // embedded KDC with an SC and a CTA principal (keytabs exported, KDC serving on
 // 127.0.0.1, free port).
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KdcDatabase } from '../../host-tools/kdc/db.ts';
@@ -9,38 +8,8 @@ import { startKdc, type RunningKdc } from '../../host-tools/kdc/server.ts';
 import { parseKeytab, type KeytabEntry } from '../../firmware/proto/keytab.ts';
 import { makeConfig, type ProvisionOptions } from '../../host-tools/provision/cli.ts';
 
-export type PtyPair = { a: string; b: string; close(): Promise<void> };
-
-/** `socat -d -d pty,raw,echo=0 pty,raw,echo=0`: the two /dev/pts paths from its stderr. */
-export function socatPair(socat: string): Promise<PtyPair> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(socat, ['-d', '-d', 'pty,raw,echo=0', 'pty,raw,echo=0'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    const timer = setTimeout(() => {
-      p.kill();
-      reject(new Error(`socat gave no PTY paths: ${err}`));
-    }, 5000);
-    const close = () =>
-      new Promise<void>((res) => {
-        if (p.exitCode !== null || p.signalCode !== null) return res();
-        p.once('exit', () => res());
-        p.kill('SIGTERM');
-      });
-    p.stderr.setEncoding('utf8');
-    p.stderr.on('data', (d: string) => {
-      err += d;
-      const paths = [...err.matchAll(/PTY is (\/dev\/\S+)/g)].map((m) => m[1]);
-      if (paths.length >= 2 && /starting data transfer loop/.test(err)) {
-        clearTimeout(timer);
-        resolve({ a: paths[0], b: paths[1], close });
-      }
-    });
-    p.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-  });
-}
+// The PTY pair lives with the serial tooling (the bench measures serial boards with it too).
+export { socatPair, type PtyPair } from '../../host-tools/serial/pty.ts';
 
 export type KdcWorld = {
   realm: string;
