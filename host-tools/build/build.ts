@@ -5,6 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import * as esbuild from 'esbuild';
 import { minify as terserMinify } from 'terser';
+import { globalScope } from './global-scope.ts';
 import { TraceMap, eachMapping } from '@jridgewell/trace-mapping';
 import { aliasBuiltins } from './aliases.ts';
 import { parse } from 'acorn';
@@ -198,7 +199,7 @@ export async function buildFirmware(opts: BuildOptions): Promise<BuildResult> {
     sourceMap = t.map;
   }
   // Frequent built-ins get one local name each (aliases.ts) when minifying.
-  const code = minify ? aliasBuiltins(espruinoFixups(bundled)) : espruinoFixups(bundled);
+  const code = minify ? globalScope(aliasBuiltins(espruinoFixups(bundled))) : espruinoFixups(bundled);
   mkdirSync(outDir, { recursive: true });
   const path = join(outDir, outName);
   writeFileSync(path, code);
