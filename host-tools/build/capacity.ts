@@ -69,18 +69,35 @@ export function formatRam(board: BoardConfig): string | null {
   const m = board.ramMeasured;
   if (!m) return null;
   const b = board.ramBudget;
+  const need = Math.max(m.peak, m.peakFirst);
+  const spare = board.variables - need;
   const verdict =
-    m.peakFirst > board.variables
-      ? `DOES NOT FIT: the first exchange needs about ${m.peakFirst} of the board's ${board.variables}, so exchanges run out of memory`
+    spare < 0
+      ? `DOES NOT FIT: an exchange needs about ${need} of the board's ${board.variables}, so exchanges run out of memory`
       : m.boot > b.boot || Math.max(m.peak, m.peakFirst) > b.peak
-        ? `fits the board's ${board.variables}, but MISSES the budget (boot ${b.boot}, peak ${b.peak})`
+        ? `fits the board's ${board.variables} (about ${spare} to spare at the peak${spare < RAM_TIGHT ? ': tight' : ''}), but MISSES the budget (boot ${b.boot}, peak ${b.peak})`
         : `within the budget (boot ${b.boot}, peak ${b.peak} of ${board.variables})`;
   return `RAM, measured: ${m.boot} variables after boot, ${m.peak} at an exchange's peak, ${m.peakFirst} in the first exchange: ${verdict}`;
 }
 
-/** The warning `cta flash` prints before writing an image whose exchanges cannot fit the board's RAM (null when they can, or nothing was measured). */
+/**
+ * Fewer variables than this to spare at an exchange's peak is tight: the figures
+ * are measured on a Linux build (some estimated by ratio), and a buffer the crypto needs
+ * must be contiguous, so a few dozen free variables may not hold it.
+ */
+export const RAM_TIGHT = 150;
+
+/**
+ * The warning `cta flash` prints before writing an image whose exchanges cannot fit the
+ * board's RAM, or fit with little to spare (null when they fit with room, or nothing was measured).
+ */
 export function ramWarning(board: BoardConfig): string | null {
   const m = board.ramMeasured;
-  if (!m || m.peakFirst <= board.variables) return null;
-  return `warning: a ${board.name} has ${board.variables} variables and the agent was measured to need about ${m.peakFirst} in its first exchange (board-configs/${board.board}.json ramMeasured): it boots and answers its console, but key exchanges run out of memory`;
+  if (!m) return null;
+  const need = Math.max(m.peak, m.peakFirst);
+  const spare = board.variables - need;
+  const measured = `a ${board.name} has ${board.variables} variables and the agent was measured to need about ${need} at an exchange's peak (board-configs/${board.board}.json ramMeasured)`;
+  if (spare < 0) return `warning: ${measured}: it boots and answers its console, but key exchanges run out of memory`;
+  if (spare < RAM_TIGHT) return `warning: ${measured}, about ${spare} to spare: code of your own loaded alongside the agent can make key exchanges run out of memory`;
+  return null;
 }

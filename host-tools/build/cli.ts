@@ -18,7 +18,8 @@ flash: what cta flash writes to Storage ".bootcde"). Prints, per board, the imag
 a typical configuration and what is left of the board's Storage (board-configs
 "storage"). Fails (exit 1) on a subset violation or when image plus a typical
 configuration do not fit the board's Storage; a board that fits but leaves less
-than its keepFree (8 KB for the user) is reported as missing its target.
+than its keepFree (the user's share: 8 KB; 7 KB on the Puck.js, see its board config)
+is reported as missing its target.
 
   --board B      board config name (default: emulator); boards: ${listBoards().join(', ')}
   --all          build every board
