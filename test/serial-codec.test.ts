@@ -295,3 +295,27 @@ test('frames: garbage and flipped bits between frames are dropped, counted, and 
   assert.ok(s.badCbor >= 1);
   assert.ok(s.runt >= 1);
 });
+
+test('frames: handed on once their chunk is read, when the SLIP buffer is no longer held (the board can reclaim it)', () => {
+  const got: [number, CborValue, unknown][] = [];
+  const dec = new FrameDecoder((ch, payload) => {
+    // The chunk is read to its end before any frame is handed on: the SLIP decoder's
+    // calls (whose locals hold the receive buffer on the interpreter) have returned.
+    got.push([ch, payload, dec.stats.frames]);
+  });
+  const a = encodeFrame(CHANNEL.KDC, new Uint8Array(600).fill(7));
+  const b = encodeFrame(CHANNEL.KM, new Uint8Array([1, 2, 3]));
+  const tail = encodeFrame(CHANNEL.KM, new Uint8Array([9]));
+  const chunk = new Uint8Array(a.length + b.length);
+  chunk.set(a, 0);
+  chunk.set(b, a.length);
+  dec.feed(chunk);
+  assert.deepEqual(got.map((g) => g[0]), [CHANNEL.KDC, CHANNEL.KM], 'both frames of the chunk, in order');
+  assert.deepEqual(got.map((g) => g[2]), [2, 2], 'both frames decoded before the first is handed on');
+  assert.equal((got[0][1] as Uint8Array).length, 600);
+  dec.feed(tail.subarray(0, 3));
+  assert.equal(got.length, 2, 'half a frame: nothing yet');
+  dec.feed(tail.subarray(3));
+  assert.equal(got.length, 3, 'the frame split across chunks arrives with its end');
+  assert.deepEqual(Array.from(got[2][1] as Uint8Array), [9]);
+});

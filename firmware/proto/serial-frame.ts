@@ -51,14 +51,22 @@ export interface FrameStats {
  * serial data (Uint8Array or binary string); each good frame calls
  * onFrame(channel, payload). Bad frames are dropped and counted in `stats`;
  * the decoder resynchronises at the next END byte.
+ * A frame is decoded as soon as its END arrives and handed on once the whole chunk
+ * is read: by then nothing holds the SLIP buffer, so the interpreter can reclaim it
+ * while the agent works on the payload (on a 13-byte board a 630-byte AS-REP's
+ * buffer is about 60 variables, at the agent's peak).
  */
 export class FrameDecoder {
   readonly stats: FrameStats;
   private slip: SlipDecoder;
   private onFrame: (channel: number, payload: CborValue) => void;
+  /** Decoded frames of the chunk being read: channel, payload, channel, payload, ...
+   * (bounded by the chunk: each payload is a copy of fewer bytes than its frame). */
+  private ready: CborValue[];
 
   constructor(onFrame: (channel: number, payload: CborValue) => void, maxFrame?: number) {
     this.onFrame = onFrame;
+    this.ready = [];
     this.stats = { frames: 0, badCrc: 0, badCbor: 0, oversized: 0, badEscape: 0, runt: 0 };
     this.slip = new SlipDecoder((f) => this.frame(f), maxFrame === undefined ? SLIP_MAX_FRAME : maxFrame);
   }
@@ -67,6 +75,9 @@ export class FrameDecoder {
     this.slip.feed(chunk);
     this.stats.oversized = this.slip.stats.oversized;
     this.stats.badEscape = this.slip.stats.badEscape;
+    const ready = this.ready;
+    this.ready = [];
+    for (let i = 0; i < ready.length; i += 2) this.onFrame(ready[i] as number, ready[i + 1]);
   }
 
   private frame(f: Uint8Array): void {
@@ -97,6 +108,6 @@ export class FrameDecoder {
       return;
     }
     this.stats.frames++;
-    this.onFrame(ch, v[1]);
+    this.ready.push(ch, v[1]);
   }
 }
