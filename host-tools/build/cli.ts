@@ -11,7 +11,9 @@ import { formatFit, formatRam, storageFit, typicalConfig } from './capacity.ts';
 export const help = `usage: cta build [--board B | --all] [--entry firmware/main.ts] [--out dist/firmware] [--no-minify]
 
 Bundles the firmware (esbuild: IIFE, es2015, minified, BOARD constant from
-board-configs/<board>.json) into <out>/<board>.js, checks the bundle against the
+board-configs/<board>.json; when minified, the IIFE's body is then moved to the
+global scope with its names renamed to \$a, \$b, ...: names starting with \$ are the
+firmware's) into <out>/<board>.js, checks the bundle against the
 Espruino subset (docs/design/ESPRUINO.md), and writes the stored image
 <out>/<board>.img (the bundle pretokenised as EspruinoTools does for code saved to
 flash: what cta flash writes to Storage ".bootcde"). Prints, per board, the image,
