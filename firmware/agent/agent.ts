@@ -984,13 +984,26 @@ function asEnd(a: CtaAgent, sc: ScState, tk: TicketEntry | null, why: string): v
       sc.prefetchAt = platformNow(a) + floor((failures <= timers.prefetchRetries ? timers.prefetchRetryMs * (1 << (failures - 1)) : timers.prefetchPeriodSec * 1000) * jitter(a));
     }
   }
-  const t = a.table;
-  for (let i = 0; i < t.n; i++) {
-    if (t.state(i) === S_TICKET && t.get(i, F_SC) === sc.scIndex) {
-      if (tk) apRequest(a, i, sc, tk);
-      else abort(a, i, why);
+  // The slots that waited for this ticket go on from a 0 ms timer, not from here: here the
+  // callers' frames still hold the KDC's reply (the datagram and its decoded tree), which the
+  // AP Request's crypto would add to. Measured (Puck.js features, x86-64 build): the first
+  // exchange's peak 2,121 -> 2,044 variables, below a later exchange's.
+  // As a datagram's handling does, it ends with the timers re-armed.
+  a.platform.setTimeout(() => {
+    if (!a.running) return;
+    const t = a.table;
+    try {
+      for (let i = 0; i < t.n; i++) {
+        if (t.state(i) === S_TICKET && t.get(i, F_SC) === sc.scIndex) {
+          if (tk) apRequest(a, i, sc, tk);
+          else abort(a, i, why);
+        }
+      }
+    } catch (e) {
+      caught(a, e, 'ticket');
     }
-  }
+    arm(a);
+  }, 0);
 }
 
 // ------------------------------------------------------------ timers

@@ -111,17 +111,11 @@ export function readAsRep(b: CryptoBackend, rep: AsRep, keys: CtaKey[], nonce: n
   }
   if (!key) for (let i = 0; i < keys.length; i++) if (keys[i].etype === rep.encPart.etype) key = keys[i];
   if (!key) throw new DecodeError('AS-REP: enc-part etype ' + rep.encPart.etype + ' is not one of our keys');
-  const pt = decrypt(b, key.etype, key.key, KU_AS_REP_ENCPART, rep.encPart.cipher);
-  // EncASRepPart (25) or EncTGSRepPart (26): MIT's KDC sends 26 in AS-REPs.
-  const part: EncKdcRepPart = krbDecode(pt, ENC_KDC_REP_PART, pt[0] === (0x60 | APP_ENC_TGS_REP_PART) ? APP_ENC_TGS_REP_PART : APP_ENC_AS_REP_PART, 'EncKDCRepPart');
-  if (part.nonce !== nonce) throw new DecodeError('AS-REP: nonce does not match the request');
-  if (!principalNameEquals(part.sname, sname) || !principalNameEquals(rep.ticket.sname, sname)) {
-    throw new DecodeError('AS-REP: ticket is for another server');
-  }
-  const kv = part.key.keyvalue;
   // The ticket is kept for as long as it is valid and re-sent as its raw DER. Its
   // enc-part cipher is the last field of that DER: point it into raw instead of
-  // keeping a second copy of the largest part of the ticket.
+  // keeping a second copy of the largest part of the ticket. Done first, so that the
+  // copy is not held through the decryption and the key derivation below (the
+  // interpreter's peak in the first exchange).
   const tkt = rep.ticket;
   const raw = tkt.raw;
   const cipher = tkt.encPart.cipher;
@@ -131,6 +125,14 @@ export function readAsRep(b: CryptoBackend, rep: AsRep, keys: CtaKey[], nonce: n
     for (let i = 0; i < cipher.length; i++) if (view[i] !== cipher[i]) same = false;
     if (same) tkt.encPart.cipher = view;
   }
+  const pt = decrypt(b, key.etype, key.key, KU_AS_REP_ENCPART, rep.encPart.cipher);
+  // EncASRepPart (25) or EncTGSRepPart (26): MIT's KDC sends 26 in AS-REPs.
+  const part: EncKdcRepPart = krbDecode(pt, ENC_KDC_REP_PART, pt[0] === (0x60 | APP_ENC_TGS_REP_PART) ? APP_ENC_TGS_REP_PART : APP_ENC_AS_REP_PART, 'EncKDCRepPart');
+  if (part.nonce !== nonce) throw new DecodeError('AS-REP: nonce does not match the request');
+  if (!principalNameEquals(part.sname, sname) || !principalNameEquals(tkt.sname, sname)) {
+    throw new DecodeError('AS-REP: ticket is for another server');
+  }
+  const kv = part.key.keyvalue;
   return {
     ticket: tkt,
     etype: part.key.keytype,

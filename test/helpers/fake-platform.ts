@@ -175,8 +175,23 @@ export function makeFakePlatform(opts: { clock: FakeClock; net: FakeNet; address
     now: () => opts.clock.now() + off,
     setTimeout: (fn, ms) => opts.clock.setTimeout(fn, ms),
     clearTimeout: (h) => opts.clock.clearTimeout(h),
-    udpBind: (port, fn) => opts.net.bind(opts.address, port, fn),
-    serial: opts.serial ?? null,
+    // As on a board's event loop, timers that are due (a 0 ms timer the handler set) run
+    // once a received datagram or serial chunk has been handled.
+    udpBind: (port, fn) =>
+      opts.net.bind(opts.address, port, (d, a, p) => {
+        fn(d, a, p);
+        opts.clock.advance(0);
+      }),
+    serial: opts.serial
+      ? {
+          write: (d: Uint8Array) => opts.serial!.write(d),
+          onData: (fn: (c: Uint8Array) => void) =>
+            opts.serial!.onData((c) => {
+              fn(c);
+              opts.clock.advance(0);
+            }),
+        }
+      : null,
     storage: opts.storage ?? new MemStorage(),
     log(event, fields) {
       if (logs.length < 10000) logs.push({ event, fields });
