@@ -75,7 +75,9 @@ export class FrameDecoder {
     this.slip.feed(chunk);
     this.stats.oversized = this.slip.stats.oversized;
     this.stats.badEscape = this.slip.stats.badEscape;
+    // Most chunks end no frame: only then is a fresh list made.
     const ready = this.ready;
+    if (!ready.length) return;
     this.ready = [];
     for (let i = 0; i < ready.length; i += 2) this.onFrame(ready[i] as number, ready[i + 1]);
   }

@@ -74,7 +74,7 @@ export function formatRam(board: BoardConfig): string | null {
   const verdict =
     spare < 0
       ? `DOES NOT FIT: an exchange needs about ${need} of the board's ${board.variables}, so exchanges run out of memory`
-      : m.boot > b.boot || Math.max(m.peak, m.peakFirst) > b.peak
+      : m.boot > b.boot || need > b.peak
         ? `fits the board's ${board.variables} (about ${spare} to spare at the peak${spare < RAM_TIGHT ? ': tight' : ''}), but MISSES the budget (boot ${b.boot}, peak ${b.peak})`
         : `within the budget (boot ${b.boot}, peak ${b.peak} of ${board.variables})`;
   return `RAM, measured: ${m.boot} variables after boot, ${m.peak} at an exchange's peak, ${m.peakFirst} in the first exchange: ${verdict}`;

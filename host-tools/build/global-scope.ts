@@ -87,8 +87,9 @@ export function globalScope(code: string): string {
 
   type Edit = { start: number; end: number; text: string };
   const edits: Edit[] = [];
-  const vars = scope.variables.filter((v) => v.name !== 'arguments' || v.defs.length > 0);
-  if (scope.variables.some((v) => v.name === 'arguments' && v.references.length > 0 && v.defs.length === 0)) throw new Error('globalScope: the wrapping function uses `arguments`');
+  // A variable with no declaration is the function's implicit `arguments`.
+  if (scope.variables.some((v) => v.defs.length === 0 && v.references.length > 0)) throw new Error('globalScope: the wrapping function uses `arguments`');
+  const vars = scope.variables.filter((v) => v.defs.length > 0);
   // Every identifier of a variable: where it is declared and where it is used.
   const ids = vars.map((v) => {
     const nodes = new Map<number, { start: number; end: number }>();

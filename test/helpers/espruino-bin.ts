@@ -2,6 +2,8 @@
 //   ESPRUINO_BIN=/path/to/espruino npm test -- espruino-bin
 import { existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import { layoutBoard } from '../../host-tools/bench/espruino-flash.ts';
+import { listBoards, loadBoard } from '../../host-tools/build/boards.ts';
 
 export const ESPRUINO_BIN = process.env.ESPRUINO_BIN;
 
@@ -13,7 +15,6 @@ export function skipUnlessBin(t: { skip: (m: string) => void }): boolean {
   t.skip(reason);
   return true;
 }
-
 
 let store: { total: number; blocksize: number } | null = null;
 
@@ -28,14 +29,15 @@ export function interpreterStore(): { total: number; blocksize: number } {
 
 /**
  * Why a run of the bundle as code in RAM may be skipped: it ran out of memory on an
- * interpreter with a board's block layout (13-byte blocks, fixed store), where the whole
- * bundle does not fit as text in RAM. No board runs it that way (cta flash stores the
- * image and boards run it from flash: test/espruino-bin-flash.test.ts). null otherwise:
- * on the x86-64 build the run must pass.
+ * interpreter with a board's layout (bench layoutBoard: its block size and variable
+ * count), where the whole bundle does not fit as text in RAM. No board runs it that way
+ * (cta flash stores the image and boards run it from flash: test/espruino-bin-flash.test.ts).
+ * null otherwise: on the x86-64 build the run must pass.
  */
 export function codeInRamSkipReason(output: string): string | null {
   if (!/OUT OF MEMORY|Not enough memory/.test(output)) return null;
   const s = interpreterStore();
-  if (s.blocksize !== 13) return null;
-  return `code in RAM ran out of memory on this board-sized store (${s.total} variables of 13 bytes); boards run the stored image from flash (espruino-bin-flash.test.ts)`;
+  const board = layoutBoard(s.total, s.blocksize, listBoards().map((b) => loadBoard(b)));
+  if (!board) return null;
+  return `code in RAM ran out of memory on this ${board.name}-sized store (${s.total} variables of ${s.blocksize} bytes); boards run the stored image from flash (espruino-bin-flash.test.ts)`;
 }
