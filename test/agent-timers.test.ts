@@ -181,3 +181,24 @@ test('a Rekey from the SC before lifetime - grace/2 makes the client-initiated s
   w.clock.advance(15000);
   assert.equal(w.agent.counters.clientInitiated, 0);
 });
+
+test('after an AS exchange the AP Request goes out once the AS-REP has been handled, from a timer, not from inside its handling', () => {
+  const w = makeWorld({ prefetchTicket: false });
+  // Where the CTA's AP Request is sent from: the call stack at the moment it leaves.
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 100;
+  let stack = '';
+  w.net.filter = (p) => {
+    if (p.from === CTA && p.data[0] === P.KMMID.AP_REQUEST && !stack) stack = new Error().stack ?? '';
+    return true;
+  };
+  try {
+    w.sc.wakeUp(); // no ticket yet: AS exchange, then the AP Request
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+  assert.equal(w.agent.counters.sessionsEstablished, 1, 'the exchange still completes within the same Wake Up');
+  assert.ok(stack, 'an AP Request was sent');
+  assert.doesNotMatch(stack, /\basEnd\b/, 'not sent from within the handling of the AS-REP');
+  assert.match(stack, /advance/, 'sent from a due timer');
+});
